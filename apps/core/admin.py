@@ -1,0 +1,105 @@
+"""The console's tenancy gate: one ModelAdmin base that scopes everything to the member's orgs.
+
+Operators (superusers) see every organization. Tenant members who may use the admin (staff
+users with memberships) see only rows of organizations they belong to; what they may do follows
+their role there (viewers read, members edit, owners/admins also manage members and keys),
+not Django's per-model permissions, so roles mean the same in the API and the console.
+Another tenant's object id typed into the URL is "not found", as in the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.tenants.models import Membership, Organization, Role
+
+_WRITE_ROLES = {Role.OWNER, Role.ADMIN, Role.MEMBER}
+_MANAGE_ROLES = {Role.OWNER, Role.ADMIN}
+
+
+def _roles(request: HttpRequest) -> dict[Any, str]:
+    """{organization_id: role} for the signed-in user, cached on the request."""
+    cached = getattr(request, "_tenant_roles", None)
+    if cached is None:
+        cached = dict(
+            Membership.objects.filter(user_id=request.user.pk).values_list(
+                "organization_id", "role"
+            )
+        )
+        request._tenant_roles = cached
+    return cached
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    #: path from the model to its organization, for models that are not TenantModel
+    organization_field: ClassVar[str] = "organization"
+    #: roles allowed to add/change/delete; member-and-key models set this to owners/admins
+    write_roles: ClassVar[set[str]] = _WRITE_ROLES
+
+    def _is_operator(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def _org_ids(self, request: HttpRequest, roles: set[str] | None = None) -> list[Any]:
+        return [org for org, role in _roles(request).items() if roles is None or role in roles]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        if self._is_operator(request):
+            return qs
+        return qs.filter(**{f"{self.organization_field}__in": self._org_ids(request)})
+
+    def _allowed(self, request: HttpRequest, obj: Any, roles: set[str] | None) -> bool:
+        if self._is_operator(request):
+            return True
+        if not request.user.is_active or not request.user.is_staff:
+            return False
+        orgs = self._org_ids(request, roles)
+        if obj is None:
+            return bool(orgs)
+        return self._org_of(obj) in orgs
+
+    def _org_of(self, obj: Any) -> Any:
+        if self.organization_field == "id":  # the Organization admin itself
+            return obj.pk
+        target = obj
+        parts = self.organization_field.split("__")
+        for part in parts[:-1]:
+            target = getattr(target, part)
+        return getattr(target, f"{parts[-1]}_id")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, None, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj, None)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, None, self.write_roles)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj, self.write_roles)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj, self.write_roles)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        # A tenant can only attach rows to organizations where they may write.
+        if db_field.related_model is Organization and not self._is_operator(request):
+            kwargs["queryset"] = Organization.objects.filter(
+                pk__in=self._org_ids(request, self.write_roles)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OperatorOnlyAdmin(admin.ModelAdmin):
+    """Platform-wide models (plans, billing internals): invisible to tenant members."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser

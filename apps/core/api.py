@@ -1,0 +1,96 @@
+"""The API's tenancy gate: one base for every organization-scoped endpoint.
+
+A view declares the access it needs (`read_access`, `write_access`, or per action in
+`action_access`); the base resolves the organization once per request, checks the caller's
+role or key scope, and scopes querysets to that organization. Another tenant's object is
+therefore never found: a 404, not a 403 that would confirm it exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import Model, QuerySet
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from apps.tenants.models import Organization
+from apps.tenants.selectors import Access, Tenancy, tenancy_for_request
+
+_DENIED = {
+    Access.READ: "This API key or role cannot read this resource.",
+    Access.WRITE: "Read-only access: this API key or role cannot make changes.",
+    Access.MANAGE: "Only an organization owner or admin (signed in as a user) can do this.",
+}
+
+
+class TenantScopedMixin:
+    read_access: ClassVar[Access] = Access.READ
+    write_access: ClassVar[Access] = Access.WRITE
+    action_access: ClassVar[dict[str, Access]] = {}
+    model: ClassVar[type[Model] | None] = None
+
+    request: Request
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
+        tenancy = tenancy_for_request(request)
+        request.tenancy = tenancy
+        request._request.tenancy = tenancy  # for the access log
+        needed = self.required_access(request)
+        if not tenancy.allows(needed):
+            raise exceptions.PermissionDenied(_DENIED[needed])
+
+    def required_access(self, request: Request) -> Access:
+        action = getattr(self, "action", None)
+        if action in self.action_access:
+            return self.action_access[action]
+        return self.read_access if request.method in SAFE_METHODS else self.write_access
+
+    @property
+    def tenancy(self) -> Tenancy:
+        return self.request.tenancy
+
+    @property
+    def organization(self) -> Organization:
+        return self.request.tenancy.organization
+
+    def get_queryset(self) -> QuerySet:
+        if self.model is None:
+            raise NotImplementedError(f"{type(self).__name__} must set `model`")
+        return self.model.objects.for_org(self.organization)
+
+
+class TenantAPIView(TenantScopedMixin, APIView):
+    pass
+
+
+class TenantViewSet(TenantScopedMixin, GenericViewSet):
+    lookup_value_converter = "uuid"
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that names unknown or read-only fields instead of ignoring them.
+
+    Silently dropping `{"plan": "enterprise"}` would let a caller believe it took effect.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors: dict[str, Any] = {}
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            errors = {
+                name: ["Unknown or read-only field."] for name in sorted(set(data) - writable)
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            errors.update(exc.detail)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value

@@ -1,0 +1,2 @@
+"""Models for the plans domain arrive with its issue; the app is installed so migrations and
+admin registration have a home from day one."""

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.core.admin import TenantScopedAdmin
+from apps.tenants import services
+from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+
+_MANAGE = {Role.OWNER, Role.ADMIN}
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["user", "role", "created_at"]
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(TenantScopedAdmin):
+    organization_field = "id"
+    write_roles = _MANAGE
+    list_display = ["name", "slug", "plan", "member_count", "created_at"]
+    list_filter = ["plan"]
+    search_fields = ["name", "slug", "billing_email"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_members=Count("memberships"))
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj: Organization) -> int:
+        return obj._members
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not self._is_operator(request):
+            fields.append("plan")  # tenants change plans through billing, not the console
+        return fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._is_operator(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["organization", "user", "role"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        instance = self.instance
+        if instance.pk and instance.role == Role.OWNER and cleaned.get("role") != Role.OWNER:
+            others = Membership.objects.filter(
+                organization_id=instance.organization_id, role=Role.OWNER
+            ).exclude(pk=instance.pk)
+            if not others.exists():
+                raise forms.ValidationError("An organization must keep at least one owner.")
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    form = MembershipForm
+    write_roles = _MANAGE
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "organization__name", "organization__slug"]
+    list_select_related = ["user", "organization"]
+    raw_id_fields = ["user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["organization", "user"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
+        if change and "role" in form.changed_data:
+            services.member_change_role(
+                membership=Membership.objects.get(pk=obj.pk),
+                role=obj.role,
+                actor_role=self._actor_role(request, obj),
+            )
+        else:
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        services.member_remove(
+            membership=obj,
+            actor_role=self._actor_role(request, obj),
+            actor_is_self=obj.user_id == request.user.pk,
+        )
+
+    def _actor_role(self, request: HttpRequest, obj: Membership) -> str:
+        if self._is_operator(request):
+            return Role.OWNER
+        return (
+            Membership.objects.filter(organization_id=obj.organization_id, user=request.user)
+            .values_list("role", flat=True)
+            .first()
+            or Role.VIEWER
+        )
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices, widget=forms.CheckboxSelectMultiple, initial=["read"]
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["organization", "name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    write_roles = _MANAGE
+    list_display = [
+        "name",
+        "prefix",
+        "organization",
+        "scopes",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "prefix", "organization__slug"]
+    list_select_related = ["organization", "created_by"]
+    readonly_fields = [
+        "prefix",
+        "organization",
+        "scopes",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    fields = [
+        "name",
+        "prefix",
+        "organization",
+        "scopes",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+            kwargs["fields"] = ApiKeyCreateForm.Meta.fields
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ApiKeyCreateForm.Meta.fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = services.api_key_create(
+            org=form.cleaned_data["organization"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+        obj.pk = issued.api_key.pk
+        obj._state.adding = False
+        messages.warning(
+            request,
+            f"Copy the new key now; it will not be shown again: {issued.secret}",
+        )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            if self.has_change_permission(request, key):
+                services.api_key_revoke(api_key=key)
+                count += 1
+        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

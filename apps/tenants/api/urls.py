@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from apps.tenants.api import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("members", views.MemberViewSet, basename="member")
+router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [
+    path("auth/register", views.RegisterView.as_view(), name="auth-register"),
+    path("auth/login", views.LoginView.as_view(), name="auth-login"),
+    path("organization", views.OrganizationView.as_view(), name="organization"),
+    *router.urls,
+]

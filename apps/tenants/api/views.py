@@ -1,0 +1,243 @@
+"""Auth, organization, members and API keys. Each view parses, calls one service, serializes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from apps.core.api import TenantAPIView, TenantViewSet
+from apps.core.schema import AUTHENTICATED, errors
+from apps.tenants import selectors, services, throttling
+from apps.tenants.api import serializers as s
+from apps.tenants.models import ApiKey, Membership, Role
+from apps.tenants.selectors import Access
+
+User = get_user_model()
+
+ORG_HEADER = OpenApiParameter(
+    "X-Organization",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Slug of the organization to act on, for users in several organizations.",
+)
+
+
+class _Public(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(_Public):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "register"
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.RegisterInput,
+        responses={201: s.TokenOutput, **errors(400, 429)},
+        summary="Create an account, its organization (free plan) and an owner token",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        org, token = services.user_register(
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            organization_name=data.validated_data["organization"],
+        )
+        return Response({"token": token, "organization": org.slug}, status=status.HTTP_201_CREATED)
+
+
+class LoginView(_Public):
+    def get_authenticate_header(self, request: Request) -> str:
+        # Wrong credentials are a 401, which must name a scheme: the token this view hands out.
+        return 'Token realm="healthorch"'
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.LoginInput,
+        responses={200: s.TokenOutput, **errors(400, 401, 429)},
+        summary="Exchange email and password for an API token",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"].lower()
+        wait = throttling.retry_after(request, email)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed sign-in attempts.")
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        authenticated = (
+            authenticate(
+                request, username=user.get_username(), password=data.validated_data["password"]
+            )
+            if user is not None
+            else None
+        )
+        if authenticated is None:
+            throttling.record_failure(request, email)
+            # One message for an unknown email and a wrong password: no account enumeration.
+            raise exceptions.AuthenticationFailed("Email or password is incorrect.")
+        throttling.clear_failures(request, email)
+        return Response({"token": services.user_token(user=authenticated)})
+
+
+class DevBootstrapView(_Public):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "bootstrap"
+
+    @extend_schema(
+        tags=["dev"],
+        request=s.BootstrapInput,
+        responses={201: s.BootstrapOutput, **errors(400, 404)},
+        summary="Dev only (HEALTHORCH_DEV_BOOTSTRAP=1): an organization and a write API key",
+    )
+    def post(self, request: Request) -> Response:
+        if not settings.HEALTHORCH_DEV_BOOTSTRAP:
+            raise Http404
+        data = s.BootstrapInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = services.organization_create(name=data.validated_data["name"])
+        issued = services.api_key_create(org=org, name="bootstrap", scopes=["read", "write"])
+        body = {"org_id": org.id, "slug": org.slug, "api_key": issued.secret, "plan": org.plan}
+        return Response(s.BootstrapOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["organization"], parameters=[ORG_HEADER])
+class OrganizationView(TenantAPIView):
+    write_access = Access.MANAGE
+
+    @extend_schema(responses={200: s.OrganizationOutput, **errors(401, 403, 404)})
+    def get(self, request: Request) -> Response:
+        return Response(self._out())
+
+    @extend_schema(
+        request=s.OrganizationUpdateInput,
+        responses={200: s.OrganizationOutput, **errors(*AUTHENTICATED)},
+        summary="Rename the organization or change its slug (owner/admin)",
+    )
+    def patch(self, request: Request) -> Response:
+        data = s.OrganizationUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.organization_update(org=self.organization, **data.validated_data)
+        return Response(self._out())
+
+    def _out(self) -> dict:
+        return s.OrganizationOutput(self.organization, context={"tenancy": self.tenancy}).data
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.MemberOutput(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(responses={200: s.MemberOutput, **errors(401, 403, 404)}),
+    create=extend_schema(
+        request=s.MemberCreateInput,
+        responses={201: s.MemberOutput, **errors(*AUTHENTICATED)},
+        summary="Add an existing user by email with a role (owner/admin)",
+    ),
+    partial_update=extend_schema(
+        request=s.MemberUpdateInput,
+        responses={200: s.MemberOutput, **errors(*AUTHENTICATED, 409)},
+        summary="Change a member's role (owner/admin; only owners touch the owner role)",
+    ),
+    destroy=extend_schema(
+        responses={204: None, **errors(401, 403, 404, 409)},
+        summary="Remove a member, or leave (any member may remove themself)",
+    ),
+)
+@extend_schema(tags=["members"], parameters=[ORG_HEADER])
+class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = Membership
+    serializer_class = s.MemberOutput
+    write_access = Access.MANAGE
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.member_list(org=self.organization)
+
+    def required_access(self, request: Request) -> Access:
+        # Leaving is everyone's right: a member may delete their own membership.
+        if self.action == "destroy" and self._is_self():
+            return Access.READ
+        return super().required_access(request)
+
+    def create(self, request: Request) -> Response:
+        data = s.MemberCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.member_add(
+            org=self.organization, actor_role=self.tenancy.role, **data.validated_data
+        )
+        return Response(s.MemberOutput(membership).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = s.MemberUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.member_change_role(
+            membership=self.get_object(),
+            role=data.validated_data["role"],
+            actor_role=self.tenancy.role,
+        )
+        return Response(s.MemberOutput(membership).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.member_remove(
+            membership=self.get_object(),
+            actor_role=self.tenancy.role or Role.VIEWER,
+            actor_is_self=self._is_self(),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _is_self(self) -> bool:
+        user = self.tenancy.user
+        pk = self.kwargs.get("pk")
+        return (
+            user is not None
+            and pk is not None
+            and self.get_queryset().filter(pk=pk, user=user).exists()
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.ApiKeyOutput(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(responses={200: s.ApiKeyOutput, **errors(401, 403, 404)}),
+    create=extend_schema(
+        request=s.ApiKeyCreateInput,
+        responses={201: s.ApiKeyCreatedOutput, **errors(*AUTHENTICATED)},
+        summary="Create a key; the secret is in the response once and never again",
+    ),
+    destroy=extend_schema(
+        responses={204: None, **errors(401, 403, 404)},
+        summary="Revoke a key (it stops working at once; the row stays for audit)",
+    ),
+)
+@extend_schema(tags=["api-keys"], parameters=[ORG_HEADER])
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = ApiKey
+    serializer_class = s.ApiKeyOutput
+    read_access = Access.MANAGE
+    write_access = Access.MANAGE
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.api_key_list(org=self.organization)
+
+    def create(self, request: Request) -> Response:
+        data = s.ApiKeyCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.api_key_create(
+            org=self.organization, created_by=self.tenancy.user, **data.validated_data
+        )
+        out = s.ApiKeyOutput(issued.api_key).data | {"key": issued.secret}
+        return Response(out, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.api_key_revoke(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,87 @@
+"""Create (once) the demo operator, organization and API key for the embedded default.
+
+Idempotent: later runs print the same credentials, read back from the var folder (dev only;
+the file is readable by its owner only). A key that was revoked meanwhile is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from apps.tenants import services
+from apps.tenants.models import ApiKey, Membership, Organization, Role
+
+
+class Command(BaseCommand):
+    help = "Create the demo superuser, organization and API key (DEBUG only) and print them."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--email", default="admin@healthorch.local")
+        parser.add_argument("--json", action="store_true", help="print credentials as JSON")
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError("bootstrap_demo is for the embedded default only (DEBUG=1).")
+        path = Path(settings.VAR_DIR) / "demo-credentials.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        creds = self._ensure(options["email"], saved)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(creds, indent=2))
+        os.chmod(path, 0o600)
+        if options["json"]:
+            self.stdout.write(json.dumps(creds))
+            return
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "  healthorch demo credentials",
+                    f"  admin console : http://127.0.0.1:{os.environ.get('PORT', '8000')}/admin/",
+                    f"  operator      : {creds['email']} / {creds['password']}",
+                    f"  organization  : {creds['organization']} (plan {creds['plan']})",
+                    f"  API key       : {creds['api_key']}",
+                    "",
+                ]
+            )
+        )
+
+    @transaction.atomic
+    def _ensure(self, email: str, saved: dict) -> dict:
+        User = get_user_model()
+        user = User.objects.filter(email=email).first()
+        password = saved.get("password")
+        if user is None or not password or not user.check_password(password):
+            password = secrets.token_urlsafe(12)
+            user = user or User(username=email, email=email)
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+        org = Organization.objects.filter(slug="demo").first()
+        if org is None:
+            org = Organization.objects.create(name="Demo", slug="demo")
+        Membership.objects.get_or_create(organization=org, user=user, defaults={"role": Role.OWNER})
+        api_key = saved.get("api_key")
+        if not api_key or not self._key_works(api_key):
+            api_key = services.api_key_create(
+                org=org, name="demo", scopes=["read", "write"], created_by=user
+            ).secret
+        return {
+            "email": email,
+            "password": password,
+            "organization": org.slug,
+            "plan": org.plan,
+            "api_key": api_key,
+        }
+
+    @staticmethod
+    def _key_works(raw: str) -> bool:
+        key = ApiKey.objects.filter(key_hash=services.hash_api_key(raw)).first()
+        return key is not None and key.is_active()

@@ -1,0 +1,275 @@
+"""Writes for tenants, members and API keys. Views, admin actions and commands call these."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
+
+from apps.core.errors import Conflict, ServiceError
+from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+
+User = get_user_model()
+
+API_KEY_PREFIX = "hk_"
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    secret: str  # shown to the caller once, never stored
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:48] or "org"
+    slug = base
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> Organization:
+    """Create an organization on the free plan; `owner`, if given, becomes its first owner."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("Organization name may not be blank.", field="name", code="blank")
+    with transaction.atomic():
+        org = Organization.objects.create(name=name, slug=_unique_slug(name))
+        if owner is not None:
+            Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
+    return org
+
+
+def organization_update(
+    *,
+    org: Organization,
+    name: str | None = None,
+    slug: str | None = None,
+    billing_email: str | None = None,
+) -> Organization:
+    changed: list[str] = []
+    if name is not None:
+        org.name = name.strip()
+        changed.append("name")
+    if slug is not None and slug != org.slug:
+        if Organization.objects.filter(slug=slug).exclude(pk=org.pk).exists():
+            raise ServiceError("This slug is already taken.", field="slug", code="taken")
+        org.slug = slug
+        changed.append("slug")
+    if billing_email is not None:
+        org.billing_email = billing_email
+        changed.append("billing_email")
+    if changed:
+        org.save(update_fields=[*changed, "updated_at"])
+    return org
+
+
+def user_register(*, email: str, password: str, organization_name: str) -> tuple[Organization, str]:
+    """Create a user, their organization (free plan) and owner membership; return a token.
+
+    All or nothing: a duplicate email or a weak password leaves no user and no organization.
+    """
+    email = User.objects.normalize_email(email).lower()
+    candidate = User(username=email, email=email)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), field="password", code="weak_password") from exc
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise ServiceError(
+                    "An account with this email already exists.", field="email", code="taken"
+                )
+            user = User.objects.create_user(username=email, email=email, password=password)
+            org = organization_create(name=organization_name, owner=user)
+            token = Token.objects.create(user=user)
+    except IntegrityError as exc:  # a concurrent registration with the same email won the race
+        raise ServiceError(
+            "An account with this email already exists.", field="email", code="taken"
+        ) from exc
+    return org, token.key
+
+
+def user_token(*, user: AbstractBaseUser) -> str:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def api_key_create(
+    *,
+    org: Organization,
+    name: str,
+    scopes: list[str],
+    created_by: AbstractBaseUser | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedApiKey:
+    """Mint a key. The returned secret is the only copy; the database keeps its hash."""
+    normalized = _normalize_scopes(scopes)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError("Expiry must be in the future.", field="expires_at", code="past")
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        organization=org,
+        name=name.strip() or "API key",
+        prefix=f"{API_KEY_PREFIX}{prefix}",
+        key_hash=hash_api_key(secret),
+        scopes=normalized,
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    return IssuedApiKey(api_key=key, secret=secret)
+
+
+def _normalize_scopes(scopes: list[str]) -> list[str]:
+    allowed = set(ApiKeyScope.values)
+    unknown = [s for s in scopes if s not in allowed]
+    if unknown or not scopes:
+        raise ServiceError(
+            f"Scopes must be a non-empty subset of {sorted(allowed)}.",
+            field="scopes",
+            code="invalid",
+        )
+    chosen = set(scopes)
+    if ApiKeyScope.WRITE in chosen:
+        chosen.add(ApiKeyScope.READ)  # a key that may write may also read what it wrote
+    return sorted(chosen)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key; idempotent. The row stays for audit until the hourly purge."""
+    if api_key.revoked_at is None:
+        # Compare-and-set so two concurrent revocations keep the first timestamp.
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
+    """Record use at most once per resolution window, so authentication stays a read.
+
+    The conditional UPDATE makes concurrent requests write at most once per window too.
+    """
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+    if api_key.last_used_at is not None and now - api_key.last_used_at < window:
+        return
+    cutoff = now - window
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff)
+    ).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+def api_keys_purge_dead(*, older_than_days: int = 30) -> int:
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = ApiKey.objects.filter(Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)).delete()
+    return deleted
+
+
+# --- Members --------------------------------------------------------------------------------
+
+_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def member_add(*, org: Organization, email: str, role: str, actor_role: str) -> Membership:
+    """Add an existing user to the organization. Only owners may create owners."""
+    _check_role_value(role)
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise ServiceError("Only an owner can add another owner.", field="role", code="forbidden")
+    user = User.objects.filter(email__iexact=email.strip()).first()
+    if user is None:
+        raise ServiceError(
+            "No healthorch account uses this email; ask them to register first.",
+            field="email",
+            code="unknown_user",
+        )
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(organization=org, user=user, role=role)
+    except IntegrityError as exc:
+        raise ServiceError(
+            "This user is already a member.", field="email", code="already_member"
+        ) from exc
+
+
+def member_change_role(*, membership: Membership, role: str, actor_role: str) -> Membership:
+    """Change a member's role, keeping at least one owner (even under concurrent changes)."""
+    _check_role_value(role)
+    if Role.OWNER in (role, membership.role) and actor_role != Role.OWNER:
+        raise ServiceError(
+            "Only an owner can grant or take away the owner role.", field="role", code="forbidden"
+        )
+    with transaction.atomic():
+        current = _lock_for_owner_change(membership)
+        if current.role == Role.OWNER and role != Role.OWNER:
+            _ensure_another_owner(current)
+        current.role = role
+        current.save(update_fields=["role", "updated_at"])
+    return current
+
+
+def member_remove(*, membership: Membership, actor_role: str, actor_is_self: bool) -> None:
+    """Remove a member (or let a member leave), never the last owner."""
+    if membership.role == Role.OWNER and actor_role != Role.OWNER and not actor_is_self:
+        raise ServiceError("Only an owner can remove an owner.", code="forbidden")
+    with transaction.atomic():
+        current = _lock_for_owner_change(membership)
+        if current.role == Role.OWNER:
+            _ensure_another_owner(current)
+        current.delete()
+
+
+def _lock_for_owner_change(membership: Membership) -> Membership:
+    # Two owners demoting each other at once would each see the other as the remaining owner
+    # and leave the organization ownerless. Locking the organization row serialises every
+    # owner-affecting change within one organization, so the second one sees the first.
+    Organization.objects.select_for_update().filter(pk=membership.organization_id).first()
+    return Membership.objects.select_related("user").get(pk=membership.pk)
+
+
+def _ensure_another_owner(membership: Membership) -> None:
+    others = (
+        Membership.objects.filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+    if not others:
+        raise Conflict(
+            "An organization must keep at least one owner; make someone else owner first.",
+            code="last_owner",
+        )
+
+
+def _check_role_value(role: str) -> None:
+    if role not in Role.values:
+        raise ServiceError(
+            f"'{role}' is not a role; choose one of {', '.join(Role.values)}.",
+            field="role",
+            code="invalid",
+        )
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and _RANK[Role(role)] >= _RANK[Role(minimum)]

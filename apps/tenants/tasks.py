@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from apps.tenants import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def purge_dead_api_keys() -> int:
+    deleted = services.api_keys_purge_dead()
+    logger.info("purged dead api keys", extra={"deleted": deleted})
+    return deleted

@@ -1,0 +1,329 @@
+"""Settings for healthorch: every knob comes from the environment (see .env.example).
+
+Invalid values fail here, at start, with a message naming the variable (healthorch.config).
+Defaults are the embedded, zero-setup ones: SQLite in ./var, a filesystem Celery broker and an
+in-process cache, so `make run` needs no server. Production sets DATABASE_URL (PostgreSQL),
+CELERY_BROKER_URL and CACHE_URL (Redis).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from healthorch import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(config.string("HEALTHORCH_VAR_DIR", str(BASE_DIR / "var")))
+
+# An optional .env file beside manage.py; real environment variables win over it.
+_env_file = BASE_DIR / ".env"
+if _env_file.exists():
+    import environ
+
+    environ.Env.read_env(str(_env_file), overwrite=False)
+
+DEBUG = config.boolean("DEBUG", False)
+
+# A dev default only when DEBUG is on, so a production process can never run on a known key.
+SECRET_KEY = config.string("SECRET_KEY", None)
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+    SECRET_KEY = "dev-insecure-healthorch-key-only-for-debug-0123456789abcdefghij"  # noqa: S105
+
+ALLOWED_HOSTS = config.str_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off")
+CSRF_TRUSTED_ORIGINS = config.str_list("CSRF_TRUSTED_ORIGINS", [])
+
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+THIRD_PARTY_APPS = [
+    "django_prometheus",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "djstripe",
+]
+LOCAL_APPS = [
+    "apps.core",
+    "apps.tenants",
+    "apps.plans",
+    "apps.monitors",
+    "apps.incidents",
+    "apps.alerts",
+    "apps.billing",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+if not DEBUG:
+    # Serves collected static files (the admin's) under gunicorn; runserver does it in DEBUG.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
+
+ROOT_URLCONF = "healthorch.urls"
+WSGI_APPLICATION = "healthorch.wsgi.application"
+ASGI_APPLICATION = "healthorch.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": config.database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'healthorch.sqlite3'}")
+}
+_db = DATABASES["default"]
+if _db["ENGINE"].endswith("sqlite3"):
+    # SQLite is only the laptop default. IMMEDIATE transactions + WAL + a busy timeout stop
+    # "database is locked" when web, worker and beat write at once (measured in STACK.md).
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _db["CONN_MAX_AGE"] = 0
+else:
+    # Persistent connections: ~2.5x the request rate of a connection per request (STACK.md).
+    _db["CONN_MAX_AGE"] = config.integer("CONN_MAX_AGE", 60, minimum=0)
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db.setdefault("OPTIONS", {})["connect_timeout"] = config.integer(
+        "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
+    )
+    _db["TEST"] = {"NAME": config.string("DATABASE_TEST_NAME", None)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (throttling, rate limits) ---------------------------------------------------------
+CACHES = {"default": config.cache("CACHE_URL", "locmemcache://healthorch")}
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security (production values; `manage.py check --deploy` is clean with DEBUG off) ----------
+SECURE_SSL_REDIRECT = config.boolean("SECURE_SSL_REDIRECT", not DEBUG)
+# Health probes come from load balancers and kubelets over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^live$", r"^metrics$"]
+SESSION_COOKIE_SECURE = config.boolean("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = config.boolean("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = config.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = config.boolean("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if config.boolean("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a deliberate opt-in (SECURE_HSTS_PRELOAD); it is hard to undo.
+    "security.W021",
+]
+
+# --- Email ----------------------------------------------------------------------------------
+_email = config.email("EMAIL_URL", "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25) or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = config.string("DEFAULT_FROM_EMAIL", "healthorch <alerts@healthorch.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport needs no server: in and out must be the same folder, and the
+    # control folder must be explicit for broadcast commands (inspect ping) to work.
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    _control_dir = VAR_DIR / "celery" / "control"
+    for _d in (_queue_dir, _control_dir):
+        _d.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_control_dir),
+    }
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.authentication.ApiKeyAuthentication",
+        "apps.tenants.authentication.BearerTokenAuthentication",
+        "apps.tenants.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "register": config.string("REGISTER_THROTTLE_RATE", "20/hour"),
+        "bootstrap": "60/hour",
+    },
+    # Behind N trusted proxies, the client is the Nth address from the right of
+    # X-Forwarded-For; with 0, REMOTE_ADDR (X-Forwarded-For is then ignored, so it can't be
+    # spoofed to dodge throttles).
+    "NUM_PROXIES": config.integer("NUM_PROXIES", 0, minimum=0),
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "healthorch API",
+    "DESCRIPTION": (
+        "Multi-tenant uptime monitoring. Authenticate with `X-API-Key: hk_...` (or "
+        "`Authorization: Bearer hk_...`) or a user token (`Authorization: Token ...`). "
+        "Users in several organizations pick one with `X-Organization: <slug>`."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/(v1/)?",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Product knobs --------------------------------------------------------------------------
+HEALTHORCH_DEV_BOOTSTRAP = config.boolean("HEALTHORCH_DEV_BOOTSTRAP", False)
+# API keys record their last use at most this often, so verifying a key is a read, not a write.
+API_KEY_LAST_USED_RESOLUTION_SECONDS = config.integer(
+    "API_KEY_LAST_USED_RESOLUTION_SECONDS", 60, minimum=1
+)
+# Failed logins allowed per window before 429: per (client, email) and per client.
+LOGIN_FAILURES_PER_EMAIL = config.integer("LOGIN_FAILURES_PER_EMAIL", 5, minimum=1)
+LOGIN_FAILURES_PER_CLIENT = config.integer("LOGIN_FAILURES_PER_CLIENT", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = config.integer("LOGIN_FAILURE_WINDOW_SECONDS", 300, minimum=1)
+READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
+
+# --- Stripe / dj-stripe (used only by apps.billing) -----------------------------------------
+STRIPE_LIVE_MODE = config.boolean("STRIPE_LIVE_MODE", False)
+STRIPE_TEST_SECRET_KEY = config.string("STRIPE_TEST_SECRET_KEY", "") or config.string(
+    "STRIPE_SECRET_KEY", ""
+)
+STRIPE_LIVE_SECRET_KEY = config.string("STRIPE_LIVE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = config.string("STRIPE_PUBLISHABLE_KEY", "")
+if _stripe_host := config.string("STRIPE_API_HOST", ""):
+    STRIPE_API_HOST = _stripe_host
+DJSTRIPE_WEBHOOK_SECRET = config.string("DJSTRIPE_WEBHOOK_SECRET", "")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# The organization, not the user, pays: one subscription per tenant.
+DJSTRIPE_SUBSCRIBER_MODEL = "tenants.Organization"
+DJSTRIPE_SUBSCRIBER_MODEL_MIGRATION_DEPENDENCY = "0001_initial"
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = config.choice(
+    "LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], upper=True
+)
+LOG_FORMAT = config.choice("LOG_FORMAT", "json", ["json", "console"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "healthorch.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "healthorch.logging.JsonFormatter"},
+        "console": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"level": LOG_LEVEL, "propagate": True},
+        # Request logging is ours (RequestIdMiddleware); Django's own would log every 4xx twice.
+        "django.request": {"level": "ERROR", "propagate": True},
+        "django.db.backends": {"level": "INFO", "propagate": True},
+        "celery": {"level": LOG_LEVEL, "propagate": True},
+    },
+}
+
+PROMETHEUS_EXPORT_MIGRATIONS = False

@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+from apps.tenants.api.views import DevBootstrapView
+
+api_v1 = [
+    path("", include("apps.tenants.api.urls")),
+]
+
+urlpatterns = [
+    path("health", core_views.health, name="health"),
+    path("ready", core_views.ready, name="ready"),
+    path("live", core_views.live, name="live"),
+    path("", include("django_prometheus.urls")),  # /metrics
+    path("api/v1/", include(api_v1)),
+    path("api/dev/bootstrap", DevBootstrapView.as_view(), name="dev-bootstrap"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+
+def handler404(request, exception=None):
+    """JSON for API paths, Django's page elsewhere (the admin and docs are HTML)."""
+    if request.path.startswith("/api/"):
+        return core_views.json_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return core_views.json_server_error(request)
+    return defaults.server_error(request)
+
+
+admin.site.site_header = "healthorch console"
+admin.site.site_title = "healthorch"
+admin.site.index_title = "Operations"

@@ -1,0 +1,102 @@
+"""Shared fixtures: an organization with an owner, an admin, a member and a viewer, and an
+outsider who owns a second organization. Every endpoint is tried by the outsider too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.tenants import services
+from apps.tenants.models import Role
+from tests.factories import MembershipFactory, OrganizationFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashing costs ~0.25 s per password; tests check behaviour, not PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+def _member(org, role):
+    return MembershipFactory(organization=org, role=role).user
+
+
+@pytest.fixture
+def owner(org):
+    return _member(org, Role.OWNER)
+
+
+@pytest.fixture
+def admin_user(org):
+    return _member(org, Role.ADMIN)
+
+
+@pytest.fixture
+def member(org):
+    return _member(org, Role.MEMBER)
+
+
+@pytest.fixture
+def viewer(org):
+    return _member(org, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_org):
+    return _member(other_org, Role.OWNER)
+
+
+@pytest.fixture
+def client_for() -> Callable[..., APIClient]:
+    """An API client authenticated with the user's DRF token."""
+
+    def make(user, org_slug: str | None = None) -> APIClient:
+        client = APIClient()
+        client.credentials(
+            HTTP_AUTHORIZATION=f"Token {services.user_token(user=user)}",
+            **({"HTTP_X_ORGANIZATION": org_slug} if org_slug else {}),
+        )
+        return client
+
+    return make
+
+
+@pytest.fixture
+def key_client() -> Callable[..., APIClient]:
+    """An API client authenticated with a fresh API key of the organization."""
+
+    def make(org, scopes=("read", "write")) -> APIClient:
+        issued = services.api_key_create(org=org, name="test", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=issued.secret)
+        client.api_key = issued.api_key
+        client.secret = issued.secret
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
