@@ -10,6 +10,7 @@ come from mounted files (Docker/Kubernetes secrets) instead of the process envir
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,17 @@ def choice(name: str, default: str, choices: Iterable[str], *, upper: bool = Fal
     if normalized not in allowed:
         raise _fail(name, value, "one of " + ", ".join(allowed))
     return normalized
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as ``20/hour``."""
+    value = string(name, default).strip()
+    if not _RATE.match(value):
+        raise _fail(name, value, "a rate such as 10/min or 20/hour")
+    return value
 
 
 def str_list(name: str, default: list[str]) -> list[str]:

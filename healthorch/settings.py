@@ -129,7 +129,6 @@ else:
     _db.setdefault("OPTIONS", {})["connect_timeout"] = config.integer(
         "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
     )
-    _db["TEST"] = {"NAME": config.string("DATABASE_TEST_NAME", None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, rate limits) ---------------------------------------------------------
@@ -236,7 +235,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "register": config.string("REGISTER_THROTTLE_RATE", "20/hour"),
+        "register": config.rate("REGISTER_THROTTLE_RATE", "20/hour"),
         "bootstrap": "60/hour",
     },
     # Behind N trusted proxies, the client is the Nth address from the right of

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from apps.tenants.models import Membership, Organization, Role
 
@@ -85,6 +85,11 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, obj, self.write_roles)
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
+        # Django's default redirects to the index with "doesn't exist"; we answer 404 as the
+        # API does, whether the object is missing or belongs to another tenant.
+        raise Http404
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         # A tenant can only attach rows to organizations where they may write.

@@ -160,8 +160,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     write_access = Access.MANAGE
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return selectors.member_list(org=self.organization)
+    def scoped_queryset(self, org):
+        return selectors.member_list(org=org)
 
     def required_access(self, request: Request) -> Access:
         # Leaving is everyone's right: a member may delete their own membership.
@@ -226,8 +226,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     write_access = Access.MANAGE
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return selectors.api_key_list(org=self.organization)
+    def scoped_queryset(self, org):
+        return selectors.api_key_list(org=org)
 
     def create(self, request: Request) -> Response:
         data = s.ApiKeyCreateInput(data=request.data)

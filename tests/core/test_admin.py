@@ -1,0 +1,106 @@
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.test import Client
+
+from apps.tenants import services
+from apps.tenants.models import ApiKey, Organization
+
+pytestmark = pytest.mark.django_db
+LOCAL_APPS = ["tenants", "plans", "monitors", "incidents", "alerts", "billing"]
+
+
+def _staff_client(user) -> Client:
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_superuser("op@example.test", "op@example.test", "pw")
+
+
+def test_every_model_of_ours_is_registered():
+    for label in LOCAL_APPS:
+        for model in apps.get_app_config(label).get_models():
+            assert admin.site.is_registered(model), model
+
+
+def test_operator_sees_every_organization(operator, org, other_org):
+    client = Client()
+    client.force_login(operator)
+    page = client.get("/admin/tenants/organization/").content.decode()
+    assert "Acme" in page
+    assert "Globex" in page
+
+
+def test_a_tenant_member_sees_only_their_organization(owner, org, other_org):
+    client = _staff_client(owner)
+    page = client.get("/admin/tenants/organization/").content.decode()
+    assert "Acme" in page
+    assert "Globex" not in page
+    services.api_key_create(org=other_org, name="globex-secret-key", scopes=["read"])
+    services.api_key_create(org=org, name="acme-key", scopes=["read"])
+    keys = client.get("/admin/tenants/apikey/").content.decode()
+    assert "acme-key" in keys
+    assert "globex-secret-key" not in keys
+
+
+def test_url_tampering_with_another_tenants_object_is_404(owner, other_org):
+    client = _staff_client(owner)
+    key = services.api_key_create(org=other_org, name="x", scopes=["read"]).api_key
+    assert client.get(f"/admin/tenants/apikey/{key.pk}/change/").status_code == 404
+    assert client.get(f"/admin/tenants/organization/{other_org.pk}/change/").status_code == 404
+    assert (
+        client.post(f"/admin/tenants/apikey/{key.pk}/delete/", {"post": "yes"}).status_code == 404
+    )
+    assert ApiKey.objects.filter(pk=key.pk).exists()
+
+
+def test_a_viewer_reads_but_cannot_change(viewer, org):
+    client = _staff_client(viewer)
+    url = f"/admin/tenants/organization/{org.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    forged = client.post(url, {"name": "Hacked", "slug": "acme", "plan": "free"})
+    assert forged.status_code == 403
+    assert Organization.objects.get(pk=org.pk).name == "Acme"
+
+
+def test_operators_only_models_are_hidden_from_tenants(owner):
+    client = _staff_client(owner)
+    index = client.get("/admin/").content.decode()
+    assert "Organizations" in index
+    assert "Periodic tasks" not in index
+    assert client.get("/admin/django_celery_beat/periodictask/").status_code == 403
+
+
+def test_creating_a_key_in_the_admin_shows_the_secret_once(operator, org):
+    client = Client()
+    client.force_login(operator)
+    response = client.post(
+        "/admin/tenants/apikey/add/",
+        {"organization": org.pk, "name": "from-admin", "scopes": ["read", "write"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="from-admin")
+    messages = [str(m) for m in response.context["messages"]]
+    secret = next(m.split(": ")[-1] for m in messages if "not be shown again" in m)
+    assert services.hash_api_key(secret) == key.key_hash
+    assert key.scopes == ["read", "write"]
+
+
+def test_revoking_from_the_admin(operator, org):
+    key = services.api_key_create(org=org, name="x", scopes=["read"]).api_key
+    client = Client()
+    client.force_login(operator)
+    client.post(
+        "/admin/tenants/apikey/",
+        {"action": "revoke", "_selected_action": [str(key.pk)]},
+    )
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is not None

@@ -1,0 +1,135 @@
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import healthorch
+from healthorch.logging import ContextFilter, JsonFormatter, request_id_var
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_live_answers_without_touching_anything(client):
+    response = client.get("/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_reports_the_version(client):
+    assert client.get("/health").json() == {"status": "ok", "version": healthorch.__version__}
+
+
+@pytest.mark.django_db
+def test_ready_checks_database_and_broker(client):
+    response = client.get("/ready")
+    assert response.status_code == 200, response.content
+    checks = response.json()["checks"]
+    assert checks["database"]["status"] == checks["broker"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_metrics_exposes_request_counters(client):
+    client.get("/live")
+    body = client.get("/metrics").content.decode()
+    assert "django_http_requests_total_by_method_total" in body
+
+
+def test_a_request_id_is_echoed_or_made(client):
+    assert client.get("/live", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    made = client.get("/live")["X-Request-ID"]
+    assert len(made) == 32
+    # An id that could forge log lines is replaced, not echoed.
+    assert client.get("/live", HTTP_X_REQUEST_ID="x\ny")["X-Request-ID"] != "x\ny"
+
+
+def test_log_lines_are_json_with_the_request_id():
+    record = logging.LogRecord(
+        "healthorch.test", logging.INFO, __file__, 1, "hello %s", ("you",), None
+    )
+    record.check = "database"
+    token = request_id_var.set("req-42")
+    try:
+        ContextFilter().filter(record)
+    finally:
+        request_id_var.reset(token)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "hello you"
+    assert line["request_id"] == "req-42"
+    assert line["check"] == "database"
+    assert line["level"] == "INFO"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(env_overrides: dict[str, str]):
+    port = _free_port()
+    env = {**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", **env_overrides}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "healthorch.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--no-control-socket",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/live", timeout=1)
+            return proc, port
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode()) from None
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+@pytest.mark.parametrize(
+    ("dead", "env"),
+    [
+        ("database", {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{_free_port()}/nope"}),
+        ("broker", {"CELERY_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0"}),
+    ],
+)
+def test_ready_says_which_dependency_is_down(dead, env, tmp_path):
+    """A real server process with one dependency pointed at a closed port and the other on
+    the embedded default (a SQLite file, the filesystem broker) so it is certainly up."""
+    healthy = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ready.sqlite3'}",
+        "CELERY_BROKER_URL": "filesystem://",
+    }
+    proc, port = _serve({"HEALTHORCH_VAR_DIR": str(tmp_path), **healthy, **env})
+    try:
+        response = requests.get(f"http://127.0.0.1:{port}/ready", timeout=15)
+        live = requests.get(f"http://127.0.0.1:{port}/live", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks[dead]["status"] == "error"
+    assert checks[dead]["error"]
+    alive = {"database", "broker"} - {dead}
+    assert all(checks[name]["status"] == "ok" for name in alive), checks
+    assert live.status_code == 200
