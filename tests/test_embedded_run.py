@@ -7,31 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
+from tests.support import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_embedded_product_starts_serves_and_stops(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -57,7 +43,7 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
             except requests.ConnectionError:
                 return False
 
-        _wait_for(ready, 240, "/ready")
+        wait_for(ready, 240, "/ready")
         text = log.read_text()
         key = re.search(r"API key\s+: (hk_\S+)", text).group(1)
         password = re.search(r"operator\s+: \S+ / (\S+)", text).group(1)
@@ -81,7 +67,7 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
             capture_output=True,
             timeout=60,
         )
-        _wait_for(lambda: "purged dead api keys" in log.read_text(), 60, "the worker")
+        wait_for(lambda: "purged dead api keys" in log.read_text(), 60, "the worker")
         assert "beat: Starting" in log.read_text()
     finally:
         proc.send_signal(signal.SIGINT)

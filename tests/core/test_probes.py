@@ -1,10 +1,8 @@
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import requests
 
 import healthorch
 from healthorch.logging import ContextFilter, JsonFormatter, request_id_var
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,14 +65,8 @@ def test_log_lines_are_json_with_the_request_id():
     assert line["level"] == "INFO"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(env_overrides: dict[str, str]):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", **env_overrides}
     proc = subprocess.Popen(
         [
@@ -92,24 +85,28 @@ def _serve(env_overrides: dict[str, str]):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode())
         try:
-            requests.get(f"http://127.0.0.1:{port}/live", timeout=1)
-            return proc, port
+            return requests.get(f"http://127.0.0.1:{port}/live", timeout=1).ok
         except requests.ConnectionError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode()) from None
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not start")
+            return False
+
+    try:
+        wait_for(up, 30, "gunicorn")
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, port
 
 
 @pytest.mark.parametrize(
     ("dead", "env"),
     [
-        ("database", {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{_free_port()}/nope"}),
-        ("broker", {"CELERY_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0"}),
+        ("database", {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nope"}),
+        ("broker", {"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}),
     ],
 )
 def test_ready_says_which_dependency_is_down(dead, env, tmp_path):
