@@ -8,6 +8,7 @@ from apps.tenants.api.views import DevBootstrapView
 
 api_v1 = [
     path("", include("apps.tenants.api.urls")),
+    path("", include("apps.plans.api.urls")),
 ]
 
 urlpatterns = [

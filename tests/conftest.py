@@ -22,6 +22,37 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The default plans exist even in a reused test database that a transactional test
+    truncated on a previous run."""
+    from apps.plans.services import plans_ensure_defaults
+
+    with django_db_blocker.unblock():
+        plans_ensure_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _seeded_plans(request):
+    """Transactional tests truncate every table, data-migration rows included: re-seed."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        from apps.plans.services import plans_ensure_defaults
+
+        plans_ensure_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_usage_buffer():
+    """API-request counts buffered by one test must not be flushed into the next one."""
+    from apps.plans.metering import api_usage
+
+    api_usage.discard()
+    yield
+    api_usage.discard()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.25 s per password; tests check behaviour, not PBKDF2."""

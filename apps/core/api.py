@@ -20,6 +20,24 @@ from rest_framework.viewsets import GenericViewSet
 from apps.tenants.models import Organization
 from apps.tenants.selectors import Access, Tenancy, tenancy_for_request
 
+
+def enforce_api_plan(tenancy: Tenancy) -> dict[str, str]:
+    """Per-key rate limit from the plan (429 past it) and API-request metering."""
+    from apps.plans.metering import check_rate, count_api_request
+    from apps.plans.models import Limit
+    from apps.plans.selectors import entitlements_for
+
+    org = tenancy.organization
+    per_minute = entitlements_for(org).limit(Limit.API_REQUESTS_PER_MINUTE)
+    if tenancy.api_key is not None:
+        ident = f"key:{tenancy.api_key.pk}"
+    else:
+        ident = f"user:{tenancy.user.pk}:{org.pk}"
+    headers = check_rate(ident=ident, per_minute=per_minute)
+    count_api_request(org.pk)
+    return headers
+
+
 _DENIED = {
     Access.READ: "This API key or role cannot read this resource.",
     Access.WRITE: "Read-only access: this API key or role cannot make changes.",
@@ -43,6 +61,13 @@ class TenantScopedMixin:
         needed = self.required_access(request)
         if not tenancy.allows(needed):
             raise exceptions.PermissionDenied(_DENIED[needed])
+        self._rate_limit_headers = enforce_api_plan(tenancy)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in getattr(self, "_rate_limit_headers", {}).items():
+            response[header] = value
+        return response
 
     def required_access(self, request: Request) -> Access:
         action = getattr(self, "action", None)

@@ -33,8 +33,44 @@ class OrganizationAdmin(TenantScopedAdmin):
     list_display = ["name", "slug", "plan", "member_count", "created_at"]
     list_filter = ["plan"]
     search_fields = ["name", "slug", "billing_email"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = ["id", "usage", "created_at", "updated_at"]
     inlines = [MembershipInline]
+
+    @admin.display(description="usage this period")
+    def usage(self, obj: Organization) -> str:
+        from django.utils.html import format_html_join
+
+        from apps.plans.selectors import usage_report
+
+        if obj.pk is None:
+            return "-"
+        report = usage_report(org=obj)
+        return format_html_join(
+            ", ",
+            "{}: {} / {}",
+            (
+                (name, item["used"], "∞" if item["limit"] is None else item["limit"])
+                for name, item in report["usage"].items()
+            ),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Organization, form, change: bool) -> None:
+        from apps.plans.services import organization_change_plan
+
+        new_plan = obj.plan_id
+        if change and "plan" in form.changed_data:
+            # Plan changes go through the service: downgrade rules apply and it is recorded.
+            obj.plan_id = form.initial["plan"]
+            super().save_model(request, obj, form, change)
+            organization_change_plan(
+                org=obj,
+                plan_code=new_plan,
+                source="admin",
+                actor=request.user,
+                reason="changed by an operator in the console",
+            )
+            return
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         from django.db.models import Count

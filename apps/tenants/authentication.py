@@ -54,7 +54,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if raw is None:
             return None
         key = (
-            ApiKey.objects.select_related("organization").filter(key_hash=hash_api_key(raw)).first()
+            ApiKey.objects.select_related("organization__plan")
+            .filter(key_hash=hash_api_key(raw))
+            .first()
         )
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")

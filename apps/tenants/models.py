@@ -23,8 +23,15 @@ class Organization(TimeStampedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=64, unique=True)
-    # A plan code until the plans app makes it a foreign key to Plan.code.
-    plan = models.CharField(max_length=32, default="free")
+    # Keyed by the plan's code (column "plan"), so `plan_id` is the code ("free") without a join.
+    plan = models.ForeignKey(
+        "plans.Plan",
+        to_field="code",
+        db_column="plan",
+        on_delete=models.PROTECT,
+        default="free",
+        related_name="organizations",
+    )
     billing_email = models.EmailField(blank=True)
 
     class Meta:

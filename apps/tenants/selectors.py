@@ -63,7 +63,7 @@ def tenancy_for_request(request: Request) -> Tenancy:
             raise exceptions.NotFound("Organization not found.")
         return Tenancy(organization=key.organization, api_key=key)
 
-    memberships = Membership.objects.select_related("organization").filter(user=principal)
+    memberships = Membership.objects.select_related("organization__plan").filter(user=principal)
     if wanted is not None:
         membership = memberships.filter(organization__slug=wanted).first()
         if membership is None:

@@ -205,13 +205,19 @@ def member_add(*, org: Organization, email: str, role: str, actor_role: str) -> 
             field="email",
             code="unknown_user",
         )
-    try:
-        with transaction.atomic():
-            return Membership.objects.create(organization=org, user=user, role=role)
-    except IntegrityError as exc:
-        raise ServiceError(
-            "This user is already a member.", field="email", code="already_member"
-        ) from exc
+    from apps.plans.models import Limit
+    from apps.plans.services import reserve
+
+    already = ServiceError("This user is already a member.", field="email", code="already_member")
+    with transaction.atomic():
+        if Membership.objects.filter(organization=org, user=user).exists():
+            raise already  # said before any plan limit: adding them again would change nothing
+        reserve(org=org, limit=Limit.MEMBERS)
+        try:
+            with transaction.atomic():
+                return Membership.objects.create(organization=org, user=user, role=role)
+        except IntegrityError as exc:  # a concurrent add of the same user won
+            raise already from exc
 
 
 def member_change_role(*, membership: Membership, role: str, actor_role: str) -> Membership:

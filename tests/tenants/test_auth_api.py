@@ -23,7 +23,7 @@ def test_it_registers_a_user_with_an_organization_on_the_free_plan(anon):
     user = User.objects.get(email="ada@example.test")
     membership = Membership.objects.get(user=user)
     assert membership.role == Role.OWNER
-    assert membership.organization.plan == "free"
+    assert membership.organization.plan_id == "free"
     assert response.json()["token"] == Token.objects.get(user=user).key
     org = anon.get("/api/v1/organization", HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert org.json()["name"] == "Analytical"

@@ -39,7 +39,7 @@ def test_the_plan_is_not_writable_here(client_for, owner, org):
     assert response.status_code == 400
     assert "plan" in response.json()["fields"]
     org.refresh_from_db()
-    assert (org.plan, org.name) == ("free", "Acme")
+    assert (org.plan_id, org.name) == ("free", "Acme")
 
 
 def test_a_taken_slug_is_a_field_error(client_for, owner, other_org):

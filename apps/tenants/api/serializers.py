@@ -65,6 +65,7 @@ class BootstrapOutput(serializers.Serializer):
 
 class OrganizationOutput(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    plan = serializers.CharField(source="plan_id", read_only=True)
 
     class Meta:
         model = Organization

@@ -108,7 +108,7 @@ class DevBootstrapView(_Public):
         data.is_valid(raise_exception=True)
         org = services.organization_create(name=data.validated_data["name"])
         issued = services.api_key_create(org=org, name="bootstrap", scopes=["read", "write"])
-        body = {"org_id": org.id, "slug": org.slug, "api_key": issued.secret, "plan": org.plan}
+        body = {"org_id": org.id, "slug": org.slug, "api_key": issued.secret, "plan": org.plan_id}
         return Response(s.BootstrapOutput(body).data, status=status.HTTP_201_CREATED)
 
 

@@ -77,7 +77,7 @@ class Command(BaseCommand):
             "email": email,
             "password": password,
             "organization": org.slug,
-            "plan": org.plan,
+            "plan": org.plan_id,
             "api_key": api_key,
         }
 

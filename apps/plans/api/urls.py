@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.plans.api import views
+
+urlpatterns = [
+    path("plans", views.PlanListView.as_view(), name="plans"),
+    path("usage", views.UsageView.as_view(), name="usage"),
+]

@@ -1,0 +1,81 @@
+"""The plans shipped by default (seeded by migration 0002; the README's pricing table)."""
+
+from __future__ import annotations
+
+_FREE = ["metrics_ingestion", "health_checks", "email_channel", "webhook_channel"]
+_PAID = [
+    *_FREE,
+    "integrations",
+    "escalation_policies",
+    "auto_orchestration",
+    "status_pages",
+    "sla_reports",
+]
+_BUSINESS = [*_PAID, "ml_healing", "audit_logs"]
+
+DEFAULT_PLANS: list[dict] = [
+    {
+        "code": "free",
+        "name": "Free",
+        "monthly_price_cents": 0,
+        "sort_order": 0,
+        "features": _FREE,
+        "monitors": 10,
+        "min_interval_seconds": 300,
+        "members": 3,
+        "retention_days": 7,
+        "notifications_per_month": 500,
+        "api_requests_per_minute": 60,
+        "sla_availability_pct": "99.0",
+        "sla_response_ms": 1000,
+        "sla_error_pct": "2.0",
+    },
+    {
+        "code": "pro",
+        "name": "Pro",
+        "monthly_price_cents": 2900,
+        "sort_order": 1,
+        "features": _PAID,
+        "monitors": 100,
+        "min_interval_seconds": 60,
+        "members": 10,
+        "retention_days": 90,
+        "notifications_per_month": 10_000,
+        "api_requests_per_minute": 600,
+        "sla_availability_pct": "99.5",
+        "sla_response_ms": 750,
+        "sla_error_pct": "1.5",
+    },
+    {
+        "code": "business",
+        "name": "Business",
+        "monthly_price_cents": 14900,
+        "sort_order": 2,
+        "features": _BUSINESS,
+        "monitors": 1000,
+        "min_interval_seconds": 30,
+        "members": 50,
+        "retention_days": 365,
+        "notifications_per_month": 100_000,
+        "api_requests_per_minute": 3000,
+        "sla_availability_pct": "99.9",
+        "sla_response_ms": 500,
+        "sla_error_pct": "0.5",
+    },
+    {
+        "code": "enterprise",
+        "name": "Enterprise",
+        "monthly_price_cents": 49900,
+        "sort_order": 3,
+        "features": _BUSINESS,
+        "monitors": None,
+        "min_interval_seconds": 10,
+        "members": None,
+        "retention_days": 730,
+        "notifications_per_month": None,
+        "api_requests_per_minute": 10_000,
+        "sla_availability_pct": "99.95",
+        "sla_response_ms": 300,
+        "sla_error_pct": "0.5",
+    },
+]

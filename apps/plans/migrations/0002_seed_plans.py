@@ -1,0 +1,18 @@
+"""Seed the default plans. Existing rows (operators may have edited them) are left alone."""
+
+from django.db import migrations
+
+
+def seed(apps, schema_editor):
+    from apps.plans.defaults import DEFAULT_PLANS
+
+    Plan = apps.get_model("plans", "Plan")
+    for spec in DEFAULT_PLANS:
+        code = spec["code"]
+        Plan.objects.get_or_create(code=code, defaults={k: v for k, v in spec.items() if k != "code"})
+
+
+class Migration(migrations.Migration):
+    dependencies = [("plans", "0001_initial")]
+
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -1,0 +1,168 @@
+"""Reads: what an organization's plan allows (cached), and how much of it is used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.plans.models import Limit, LimitOverride, Plan, UsageCounter, UsageMetric
+from apps.tenants.models import Organization
+
+_GEN_KEY = "entitlements:gen"
+_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    plan_code: str
+    features: frozenset[str]
+    limits: dict[str, int | None]
+    overridden: frozenset[str] = field(default_factory=frozenset)
+    # When the earliest override expires; the cached copy is stale from then on.
+    valid_until: datetime | None = None
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def limit(self, name: str) -> int | None:
+        return self.limits[Limit(name).value]
+
+
+def _org_key(org_id: object) -> str:
+    return f"entitlements:org:{org_id}"
+
+
+def entitlements_for(org: Organization, *, now: datetime | None = None) -> Entitlements:
+    """The features and effective limits (plan + active overrides) of an organization.
+
+    Served from the cache in one round trip; a miss costs one query for the overrides (plus
+    one for the plan unless the caller loaded it with the organization, as the API's tenancy
+    gate does). Changing a plan, an override or an organization's plan invalidates it.
+    """
+    now = now or timezone.now()
+    org_key = _org_key(org.pk)
+    cached = cache.get_many([_GEN_KEY, org_key])
+    gen = cached.get(_GEN_KEY, 0)
+    hit = cached.get(org_key)
+    if hit is not None:
+        hit_gen, ent = hit
+        fresh = ent.valid_until is None or now < ent.valid_until
+        if hit_gen == gen and fresh and ent.plan_code == org.plan_id:
+            return ent
+    ent = _compute(org, now)
+    cache.set(org_key, (gen, ent), _TTL_SECONDS)
+    return ent
+
+
+def _compute(org: Organization, now: datetime) -> Entitlements:
+    plan: Plan = org.plan
+    limits = {name: plan.limit(name) for name in Limit.values}
+    overrides = list(
+        LimitOverride.objects.for_org(org).active(now).values_list("limit", "value", "expires_at")
+    )
+    for name, value, _ in overrides:
+        limits[name] = value
+    expiries = [expires for _, _, expires in overrides if expires is not None]
+    return Entitlements(
+        plan_code=plan.code,
+        features=frozenset(plan.features),
+        limits=limits,
+        overridden=frozenset(name for name, _, _ in overrides),
+        valid_until=min(expiries) if expiries else None,
+    )
+
+
+def invalidate_entitlements(*, org_id: object | None = None) -> None:
+    """Forget one organization's cached entitlements, or everyone's (a plan was edited)."""
+    if org_id is not None:
+        cache.delete(_org_key(org_id))
+        return
+    if not cache.add(_GEN_KEY, 1, None):
+        cache.incr(_GEN_KEY)
+
+
+# --- Usage ----------------------------------------------------------------------------------
+
+
+def current_period(*, now: datetime | None = None) -> tuple[date, date]:
+    """The billing period containing `now`: the calendar month in UTC, [start, end).
+
+    Billing aligns this with the Stripe subscription once an organization pays.
+    """
+    today = (now or timezone.now()).astimezone(UTC).date()
+    start = today.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+# Counted limits: how many of a thing the organization has now. Apps whose models a limit
+# counts register here (monitors registers "monitors" when it loads).
+_COUNTERS: dict[str, Callable[[Organization], int]] = {}
+
+
+def register_counter(limit: str, counter: Callable[[Organization], int]) -> None:
+    _COUNTERS[Limit(limit).value] = counter
+
+
+def counted_usage(*, org: Organization, limit: str) -> int:
+    counter = _COUNTERS.get(limit)
+    if counter is None:
+        raise LookupError(f"no counter registered for limit {limit!r}")
+    return counter(org)
+
+
+def has_counter(limit: str) -> bool:
+    return limit in _COUNTERS
+
+
+def usage_for_period(*, org: Organization, period_start: date) -> dict[str, int]:
+    values = dict(
+        UsageCounter.objects.for_org(org)
+        .filter(period_start=period_start)
+        .values_list("metric", "value")
+    )
+    return {metric: values.get(metric, 0) for metric in UsageMetric.values}
+
+
+def plan_list() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_public=True).order_by("sort_order", "monthly_price_cents")
+
+
+# Shown per period next to the plan limit that caps it (None: metered, not capped).
+_METRIC_LIMITS = {
+    UsageMetric.CHECKS_EXECUTED: None,
+    UsageMetric.METRIC_SAMPLES: None,
+    UsageMetric.NOTIFICATIONS_SENT: Limit.NOTIFICATIONS_PER_MONTH,
+    UsageMetric.API_REQUESTS: None,
+}
+
+
+def usage_report(*, org: Organization, now: datetime | None = None) -> dict:
+    """This period's counters and current counts next to the effective limits.
+
+    API requests are flushed from each web process every few seconds, so that one number may
+    trail by that much.
+    """
+    ent = entitlements_for(org, now=now)
+    start, end = current_period(now=now)
+    counters = usage_for_period(org=org, period_start=start)
+    usage: dict[str, dict[str, int | None]] = {}
+    for limit in (Limit.MONITORS, Limit.MEMBERS):
+        if has_counter(limit):
+            usage[limit] = {"used": counted_usage(org=org, limit=limit), "limit": ent.limit(limit)}
+    for metric, limit in _METRIC_LIMITS.items():
+        usage[metric] = {"used": counters[metric], "limit": ent.limit(limit) if limit else None}
+    return {
+        "plan": ent.plan_code,
+        "period_start": start,
+        "period_end": end,
+        "features": sorted(ent.features),
+        "limits": ent.limits,
+        "usage": usage,
+        "overridden": sorted(ent.overridden),
+    }
