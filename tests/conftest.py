@@ -16,10 +16,14 @@ from tests.factories import MembershipFactory, OrganizationFactory
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache; each test starts with none."""
+    """Throttle counters and entitlements live in the caches; each test starts with none."""
+    from apps.plans.selectors import _local
+
     cache.clear()
+    _local.clear()
     yield
     cache.clear()
+    _local.clear()
 
 
 @pytest.fixture(scope="session")

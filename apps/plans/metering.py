@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import Throttled
 
 from apps.plans.models import UsageMetric
@@ -76,6 +77,26 @@ def count_api_request(org_id: Any) -> None:
     api_usage.add(org_id, UsageMetric.API_REQUESTS)
 
 
+def _incr_window(key: str) -> int:
+    """Count one request in a window key that expires after the window; one round trip on Redis.
+
+    Django's RedisCache.incr costs two round trips (EXISTS, then INCRBY) and cannot set an
+    expiry, so with Redis we pipeline INCR and EXPIRE NX ourselves.
+    """
+    backend = getattr(cache, "_cache", None)
+    if isinstance(cache, RedisCache) and backend is not None:
+        full_key = cache.make_and_validate_key(key)
+        pipe = backend.get_client(full_key, write=True).pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, 75, nx=True)
+        used, _ = pipe.execute()
+        return int(used)
+    try:
+        return cache.incr(key)
+    except ValueError:  # first request of this window
+        return 1 if cache.add(key, 1, 75) else cache.incr(key)
+
+
 def check_rate(*, ident: str, per_minute: int | None, now: float | None = None) -> dict[str, str]:
     """A fixed one-minute window per key in the shared cache; raise Throttled past the limit.
 
@@ -86,11 +107,7 @@ def check_rate(*, ident: str, per_minute: int | None, now: float | None = None) 
         return {}
     now = time.time() if now is None else now
     window = int(now // 60)
-    key = f"ratelimit:{ident}:{window}"
-    try:
-        used = cache.incr(key)
-    except ValueError:  # first request of this window
-        used = 1 if cache.add(key, 1, 75) else cache.incr(key)
+    used = _incr_window(f"ratelimit:{ident}:{window}")
     reset = 60 - int(now % 60)
     if used > per_minute:
         raise Throttled(wait=reset, detail=f"Rate limit of {per_minute} requests per minute.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,18 +46,44 @@ def entitlements_for(org: Organization, *, now: datetime | None = None) -> Entit
     gate does). Changing a plan, an override or an organization's plan invalidates it.
     """
     now = now or timezone.now()
+    local = _local.get(org.pk)
+    if local is not None:
+        expires, ent = local
+        if time.monotonic() < expires and _usable(ent, org, now):
+            return ent
     org_key = _org_key(org.pk)
     cached = cache.get_many([_GEN_KEY, org_key])
     gen = cached.get(_GEN_KEY, 0)
     hit = cached.get(org_key)
     if hit is not None:
         hit_gen, ent = hit
-        fresh = ent.valid_until is None or now < ent.valid_until
-        if hit_gen == gen and fresh and ent.plan_code == org.plan_id:
+        if hit_gen == gen and _usable(ent, org, now):
+            _remember(org.pk, ent)
             return ent
     ent = _compute(org, now)
     cache.set(org_key, (gen, ent), _TTL_SECONDS)
+    _remember(org.pk, ent)
     return ent
+
+
+def _usable(ent: Entitlements, org: Organization, now: datetime) -> bool:
+    # The organization row is read fresh with every request, so a plan change (an upgrade
+    # paid for a second ago) is seen at once even through a cached copy.
+    return ent.plan_code == org.plan_id and (ent.valid_until is None or now < ent.valid_until)
+
+
+# A few seconds of per-process memory in front of the shared cache: most requests then cost
+# no cache round trip at all. Edits of a plan's limits or of an override reach other processes
+# within LOCAL_TTL_SECONDS; plan changes are seen at once (see _usable).
+LOCAL_TTL_SECONDS = 5.0
+_LOCAL_MAX = 10_000
+_local: dict[object, tuple[float, Entitlements]] = {}
+
+
+def _remember(org_id: object, ent: Entitlements) -> None:
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    _local[org_id] = (time.monotonic() + LOCAL_TTL_SECONDS, ent)
 
 
 def _compute(org: Organization, now: datetime) -> Entitlements:
@@ -80,8 +107,10 @@ def _compute(org: Organization, now: datetime) -> Entitlements:
 def invalidate_entitlements(*, org_id: object | None = None) -> None:
     """Forget one organization's cached entitlements, or everyone's (a plan was edited)."""
     if org_id is not None:
+        _local.pop(org_id, None)
         cache.delete(_org_key(org_id))
         return
+    _local.clear()
     if not cache.add(_GEN_KEY, 1, None):
         cache.incr(_GEN_KEY)
 

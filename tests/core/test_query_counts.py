@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from apps.plans.metering import api_usage
+from apps.plans.selectors import _local
 from apps.tenants import services
 from tests.factories import MembershipFactory
 
@@ -51,6 +52,7 @@ def test_a_cold_entitlement_cache_costs_one_query(key_client, org, django_assert
     client = key_client(org)
     _warm(client)
     cache.clear()
+    _local.clear()
     with django_assert_num_queries(2):  # the key, then the organization's limit overrides
         assert client.get(URL).status_code == 200
 
