@@ -8,8 +8,21 @@ sweeps here as they land: check dispatch, heartbeat overdue sweep, escalation, r
 from __future__ import annotations
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    # Every 2 seconds, claim the monitors whose next check is due and enqueue them per region.
+    # Cheap when nothing is due (one indexed query), so the tick can be short.
+    "dispatch-due-checks": {
+        "task": "apps.monitors.tasks.dispatch_due_checks",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
     # Once an hour, delete API keys revoked or expired more than 30 days ago, so the key table
     # (read on every API-key request) stays small while recent revocations remain auditable.
+    # Every 15 seconds, mark heartbeat monitors whose deadline (period or cron + grace) passed.
+    "sweep-overdue-heartbeats": {
+        "task": "apps.monitors.tasks.sweep_overdue_heartbeats",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,

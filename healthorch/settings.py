@@ -275,6 +275,13 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = config.integer(
 LOGIN_FAILURES_PER_EMAIL = config.integer("LOGIN_FAILURES_PER_EMAIL", 5, minimum=1)
 LOGIN_FAILURES_PER_CLIENT = config.integer("LOGIN_FAILURES_PER_CLIENT", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = config.integer("LOGIN_FAILURE_WINDOW_SECONDS", 300, minimum=1)
+# Fernet keys for secrets at rest (newest first); empty = derived from SECRET_KEY.
+HEALTHORCH_ENCRYPTION_KEYS = config.str_list("HEALTHORCH_ENCRYPTION_KEYS", [])
+# Let monitors target loopback/private addresses. Off for a hosted service (SSRF guard); the
+# embedded default and the tests turn it on because their targets live on 127.0.0.1.
+HEALTHORCH_ALLOW_PRIVATE_TARGETS = config.boolean("HEALTHORCH_ALLOW_PRIVATE_TARGETS", DEBUG)
+# Check regions: each is a Celery queue `checks.<region>` served by its own workers.
+HEALTHORCH_REGIONS = config.str_list("HEALTHORCH_REGIONS", ["default"])
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 
 # --- Stripe / dj-stripe (used only by apps.billing) -----------------------------------------

@@ -4,11 +4,13 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.monitors import views as monitor_views
 from apps.tenants.api.views import DevBootstrapView
 
 api_v1 = [
     path("", include("apps.tenants.api.urls")),
     path("", include("apps.plans.api.urls")),
+    path("", include("apps.monitors.api.urls")),
 ]
 
 urlpatterns = [
@@ -16,6 +18,8 @@ urlpatterns = [
     path("ready", core_views.ready, name="ready"),
     path("live", core_views.live, name="live"),
     path("", include("django_prometheus.urls")),  # /metrics
+    path("ping/<uuid:token>", monitor_views.ping, name="ping"),
+    path("ping/<uuid:token>/<str:action>", monitor_views.ping, name="ping-action"),
     path("api/v1/", include(api_v1)),
     path("api/dev/bootstrap", DevBootstrapView.as_view(), name="dev-bootstrap"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,2 +1,208 @@
-"""Models for the monitors domain arrive with its issue; the app is installed so migrations and
-admin registration have a home from day one."""
+"""Monitors, their check results, heartbeat pings and ingested metric samples."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TenantModel, TenantQuerySet
+
+
+class MonitorKind(models.TextChoices):
+    HTTP = "http", "HTTP(S)"
+    TCP = "tcp", "TCP port"
+    TLS = "tls", "TLS certificate"
+    DNS = "dns", "DNS record"
+    POSTGRES = "postgres", "PostgreSQL"
+    REDIS = "redis", "Redis"
+    HEARTBEAT = "heartbeat", "Heartbeat (cron job)"
+    METRIC = "metric", "Metric threshold"
+
+
+# Kinds the scheduler runs; heartbeat and metric monitors are evaluated by sweeps instead.
+ACTIVE_KINDS = [
+    MonitorKind.HTTP,
+    MonitorKind.TCP,
+    MonitorKind.TLS,
+    MonitorKind.DNS,
+    MonitorKind.POSTGRES,
+    MonitorKind.REDIS,
+]
+
+
+class MonitorStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    UP = "up", "Up"
+    DEGRADED = "degraded", "Degraded"
+    DOWN = "down", "Down"
+    PAUSED = "paused", "Paused"
+    MAINTENANCE = "maintenance", "Maintenance"
+
+
+def _default_regions() -> list[str]:
+    return ["default"]
+
+
+class MonitorQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(paused=False)
+
+
+class Monitor(TenantModel):
+    name = models.CharField(max_length=200)
+    # Stable key for configuration as code (export/apply); unique per organization.
+    slug = models.SlugField(max_length=100)
+    kind = models.CharField(max_length=16, choices=MonitorKind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    # A secret part of the config (a DSN password), Fernet-encrypted; never returned by the API.
+    secret = models.TextField(blank=True, default="")
+
+    interval_seconds = models.PositiveIntegerField(default=300)
+    timeout_seconds = models.FloatField(default=10)
+    failure_threshold = models.PositiveSmallIntegerField(default=2)
+    recovery_threshold = models.PositiveSmallIntegerField(default=1)
+    regions = models.JSONField(default=_default_regions)
+    quorum = models.PositiveSmallIntegerField(default=1)
+    tags = models.JSONField(default=list, blank=True)
+    critical = models.BooleanField(default=False)
+    expected_response_time_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=MonitorStatus.choices, default=MonitorStatus.UNKNOWN
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    consecutive_successes = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_up_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+
+    # Heartbeat monitors: the ping URL's secret and the schedule.
+    ping_token = models.UUIDField(default=None, null=True, blank=True, unique=True)
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    last_start_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MonitorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="monitor_slug_per_org"),
+            models.CheckConstraint(condition=Q(quorum__gte=1), name="monitor_quorum_positive"),
+            models.CheckConstraint(
+                condition=Q(failure_threshold__gte=1) & Q(recovery_threshold__gte=1),
+                name="monitor_thresholds_positive",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's only access path: due, unpaused, scheduler-run monitors, in
+            # next_check_at order. Partial, so paused and passive monitors cost nothing.
+            models.Index(
+                fields=["next_check_at"],
+                condition=Q(paused=False) & Q(kind__in=ACTIVE_KINDS),
+                name="monitor_due",
+            ),
+            # Heartbeat deadlines, for the overdue sweep.
+            models.Index(
+                fields=["next_check_at"],
+                condition=Q(paused=False) & Q(kind="heartbeat"),
+                name="monitor_heartbeat_due",
+            ),
+            models.Index(fields=["organization", "status"], name="monitor_org_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CheckResult(models.Model):
+    """One check of one monitor in one region. Append-only; pruned by plan retention."""
+
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
+    # Denormalised so tenant scoping and retention pruning never join through monitors.
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    checked_at = models.DateTimeField()
+    region = models.CharField(max_length=32, default="default")
+    outcome = models.CharField(max_length=16)
+    response_time_ms = models.FloatField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    assertion_failures = models.JSONField(default=list, blank=True)
+    cert_expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [
+            # History of one monitor newest first, and time-range scans for rollups/pruning.
+            models.Index(fields=["monitor", "checked_at"], name="result_monitor_time"),
+            models.Index(fields=["organization", "checked_at"], name="result_org_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PingKind(models.TextChoices):
+    SUCCESS = "success", "Success"
+    START = "start", "Start"
+    FAIL = "fail", "Fail"
+    EXIT = "exit", "Exit code"
+
+
+class HeartbeatPing(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.CASCADE, related_name="pings", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kind = models.CharField(max_length=8, choices=PingKind.choices)
+    exit_code = models.SmallIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    duration_ms = models.FloatField(null=True, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["monitor", "received_at"], name="ping_monitor_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MetricSample(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.CharField(max_length=64)
+    name = models.CharField(max_length=64)
+    value = models.FloatField()
+    ts = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-ts"]
+        indexes = [
+            models.Index(fields=["organization", "source", "name", "ts"], name="sample_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.name}={self.value:g}"

@@ -53,9 +53,10 @@ def check_literal(host: str, *, allow_private: bool) -> None:
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        if host.strip(".").lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
-            ".localhost"
-        ):
+        if host.strip(".").lower() in {
+            "localhost",
+            "localhost.localdomain",
+        } or host.lower().endswith(".localhost"):
             raise BlockedTarget(f"{host} is a loopback name") from None
         return
     if is_blocked_address(ip):

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.core.admin import TenantScopedAdmin
+from apps.monitors import services
+from apps.monitors.models import CheckResult, HeartbeatPing, MetricSample, Monitor
+
+
+@admin.register(Monitor)
+class MonitorAdmin(TenantScopedAdmin):
+    list_display = [
+        "name",
+        "organization",
+        "kind",
+        "status",
+        "interval_seconds",
+        "critical",
+        "paused",
+        "last_checked_at",
+        "next_check_at",
+    ]
+    list_filter = ["kind", "status", "paused", "critical"]
+    search_fields = ["name", "slug", "organization__slug"]
+    list_select_related = ["organization"]
+    autocomplete_fields = ["organization"]
+    readonly_fields = [
+        "status",
+        "status_changed_at",
+        "consecutive_failures",
+        "consecutive_successes",
+        "last_checked_at",
+        "last_up_at",
+        "next_check_at",
+        "ping_token",
+        "last_ping_at",
+        "paused_reason",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["secret", "last_start_at"]
+    actions = ["pause", "resume"]
+
+    @admin.action(description="Pause selected monitors")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
+        done = 0
+        for monitor in queryset.filter(paused=False):
+            if self.has_change_permission(request, monitor):
+                services.monitor_pause(monitor=monitor, reason=f"paused by {request.user}")
+                done += 1
+        self.message_user(request, f"Paused {done} monitor(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected monitors")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
+        from apps.core.errors import UpgradeRequired
+
+        done = 0
+        for monitor in queryset.filter(paused=True).select_related("organization__plan"):
+            if not self.has_change_permission(request, monitor):
+                continue
+            try:
+                services.monitor_resume(monitor=monitor)
+                done += 1
+            except UpgradeRequired as exc:
+                self.message_user(request, f"{monitor}: {exc}", messages.ERROR)
+                break
+        self.message_user(request, f"Resumed {done} monitor(s).", messages.SUCCESS)
+
+
+class _History(TenantScopedAdmin):
+    """Append-only history: visible, filterable, never edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(_History):
+    list_display = [
+        "monitor",
+        "checked_at",
+        "region",
+        "outcome",
+        "response_time_ms",
+        "status_code",
+        "error_class",
+    ]
+    list_filter = ["outcome", "region", "error_class"]
+    list_select_related = ["monitor"]
+    raw_id_fields = ["monitor"]
+    date_hierarchy = "checked_at"
+    show_full_result_count = False
+
+
+@admin.register(HeartbeatPing)
+class HeartbeatPingAdmin(_History):
+    list_display = ["monitor", "received_at", "kind", "exit_code", "duration_ms", "remote_addr"]
+    list_filter = ["kind"]
+    list_select_related = ["monitor"]
+    raw_id_fields = ["monitor"]
+    show_full_result_count = False
+
+
+@admin.register(MetricSample)
+class MetricSampleAdmin(_History):
+    list_display = ["organization", "source", "name", "value", "ts"]
+    list_filter = ["name"]
+    search_fields = ["source", "name"]
+    list_select_related = ["organization"]
+    show_full_result_count = False

@@ -1,0 +1,11 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from apps.monitors.api import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("monitors", views.MonitorViewSet, basename="monitor")
+urlpatterns = [
+    path("metrics", views.MetricsIngestView.as_view(), name="metrics-ingest"),
+    *router.urls,
+]

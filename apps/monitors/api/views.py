@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import TenantAPIView, TenantViewSet
+from apps.core.schema import AUTHENTICATED, errors
+from apps.monitors import engine, ingest, selectors, services
+from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
+from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
+from apps.tenants.api.views import ORG_HEADER
+
+_FILTERS = [
+    OpenApiParameter("kind", str, enum=MonitorKind.values),
+    OpenApiParameter("status", str, enum=MonitorStatus.values),
+    OpenApiParameter("tag", str),
+    OpenApiParameter("region", str),
+    OpenApiParameter("search", str, description="name or slug contains"),
+]
+
+
+class ResultCursor(CursorPagination):
+    ordering = ("-checked_at", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def _time_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
+    return value
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=_FILTERS, responses={200: MonitorOutput(many=True), **errors(401, 403, 404, 429)}
+    ),
+    retrieve=extend_schema(responses={200: MonitorOutput, **errors(401, 403, 404, 429)}),
+    create=extend_schema(
+        request=MonitorInput, responses={201: MonitorOutput, **errors(*AUTHENTICATED, 402, 429)}
+    ),
+    partial_update=extend_schema(
+        request=MonitorInput, responses={200: MonitorOutput, **errors(*AUTHENTICATED, 402, 429)}
+    ),
+    destroy=extend_schema(responses={204: None, **errors(401, 403, 404, 429)}),
+)
+@extend_schema(tags=["monitors"], parameters=[ORG_HEADER])
+class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = Monitor
+    serializer_class = MonitorOutput
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        if self.action != "list":
+            return super().scoped_queryset(org)
+        p = self.request.query_params
+        return selectors.monitor_list(
+            org=org,
+            kind=p.get("kind"),
+            status=p.get("status"),
+            tag=p.get("tag"),
+            region=p.get("region"),
+            search=p.get("search"),
+        )
+
+    def create(self, request: Request) -> Response:
+        data = MonitorInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        monitor = services.monitor_create(org=self.organization, data=dict(data.validated_data))
+        return Response(self._out(monitor), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        monitor = self.get_object()
+        data = MonitorInput(data=request.data, partial=True, context={"monitor": monitor})
+        data.is_valid(raise_exception=True)
+        services.monitor_update(monitor=monitor, data=dict(data.validated_data))
+        return Response(self._out(monitor))
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.monitor_delete(monitor=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: MonitorOutput, **errors(401, 403, 404, 429)})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        return Response(self._out(services.monitor_pause(monitor=self.get_object())))
+
+    @extend_schema(request=None, responses={200: MonitorOutput, **errors(401, 402, 403, 404, 429)})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        return Response(self._out(services.monitor_resume(monitor=self.get_object())))
+
+    @extend_schema(
+        request=None,
+        responses={200: ResultOutput, **errors(400, 401, 403, 404, 429)},
+        summary="Run the check now and return its result",
+    )
+    @action(detail=True, methods=["post"])
+    def check(self, request: Request, pk: str) -> Response:
+        monitor = self.get_object()
+        if monitor.paused or monitor.kind not in engine.ACTIVE_KINDS:
+            raise serializers.ValidationError(
+                {
+                    "detail": [
+                        "Only active http, tcp, tls, dns, postgres and redis monitors run on demand."
+                    ]
+                }
+            )
+        result = engine.run_monitors([monitor.pk])[0]
+        return Response(ResultOutput(result).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("since", str), OpenApiParameter("until", str)],
+        responses={200: ResultOutput(many=True), **errors(400, 401, 403, 404, 429)},
+        summary="Check results, newest first (cursor-paginated)",
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request: Request, pk: str) -> Response:
+        monitor = self.get_object()
+        qs = selectors.result_list(
+            monitor=monitor,
+            since=_time_param(request, "since"),
+            until=_time_param(request, "until"),
+        )
+        paginator = ResultCursor()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ResultOutput(page, many=True).data)
+
+    def _out(self, monitor: Monitor) -> dict:
+        return MonitorOutput(monitor, context={"request": self.request}).data
+
+
+class MetricsIngestView(TenantAPIView):
+    @extend_schema(
+        tags=["metrics"],
+        parameters=[ORG_HEADER],
+        request=inline_serializer(
+            "MetricsIn",
+            {
+                "source": serializers.CharField(),
+                "metrics": serializers.DictField(),
+                "ts": serializers.DateTimeField(required=False),
+            },
+        ),
+        responses={
+            202: inline_serializer("MetricsAccepted", {"accepted": serializers.IntegerField()}),
+            **errors(*AUTHENTICATED, 402, 429),
+        },
+        summary='Ingest one sample or {"samples": [...]} (up to 1,000); all or nothing',
+    )
+    def post(self, request: Request) -> Response:
+        accepted = ingest.samples_ingest(org=self.organization, payload=request.data)
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)

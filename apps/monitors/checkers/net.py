@@ -1,0 +1,159 @@
+"""Helpers shared by the socket-level checkers (http, tcp, tls): guarded resolution, connecting,
+TLS contexts and certificate parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
+from apps.monitors.ssrf import check_literal, resolve_target
+
+MAX_SANS = 20
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def down(error_class: str, message: str, **fields: Any) -> CheckOutcome:
+    return CheckOutcome(
+        outcome=Outcome.DOWN, error_class=error_class, error_message=message, **fields
+    )
+
+
+def timed_out(spec: CheckSpec, timings: dict[str, float]) -> CheckOutcome:
+    return down(
+        ErrorClass.TIMEOUT,
+        f"no answer within the {spec.timeout:g}s timeout",
+        timings=dict(timings),
+    )
+
+
+def up_or_slow(spec: CheckSpec, outcome: CheckOutcome) -> CheckOutcome:
+    """A check that passed is still degraded when slower than the monitor expects."""
+    limit = spec.expected_response_time_ms
+    took = outcome.response_time_ms
+    if limit is not None and took is not None and took > limit:
+        outcome.outcome = Outcome.DEGRADED
+        outcome.error_class = ErrorClass.SLOW
+        outcome.error_message = f"answered in {took:.0f} ms, expected under {limit:g} ms"
+    else:
+        outcome.outcome = Outcome.UP
+    return outcome
+
+
+async def guarded_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Addresses to connect to, refused by the SSRF guard when blocked.
+
+    Raises BlockedTarget or ResolutionFailed. Resolving here, at check time, and connecting to
+    exactly these addresses is what defeats a name that rebinds between save and check.
+    """
+    check_literal(host, allow_private=allow_private)
+    return await resolve_target(host, port, allow_private=allow_private)
+
+
+async def open_first(
+    addresses: list[str], port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the first address that accepts; raise the last error if none does."""
+    last: OSError | None = None
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(address, port)
+        except OSError as exc:
+            last = exc
+    raise last or OSError("no address to connect to")
+
+
+def abort(writer: asyncio.StreamWriter | None) -> None:
+    # A monitor has nothing to flush; aborting avoids waiting on a peer that will not close.
+    if writer is not None:
+        writer.transport.abort()
+
+
+def connect_error_message(exc: OSError, host: str, port: int) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {host}:{port}"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot connect to {host}:{port}: {reason}"
+
+
+@lru_cache(maxsize=64)
+def _verifying_context(ca_pem: str | None) -> ssl.SSLContext:
+    # Loading the system CA bundle costs milliseconds; monitors share a handful of ca_pem values.
+    context = ssl.create_default_context()
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
+    return context
+
+
+@lru_cache(maxsize=1)
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def tls_context(ca_pem: str | None = None, *, verify: bool = True) -> ssl.SSLContext:
+    """System CAs plus `ca_pem`; raises ssl.SSLError when `ca_pem` is not a certificate."""
+    return _verifying_context(ca_pem or None) if verify else _unverified_context()
+
+
+@dataclass
+class CertInfo:
+    not_after: datetime
+    subject_cn: str | None
+    issuer_cn: str | None
+    sans: list[str]
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        return (self.not_after - (now or datetime.now(UTC))).total_seconds()
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "subject_cn": self.subject_cn,
+            "issuer_cn": self.issuer_cn,
+            "sans": self.sans,
+            "not_after": self.not_after.isoformat(),
+            "days_left": round(self.seconds_left() / 86400, 1),
+        }
+
+
+def _common_name(name: x509.Name) -> str | None:
+    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attributes[0].value) if attributes else None
+
+
+def parse_cert(der: bytes) -> CertInfo:
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [*san.get_values_for_type(x509.DNSName)]
+        sans += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        sans = []
+    return CertInfo(
+        not_after=cert.not_valid_after_utc,
+        subject_cn=_common_name(cert.subject),
+        issuer_cn=_common_name(cert.issuer),
+        sans=sans[:MAX_SANS],
+    )
+
+
+def peer_cert_der(transport: asyncio.BaseTransport | None) -> bytes | None:
+    """The peer's leaf certificate, readable even when it was not verified."""
+    if transport is None:
+        return None
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    return ssl_object.getpeercert(binary_form=True)

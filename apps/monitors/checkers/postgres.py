@@ -1,0 +1,194 @@
+"""PostgreSQL checker (kind "postgres").
+
+config:
+    dsn     postgres://user:password@host:port/db (or key=value form); the password arrives
+            decrypted and must never reach a message
+    query   optional single read-only statement, default SELECT 1
+
+The host is resolved through the SSRF guard and libpq is pinned to the checked address with
+`hostaddr` (the name stays in `host` for TLS verification and SNI), so a name rebinding to a
+private address between the check and the connect cannot redirect the connection. The query
+runs with the extended protocol (one statement only) inside a READ ONLY transaction that is
+rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from urllib.parse import quote
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from apps.monitors.checkers.base import (
+    CheckOutcome,
+    CheckSpec,
+    ErrorClass,
+    Outcome,
+    RunContext,
+    register,
+)
+from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, resolve_target
+
+DEFAULT_QUERY = "SELECT 1"
+MAX_ADDRESSES = 4
+# Parameters that read files on the checker (passfile, sslkey, service) or re-route the
+# connection (hostaddr) would let a tenant use the checker's own machine: only these pass.
+ALLOWED_PARAMS = {"host", "port", "dbname", "user", "password", "sslmode", "application_name"}
+_AUTH_HINTS = (
+    "password authentication failed",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "not permitted to log in",
+    "no password supplied",
+    "password is required",
+    'role "',
+)
+
+
+@register("postgres")
+async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
+    started = time.perf_counter()
+    params: dict = {}
+    try:
+        async with asyncio.timeout(spec.timeout):
+            result = await _check(spec, started, params)
+    except TimeoutError:
+        result = _down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+    result.error_message = _scrub(result.error_message, params.get("password"))
+    return _finish(result, spec, started)
+
+
+async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
+    try:
+        params.update(conninfo_to_dict(str(spec.config.get("dsn") or "")))
+    except psycopg.ProgrammingError:
+        # libpq's parse error quotes the string, password included: say nothing about it.
+        return _invalid("dsn is not a valid PostgreSQL connection string")
+    unknown = sorted(set(params) - ALLOWED_PARAMS)
+    if unknown:
+        return _invalid(f"dsn parameter not allowed: {', '.join(unknown)}")
+    host = str(params.get("host") or "")
+    if not host or "," in host or host.startswith("/"):
+        return _invalid("dsn needs exactly one TCP host")
+    try:
+        port = int(params.get("port") or 5432)
+    except ValueError:
+        return _invalid("dsn port must be a number")
+    query = str(spec.config.get("query") or DEFAULT_QUERY)
+
+    try:
+        addresses = await resolve_target(host, port, allow_private=spec.allow_private)
+    except BlockedTarget as exc:
+        return _down(ErrorClass.BLOCKED, str(exc))
+    except ResolutionFailed as exc:
+        return _down(ErrorClass.DNS, str(exc))
+    timings = {"dns_ms": _ms_since(started)}
+
+    remaining = _remaining(spec, started)
+    # libpq pairs the lists element by element and tries each address in turn, as it would
+    # for a name it resolved itself.
+    addresses = addresses[:MAX_ADDRESSES]
+    params.update(host=",".join([host] * len(addresses)), hostaddr=",".join(addresses), port=port)
+    params.setdefault("application_name", "healthorch-check")
+    phase = time.perf_counter()
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            **params, autocommit=False, connect_timeout=max(2, math.ceil(remaining))
+        )
+    except psycopg.Error as exc:
+        result = _classify_connect_error(exc)
+        result.timings = timings
+        return result
+    timings["connect_ms"] = _ms_since(phase)
+
+    phase = time.perf_counter()
+    try:
+        await conn.set_read_only(True)
+        # The server stops the query itself a little before our deadline, so a slow query
+        # does not outlive the check on the server.
+        budget_ms = max(100, int(_remaining(spec, started) * 1000) - 100)
+        await conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
+        # A cursor in binary mode always uses the extended protocol, in which the server
+        # refuses more than one statement.
+        cursor = conn.cursor(binary=True)
+        await cursor.execute(query)
+        rows = cursor.rowcount
+        server_version = conn.info.server_version
+        await conn.rollback()
+    except psycopg.errors.QueryCanceled:
+        message = f"query did not finish within {spec.timeout:g}s (stopped by the server)"
+        return _down(ErrorClass.TIMEOUT, message, timings)
+    except psycopg.Error as exc:
+        return _down(ErrorClass.PROTOCOL, f"query failed: {_message(exc)}", timings)
+    finally:
+        await conn.close()
+    timings["query_ms"] = _ms_since(phase)
+    details = {"server_version": server_version, "rows": rows}
+    return CheckOutcome(outcome=Outcome.UP, timings=timings, details=details)
+
+
+def _classify_connect_error(exc: psycopg.Error) -> CheckOutcome:
+    # A failed connect carries no SQLSTATE in psycopg: libpq's text is all there is.
+    message = _message(exc)
+    lowered = message.lower()
+    if "timeout expired" in lowered:
+        return _down(ErrorClass.TIMEOUT, message)
+    if "database" in lowered and "does not exist" in lowered:
+        return _down(ErrorClass.PROTOCOL, message)
+    # Before the TLS test: a pg_hba refusal names the encryption state ("SSL off").
+    if any(hint in lowered for hint in _AUTH_HINTS):
+        return _down(ErrorClass.AUTH, message)
+    if "ssl" in lowered or "certificate" in lowered:
+        return _down(ErrorClass.TLS, message)
+    if "fatal:" in lowered or "error:" in lowered:
+        return _down(ErrorClass.PROTOCOL, message)
+    return _down(ErrorClass.CONNECTION, message)
+
+
+def _message(exc: BaseException) -> str:
+    return re.sub(r"\s+", " ", str(exc)).strip()
+
+
+def _scrub(message: str, password: str | None) -> str:
+    if not password or not message:
+        return message
+    for form in {password, quote(password, safe="")}:
+        message = message.replace(form, "***")
+    return message
+
+
+def _remaining(spec: CheckSpec, started: float) -> float:
+    return max(0.1, spec.timeout - (time.perf_counter() - started))
+
+
+def _invalid(message: str) -> CheckOutcome:
+    return _down(ErrorClass.PROTOCOL, f"invalid postgres monitor configuration: {message}")
+
+
+def _down(error_class: str, message: str, timings: dict | None = None) -> CheckOutcome:
+    return CheckOutcome(
+        outcome=Outcome.DOWN,
+        error_class=error_class,
+        error_message=message,
+        timings=dict(timings or {}),
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
+    total = _ms_since(started)
+    result.timings["total_ms"] = total
+    result.response_time_ms = total
+    slow = spec.expected_response_time_ms
+    if result.outcome == Outcome.UP and slow is not None and total > slow:
+        result.outcome = Outcome.DEGRADED
+        result.error_class = ErrorClass.SLOW
+        result.error_message = f"answered in {total:.0f} ms, expected under {slow:g} ms"
+    return result

@@ -1,0 +1,183 @@
+"""Redis checker (kind "redis").
+
+config:
+    url     redis://[[user]:password@]host[:port][/db] or rediss:// for TLS
+
+PING must answer PONG; the server version comes from INFO server when the user may run it.
+The host is resolved through the SSRF guard and the connection goes to the checked address;
+for rediss the certificate is still verified against the configured name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from apps.monitors.checkers.base import (
+    CheckOutcome,
+    CheckSpec,
+    ErrorClass,
+    Outcome,
+    RunContext,
+    register,
+)
+from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, resolve_target
+
+MAX_ADDRESSES = 4
+
+
+class _PinnedSSLConnection(SSLConnection):
+    """TLS to the checked IP, with SNI and certificate verification for the configured name.
+
+    redis-py sends SNI for whatever it connects to, which here is an IP address; overriding
+    its (private) connection arguments is the one place the name can be handed to asyncio.
+    """
+
+    def __init__(self, *, server_hostname: str, **kwargs):
+        self.server_hostname = server_hostname
+        super().__init__(**kwargs)
+
+    def _connection_arguments(self):
+        return {**super()._connection_arguments(), "server_hostname": self.server_hostname}
+
+
+@register("redis")
+async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
+    started = time.perf_counter()
+    password = None
+    with contextlib.suppress(ValueError):
+        password = unquote(urlsplit(str(spec.config.get("url") or "")).password or "") or None
+    try:
+        async with asyncio.timeout(spec.timeout):
+            result = await _check(spec, started)
+    except TimeoutError:
+        result = _down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+    if password:
+        result.error_message = result.error_message.replace(password, "***")
+    return _finish(result, spec, started)
+
+
+async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
+    try:
+        url = urlsplit(str(spec.config.get("url") or ""))
+        port = url.port or 6379
+        db = int(url.path.strip("/") or 0)
+    except ValueError:
+        return _invalid("url needs a numeric port and database")
+    if url.scheme not in ("redis", "rediss") or not url.hostname:
+        return _invalid("url must look like redis://host:port/db or rediss://host:port/db")
+    host = url.hostname
+
+    try:
+        addresses = await resolve_target(host, port, allow_private=spec.allow_private)
+    except BlockedTarget as exc:
+        return _down(ErrorClass.BLOCKED, str(exc))
+    except ResolutionFailed as exc:
+        return _down(ErrorClass.DNS, str(exc))
+    timings = {"dns_ms": _ms_since(started)}
+
+    options = {
+        "port": port,
+        "db": db,
+        "username": unquote(url.username) if url.username else None,
+        "password": unquote(url.password) if url.password else None,
+        # A monitor reports what one attempt saw; retrying would hide flapping and stretch
+        # the check past its timeout.
+        "retry": Retry(NoBackoff(), 0),
+        # RESP2 authenticates with AUTH, which every server version understands, and a
+        # password sent to a server that has none is refused instead of silently accepted
+        # (HELLO 3 AUTH default <anything> succeeds there).
+        "protocol": 2,
+        "connection_class": Connection,
+    }
+    if url.scheme == "rediss":
+        options.update(connection_class=_PinnedSSLConnection, server_hostname=host)
+    # Like a client resolving the name itself: the next address only when this one could
+    # not be reached at all.
+    for address in addresses[:MAX_ADDRESSES]:
+        remaining = max(0.1, spec.timeout - (time.perf_counter() - started))
+        options.update(host=address, socket_connect_timeout=remaining, socket_timeout=remaining)
+        result = await _probe(options, dict(timings))
+        if result.error_class != ErrorClass.CONNECTION:
+            break
+    return result
+
+
+async def _probe(options: dict, timings: dict) -> CheckOutcome:
+    pool = ConnectionPool(**options)
+    client = Redis(connection_pool=pool, single_connection_client=True)
+    try:
+        phase = time.perf_counter()
+        await client.initialize()  # connect, AUTH and SELECT
+        timings["connect_ms"] = _ms_since(phase)
+        phase = time.perf_counter()
+        if await client.ping() is not True:
+            return _down(ErrorClass.PROTOCOL, "PING was not answered with PONG", timings)
+        details = {}
+        # A restricted ACL user may PING without seeing INFO: still up, just no version.
+        with contextlib.suppress(NoPermissionError, ResponseError):
+            details["version"] = (await client.info("server")).get("redis_version")
+        timings["query_ms"] = _ms_since(phase)
+    except AuthenticationError as exc:
+        return _down(ErrorClass.AUTH, f"authentication refused: {exc}", timings)
+    except RedisTimeoutError as exc:
+        return _down(ErrorClass.TIMEOUT, str(exc) or "timed out", timings)
+    except RedisConnectionError as exc:
+        cause = exc.__cause__ or exc.__context__
+        error_class = ErrorClass.TLS if isinstance(cause, ssl.SSLError) else ErrorClass.CONNECTION
+        return _down(error_class, str(exc), timings)
+    except ResponseError as exc:
+        return _down(ErrorClass.PROTOCOL, f"server error: {exc}", timings)
+    except RedisError as exc:
+        return _down(ErrorClass.PROTOCOL, str(exc), timings)
+    except OSError as exc:
+        return _down(ErrorClass.CONNECTION, str(exc), timings)
+    finally:
+        await client.aclose()
+        await pool.disconnect()
+    return CheckOutcome(outcome=Outcome.UP, timings=timings, details=details)
+
+
+def _invalid(message: str) -> CheckOutcome:
+    return _down(ErrorClass.PROTOCOL, f"invalid redis monitor configuration: {message}")
+
+
+def _down(error_class: str, message: str, timings: dict | None = None) -> CheckOutcome:
+    return CheckOutcome(
+        outcome=Outcome.DOWN,
+        error_class=error_class,
+        error_message=message,
+        timings=dict(timings or {}),
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
+    total = _ms_since(started)
+    result.timings["total_ms"] = total
+    result.response_time_ms = total
+    slow = spec.expected_response_time_ms
+    if result.outcome == Outcome.UP and slow is not None and total > slow:
+        result.outcome = Outcome.DEGRADED
+        result.error_class = ErrorClass.SLOW
+        result.error_message = f"answered in {total:.0f} ms, expected under {slow:g} ms"
+    return result

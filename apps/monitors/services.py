@@ -1,0 +1,177 @@
+"""Writes for monitors: create, update, pause/resume, and the plan's downgrade rules."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core import crypto
+from apps.core.errors import ServiceError
+from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorStatus
+from apps.plans.models import Feature, Limit, Plan
+from apps.plans.services import require_feature, require_interval, reserve
+from apps.tenants.models import Organization
+
+# The first check of a new monitor lands somewhere in its first interval (at most a minute
+# away), so a thousand monitors imported at once do not all fire in the same second.
+FIRST_CHECK_SPREAD_SECONDS = 60
+
+_FEATURE_FOR_KIND = {MonitorKind.METRIC: Feature.METRICS_INGESTION}
+
+
+def first_check_at(*, interval: int, now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now + timedelta(seconds=random.uniform(0, min(interval, FIRST_CHECK_SPREAD_SECONDS)))  # noqa: S311
+
+
+def _unique_slug(org: Organization, name: str, wanted: str | None) -> str:
+    base = (wanted or slugify(name))[:90] or "monitor"
+    slug, n = base, 1
+    while Monitor.objects.for_org(org).filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def monitor_create(*, org: Organization, data: dict[str, Any]) -> Monitor:
+    """Create a monitor from validated data, inside the plan: 402 past the monitor limit,
+    below the minimum interval or for a kind the plan lacks. All or nothing."""
+    kind = data["kind"]
+    require_feature(org=org, feature=_FEATURE_FOR_KIND.get(kind, Feature.HEALTH_CHECKS))
+    require_interval(org=org, seconds=data.get("interval_seconds", 300))
+    secret = data.pop("secret", None)
+    wanted_slug = data.pop("slug", None)
+    with transaction.atomic():
+        if not data.get("paused", False):
+            reserve(org=org, limit=Limit.MONITORS)
+        if wanted_slug and Monitor.objects.for_org(org).filter(slug=wanted_slug).exists():
+            raise ServiceError("A monitor with this slug exists.", field="slug", code="taken")
+        monitor = Monitor(
+            organization=org, slug=_unique_slug(org, data["name"], wanted_slug), **data
+        )
+        if secret:
+            monitor.secret = crypto.encrypt(secret)
+        if kind == MonitorKind.HEARTBEAT:
+            monitor.ping_token = uuid.uuid4()
+        if monitor.paused:
+            monitor.status = MonitorStatus.PAUSED
+        monitor.next_check_at = (
+            first_check_at(interval=monitor.interval_seconds) if kind in ACTIVE_KINDS else None
+        )
+        try:
+            with transaction.atomic():
+                monitor.save()
+        except IntegrityError as exc:
+            raise ServiceError(
+                "A monitor with this slug exists.", field="slug", code="taken"
+            ) from exc
+    return monitor
+
+
+def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
+    org = monitor.organization
+    if "interval_seconds" in data and data["interval_seconds"] < monitor.interval_seconds:
+        require_interval(org=org, seconds=data["interval_seconds"])
+    secret = data.pop("secret", None)
+    slug_taken = Monitor.objects.for_org(org).filter(slug=data.get("slug")).exclude(pk=monitor.pk)
+    if "slug" in data and slug_taken.exists():
+        raise ServiceError("A monitor with this slug exists.", field="slug", code="taken")
+    for field, value in data.items():
+        setattr(monitor, field, value)
+    if secret is not None:
+        monitor.secret = crypto.encrypt(secret) if secret else ""
+    if "interval_seconds" in data and monitor.next_check_at and monitor.kind in ACTIVE_KINDS:
+        # A shorter interval takes effect at once rather than after the old, longer wait.
+        soonest = timezone.now() + timedelta(seconds=monitor.interval_seconds)
+        monitor.next_check_at = min(monitor.next_check_at, soonest)
+    monitor.save()
+    return monitor
+
+
+def monitor_pause(*, monitor: Monitor, reason: str = "paused by a user") -> Monitor:
+    Monitor.objects.filter(pk=monitor.pk).update(
+        paused=True,
+        paused_reason=reason[:255],
+        status=MonitorStatus.PAUSED,
+        status_changed_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    monitor.refresh_from_db()
+    return monitor
+
+
+def monitor_resume(*, monitor: Monitor) -> Monitor:
+    """Resume checking; takes an active-monitor slot (402 when the plan is full)."""
+    if not monitor.paused:
+        return monitor
+    with transaction.atomic():
+        reserve(org=monitor.organization, limit=Limit.MONITORS)
+        now = timezone.now()
+        Monitor.objects.filter(pk=monitor.pk, paused=True).update(
+            paused=False,
+            paused_reason="",
+            status=MonitorStatus.UNKNOWN,
+            status_changed_at=now,
+            consecutive_failures=0,
+            consecutive_successes=0,
+            updated_at=now,
+            next_check_at=now if monitor.kind in ACTIVE_KINDS else None,
+        )
+    monitor.refresh_from_db()
+    return monitor
+
+
+def monitor_delete(*, monitor: Monitor) -> None:
+    monitor.delete()
+
+
+def secret_of(monitor: Monitor) -> str:
+    return crypto.decrypt(monitor.secret) if monitor.secret else ""
+
+
+# --- Downgrade rules (registered with plans) ------------------------------------------------
+
+
+def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> dict[str, Any]:
+    """Fit the organization's monitors into its (new) plan, losing nothing.
+
+    Active monitors over the new limit are paused, newest first, each with the reason;
+    intervals below the new minimum are raised to it. Upgrades change nothing here.
+    """
+    effects: dict[str, Any] = {}
+    active = Monitor.objects.for_org(org).active()
+    cap = new_plan.monitors
+    if cap is not None:
+        over = list(
+            active.order_by("-created_at").values_list("pk", flat=True)[
+                : max(0, active.count() - cap)
+            ]
+        )
+        if over:
+            reason = f"plan changed to {new_plan.code}: over its limit of {cap} active monitors"
+            now = timezone.now()
+            Monitor.objects.filter(pk__in=over).update(
+                paused=True,
+                paused_reason=reason,
+                status=MonitorStatus.PAUSED,
+                status_changed_at=now,
+                updated_at=now,
+            )
+            effects["paused_monitors"] = [str(pk) for pk in over]
+    floor = new_plan.min_interval_seconds
+    raised = Monitor.objects.for_org(org).filter(interval_seconds__lt=floor)
+    raised_ids = [str(pk) for pk in raised.values_list("pk", flat=True)]
+    if raised_ids:
+        raised.update(interval_seconds=floor, updated_at=timezone.now())
+        effects["raised_intervals"] = {"to_seconds": floor, "monitors": raised_ids}
+    return effects
+
+
+def count_active_monitors(org: Organization) -> int:
+    return Monitor.objects.for_org(org).active().count()

@@ -1,0 +1,91 @@
+"""Fold check outcomes into monitor status: the part of the state machine monitors own.
+
+down after `failure_threshold` consecutive failures, up after `recovery_threshold` successes,
+degraded for soft failures (slow, certificate expiring), inconclusive changes nothing. Every
+change is reported to the registered listeners inside the same transaction (incidents open
+and resolve there, so a status and its incident can never disagree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from apps.monitors.checkers.base import Outcome
+from apps.monitors.models import CheckResult, Monitor, MonitorStatus
+
+StatusListener = Callable[..., None]  # (monitor=, old=, new=, result=, at=)
+_LISTENERS: list[StatusListener] = []
+
+
+def on_status_change(listener: StatusListener) -> StatusListener:
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+    return listener
+
+
+def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:
+    """(status, consecutive_failures, consecutive_successes) after one more outcome."""
+    status = monitor.status
+    failures, successes = monitor.consecutive_failures, monitor.consecutive_successes
+    if outcome == Outcome.INCONCLUSIVE:
+        return status, failures, successes
+    if outcome == Outcome.DOWN:
+        failures, successes = failures + 1, 0
+        if failures >= monitor.failure_threshold:
+            status = MonitorStatus.DOWN
+        return status, failures, successes
+    failures, successes = 0, successes + 1
+    recovered = status != MonitorStatus.DOWN or successes >= monitor.recovery_threshold
+    if recovered:
+        status = MonitorStatus.DEGRADED if outcome == Outcome.DEGRADED else MonitorStatus.UP
+    return status, failures, successes
+
+
+def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> list[Monitor]:
+    """Apply a batch of results to its monitors; call inside the recording transaction.
+
+    The rows are re-read under a lock (in primary-key order, so two batches touching the same
+    monitors cannot deadlock): a region's results or a "check now" racing a scheduled run
+    fold one after the other instead of overwriting each other's counters.
+    """
+    latest: dict[object, CheckResult] = {}
+    ordered: dict[object, list[CheckResult]] = {}
+    for m, r in zip(monitors, results, strict=True):
+        ordered.setdefault(m.pk, []).append(r)
+        latest[m.pk] = r
+    locked = list(
+        Monitor.objects.filter(pk__in=list(ordered), paused=False)
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )
+    changed: list[tuple[Monitor, str, CheckResult]] = []
+    for monitor in locked:
+        old = monitor.status
+        for result in ordered[monitor.pk]:
+            monitor.status, monitor.consecutive_failures, monitor.consecutive_successes = (
+                next_status(monitor, result.outcome)
+            )
+        result = latest[monitor.pk]
+        monitor.last_checked_at = result.checked_at
+        if monitor.status in (MonitorStatus.UP, MonitorStatus.DEGRADED):
+            monitor.last_up_at = result.checked_at
+        if monitor.status != old:
+            monitor.status_changed_at = result.checked_at
+            changed.append((monitor, old, result))
+    Monitor.objects.bulk_update(
+        locked,
+        [
+            "status",
+            "consecutive_failures",
+            "consecutive_successes",
+            "last_checked_at",
+            "last_up_at",
+            "status_changed_at",
+        ],
+    )
+    for monitor, old, result in changed:
+        for listener in _LISTENERS:
+            listener(
+                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
+            )
+    return locked

@@ -1,0 +1,26 @@
+"""Thin Celery wrappers around the engine. The rows are the truth; tasks are nudges."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.monitors import engine, heartbeats
+
+
+@shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
+def dispatch_due_checks() -> int:
+    # Not acks_late: a redelivered dispatch is harmless but pointless (the next tick comes in
+    # seconds), and the claimed monitors were already advanced.
+    return engine.dispatch()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=110)
+def run_checks(monitor_ids: list[str], region: str = "default") -> int:
+    # acks_late: a worker that dies mid-batch leaves the message for another worker; the
+    # batch's monitors are then checked once more, never skipped.
+    return len(engine.run_monitors(monitor_ids, region=region))
+
+
+@shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
+def sweep_overdue_heartbeats() -> int:
+    return heartbeats.sweep_overdue()

@@ -1,0 +1,28 @@
+"""Domain metrics (Prometheus), named as the dashboards and alerts expect (DESIGN.md).
+
+With several processes (gunicorn workers, Celery pool), set PROMETHEUS_MULTIPROC_DIR so /metrics
+merges every process's counters.
+"""
+
+from prometheus_client import Counter, Histogram
+
+monitor_checks_executed_total = Counter(
+    "monitor_checks_executed_total", "Checks run, by monitor kind and outcome", ["kind", "outcome"]
+)
+monitor_check_duration_seconds = Histogram(
+    "monitor_check_duration_seconds",
+    "Wall time of one check as the checker measured it",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+scheduler_jobs_scheduled_total = Counter(
+    "scheduler_jobs_scheduled_total", "Monitor checks claimed and enqueued by the dispatcher"
+)
+scheduler_lag_seconds = Histogram(
+    "scheduler_lag_seconds",
+    "How late a due check was when the dispatcher claimed it",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+incidents_created_total = Counter("incidents_created_total", "Incidents opened", ["severity"])
+notifier_notifications_sent_total = Counter(
+    "notifier_notifications_sent_total", "Notification delivery attempts", ["channel", "outcome"]
+)
