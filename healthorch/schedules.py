@@ -7,6 +7,8 @@ sweeps here as they land: check dispatch, heartbeat overdue sweep, escalation, r
 
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 BEAT_SCHEDULE: dict[str, dict] = {
     # Every 2 seconds, claim the monitors whose next check is due and enqueue them per region.
     # Cheap when nothing is due (one indexed query), so the tick can be short.
@@ -22,6 +24,17 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.monitors.tasks.sweep_overdue_heartbeats",
         "schedule": 15.0,
         "options": {"expires": 30},
+    },
+    # Five minutes past every hour, roll up the last two complete hours of results (a re-run
+    # absorbs late results) and, after midnight, merge yesterday's hours into a day.
+    "rollup-results": {
+        "task": "apps.monitors.tasks.rollup_results",
+        "schedule": crontab(minute=5),
+    },
+    # Daily at 03:30 UTC, delete raw results, pings and samples past each plan's retention.
+    "prune-old-results": {
+        "task": "apps.monitors.tasks.prune_old_results",
+        "schedule": crontab(hour=3, minute=30),
     },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from apps.core.admin import TenantScopedAdmin
 from apps.monitors import services
-from apps.monitors.models import CheckResult, HeartbeatPing, MetricSample, Monitor
+from apps.monitors.models import CheckResult, HeartbeatPing, MetricSample, Monitor, ResultRollup
 
 
 @admin.register(Monitor)
@@ -114,4 +114,25 @@ class MetricSampleAdmin(_History):
     list_filter = ["name"]
     search_fields = ["source", "name"]
     list_select_related = ["organization"]
+    show_full_result_count = False
+
+
+@admin.register(ResultRollup)
+class ResultRollupAdmin(_History):
+    list_display = [
+        "monitor",
+        "granularity",
+        "bucket_start",
+        "total",
+        "up",
+        "degraded",
+        "down",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+    ]
+    list_filter = ["granularity"]
+    list_select_related = ["monitor"]
+    raw_id_fields = ["monitor"]
+    date_hierarchy = "bucket_start"
     show_full_result_count = False

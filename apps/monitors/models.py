@@ -206,3 +206,62 @@ class MetricSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}/{self.name}={self.value:g}"
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class ResultRollup(models.Model):
+    """Results of one monitor over one hour or day: counts and a mergeable latency histogram.
+
+    Reports and uptime read these, never raw results. The histogram (see apps.monitors.rollups)
+    merges across hours by adding counts, so percentiles over any range stay within its
+    documented error bound.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.CASCADE, related_name="rollups", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    total = models.PositiveIntegerField(default=0)
+    up = models.PositiveIntegerField(default=0)
+    degraded = models.PositiveIntegerField(default=0)
+    down = models.PositiveIntegerField(default=0)
+    inconclusive = models.PositiveIntegerField(default=0)
+    latency_count = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+    latency_min_ms = models.FloatField(null=True, blank=True)
+    latency_max_ms = models.FloatField(null=True, blank=True)
+    p50_ms = models.FloatField(null=True, blank=True)
+    p95_ms = models.FloatField(null=True, blank=True)
+    p99_ms = models.FloatField(null=True, blank=True)
+    histogram = models.JSONField(default=dict)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-bucket_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor", "granularity", "bucket_start"], name="rollup_one_per_bucket"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "granularity", "bucket_start"], name="rollup_org_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:00}"
+
+    @property
+    def avg_ms(self) -> float | None:
+        return self.latency_sum_ms / self.latency_count if self.latency_count else None

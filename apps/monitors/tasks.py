@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.monitors import engine, heartbeats
+from apps.monitors import engine, heartbeats, rollups
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -24,3 +24,13 @@ def run_checks(monitor_ids: list[str], region: str = "default") -> int:
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
 def sweep_overdue_heartbeats() -> int:
     return heartbeats.sweep_overdue()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=1800, soft_time_limit=1700)
+def rollup_results() -> None:
+    rollups.rollup_recent()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=3600, soft_time_limit=3500)
+def prune_old_results() -> int:
+    return rollups.prune_results()

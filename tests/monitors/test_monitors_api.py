@@ -189,6 +189,7 @@ def test_outsider_gets_404_for_another_organizations_monitor(client_for, outside
         ("post", "resume/"),
         ("post", "check/"),
         ("get", "results/"),
+        ("get", "uptime/"),
     ]:
         response = getattr(client, method)(f"{URL}{monitor.pk}/{path}", {}, format="json")
         assert response.status_code == 404, (method, path)

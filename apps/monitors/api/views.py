@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
-from apps.monitors import engine, ingest, selectors, services
+from apps.monitors import engine, ingest, rollups, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
 from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
 from apps.tenants.api.views import ORG_HEADER
@@ -140,6 +140,32 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         paginator = ResultCursor()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ResultOutput(page, many=True).data)
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Uptime",
+                {
+                    name: inline_serializer(
+                        f"Uptime{name}",
+                        {
+                            "uptime_pct": serializers.FloatField(allow_null=True),
+                            "checks": serializers.IntegerField(),
+                            "p50_ms": serializers.FloatField(allow_null=True),
+                            "p95_ms": serializers.FloatField(allow_null=True),
+                            "p99_ms": serializers.FloatField(allow_null=True),
+                        },
+                    )
+                    for name in ("24h", "7d", "30d", "90d")
+                },
+            ),
+            **errors(401, 403, 404, 429),
+        },
+        summary="Uptime and latency percentiles over 24 h, 7 d, 30 d and 90 d (from rollups)",
+    )
+    @action(detail=True, methods=["get"])
+    def uptime(self, request: Request, pk: str) -> Response:
+        return Response(rollups.uptime(monitor=self.get_object()))
 
     def _out(self, monitor: Monitor) -> dict:
         return MonitorOutput(monitor, context={"request": self.request}).data
