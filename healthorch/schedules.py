@@ -36,6 +36,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.monitors.tasks.prune_old_results",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Every minute, ping HEALTHORCH_SELF_HEARTBEAT_URL (if set) so an outside service notices
+    # when beat or the workers stop.
+    "self-heartbeat": {
+        "task": "apps.monitors.tasks.self_heartbeat",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,

@@ -282,6 +282,13 @@ HEALTHORCH_ENCRYPTION_KEYS = config.str_list("HEALTHORCH_ENCRYPTION_KEYS", [])
 HEALTHORCH_ALLOW_PRIVATE_TARGETS = config.boolean("HEALTHORCH_ALLOW_PRIVATE_TARGETS", DEBUG)
 # Check regions: each is a Celery queue `checks.<region>` served by its own workers.
 HEALTHORCH_REGIONS = config.str_list("HEALTHORCH_REGIONS", ["default"])
+# Watching the watcher: before recording failures, workers fetch this URL (a target known to
+# be up, outside the customers' services); if it fails too, the failures are the checker's
+# own uplink and are recorded as inconclusive. Empty: off.
+HEALTHORCH_CANARY_URL = config.string("HEALTHORCH_CANARY_URL", "")
+# Beat pings this URL every minute (an outside heartbeat service) so someone notices when
+# healthorch itself stops. Empty: off.
+HEALTHORCH_SELF_HEARTBEAT_URL = config.string("HEALTHORCH_SELF_HEARTBEAT_URL", "")
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 
 # --- Stripe / dj-stripe (used only by apps.billing) -----------------------------------------

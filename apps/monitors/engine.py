@@ -19,7 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, DurationField, ExpressionWrapper, F, Value, When
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from apps.monitors import watchdog
 from apps.monitors.checkers.base import (
     REGISTRY,
     CheckOutcome,
@@ -51,6 +53,7 @@ class Claimed:
     monitor_id: str
     regions: list[str]
     lag_seconds: float
+    due_at: datetime | None = None
 
 
 def _interval_expression() -> ExpressionWrapper:
@@ -90,7 +93,7 @@ def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> li
             )
         )
     return [
-        Claimed(str(pk), list(regions or ["default"]), (now - due).total_seconds())
+        Claimed(str(pk), list(regions or ["default"]), (now - due).total_seconds(), due)
         for pk, regions, due in rows
     ]
 
@@ -105,14 +108,19 @@ def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
         if not claimed:
             break
         by_region: dict[str, list[str]] = {}
+        rounds: dict[str, str] = {}
         for c in claimed:
             metrics.scheduler_lag_seconds.observe(max(0.0, c.lag_seconds))
             for region in c.regions:
                 by_region.setdefault(region, []).append(c.monitor_id)
+            if len(c.regions) > 1 and c.due_at is not None:
+                rounds[c.monitor_id] = c.due_at.isoformat()
         for region, ids in by_region.items():
             for start in range(0, len(ids), TASK_BATCH):
+                batch = ids[start : start + TASK_BATCH]
+                batch_rounds = {i: rounds[i] for i in batch if i in rounds}
                 run_checks.apply_async(
-                    args=[ids[start : start + TASK_BATCH], region], queue=f"checks.{region}"
+                    args=[batch, region, batch_rounds or None], queue=f"checks.{region}"
                 )
         metrics.scheduler_jobs_scheduled_total.inc(len(claimed))
         total += len(claimed)
@@ -199,16 +207,21 @@ async def run_specs(
         await session.close()
 
 
-def run_monitors(monitor_ids: Iterable[str], *, region: str = "default") -> list[CheckResult]:
-    """Load, check and record a batch of monitors (the run_checks task's body)."""
+def run_monitors(
+    monitor_ids: Iterable[str], *, region: str = "default", rounds: dict[str, str] | None = None
+) -> list[CheckResult]:
+    """Load, check and record a batch of monitors (the run_checks task's body).
+
+    `rounds` maps multi-region monitors to the due time their regions' checks share.
+    """
     monitors = list(
         Monitor.objects.filter(pk__in=list(monitor_ids), paused=False).select_related(None)
     )
     if not monitors:
         return []
     specs = [spec_for(m) for m in monitors]
-    outcomes = asyncio.run(run_specs(specs))
-    return results_record(monitors=monitors, outcomes=outcomes, region=region)
+    outcomes = watchdog.vet_failures(asyncio.run(run_specs(specs)))
+    return results_record(monitors=monitors, outcomes=outcomes, region=region, rounds=rounds)
 
 
 # --- Recording --------------------------------------------------------------------------------
@@ -220,9 +233,14 @@ def results_record(
     outcomes: list[CheckOutcome],
     region: str,
     checked_at: datetime | None = None,
+    rounds: dict[str, str] | None = None,
 ) -> list[CheckResult]:
-    """Bulk-insert the results, fold them into each monitor's status, meter usage."""
-    from apps.monitors.state import fold_outcomes
+    """Bulk-insert the results, fold them into each monitor's status, meter usage.
+
+    Results of a multi-region round are folded once, when its last region reports
+    (apps.monitors.state.fold_rounds); everything else folds at once.
+    """
+    from apps.monitors.state import fold_outcomes, fold_rounds
     from apps.plans.models import UsageMetric
     from apps.plans.services import usage_add_many
 
@@ -233,6 +251,7 @@ def results_record(
             organization_id=m.organization_id,
             checked_at=checked_at,
             region=region,
+            round_at=parse_datetime(rounds[str(m.pk)]) if rounds and str(m.pk) in rounds else None,
             outcome=o.outcome,
             response_time_ms=o.response_time_ms,
             status_code=o.status_code,
@@ -252,6 +271,9 @@ def results_record(
             metrics.monitor_check_duration_seconds.observe(o.response_time_ms / 1000)
     with transaction.atomic():
         CheckResult.objects.bulk_create(rows, batch_size=1000)
-        fold_outcomes(monitors=monitors, results=rows)
+        single = [(m, r) for m, r in zip(monitors, rows, strict=True) if r.round_at is None]
+        if single:
+            fold_outcomes(monitors=[m for m, _ in single], results=[r for _, r in single])
+        fold_rounds(rows=[r for r in rows if r.round_at is not None])
         usage_add_many(counts=[(org, UsageMetric.CHECKS_EXECUTED, n) for org, n in per_org.items()])
     return rows

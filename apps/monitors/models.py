@@ -130,6 +130,8 @@ class CheckResult(models.Model):
     )
     checked_at = models.DateTimeField()
     region = models.CharField(max_length=32, default="default")
+    # For monitors checked from several regions: the due time all regions' checks share.
+    round_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16)
     response_time_ms = models.FloatField(null=True, blank=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

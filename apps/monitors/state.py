@@ -9,6 +9,8 @@ and resolve there, so a status and its incident can never disagree).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import CheckResult, Monitor, MonitorStatus
@@ -89,3 +91,58 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
                 monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
             )
     return locked
+
+
+@dataclass
+class _RoundVerdict:
+    outcome: str
+    checked_at: datetime
+
+
+def round_outcome(outcomes: list[str], quorum: int) -> str:
+    """One verdict for a round: failing only when at least `quorum` regions failed, so one
+    region's network trouble is not an outage; inconclusive regions don't count either way."""
+    down = outcomes.count(Outcome.DOWN)
+    if down >= quorum:
+        return Outcome.DOWN
+    if all(o == Outcome.INCONCLUSIVE for o in outcomes):
+        return Outcome.INCONCLUSIVE
+    return Outcome.DEGRADED if Outcome.DEGRADED in outcomes or down else Outcome.UP
+
+
+def fold_rounds(*, rows: list[CheckResult]) -> None:
+    """Fold each multi-region round once, when its last region's result arrives.
+
+    Runs inside the recording transaction, after the insert: the monitor row is locked first,
+    so of two regions finishing together the second sees the first one's committed result and
+    only it folds the round (the first counts one of two and leaves it).
+    """
+    if not rows:
+        return
+    from apps.monitors.models import CheckResult as Result
+
+    monitors = {
+        m.pk: m
+        for m in Monitor.objects.filter(pk__in={r.monitor_id for r in rows}, paused=False)
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    }
+    verdicts: list[tuple[Monitor, _RoundVerdict]] = []
+    for row in rows:
+        monitor = monitors.get(row.monitor_id)
+        if monitor is None:
+            continue
+        reported = list(
+            Result.objects.filter(
+                monitor_id=row.monitor_id, checked_at__gte=row.round_at, round_at=row.round_at
+            ).values_list("region", "outcome")
+        )
+        by_region = dict(reported)
+        if set(monitor.regions) - set(by_region):
+            continue  # other regions still running
+        if len(reported) != len(by_region):
+            continue  # a region's batch ran twice (re-delivery): the round was folded already
+        outcome = round_outcome([by_region[r] for r in monitor.regions], monitor.quorum)
+        verdicts.append((monitor, _RoundVerdict(outcome, row.checked_at)))
+    if verdicts:
+        fold_outcomes(monitors=[m for m, _ in verdicts], results=[v for _, v in verdicts])

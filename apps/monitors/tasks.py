@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.monitors import engine, heartbeats, rollups
+from apps.monitors import engine, heartbeats, rollups, watchdog
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -15,10 +15,12 @@ def dispatch_due_checks() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=110)
-def run_checks(monitor_ids: list[str], region: str = "default") -> int:
+def run_checks(
+    monitor_ids: list[str], region: str = "default", rounds: dict[str, str] | None = None
+) -> int:
     # acks_late: a worker that dies mid-batch leaves the message for another worker; the
     # batch's monitors are then checked once more, never skipped.
-    return len(engine.run_monitors(monitor_ids, region=region))
+    return len(engine.run_monitors(monitor_ids, region=region, rounds=rounds))
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -34,3 +36,8 @@ def rollup_results() -> None:
 @shared_task(acks_late=True, ignore_result=True, time_limit=3600, soft_time_limit=3500)
 def prune_old_results() -> int:
     return rollups.prune_results()
+
+
+@shared_task(acks_late=False, ignore_result=True, time_limit=30, soft_time_limit=25)
+def self_heartbeat() -> bool:
+    return watchdog.ping_self_heartbeat()

@@ -1,0 +1,70 @@
+"""Watching the watcher: the checker's own uplink, and healthorch's own heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import requests
+from django.conf import settings
+
+from apps.monitors.checkers.base import CheckOutcome, Outcome
+
+logger = logging.getLogger(__name__)
+
+CANARY_TIMEOUT_SECONDS = 5
+CANARY_MEMORY_SECONDS = 15  # one canary fetch serves every batch of this process for a while
+_last: tuple[float, bool] | None = None
+
+
+def uplink_ok() -> bool:
+    """Is the canary reachable from this worker? Remembered for a few seconds."""
+    global _last
+    url = settings.HEALTHORCH_CANARY_URL
+    if not url:
+        return True
+    now = time.monotonic()
+    if _last is not None and now - _last[0] < CANARY_MEMORY_SECONDS:
+        return _last[1]
+    try:
+        ok = requests.get(url, timeout=CANARY_TIMEOUT_SECONDS).status_code < 500
+    except requests.RequestException:
+        ok = False
+    if not ok:
+        logger.warning("canary unreachable; failures will be inconclusive", extra={"canary": url})
+    _last = (now, ok)
+    return ok
+
+
+def forget() -> None:
+    global _last
+    _last = None
+
+
+def vet_failures(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
+    """Failures seen while the canary is unreachable say nothing about the targets."""
+    if not any(o.outcome == Outcome.DOWN for o in outcomes) or uplink_ok():
+        return outcomes
+    return [
+        replace(
+            o,
+            outcome=Outcome.INCONCLUSIVE,
+            error_message=f"checker uplink failed (canary unreachable); {o.error_message}"[:500],
+        )
+        if o.outcome == Outcome.DOWN
+        else o
+        for o in outcomes
+    ]
+
+
+def ping_self_heartbeat() -> bool:
+    url = settings.HEALTHORCH_SELF_HEARTBEAT_URL
+    if not url:
+        return False
+    try:
+        requests.get(url, timeout=10)
+    except requests.RequestException as exc:
+        logger.warning("self heartbeat failed", extra={"error": str(exc)})
+        return False
+    return True
