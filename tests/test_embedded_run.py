@@ -69,6 +69,18 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
         )
         wait_for(lambda: "purged dead api keys" in log.read_text(), 60, "the worker")
         assert "beat: Starting" in log.read_text()
+
+        # Beat dispatches the demo monitors and the worker checks them: the product is alive.
+        def demo_monitor_up() -> bool:
+            monitors = requests.get(
+                f"{base}/api/v1/monitors/",
+                headers={"X-API-Key": key},
+                params={"search": "health"},
+                timeout=5,
+            ).json()["results"]
+            return any(m["name"] == "healthorch health" and m["status"] == "up" for m in monitors)
+
+        wait_for(demo_monitor_up, 150, "the demo monitor to be checked and up")
     finally:
         proc.send_signal(signal.SIGINT)
         try:

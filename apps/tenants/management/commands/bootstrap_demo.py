@@ -68,6 +68,7 @@ class Command(BaseCommand):
         if org is None:
             org = Organization.objects.create(name="Demo", slug="demo")
         Membership.objects.get_or_create(organization=org, user=user, defaults={"role": Role.OWNER})
+        self._demo_monitors(org)
         api_key = saved.get("api_key")
         if not api_key or not self._key_works(api_key):
             api_key = services.api_key_create(
@@ -80,6 +81,49 @@ class Command(BaseCommand):
             "plan": org.plan_id,
             "api_key": api_key,
         }
+
+    @staticmethod
+    def _demo_monitors(org: Organization) -> None:
+        """A few monitors against the running product itself, so the demo shows live data."""
+        from apps.monitors.models import Monitor
+        from apps.monitors.services import monitor_create
+        from apps.plans.services import organization_change_plan
+
+        if Monitor.objects.for_org(org).exists():
+            return
+        organization_change_plan(
+            org=org, plan_code="pro", source="bootstrap_demo", reason="demo organization"
+        )
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        for data in (
+            {
+                "name": "healthorch health",
+                "kind": "http",
+                "interval_seconds": 60,
+                "config": {
+                    "url": f"{base}/health",
+                    "assertions": ['json.status == "ok"', "response_time < 500ms"],
+                },
+            },
+            {
+                "name": "healthorch readiness",
+                "kind": "http",
+                "interval_seconds": 60,
+                "config": {"url": f"{base}/ready"},
+            },
+            {
+                "name": "web port",
+                "kind": "tcp",
+                "interval_seconds": 60,
+                "config": {"host": "127.0.0.1", "port": int(os.environ.get("PORT", "8000"))},
+            },
+            {
+                "name": "nightly job",
+                "kind": "heartbeat",
+                "config": {"period_seconds": 86400, "grace_seconds": 3600},
+            },
+        ):
+            monitor_create(org=org, data=data)
 
     @staticmethod
     def _key_works(raw: str) -> bool:
