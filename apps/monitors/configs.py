@@ -37,7 +37,7 @@ def _guard_host(host: str, field: str, port: int = 0) -> None:
 
 
 class _StatusRanges(serializers.Field):
-    """`[200, "300-399"]` -> `[[200, 200], [300, 399]]`."""
+    """`[200, "300-399"]` (or the stored `[[200, 200], [300, 399]]`) -> `[[200, 200], [300, 399]]`."""
 
     def to_internal_value(self, data: Any) -> list[list[int]]:
         if not isinstance(data, list) or not data or len(data) > 20:
@@ -48,6 +48,12 @@ class _StatusRanges(serializers.Field):
         for item in data:
             if isinstance(item, int) and not isinstance(item, bool):
                 lo = hi = item
+            elif (
+                isinstance(item, list)
+                and len(item) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+            ):
+                lo, hi = item  # the stored form, so a GET's config can be PATCHed back
             elif isinstance(item, str) and (m := _STATUS_RANGE.match(item)):
                 lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             else:

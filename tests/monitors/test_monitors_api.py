@@ -300,3 +300,11 @@ def test_reserve_counts_only_active_monitors(org):
     with transaction.atomic():
         reserve(org=org, limit=Limit.MONITORS)
     assert Monitor.objects.filter(status=MonitorStatus.PAUSED).count() == 3
+
+
+def test_a_monitors_config_can_be_sent_back_as_read(client_for, member):
+    client = client_for(member)
+    created = client.post(URL, http_monitor(), format="json").json()
+    again = client.patch(f"{URL}{created['id']}/", {"config": created["config"]}, format="json")
+    assert again.status_code == 200, again.json()
+    assert again.json()["config"] == created["config"]

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
-from apps.monitors import engine, ingest, rollups, selectors, services
+from apps.monitors import config_as_code, engine, ingest, rollups, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
 from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
 from apps.tenants.api.views import ORG_HEADER
@@ -166,6 +166,39 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     @action(detail=True, methods=["get"])
     def uptime(self, request: Request, pk: str) -> Response:
         return Response(rollups.uptime(monitor=self.get_object()))
+
+    @extend_schema(
+        request=inline_serializer(
+            "MonitorDocument",
+            {
+                "version": serializers.IntegerField(),
+                "monitors": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        parameters=[OpenApiParameter("prune", bool), OpenApiParameter("dry_run", bool)],
+        responses={
+            200: inline_serializer(
+                "MonitorDocumentApplied",
+                {
+                    "created": serializers.ListField(child=serializers.SlugField()),
+                    "updated": serializers.ListField(child=serializers.SlugField()),
+                    "deleted": serializers.ListField(child=serializers.SlugField()),
+                    "unchanged": serializers.ListField(child=serializers.SlugField()),
+                    "dry_run": serializers.BooleanField(),
+                },
+            ),
+            **errors(*AUTHENTICATED, 402, 429),
+        },
+        summary="Make the organization's monitors match a document (configuration as code)",
+    )
+    @action(detail=False, methods=["post"], url_path="apply")
+    def apply(self, request: Request) -> Response:
+        options = config_as_code.ApplyOptions(data=request.query_params)
+        options.is_valid(raise_exception=True)
+        applied = config_as_code.document_apply(
+            self.organization, request.data, **options.validated_data
+        )
+        return Response(applied.as_dict())
 
     def _out(self, monitor: Monitor) -> dict:
         return MonitorOutput(monitor, context={"request": self.request}).data

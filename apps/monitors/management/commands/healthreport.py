@@ -1,0 +1,45 @@
+"""Per monitor: status, when it was last healthy, failures in a row and uptime over 24 h."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+
+from apps.monitors import reporting
+
+
+class Command(BaseCommand):
+    help = "Health of every monitor: status, last healthy, consecutive failures, 24 h uptime."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", help="one JSON document")
+        parser.add_argument("--org", help="only this organization (slug)")
+
+    def handle(self, *args, **options) -> None:
+        org = reporting.organization_option(options["org"])
+        report = reporting.health_report(org=org)
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        if not report:
+            self.stdout.write("no monitors")
+            return
+        header = ["name", "kind", "status", "critical", "last healthy", "failures", "uptime 24h"]
+        rows = [
+            [
+                row["name"],
+                row["kind"],
+                row["status"],
+                "yes" if row["critical"] else "",
+                row["last_up_at"],
+                row["consecutive_failures"],
+                None if row["uptime_24h"] is None else f"{row['uptime_24h']:.2f}%",
+            ]
+            for row in report
+        ]
+        if org is None:
+            header.insert(0, "organization")
+            rows = [[r["organization"], *row] for r, row in zip(report, rows, strict=True)]
+        for line in reporting.format_table(header, rows):
+            self.stdout.write(line)

@@ -1,0 +1,40 @@
+"""How many monitors are healthy, down, down and critical, paused or not yet checked."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+
+from apps.monitors import reporting
+
+
+class Command(BaseCommand):
+    help = "Monitor totals: healthy, unhealthy, critical unhealthy, paused, unknown."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", help="one JSON document")
+        parser.add_argument("--org", help="only this organization (slug)")
+
+    def handle(self, *args, **options) -> None:
+        org = reporting.organization_option(options["org"])
+        summary = reporting.health_summary(org=org)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+            return
+        scope = f"organization {org.slug}" if org is not None else "all organizations"
+        rows = [
+            [label, summary[key]]
+            for label, key in [
+                ("total", "total"),
+                ("healthy (up or degraded)", "healthy"),
+                ("unhealthy (down)", "unhealthy"),
+                ("critical unhealthy", "critical_unhealthy"),
+                ("paused", "paused"),
+                ("unknown", "unknown"),
+                ("maintenance", "maintenance"),
+            ]
+        ]
+        rows.append(["health percentage", f"{summary['health_percentage']:.2f}%"])
+        for line in reporting.format_table([scope, "monitors"], rows):
+            self.stdout.write(line)
