@@ -32,6 +32,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
+from apps.monitors.checkers.net import down, finish, ms_since
 from apps.monitors.ssrf import is_blocked_address
 
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
@@ -45,8 +46,8 @@ async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
         async with asyncio.timeout(spec.timeout):
             result = await _check(spec, started)
     except TimeoutError:
-        result = _down(ErrorClass.TIMEOUT, f"no DNS answer within {spec.timeout:g}s")
-    return _finish(result, spec, started)
+        result = down(ErrorClass.TIMEOUT, f"no DNS answer within {spec.timeout:g}s")
+    return finish(result, spec, started)
 
 
 async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
@@ -70,19 +71,19 @@ async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
     try:
         answer = await resolver.resolve(name, record_type, search=False)
     except dns.resolver.NXDOMAIN:
-        return _down(ErrorClass.DNS, f"no such name: {shown}")
+        return down(ErrorClass.DNS, f"no such name: {shown}")
     except dns.resolver.NoAnswer:
-        return _down(ErrorClass.DNS, f"{shown} has no {record_type} records")
+        return down(ErrorClass.DNS, f"{shown} has no {record_type} records")
     except dns.exception.Timeout:
-        return _down(ErrorClass.TIMEOUT, f"no DNS answer within {spec.timeout:g}s")
+        return down(ErrorClass.TIMEOUT, f"no DNS answer within {spec.timeout:g}s")
     except dns.resolver.NoNameservers as exc:
         # Every server answered with an error (SERVFAIL, REFUSED) or could not be reached.
-        return _down(ErrorClass.DNS, f"the DNS server could not answer for {shown}: {exc}")
+        return down(ErrorClass.DNS, f"the DNS server could not answer for {shown}: {exc}")
     except dns.exception.DNSException as exc:
-        return _down(ErrorClass.DNS, f"DNS lookup of {shown} failed: {exc}")
+        return down(ErrorClass.DNS, f"DNS lookup of {shown} failed: {exc}")
     except OSError as exc:
-        return _down(ErrorClass.CONNECTION, f"cannot reach the DNS server: {exc}")
-    query_ms = _ms_since(started)
+        return down(ErrorClass.CONNECTION, f"cannot reach the DNS server: {exc}")
+    query_ms = ms_since(started)
 
     answers = sorted({_normalise_answer(record_type, rdata) for rdata in answer})
     details = {"answers": answers[:MAX_ANSWERS], "ttl": answer.rrset.ttl if answer.rrset else None}
@@ -128,7 +129,7 @@ def _make_resolver(spec: CheckSpec) -> dns.asyncresolver.Resolver | CheckOutcome
     if not 0 < port < 65536:
         return _invalid("resolver_port must be between 1 and 65535")
     if not spec.allow_private and is_blocked_address(ip):
-        return _down(ErrorClass.BLOCKED, f"resolver {ip} is a private or reserved address")
+        return down(ErrorClass.BLOCKED, f"resolver {ip} is a private or reserved address")
     resolver = dns.asyncresolver.Resolver(configure=False)
     resolver.nameservers = [dns.nameserver.Do53Nameserver(str(ip), port)]
     resolver.lifetime = lifetime
@@ -169,24 +170,4 @@ def _normalise_name(name: str) -> str:
 
 
 def _invalid(message: str) -> CheckOutcome:
-    return _down(ErrorClass.PROTOCOL, f"invalid dns monitor configuration: {message}")
-
-
-def _down(error_class: str, message: str) -> CheckOutcome:
-    return CheckOutcome(outcome=Outcome.DOWN, error_class=error_class, error_message=message)
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
-    total = _ms_since(started)
-    result.timings["total_ms"] = total
-    result.response_time_ms = total
-    slow = spec.expected_response_time_ms
-    if result.outcome == Outcome.UP and slow is not None and total > slow:
-        result.outcome = Outcome.DEGRADED
-        result.error_class = ErrorClass.SLOW
-        result.error_message = f"answered in {total:.0f} ms, expected under {slow:g} ms"
-    return result
+    return down(ErrorClass.PROTOCOL, f"invalid dns monitor configuration: {message}")

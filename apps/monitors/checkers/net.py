@@ -1,10 +1,11 @@
-"""Helpers shared by the socket-level checkers (http, tcp, tls): guarded resolution, connecting,
-TLS contexts and certificate parsing."""
+"""Helpers shared by the checkers: outcomes and timing, guarded resolution, connecting, TLS
+contexts and certificate parsing."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +22,19 @@ MAX_SANS = 20
 
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
+
+
+def ms_since(started: float) -> float:
+    """Milliseconds since a `time.perf_counter()` reading."""
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
+    """Stamp the total time; a passing check slower than expected becomes degraded."""
+    total = ms_since(started)
+    result.timings["total_ms"] = total
+    result.response_time_ms = total
+    return up_or_slow(spec, result) if result.outcome == Outcome.UP else result
 
 
 def down(error_class: str, message: str, **fields: Any) -> CheckOutcome:

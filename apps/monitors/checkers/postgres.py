@@ -31,6 +31,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
+from apps.monitors.checkers.net import down, finish, ms_since
 from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, resolve_target
 
 DEFAULT_QUERY = "SELECT 1"
@@ -57,9 +58,9 @@ async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
         async with asyncio.timeout(spec.timeout):
             result = await _check(spec, started, params)
     except TimeoutError:
-        result = _down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+        result = down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
     result.error_message = _scrub(result.error_message, params.get("password"))
-    return _finish(result, spec, started)
+    return finish(result, spec, started)
 
 
 async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
@@ -83,10 +84,10 @@ async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
     try:
         addresses = await resolve_target(host, port, allow_private=spec.allow_private)
     except BlockedTarget as exc:
-        return _down(ErrorClass.BLOCKED, str(exc))
+        return down(ErrorClass.BLOCKED, str(exc))
     except ResolutionFailed as exc:
-        return _down(ErrorClass.DNS, str(exc))
-    timings = {"dns_ms": _ms_since(started)}
+        return down(ErrorClass.DNS, str(exc))
+    timings = {"dns_ms": ms_since(started)}
 
     remaining = _remaining(spec, started)
     # libpq pairs the lists element by element and tries each address in turn, as it would
@@ -103,7 +104,7 @@ async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
         result = _classify_connect_error(exc)
         result.timings = timings
         return result
-    timings["connect_ms"] = _ms_since(phase)
+    timings["connect_ms"] = ms_since(phase)
 
     phase = time.perf_counter()
     try:
@@ -121,12 +122,12 @@ async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
         await conn.rollback()
     except psycopg.errors.QueryCanceled:
         message = f"query did not finish within {spec.timeout:g}s (stopped by the server)"
-        return _down(ErrorClass.TIMEOUT, message, timings)
+        return down(ErrorClass.TIMEOUT, message, timings=dict(timings))
     except psycopg.Error as exc:
-        return _down(ErrorClass.PROTOCOL, f"query failed: {_message(exc)}", timings)
+        return down(ErrorClass.PROTOCOL, f"query failed: {_message(exc)}", timings=dict(timings))
     finally:
         await conn.close()
-    timings["query_ms"] = _ms_since(phase)
+    timings["query_ms"] = ms_since(phase)
     details = {"server_version": server_version, "rows": rows}
     return CheckOutcome(outcome=Outcome.UP, timings=timings, details=details)
 
@@ -136,17 +137,17 @@ def _classify_connect_error(exc: psycopg.Error) -> CheckOutcome:
     message = _message(exc)
     lowered = message.lower()
     if "timeout expired" in lowered:
-        return _down(ErrorClass.TIMEOUT, message)
+        return down(ErrorClass.TIMEOUT, message)
     if "database" in lowered and "does not exist" in lowered:
-        return _down(ErrorClass.PROTOCOL, message)
+        return down(ErrorClass.PROTOCOL, message)
     # Before the TLS test: a pg_hba refusal names the encryption state ("SSL off").
     if any(hint in lowered for hint in _AUTH_HINTS):
-        return _down(ErrorClass.AUTH, message)
+        return down(ErrorClass.AUTH, message)
     if "ssl" in lowered or "certificate" in lowered:
-        return _down(ErrorClass.TLS, message)
+        return down(ErrorClass.TLS, message)
     if "fatal:" in lowered or "error:" in lowered:
-        return _down(ErrorClass.PROTOCOL, message)
-    return _down(ErrorClass.CONNECTION, message)
+        return down(ErrorClass.PROTOCOL, message)
+    return down(ErrorClass.CONNECTION, message)
 
 
 def _message(exc: BaseException) -> str:
@@ -166,29 +167,4 @@ def _remaining(spec: CheckSpec, started: float) -> float:
 
 
 def _invalid(message: str) -> CheckOutcome:
-    return _down(ErrorClass.PROTOCOL, f"invalid postgres monitor configuration: {message}")
-
-
-def _down(error_class: str, message: str, timings: dict | None = None) -> CheckOutcome:
-    return CheckOutcome(
-        outcome=Outcome.DOWN,
-        error_class=error_class,
-        error_message=message,
-        timings=dict(timings or {}),
-    )
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
-    total = _ms_since(started)
-    result.timings["total_ms"] = total
-    result.response_time_ms = total
-    slow = spec.expected_response_time_ms
-    if result.outcome == Outcome.UP and slow is not None and total > slow:
-        result.outcome = Outcome.DEGRADED
-        result.error_class = ErrorClass.SLOW
-        result.error_message = f"answered in {total:.0f} ms, expected under {slow:g} ms"
-    return result
+    return down(ErrorClass.PROTOCOL, f"invalid postgres monitor configuration: {message}")

@@ -37,6 +37,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
+from apps.monitors.checkers.net import down, finish, ms_since
 from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, resolve_target
 
 MAX_ADDRESSES = 4
@@ -67,10 +68,10 @@ async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
         async with asyncio.timeout(spec.timeout):
             result = await _check(spec, started)
     except TimeoutError:
-        result = _down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+        result = down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
     if password:
         result.error_message = result.error_message.replace(password, "***")
-    return _finish(result, spec, started)
+    return finish(result, spec, started)
 
 
 async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
@@ -87,10 +88,10 @@ async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
     try:
         addresses = await resolve_target(host, port, allow_private=spec.allow_private)
     except BlockedTarget as exc:
-        return _down(ErrorClass.BLOCKED, str(exc))
+        return down(ErrorClass.BLOCKED, str(exc))
     except ResolutionFailed as exc:
-        return _down(ErrorClass.DNS, str(exc))
-    timings = {"dns_ms": _ms_since(started)}
+        return down(ErrorClass.DNS, str(exc))
+    timings = {"dns_ms": ms_since(started)}
 
     options = {
         "port": port,
@@ -125,29 +126,31 @@ async def _probe(options: dict, timings: dict) -> CheckOutcome:
     try:
         phase = time.perf_counter()
         await client.initialize()  # connect, AUTH and SELECT
-        timings["connect_ms"] = _ms_since(phase)
+        timings["connect_ms"] = ms_since(phase)
         phase = time.perf_counter()
         if await client.ping() is not True:
-            return _down(ErrorClass.PROTOCOL, "PING was not answered with PONG", timings)
+            return down(
+                ErrorClass.PROTOCOL, "PING was not answered with PONG", timings=dict(timings)
+            )
         details = {}
         # A restricted ACL user may PING without seeing INFO: still up, just no version.
         with contextlib.suppress(NoPermissionError, ResponseError):
             details["version"] = (await client.info("server")).get("redis_version")
-        timings["query_ms"] = _ms_since(phase)
+        timings["query_ms"] = ms_since(phase)
     except AuthenticationError as exc:
-        return _down(ErrorClass.AUTH, f"authentication refused: {exc}", timings)
+        return down(ErrorClass.AUTH, f"authentication refused: {exc}", timings=dict(timings))
     except RedisTimeoutError as exc:
-        return _down(ErrorClass.TIMEOUT, str(exc) or "timed out", timings)
+        return down(ErrorClass.TIMEOUT, str(exc) or "timed out", timings=dict(timings))
     except RedisConnectionError as exc:
         cause = exc.__cause__ or exc.__context__
         error_class = ErrorClass.TLS if isinstance(cause, ssl.SSLError) else ErrorClass.CONNECTION
-        return _down(error_class, str(exc), timings)
+        return down(error_class, str(exc), timings=dict(timings))
     except ResponseError as exc:
-        return _down(ErrorClass.PROTOCOL, f"server error: {exc}", timings)
+        return down(ErrorClass.PROTOCOL, f"server error: {exc}", timings=dict(timings))
     except RedisError as exc:
-        return _down(ErrorClass.PROTOCOL, str(exc), timings)
+        return down(ErrorClass.PROTOCOL, str(exc), timings=dict(timings))
     except OSError as exc:
-        return _down(ErrorClass.CONNECTION, str(exc), timings)
+        return down(ErrorClass.CONNECTION, str(exc), timings=dict(timings))
     finally:
         await client.aclose()
         await pool.disconnect()
@@ -155,29 +158,4 @@ async def _probe(options: dict, timings: dict) -> CheckOutcome:
 
 
 def _invalid(message: str) -> CheckOutcome:
-    return _down(ErrorClass.PROTOCOL, f"invalid redis monitor configuration: {message}")
-
-
-def _down(error_class: str, message: str, timings: dict | None = None) -> CheckOutcome:
-    return CheckOutcome(
-        outcome=Outcome.DOWN,
-        error_class=error_class,
-        error_message=message,
-        timings=dict(timings or {}),
-    )
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _finish(result: CheckOutcome, spec: CheckSpec, started: float) -> CheckOutcome:
-    total = _ms_since(started)
-    result.timings["total_ms"] = total
-    result.response_time_ms = total
-    slow = spec.expected_response_time_ms
-    if result.outcome == Outcome.UP and slow is not None and total > slow:
-        result.outcome = Outcome.DEGRADED
-        result.error_class = ErrorClass.SLOW
-        result.error_message = f"answered in {total:.0f} ms, expected under {slow:g} ms"
-    return result
+    return down(ErrorClass.PROTOCOL, f"invalid redis monitor configuration: {message}")
