@@ -276,6 +276,14 @@ def test_a_member_applies_a_document_through_the_api(client_for, member, org):
     assert Monitor.objects.get(slug="api").organization == org
 
 
+def test_the_documented_path_without_a_trailing_slash_applies_too(client_for, member, org):
+    response = client_for(member).post(
+        "/api/v1/monitors/apply", document(entry("web")), format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == ["web"]
+
+
 def test_the_api_takes_prune_and_dry_run_as_query_parameters(client_for, member, org):
     create(org, name="old", kind="http", config={"url": "http://127.0.0.1:9/"})
     client = client_for(member)

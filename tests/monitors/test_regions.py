@@ -1,6 +1,7 @@
 """Regions with quorum: each region's queue checks, the round is judged once all reported."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -125,3 +126,58 @@ def test_regions_finishing_together_fold_the_round_exactly_once():
         t.join(timeout=30)
     monitor.refresh_from_db()
     assert (monitor.status, monitor.consecutive_failures) == (MonitorStatus.DOWN, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings):
+    """Beat's dispatch -> the broker -> a worker per region queue -> one verdict per round."""
+    from celery.contrib.testing.worker import start_worker
+
+    from healthorch.celery import app
+    from tests.monitors.targets import serve_http
+
+    settings.HEALTHORCH_REGIONS = ["default", "eu"]
+    org = OrganizationFactory()
+    with serve_http() as target:
+        url = target.route("/down", status=503)
+        monitor = Monitor.objects.create(
+            organization=org,
+            name="global",
+            slug="global",
+            kind="http",
+            config={"url": url},
+            regions=["default", "eu"],
+            quorum=2,
+            failure_threshold=1,
+            timeout_seconds=2,
+            next_check_at=timezone.now() - timedelta(seconds=1),
+        )
+        with (
+            start_worker(
+                app,
+                pool="solo",
+                perform_ping_check=False,
+                queues=["checks.default"],
+                hostname="default@test",
+                shutdown_timeout=10,
+            ),
+            start_worker(
+                app,
+                pool="solo",
+                perform_ping_check=False,
+                queues=["checks.eu"],
+                hostname="eu@test",
+                shutdown_timeout=10,
+            ),
+        ):
+            assert engine.dispatch() == 1
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                monitor.refresh_from_db()
+                if monitor.status == MonitorStatus.DOWN:
+                    break
+                time.sleep(0.2)
+        assert target.hits["/down"] == 2  # once from each region
+    monitor.refresh_from_db()
+    assert (monitor.status, monitor.consecutive_failures) == (MonitorStatus.DOWN, 1)
+    assert sorted(monitor.results.values_list("region", flat=True)) == ["default", "eu"]

@@ -275,3 +275,38 @@ def test_concurrent_notification_reservations_never_pass_the_cap():
     assert len(granted) == 50
     start, _ = current_period()
     assert UsageCounter.objects.get(organization=org, period_start=start).value == 50
+
+
+def _without(org, feature):
+    plan = org.plan
+    plan.features = [f for f in plan.features if f != feature]
+    plan.save()
+    services.plan_saved()
+    from apps.plans.selectors import invalidate_entitlements
+
+    invalidate_entitlements()
+
+
+def test_a_plan_without_metrics_ingestion_gets_402_from_the_metrics_api(key_client, org):
+    _without(org, "metrics_ingestion")
+    response = key_client(org).post(
+        "/api/v1/metrics", {"source": "a", "metrics": {"x": 1}}, format="json"
+    )
+    assert response.status_code == 402
+    assert response.json() == {
+        "error": "Upgrade Required",
+        "feature": "metrics_ingestion",
+        "current_plan": "free",
+    }
+
+
+def test_a_plan_without_health_checks_gets_402_from_the_monitors_api(client_for, member, org):
+    _without(org, "health_checks")
+    body = {"name": "x", "kind": "http", "config": {"url": "http://127.0.0.1:9/"}}
+    response = client_for(member).post("/api/v1/monitors/", body, format="json")
+    assert response.status_code == 402
+    assert response.json() == {
+        "error": "Upgrade Required",
+        "feature": "health_checks",
+        "current_plan": "free",
+    }

@@ -7,5 +7,7 @@ router = SimpleRouter(trailing_slash=True)
 router.register("monitors", views.MonitorViewSet, basename="monitor")
 urlpatterns = [
     path("metrics", views.MetricsIngestView.as_view(), name="metrics-ingest"),
+    # The documented path has no trailing slash; the router's `monitors/apply/` works too.
+    path("monitors/apply", views.MonitorViewSet.as_view({"post": "apply"}), name="monitor-apply"),
     *router.urls,
 ]
