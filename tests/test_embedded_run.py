@@ -39,8 +39,8 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
         def ready() -> bool:
             assert proc.poll() is None, log.read_text()[-3000:]
             try:
-                return requests.get(f"{base}/ready", timeout=2).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{base}/ready", timeout=5).status_code == 200
+            except requests.RequestException:
                 return False
 
         wait_for(ready, 240, "/ready")

@@ -90,12 +90,13 @@ def _serve(env_overrides: dict[str, str]):
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read().decode())
         try:
-            return requests.get(f"http://127.0.0.1:{port}/live", timeout=1).ok
-        except requests.ConnectionError:
+            # A worker still importing Django on a busy machine may accept and answer late.
+            return requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
+        except requests.RequestException:
             return False
 
     try:
-        wait_for(up, 30, "gunicorn")
+        wait_for(up, 60, "gunicorn")
     except AssertionError:
         proc.kill()
         raise
