@@ -97,8 +97,9 @@ def _serve(env_overrides: dict[str, str]):
 
     try:
         wait_for(up, 60, "gunicorn")
-    except AssertionError:
+    except BaseException:  # never leave a server behind, whatever went wrong
         proc.kill()
+        proc.wait()
         raise
     return proc, port
 
