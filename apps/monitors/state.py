@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from apps.core.db import bulk_update_values
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 
@@ -74,7 +75,8 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
         if monitor.status != old:
             monitor.status_changed_at = result.checked_at
             changed.append((monitor, old, result))
-    Monitor.objects.bulk_update(
+    bulk_update_values(
+        Monitor,
         locked,
         [
             "status",
