@@ -39,7 +39,9 @@ def bulk_update_values(
     for obj in objs:
         params.append(pk.get_db_prep_value(obj.pk, conn))
         params.extend(f.get_db_prep_save(getattr(obj, f.attname), conn) for f in columns)
-    sql = (
+    # Only quoted identifiers from model metadata and placeholders go into the text; every
+    # value travels as a parameter.
+    sql = (  # noqa: S608
         f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * len(objs))}) "
         f"AS v({names}) WHERE t.{qn(pk.column)} = v.{qn(pk.column)}"
     )
