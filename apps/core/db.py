@@ -41,10 +41,9 @@ def bulk_update_values(
         params.extend(f.get_db_prep_save(getattr(obj, f.attname), conn) for f in columns)
     # Only quoted identifiers from model metadata and placeholders go into the text; every
     # value travels as a parameter.
-    sql = (  # noqa: S608
-        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * len(objs))}) "
-        f"AS v({names}) WHERE t.{qn(pk.column)} = v.{qn(pk.column)}"
-    )
+    values = ", ".join([row] * len(objs))
+    table, key = qn(meta.db_table), qn(pk.column)
+    sql = f"UPDATE {table} AS t SET {sets} FROM (VALUES {values}) AS v({names}) WHERE t.{key} = v.{key}"  # noqa: S608
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
