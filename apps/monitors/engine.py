@@ -7,6 +7,7 @@ dispatch (beat, every few seconds) -> run_checks task per batch and region -> ru
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -67,16 +68,47 @@ def _interval_expression() -> ExpressionWrapper:
     return ExpressionWrapper(F("interval_seconds") * unit, output_field=DurationField())
 
 
-def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> list[Claimed]:
-    """Claim up to `limit` due monitors and move their next check one interval on.
+_CLAIM_SQL = """
+WITH due AS (
+    SELECT id, next_check_at AS due_at
+    FROM monitors_monitor
+    WHERE paused = false AND kind IN ({kinds}) AND next_check_at <= %(now)s
+    ORDER BY next_check_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE monitors_monitor AS m
+SET next_check_at = CASE
+    WHEN due.due_at + m.interval_seconds * interval '1 second' > %(now)s
+        THEN due.due_at + m.interval_seconds * interval '1 second'
+    ELSE %(now)s + m.interval_seconds * interval '1 second'
+END
+FROM due
+WHERE m.id = due.id
+RETURNING m.id, m.regions, due.due_at
+""".replace(
+    # Literal kinds (constants of ours, not input) so the planner can match the partial index
+    # `monitor_due` even with a generic plan; a bound array would hide the predicate from it.
+    "{kinds}",
+    ", ".join(f"'{kind}'" for kind in ACTIVE_KINDS),
+)
 
-    `FOR UPDATE SKIP LOCKED` makes concurrent dispatchers take disjoint sets, and advancing
-    `next_check_at` in the same transaction means a monitor claimed by one is no longer due for
-    any other: no monitor runs twice in one interval. The next check keeps the monitor's phase
-    (previous due time + interval) unless it fell a whole interval behind, then it restarts
-    from now.
-    """
-    now = now or timezone.now()
+
+def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
+    # One statement: select, lock and advance. The ORM version costs three round trips and
+    # ~70 ms of Python for 5,000 ids (benchmarks/dispatch.py).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit})
+        rows = cursor.fetchall()
+    rows.sort(key=lambda r: r[2])
+    # Django leaves jsonb undecoded at the driver (its JSONField decodes); so do we.
+    return [
+        (pk, json.loads(regions) if isinstance(regions, str) else regions, due)
+        for pk, regions, due in rows
+    ]
+
+
+def _claim_due_orm(now: datetime, limit: int) -> list[tuple]:
     with transaction.atomic():
         rows = list(
             Monitor.objects.filter(paused=False, kind__in=ACTIVE_KINDS, next_check_at__lte=now)
@@ -96,6 +128,23 @@ def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> li
                 output_field=DateTimeField(),
             )
         )
+    return rows
+
+
+def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> list[Claimed]:
+    """Claim up to `limit` due monitors and move their next check one interval on.
+
+    `FOR UPDATE SKIP LOCKED` makes concurrent dispatchers take disjoint sets, and advancing
+    `next_check_at` in the same transaction means a monitor claimed by one is no longer due for
+    any other: no monitor runs twice in one interval. The next check keeps the monitor's phase
+    (previous due time + interval) unless it fell a whole interval behind, then it restarts
+    from now.
+    """
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        rows = _claim_due_postgres(now, limit)
+    else:
+        rows = _claim_due_orm(now, limit)
     return [
         Claimed(str(pk), list(regions or ["default"]), (now - due).total_seconds(), due)
         for pk, regions, due in rows

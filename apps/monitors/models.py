@@ -49,9 +49,15 @@ class MonitorQuerySet(TenantQuerySet):
 
 
 class Monitor(TenantModel):
+    # No index of its own: (organization, status) and (organization, slug) lead with it, and
+    # every index costs the dispatcher's UPDATE of next_check_at (benchmarks/dispatch.py).
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="monitors", db_index=False
+    )
     name = models.CharField(max_length=200)
-    # Stable key for configuration as code (export/apply); unique per organization.
-    slug = models.SlugField(max_length=100)
+    # Stable key for configuration as code (export/apply); unique per organization (that
+    # constraint's index serves lookups, so no separate slug index).
+    slug = models.SlugField(max_length=100, db_index=False)
     kind = models.CharField(max_length=16, choices=MonitorKind.choices)
     config = models.JSONField(default=dict, blank=True)
     # A secret part of the config (a DSN password), Fernet-encrypted; never returned by the API.
