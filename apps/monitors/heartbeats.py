@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingKind
-from apps.monitors.state import fold_outcomes
+from apps.monitors.state import FOLDED_FIELDS, announce, apply_outcomes, fold_outcomes
 
 MAX_BODY_BYTES = 10 * 1024
 
@@ -42,21 +42,31 @@ def deadline_after(monitor: Monitor, moment: datetime) -> datetime:
 
 def ping_record(
     *,
-    monitor: Monitor,
+    token: object,
     kind: str,
     exit_code: int | None = None,
     body: bytes = b"",
     remote_addr: str | None = None,
     user_agent: str = "",
     now: datetime | None = None,
-) -> HeartbeatPing:
+) -> HeartbeatPing | None:
     """Record a ping and move the monitor: success -> up and a new deadline; fail or a non-zero
-    exit code -> a failure; start -> remembered, to time the run."""
+    exit code -> a failure; start -> remembered, to time the run. None for an unknown token.
+
+    Three statements on the hot path (every customer's cron jobs): lock the monitor by its
+    token, insert the ping, update the monitor with the folded status.
+    """
     now = now or timezone.now()
     if kind == PingKind.EXIT:
         kind = PingKind.SUCCESS if exit_code == 0 else PingKind.FAIL
     with transaction.atomic():
-        locked = Monitor.objects.select_for_update(of=("self",)).get(pk=monitor.pk)
+        locked = (
+            Monitor.objects.select_for_update(of=("self",))
+            .filter(ping_token=token, kind=MonitorKind.HEARTBEAT)
+            .first()
+        )
+        if locked is None:
+            return None
         duration_ms = None
         if kind != PingKind.START and locked.last_start_at is not None:
             duration_ms = (now - locked.last_start_at).total_seconds() * 1000
@@ -71,21 +81,22 @@ def ping_record(
             user_agent=user_agent[:200],
             body=body[:MAX_BODY_BYTES].decode("utf-8", errors="replace"),
         )
-        fields = ["last_ping_at", "updated_at"]
         locked.last_ping_at = now
-        if kind == PingKind.START:
-            locked.last_start_at = now
-            fields.append("last_start_at")
-        else:
-            locked.last_start_at = None
-            fields.append("last_start_at")
+        locked.last_start_at = now if kind == PingKind.START else None
+        fields = ["last_ping_at", "last_start_at", "updated_at"]
         if kind == PingKind.SUCCESS:
             locked.next_check_at = deadline_after(locked, now)
             fields.append("next_check_at")
-        locked.save(update_fields=fields)
+        old = None
+        observation = None
         if kind in (PingKind.SUCCESS, PingKind.FAIL) and not locked.paused:
             outcome = Outcome.UP if kind == PingKind.SUCCESS else Outcome.DOWN
-            fold_outcomes(monitors=[locked], results=[_Observation(outcome, now)])
+            observation = _Observation(outcome, now)
+            old = apply_outcomes(locked, [observation])
+            fields += FOLDED_FIELDS
+        locked.save(update_fields=fields)
+        if old is not None:
+            announce(locked, old, observation)
     return ping
 
 

@@ -44,6 +44,43 @@ def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:
     return status, failures, successes
 
 
+FOLDED_FIELDS = [
+    "status",
+    "consecutive_failures",
+    "consecutive_successes",
+    "last_checked_at",
+    "last_up_at",
+    "status_changed_at",
+]
+
+
+def apply_outcomes(monitor: Monitor, results: list) -> str | None:
+    """Fold results (oldest first) into a monitor row held under lock, in memory.
+
+    Returns the previous status if it changed, else None. The caller saves FOLDED_FIELDS and
+    then calls `announce`.
+    """
+    old = monitor.status
+    for result in results:
+        monitor.status, monitor.consecutive_failures, monitor.consecutive_successes = next_status(
+            monitor, result.outcome
+        )
+    last = results[-1]
+    monitor.last_checked_at = last.checked_at
+    if monitor.status in (MonitorStatus.UP, MonitorStatus.DEGRADED):
+        monitor.last_up_at = last.checked_at
+    if monitor.status == old:
+        return None
+    monitor.status_changed_at = last.checked_at
+    return old
+
+
+def announce(monitor: Monitor, old: str, result) -> None:
+    """Tell the listeners (incidents) about a status change, inside the same transaction."""
+    for listener in _LISTENERS:
+        listener(monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at)
+
+
 def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> list[Monitor]:
     """Apply a batch of results to its monitors; call inside the recording transaction.
 
@@ -51,47 +88,22 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
     monitors cannot deadlock): a region's results or a "check now" racing a scheduled run
     fold one after the other instead of overwriting each other's counters.
     """
-    latest: dict[object, CheckResult] = {}
     ordered: dict[object, list[CheckResult]] = {}
     for m, r in zip(monitors, results, strict=True):
         ordered.setdefault(m.pk, []).append(r)
-        latest[m.pk] = r
     locked = list(
         Monitor.objects.filter(pk__in=list(ordered), paused=False)
         .order_by("pk")
         .select_for_update(of=("self",))
     )
-    changed: list[tuple[Monitor, str, CheckResult]] = []
+    changed = []
     for monitor in locked:
-        old = monitor.status
-        for result in ordered[monitor.pk]:
-            monitor.status, monitor.consecutive_failures, monitor.consecutive_successes = (
-                next_status(monitor, result.outcome)
-            )
-        result = latest[monitor.pk]
-        monitor.last_checked_at = result.checked_at
-        if monitor.status in (MonitorStatus.UP, MonitorStatus.DEGRADED):
-            monitor.last_up_at = result.checked_at
-        if monitor.status != old:
-            monitor.status_changed_at = result.checked_at
-            changed.append((monitor, old, result))
-    bulk_update_values(
-        Monitor,
-        locked,
-        [
-            "status",
-            "consecutive_failures",
-            "consecutive_successes",
-            "last_checked_at",
-            "last_up_at",
-            "status_changed_at",
-        ],
-    )
+        old = apply_outcomes(monitor, ordered[monitor.pk])
+        if old is not None:
+            changed.append((monitor, old, ordered[monitor.pk][-1]))
+    bulk_update_values(Monitor, locked, FOLDED_FIELDS)
     for monitor, old, result in changed:
-        for listener in _LISTENERS:
-            listener(
-                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
-            )
+        announce(monitor, old, result)
     return locked
 
 

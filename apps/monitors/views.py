@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import Throttled
 
 from apps.monitors.heartbeats import MAX_BODY_BYTES, ping_record
-from apps.monitors.models import Monitor, MonitorKind, PingKind
+from apps.monitors.models import PingKind
 from apps.plans.metering import check_rate
 
 PINGS_PER_MINUTE_PER_MONITOR = 120
@@ -43,19 +43,14 @@ def ping(request: HttpRequest, token: uuid.UUID, action: str = "") -> HttpRespon
         response = _text("rate limited", 429)
         response["Retry-After"] = str(int(exc.wait or 60))
         return response
-    monitor = (
-        Monitor.objects.filter(ping_token=token, kind=MonitorKind.HEARTBEAT)
-        .only("pk", "organization_id", "paused", "config")
-        .first()
-    )
-    if monitor is None:
-        return _text("not found", 404)
-    ping_record(
-        monitor=monitor,
+    ping = ping_record(
+        token=token,
         kind=kind,
         exit_code=exit_code,
         body=request.body[:MAX_BODY_BYTES] if request.method == "POST" else b"",
         remote_addr=request.META.get("REMOTE_ADDR"),
         user_agent=request.headers.get("User-Agent", ""),
     )
+    if ping is None:
+        return _text("not found", 404)
     return _text("OK")

@@ -113,3 +113,12 @@ def test_paused_jobs_are_not_swept(client, job):
     services.monitor_pause(monitor=job)
     assert heartbeats.sweep_overdue(now=start + timedelta(days=1)) == 0
     assert Monitor.objects.get(pk=job.pk).status == MonitorStatus.PAUSED
+
+
+def test_a_ping_costs_three_statements_inside_its_transaction(
+    client, job, django_assert_max_num_queries
+):
+    client.get(f"/ping/{job.ping_token}")  # warm
+    # lock the monitor by token, insert the ping, update the monitor (+ savepoint bookkeeping)
+    with django_assert_max_num_queries(5):
+        assert client.get(f"/ping/{job.ping_token}").status_code == 200
