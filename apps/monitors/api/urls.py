@@ -8,6 +8,10 @@ router.register("monitors", views.MonitorViewSet, basename="monitor")
 urlpatterns = [
     path("metrics", views.MetricsIngestView.as_view(), name="metrics-ingest"),
     # The documented path has no trailing slash; the router's `monitors/apply/` works too.
-    path("monitors/apply", views.MonitorViewSet.as_view({"post": "apply"}), name="monitor-apply"),
+    path(
+        "monitors/apply",
+        views.MonitorApplyAliasViewSet.as_view({"post": "apply"}),
+        name="monitor-apply",
+    ),
     *router.urls,
 ]

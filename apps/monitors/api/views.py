@@ -225,3 +225,8 @@ class MetricsIngestView(TenantAPIView):
     def post(self, request: Request) -> Response:
         accepted = ingest.samples_ingest(org=self.organization, payload=request.data)
         return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(apply=extend_schema(exclude=True))
+class MonitorApplyAliasViewSet(MonitorViewSet):
+    """`POST /api/v1/monitors/apply` without the slash; documented once, at `.../apply/`."""
