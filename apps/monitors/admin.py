@@ -28,7 +28,9 @@ class MonitorAdmin(TenantScopedAdmin):
     search_fields = ["name", "slug", "organization__slug"]
     list_select_related = ["organization"]
     autocomplete_fields = ["organization"]
+    # `paused` changes only through the actions (resuming takes a plan slot).
     readonly_fields = [
+        "paused",
         "status",
         "status_changed_at",
         "consecutive_failures",

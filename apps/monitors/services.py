@@ -75,22 +75,30 @@ def monitor_create(*, org: Organization, data: dict[str, Any]) -> Monitor:
 
 
 def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
+    """Change a monitor, all or nothing. Pausing and resuming go through their own rules
+    (resuming takes an active-monitor slot), so a PATCH cannot slip past the plan."""
     org = monitor.organization
     if "interval_seconds" in data and data["interval_seconds"] < monitor.interval_seconds:
         require_interval(org=org, seconds=data["interval_seconds"])
     secret = data.pop("secret", None)
+    paused = data.pop("paused", None)
     slug_taken = Monitor.objects.for_org(org).filter(slug=data.get("slug")).exclude(pk=monitor.pk)
     if "slug" in data and slug_taken.exists():
         raise ServiceError("A monitor with this slug exists.", field="slug", code="taken")
-    for field, value in data.items():
-        setattr(monitor, field, value)
-    if secret is not None:
-        monitor.secret = crypto.encrypt(secret) if secret else ""
-    if "interval_seconds" in data and monitor.next_check_at and monitor.kind in ACTIVE_KINDS:
-        # A shorter interval takes effect at once rather than after the old, longer wait.
-        soonest = timezone.now() + timedelta(seconds=monitor.interval_seconds)
-        monitor.next_check_at = min(monitor.next_check_at, soonest)
-    monitor.save()
+    with transaction.atomic():
+        for field, value in data.items():
+            setattr(monitor, field, value)
+        if secret is not None:
+            monitor.secret = crypto.encrypt(secret) if secret else ""
+        if "interval_seconds" in data and monitor.next_check_at and monitor.kind in ACTIVE_KINDS:
+            # A shorter interval takes effect at once rather than after the old, longer wait.
+            soonest = timezone.now() + timedelta(seconds=monitor.interval_seconds)
+            monitor.next_check_at = min(monitor.next_check_at, soonest)
+        monitor.save()
+        if paused is True and not monitor.paused:
+            monitor_pause(monitor=monitor)
+        elif paused is False and monitor.paused:
+            monitor_resume(monitor=monitor)
     return monitor
 
 

@@ -308,3 +308,24 @@ def test_a_monitors_config_can_be_sent_back_as_read(client_for, member):
     again = client.patch(f"{URL}{created['id']}/", {"config": created["config"]}, format="json")
     assert again.status_code == 200, again.json()
     assert again.json()["config"] == created["config"]
+
+
+def test_unpausing_by_patch_takes_a_slot_like_resume_and_changes_nothing_when_full(
+    client_for, member, org
+):
+    make(org, 10)
+    client = client_for(member)
+    paused = client.post(URL, http_monitor(name="spare", paused=True), format="json").json()
+    response = client.patch(
+        f"{URL}{paused['id']}/", {"paused": False, "name": "renamed"}, format="json"
+    )
+    assert response.status_code == 402
+    assert response.json()["feature"] == "monitors"
+    monitor = Monitor.objects.get(pk=paused["id"])
+    assert (monitor.paused, monitor.name) == (True, "spare")  # nothing half-applied
+
+
+def test_pausing_by_patch_sets_the_paused_status(client_for, member, org):
+    (monitor,) = make(org)
+    body = client_for(member).patch(f"{URL}{monitor.pk}/", {"paused": True}, format="json").json()
+    assert (body["paused"], body["status"]) == (True, "paused")
