@@ -47,6 +47,14 @@ class MonitorAdmin(TenantScopedAdmin):
     exclude = ["secret", "last_start_at"]
     actions = ["pause", "resume"]
 
+    # Until the console issue gives the admin the API's validated forms (per-kind config, SSRF
+    # at save, plan limits), only operators add or edit monitors here; members use the API.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._is_operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)
+
     @admin.action(description="Pause selected monitors")
     def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
         done = 0

@@ -104,3 +104,25 @@ def test_revoking_from_the_admin(operator, org):
         {"action": "revoke", "_selected_action": [str(key.pk)]},
     )
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+
+def test_tenant_staff_see_their_monitors_read_only_in_the_console(owner, org, other_org):
+    from apps.monitors import services as monitor_services
+
+    mine = monitor_services.monitor_create(
+        org=org, data={"name": "mine", "kind": "http", "config": {"url": "http://127.0.0.1:9/"}}
+    )
+    theirs = monitor_services.monitor_create(
+        org=other_org,
+        data={"name": "theirs", "kind": "http", "config": {"url": "http://127.0.0.1:9/"}},
+    )
+    client = _staff_client(owner)
+    page = client.get("/admin/monitors/monitor/").content.decode()
+    assert "mine" in page
+    assert "theirs" not in page
+    assert client.get(f"/admin/monitors/monitor/{theirs.pk}/change/").status_code == 404
+    assert client.get("/admin/monitors/monitor/add/").status_code == 403
+    forged = client.post(
+        f"/admin/monitors/monitor/{mine.pk}/change/", {"name": "x", "paused": "on"}
+    )
+    assert forged.status_code == 403
