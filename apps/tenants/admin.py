@@ -42,7 +42,7 @@ class OrganizationAdmin(TenantScopedAdmin):
 
         from apps.plans.selectors import usage_report
 
-        if obj.pk is None:
+        if obj._state.adding:  # UUID keys exist before the first save
             return "-"
         report = usage_report(org=obj)
         return format_html_join(
@@ -102,12 +102,26 @@ class MembershipForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         instance = self.instance
-        if instance.pk and instance.role == Role.OWNER and cleaned.get("role") != Role.OWNER:
+        if (
+            not instance._state.adding
+            and instance.role == Role.OWNER
+            and cleaned.get("role") != Role.OWNER
+        ):
             others = Membership.objects.filter(
                 organization_id=instance.organization_id, role=Role.OWNER
             ).exclude(pk=instance.pk)
             if not others.exists():
                 raise forms.ValidationError("An organization must keep at least one owner.")
+        org = cleaned.get("organization")
+        if instance._state.adding and org is not None:
+            from apps.plans.models import Limit
+            from apps.plans.selectors import entitlements_for
+
+            cap = entitlements_for(org).limit(Limit.MEMBERS)
+            if cap is not None and Membership.objects.filter(organization=org).count() >= cap:
+                raise forms.ValidationError(
+                    f"The {org.plan_id} plan allows {cap} members; upgrade or remove one first."
+                )
         return cleaned
 
 
@@ -125,7 +139,18 @@ class MembershipAdmin(TenantScopedAdmin):
         return ["organization", "user"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
-        if change and "role" in form.changed_data:
+        if not change:
+            from django.db import transaction
+
+            from apps.plans.models import Limit
+            from apps.plans.services import reserve
+
+            # The form said there was room; the locked reservation settles a race for it.
+            with transaction.atomic():
+                reserve(org=obj.organization, limit=Limit.MEMBERS)
+                super().save_model(request, obj, form, change)
+            return
+        if "role" in form.changed_data:
             services.member_change_role(
                 membership=Membership.objects.get(pk=obj.pk),
                 role=obj.role,

@@ -126,3 +126,19 @@ def test_tenant_staff_see_their_monitors_read_only_in_the_console(owner, org, ot
         f"/admin/monitors/monitor/{mine.pk}/change/", {"name": "x", "paused": "on"}
     )
     assert forged.status_code == 403
+
+
+def test_adding_a_member_in_the_console_respects_the_plan(operator, org):
+    from tests.factories import MembershipFactory, UserFactory
+
+    MembershipFactory.create_batch(3, organization=org)  # the free plan's 3
+    client = Client()
+    client.force_login(operator)
+    newcomer = UserFactory()
+    response = client.post(
+        "/admin/tenants/membership/add/",
+        {"organization": org.pk, "user": newcomer.pk, "role": "member"},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "allows 3 members" in response.content.decode()
+    assert not org.memberships.filter(user=newcomer).exists()
