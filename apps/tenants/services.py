@@ -190,8 +190,6 @@ def api_keys_purge_dead(*, older_than_days: int = 30) -> int:
 
 # --- Members --------------------------------------------------------------------------------
 
-_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
-
 
 def member_add(*, org: Organization, email: str, role: str, actor_role: str) -> Membership:
     """Add an existing user to the organization. Only owners may create owners."""
@@ -275,7 +273,3 @@ def _check_role_value(role: str) -> None:
             field="role",
             code="invalid",
         )
-
-
-def role_at_least(role: str | None, minimum: str) -> bool:
-    return role is not None and _RANK[Role(role)] >= _RANK[Role(minimum)]
