@@ -1,0 +1,107 @@
+"""The channel plugin contract: a `Message` in, delivery details out, `DeliveryError` on failure.
+
+Transports are framework-light on purpose: they know nothing of models, so the Channel and
+Notification models (and the task that retries deliveries) can come later and stay thin.
+`DeliveryError.permanent` is what the retry logic branches on: retrying a permanent failure
+only spams a broken endpoint, giving up on a temporary one loses an alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from rest_framework import serializers
+
+SEVERITIES = ("info", "warning", "error", "critical")
+EVENTS = ("opened", "escalated", "acknowledged", "resolved", "test")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    title: str
+    body: str
+    severity: str
+    event: str
+    incident_id: str | None = None
+    monitor_name: str | None = None
+    url: str | None = None
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Fail where the message is built, not inside some transport's payload mapping.
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+        if self.event not in EVENTS:
+            raise ValueError(f"event must be one of {EVENTS}, not {self.event!r}")
+
+
+class DeliveryError(Exception):
+    """A delivery failed; `permanent` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def is_permanent_status(status: int) -> bool:
+    """408 and 429 are the client errors that mean "later", not "never"."""
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+class Transport:
+    """One delivery kind. Subclasses set `kind`, `config_serializer`, `secret_fields`."""
+
+    kind: ClassVar[str]
+    config_serializer: ClassVar[type[serializers.Serializer]]
+    # Config keys to keep out of API responses and logs (stored encrypted, shown once).
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        # "stored" tells serializers the config was already saved once: values such as a
+        # generated signing secret must be present now, not made up afresh per delivery.
+        serializer = self.config_serializer(data=config, context={"stored": True})
+        if not serializer.is_valid():
+            raise DeliveryError(
+                f"invalid {self.kind} channel config: {serializer.errors}", permanent=True
+            )
+        self.config: dict[str, Any] = dict(serializer.validated_data)
+
+    @classmethod
+    def clean_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Validate a config as entered (raises DRF ValidationError), filling in defaults."""
+        serializer = cls.config_serializer(data=config)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @classmethod
+    def split_secrets(cls, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(public, secret) halves of a validated config."""
+        public = {k: v for k, v in config.items() if k not in cls.secret_fields}
+        secret = {k: v for k, v in config.items() if k in cls.secret_fields}
+        return public, secret
+
+    def notify(self, message: Message) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Transport]] = {}
+T = TypeVar("T", bound=type[Transport])
+
+
+def register(cls: T) -> T:
+    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"channel kind {cls.kind!r} is already registered")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def transport_for(kind: str, config: dict[str, Any]) -> Transport:
+    try:
+        cls = REGISTRY[kind]
+    except KeyError:
+        raise DeliveryError(f"unknown channel kind {kind!r}", permanent=True) from None
+    return cls(config)
