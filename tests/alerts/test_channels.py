@@ -409,3 +409,18 @@ def test_the_apprise_url_is_a_secret():
     config = AppriseTransport.clean_config({"url": "json://hooks.example.com/in"})
 
     assert AppriseTransport.split_secrets(config) == ({}, {"url": "json://hooks.example.com/in"})
+
+
+def test_raw_http_apprise_urls_are_refused_towards_private_targets(settings, http_target):
+    settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(ValidationError):
+        AppriseTransport.clean_config({"url": "json://169.254.169.254/latest"})
+    # A URL stored while private targets were allowed is checked again when sending.
+    http_target.route("/notify")
+    settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = True
+    transport = transport_for("apprise", {"url": apprise_url(http_target, "/notify")})
+    settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(DeliveryError) as caught:
+        transport.notify(message())
+    assert caught.value.permanent
+    assert http_target.requests == []
