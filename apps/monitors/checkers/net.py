@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
-from apps.monitors.ssrf import check_literal, resolve_target
+from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
 
 MAX_SANS = 20
 
@@ -72,6 +72,19 @@ async def guarded_addresses(host: str, port: int, *, allow_private: bool) -> lis
     """
     check_literal(host, allow_private=allow_private)
     return await resolve_target(host, port, allow_private=allow_private)
+
+
+async def addresses_or_down(
+    host: str, port: int, *, allow_private: bool
+) -> list[str] | CheckOutcome:
+    """`guarded_addresses`, with a refusal or a failed lookup turned into the check's outcome
+    (DOWN/blocked or DOWN/dns), so each checker handles both the same way."""
+    try:
+        return await guarded_addresses(host, port, allow_private=allow_private)
+    except BlockedTarget as exc:
+        return down(ErrorClass.BLOCKED, str(exc))
+    except ResolutionFailed as exc:
+        return down(ErrorClass.DNS, str(exc))
 
 
 async def open_first(

@@ -37,8 +37,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
-from apps.monitors.checkers.net import down, finish, ms_since
-from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, resolve_target
+from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since
 
 MAX_ADDRESSES = 4
 
@@ -85,12 +84,9 @@ async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
         return _invalid("url must look like redis://host:port/db or rediss://host:port/db")
     host = url.hostname
 
-    try:
-        addresses = await resolve_target(host, port, allow_private=spec.allow_private)
-    except BlockedTarget as exc:
-        return down(ErrorClass.BLOCKED, str(exc))
-    except ResolutionFailed as exc:
-        return down(ErrorClass.DNS, str(exc))
+    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
+    if isinstance(addresses, CheckOutcome):
+        return addresses
     timings = {"dns_ms": ms_since(started)}
 
     options = {

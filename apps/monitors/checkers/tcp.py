@@ -18,15 +18,14 @@ from apps.monitors.checkers.base import (
 )
 from apps.monitors.checkers.net import (
     abort,
+    addresses_or_down,
     connect_error_message,
     down,
-    guarded_addresses,
     ms,
     open_first,
     timed_out,
     up_or_slow,
 )
-from apps.monitors.ssrf import BlockedTarget, ResolutionFailed
 
 
 async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> CheckOutcome:
@@ -35,12 +34,9 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
         port = int(spec.config["port"])
     except (KeyError, TypeError, ValueError):
         return down(ErrorClass.PROTOCOL, "config needs a numeric port")
-    try:
-        addresses = await guarded_addresses(host, port, allow_private=spec.allow_private)
-    except BlockedTarget as exc:
-        return down(ErrorClass.BLOCKED, str(exc))
-    except ResolutionFailed as exc:
-        return down(ErrorClass.DNS, str(exc))
+    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
+    if isinstance(addresses, CheckOutcome):
+        return addresses
     resolved = time.monotonic()
     timings["dns_ms"] = ms(resolved - started)
     try:

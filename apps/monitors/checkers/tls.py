@@ -27,9 +27,9 @@ from apps.monitors.checkers.base import (
 from apps.monitors.checkers.net import (
     CertInfo,
     abort,
+    addresses_or_down,
     connect_error_message,
     down,
-    guarded_addresses,
     ms,
     open_first,
     parse_cert,
@@ -38,7 +38,6 @@ from apps.monitors.checkers.net import (
     tls_context,
     up_or_slow,
 )
-from apps.monitors.ssrf import BlockedTarget, ResolutionFailed
 
 DEFAULT_PORT = 443
 DEFAULT_WARNING_DAYS = 14
@@ -107,12 +106,9 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
         context = tls_context(config.get("ca_pem"))
     except ssl.SSLError as exc:
         return down(ErrorClass.TLS, f"cannot use ca_pem: {exc.reason or exc}")
-    try:
-        addresses = await guarded_addresses(host, port, allow_private=spec.allow_private)
-    except BlockedTarget as exc:
-        return down(ErrorClass.BLOCKED, str(exc))
-    except ResolutionFailed as exc:
-        return down(ErrorClass.DNS, str(exc))
+    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
+    if isinstance(addresses, CheckOutcome):
+        return addresses
     resolved = time.monotonic()
     timings["dns_ms"] = ms(resolved - started)
 
