@@ -7,23 +7,13 @@ from django.http import HttpRequest
 
 from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
 from apps.plans import services
-from apps.plans.models import LimitOverride, Plan, PlanChange, UsageCounter
+from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter
 
 
 @admin.register(Plan)
 class PlanAdmin(OperatorOnlyAdmin):
-    list_display = [
-        "code",
-        "name",
-        "monthly_price_cents",
-        "monitors",
-        "min_interval_seconds",
-        "members",
-        "retention_days",
-        "notifications_per_month",
-        "api_requests_per_minute",
-        "stripe_price_id",
-    ]
+    # The limit columns are exactly the Limit choices, so a new limit shows up here by itself.
+    list_display = ["code", "name", "monthly_price_cents", *Limit.values, "stripe_price_id"]
     list_editable = ["stripe_price_id"]
     search_fields = ["code", "name"]
     fieldsets = [
@@ -44,16 +34,7 @@ class PlanAdmin(OperatorOnlyAdmin):
         ),
         (
             "Limits (empty = unlimited)",
-            {
-                "fields": [
-                    "monitors",
-                    "min_interval_seconds",
-                    "members",
-                    "retention_days",
-                    "notifications_per_month",
-                    "api_requests_per_minute",
-                ]
-            },
+            {"fields": list(Limit.values)},
         ),
         ("SLA targets", {"fields": ["sla_availability_pct", "sla_response_ms", "sla_error_pct"]}),
     ]

@@ -142,3 +142,16 @@ def test_adding_a_member_in_the_console_respects_the_plan(operator, org):
     assert response.status_code == 200  # the form again, with the error
     assert "allows 3 members" in response.content.decode()
     assert not org.memberships.filter(user=newcomer).exists()
+
+
+def test_operators_see_every_plan_limit_in_the_plan_pages(operator):
+    from apps.plans.models import Limit, Plan
+
+    client = Client()
+    client.force_login(operator)
+    listing = client.get("/admin/plans/plan/")
+    assert listing.status_code == 200
+    pro = Plan.objects.get(code="pro")
+    form = client.get(f"/admin/plans/plan/{pro.pk}/change/").content.decode()
+    for name in Limit.values:
+        assert f'name="{name}"' in form, name
