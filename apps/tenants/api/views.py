@@ -188,10 +188,13 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         return Response(s.MemberOutput(membership).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
+        membership = self.get_object()
+        user = self.tenancy.user
         services.member_remove(
-            membership=self.get_object(),
+            membership=membership,
             actor_role=self.tenancy.role or Role.VIEWER,
-            actor_is_self=self._is_self(),
+            # The row is loaded now; no need to ask the database again as _is_self() does.
+            actor_is_self=user is not None and membership.user_id == user.pk,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
