@@ -75,10 +75,6 @@ def tenancy_for_request(request: Request) -> Tenancy:
     return Tenancy(organization=membership.organization, role=membership.role, user=principal)
 
 
-def organizations_for_user(*, user: AbstractBaseUser) -> QuerySet[Organization]:
-    return Organization.objects.filter(memberships__user=user)
-
-
 def member_list(*, org: Organization) -> QuerySet[Membership]:
     return Membership.objects.for_org(org).select_related("user").order_by("created_at")
 
