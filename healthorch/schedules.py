@@ -43,6 +43,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Every 5 minutes, move organizations whose payment grace period, cancelled billing period
+    # or comp has ended to the plan they now pay for (usually free). Webhooks do the rest.
+    "billing-sweep": {
+        "task": "apps.billing.tasks.billing_sweep",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,

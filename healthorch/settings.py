@@ -306,6 +306,18 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 # The organization, not the user, pays: one subscription per tenant.
 DJSTRIPE_SUBSCRIBER_MODEL = "tenants.Organization"
 DJSTRIPE_SUBSCRIBER_MODEL_MIGRATION_DEPENDENCY = "0001_initial"
+# Where Checkout and the Billing Portal send the customer back (Stripe replaces
+# {CHECKOUT_SESSION_ID} itself).
+BILLING_SUCCESS_URL = config.string(
+    "BILLING_SUCCESS_URL", "http://localhost:8000/billing/done?session_id={CHECKOUT_SESSION_ID}"
+)
+BILLING_CANCEL_URL = config.string("BILLING_CANCEL_URL", "http://localhost:8000/billing/cancelled")
+BILLING_PORTAL_RETURN_URL = config.string("BILLING_PORTAL_RETURN_URL", "http://localhost:8000/")
+# A subscription whose payment failed (past_due) keeps its plan this long, then goes free.
+BILLING_GRACE_DAYS = config.integer("BILLING_GRACE_DAYS", 7, minimum=0)
+# Stripe calls made while a user waits: fail fast and answer 503 instead of hanging a worker.
+BILLING_STRIPE_TIMEOUT_SECONDS = config.integer("BILLING_STRIPE_TIMEOUT_SECONDS", 10, minimum=1)
+BILLING_STRIPE_MAX_RETRIES = config.integer("BILLING_STRIPE_MAX_RETRIES", 1, minimum=0)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = config.choice(

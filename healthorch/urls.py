@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.billing.webhooks import VerifiedWebhookView
 from apps.core import views as core_views
 from apps.monitors import views as monitor_views
 from apps.tenants.api.views import DevBootstrapView
@@ -11,6 +13,7 @@ api_v1 = [
     path("", include("apps.tenants.api.urls")),
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
+    path("", include("apps.billing.api.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +24,15 @@ urlpatterns = [
     path("ping/<uuid:token>", monitor_views.ping, name="ping"),
     path("ping/<uuid:token>/<str:action>", monitor_views.ping, name="ping-action"),
     path("api/v1/", include(api_v1)),
+    path("billing/", include("apps.billing.urls")),
+    # dj-stripe's webhook path, served by a view that checks the signature before storing
+    # anything; dj-stripe's own URLs stay included for its namespace.
+    path(
+        "stripe/webhook/<uuid:uuid>/" if settings.APPEND_SLASH else "stripe/webhook/<uuid:uuid>",
+        VerifiedWebhookView.as_view(),
+        name="stripe-webhook",
+    ),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/dev/bootstrap", DevBootstrapView.as_view(), name="dev-bootstrap"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

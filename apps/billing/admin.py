@@ -1,0 +1,127 @@
+"""The console for billing: each organization's subscription, comps, and a resync button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.billing import services
+from apps.billing.models import BillingAccount, PlanComp
+from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.errors import ServiceError
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(TenantScopedAdmin):
+    """Read-only for everyone (Stripe is the source); operators may resync from Stripe."""
+
+    list_display = [
+        "organization",
+        "current_plan",
+        "status",
+        "paid_plan",
+        "current_period_end",
+        "cancel_at_period_end",
+        "grace_until",
+        "synced_at",
+        "synced_by",
+    ]
+    list_filter = ["status", "cancel_at_period_end", "paid_plan"]
+    search_fields = ["organization__slug", "organization__name", "stripe_customer_id"]
+    list_select_related = ["organization"]
+    readonly_fields = [f.name for f in BillingAccount._meta.fields]
+    actions = ["resync_from_stripe"]
+
+    @admin.display(description="plan now", ordering="organization__plan")
+    def current_plan(self, obj: BillingAccount) -> str:
+        return obj.organization.plan_id
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        if not self._is_operator(request):
+            actions.pop("resync_from_stripe", None)
+        return actions
+
+    @admin.action(description="Resync from Stripe")
+    def resync_from_stripe(self, request: HttpRequest, queryset) -> None:
+        for account in queryset.select_related("organization"):
+            try:
+                change = services.organization_resync(org=account.organization, actor=request.user)
+            except ServiceError as exc:
+                self.message_user(
+                    request, f"{account.organization}: {exc.detail}", level=messages.ERROR
+                )
+                continue
+            what = f"{change.from_plan} -> {change.to_plan}" if change else "plan unchanged"
+            self.message_user(request, f"{account.organization}: resynced, {what}.")
+
+
+class PlanCompForm(forms.ModelForm):
+    class Meta:
+        model = PlanComp
+        fields = ["organization", "plan", "reason", "expires_at"]
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why this organization gets a comp.")
+        return reason
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at <= timezone.now():
+            raise forms.ValidationError("The comp must expire in the future.")
+        return expires_at
+
+
+@admin.register(PlanComp)
+class PlanCompAdmin(OperatorOnlyAdmin):
+    form = PlanCompForm
+    list_display = ["organization", "plan", "reason", "expires_at", "ended_at", "created_by"]
+    list_filter = ["plan"]
+    search_fields = ["organization__slug", "organization__name", "reason"]
+    list_select_related = ["organization", "created_by"]
+    autocomplete_fields = ["organization"]
+    actions = ["end_now"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PlanComp | None = None):
+        if obj is not None:  # history: a comp is ended, never edited
+            return ["organization", "plan", "reason", "expires_at", "ended_at", "created_by"]
+        return []
+
+    def save_model(self, request: HttpRequest, obj: PlanComp, form, change: bool) -> None:
+        if change:
+            return
+        comp = services.comp_grant(
+            org=obj.organization,
+            plan_code=obj.plan_id,
+            reason=obj.reason,
+            expires_at=obj.expires_at,
+            actor=request.user,
+        )
+        obj.pk = comp.pk
+        obj.created_at = comp.created_at
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="End the comp now")
+    def end_now(self, request: HttpRequest, queryset) -> None:
+        ended = 0
+        for comp in queryset.filter(ended_at__isnull=True).select_related("organization"):
+            services.comp_end(comp=comp, actor=request.user)
+            ended += 1
+        self.message_user(request, f"{ended} comp(s) ended.")
