@@ -157,14 +157,14 @@ def subscription_refresh(
             logger.warning("subscription not found in stripe", extra={"sub": subscription_id})
             return None
         sub = parse_subscription(data)
-        if account.subscription_id and account.subscription_id != sub["id"]:
-            if sub["status"] not in ALIVE_STATUSES:
-                # A late event about an old subscription: the organization has a newer one.
-                logger.info(
-                    "stripe event about a replaced subscription ignored",
-                    extra={"org": org.slug, "sub": sub["id"], "tracked": account.subscription_id},
-                )
-                return None
+        replaced = account.subscription_id and account.subscription_id != sub["id"]
+        if replaced and sub["status"] not in ALIVE_STATUSES:
+            # A late event about an old subscription: the organization has a newer one.
+            logger.info(
+                "stripe event about a replaced subscription ignored",
+                extra={"org": org.slug, "sub": sub["id"], "tracked": account.subscription_id},
+            )
+            return None
         warn = _store(account=account, sub=sub, source=source, now=now)
         change = _reconcile_locked(org=org, account=account, source=source, now=now)
     if warn:
