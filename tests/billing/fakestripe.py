@@ -16,6 +16,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,10 +27,11 @@ import stripe
 
 API_VERSION = "2026-05-27.dahlia"
 _ids = itertools.count(1)
+_run = uuid.uuid4().hex[:8]  # ids differ between runs too: a kept database remembers events
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_test{next(_ids):010d}"
+    return f"{prefix}_test{_run}{next(_ids):08d}"
 
 
 class FakeStripe:
