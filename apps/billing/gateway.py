@@ -159,8 +159,12 @@ def portal_session_create(*, customer_id: str) -> dict:
 # --- Subscriptions --------------------------------------------------------------------------
 
 
-def subscription_retrieve(subscription_id: str) -> dict:
-    return _as_dict(_call("subscription.retrieve", stripe.Subscription.retrieve, subscription_id))
+def subscription_retrieve(subscription_id: str) -> dict | None:
+    """The subscription as Stripe has it now; None if Stripe no longer knows it."""
+    sub = _call(
+        "subscription.retrieve", stripe.Subscription.retrieve, subscription_id, missing_ok=True
+    )
+    return None if sub is None else _as_dict(sub)
 
 
 def customer_subscriptions(customer_id: str) -> list[dict]:

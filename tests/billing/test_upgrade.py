@@ -199,3 +199,25 @@ def test_without_stripe_keys_billing_answers_503_and_the_rest_works(
         assert "billing not configured" in response.json()["detail"]
     assert client.get("/api/v1/organization").status_code == 200
     assert client.get("/api/v1/usage").status_code == 200
+
+
+def test_billing_shows_an_active_comp_within_a_query_budget(
+    stripe_ready, org, owner, client_for, django_assert_max_num_queries
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.billing import services
+
+    services.comp_grant(
+        org=org, plan_code="business", reason="partner", expires_at=timezone.now() + timedelta(7)
+    )
+    client = client_for(owner)
+
+    with django_assert_max_num_queries(5):
+        body = client.get("/api/v1/billing").json()
+
+    assert body["plan"] == "business"
+    assert body["comp"]["plan"] == "business"
+    assert body["comp"]["reason"] == "partner"

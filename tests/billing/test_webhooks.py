@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 import time_machine
 from django.core import mail
 from django.utils import timezone
@@ -457,3 +458,35 @@ def test_dj_stripes_endpoint_stores_nothing_for_a_bad_signature(
     assert not WebhookEventTrigger.objects.exists()
     assert not Event.objects.exists()
     assert plan_of(org) == "free"
+
+
+def test_a_subscription_stripe_no_longer_knows_moves_to_free(
+    fake_stripe, org, customer, post_event
+):
+    sub = subscribe(fake_stripe, org, customer, post_event)
+    del fake_stripe.objects["subscriptions"][sub["id"]]
+
+    response = post_event("customer.subscription.deleted", sub)
+
+    assert response.status_code == 200
+    assert plan_of(org) == "free"
+
+
+def test_a_stale_signature_timestamp_is_a_400(fake_stripe, org, customer, client):
+    sub = fake_stripe.put_subscription(customer=customer, price=PRO_PRICE)
+    payload = fakestripe.event_payload(
+        "checkout.session.completed", session_completed(org, customer, sub["id"])
+    )
+    stale = stripe.WebhookSignature.generate_signature_header(
+        payload, WEBHOOK_SECRET, timestamp=int(time.time()) - 3600
+    )
+
+    response = client.post(
+        "/billing/webhook",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stale,
+    )
+
+    assert response.status_code == 400
+    assert not Event.objects.exists()
