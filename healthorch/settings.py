@@ -348,6 +348,8 @@ LOGGING = {
         "django.request": {"level": "ERROR", "propagate": True},
         "django.db.backends": {"level": "INFO", "propagate": True},
         "celery": {"level": LOG_LEVEL, "propagate": True},
+        # The stripe library logs two INFO lines per API call; our billing logs say what matters.
+        "stripe": {"level": "WARNING", "propagate": True},
     },
 }
 
