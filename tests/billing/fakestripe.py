@@ -46,6 +46,9 @@ class FakeStripe:
         }
         self.requests: list[tuple[str, str, dict]] = []
         self.fail_with: int | None = None  # answer every request with this status
+        # Seconds to hold the next subscription read's answer (taken when the request arrived),
+        # as a slow network would: lets a test race two readers.
+        self.delay_next_subscription_read = 0.0
         self.lock = threading.Lock()
         self.url = ""
 
@@ -100,12 +103,19 @@ class FakeStripe:
     # --- request handling -------------------------------------------------------------------
 
     def handle(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict]:
+        delay = 0.0
         with self.lock:
             self.requests.append((method, path, params))
             if self.fail_with is not None:
                 return self.fail_with, _error("api_error", "The fake Stripe is failing on purpose.")
             parts = [p for p in path.split("/") if p][1:]  # drop "v1"
-            return self._route(method, parts, params)
+            status, payload = self._route(method, parts, params)
+            payload = json.loads(json.dumps(payload))  # a snapshot of the state right now
+            if method == "GET" and parts[:1] == ["subscriptions"]:
+                delay, self.delay_next_subscription_read = self.delay_next_subscription_read, 0.0
+        if delay:
+            time.sleep(delay)
+        return status, payload
 
     def _route(self, method: str, parts: list[str], params: dict) -> tuple[int, dict]:
         now = int(time.time())
