@@ -18,11 +18,21 @@ from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 
 StatusListener = Callable[..., None]  # (monitor=, old=, new=, result=, at=)
 _LISTENERS: list[StatusListener] = []
+FoldListener = Callable[..., None]  # (folded=[(monitor, results oldest first)])
+_FOLD_LISTENERS: list[FoldListener] = []
 
 
 def on_status_change(listener: StatusListener) -> StatusListener:
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
+    return listener
+
+
+def on_fold(listener: FoldListener) -> FoldListener:
+    """Also hear about every folded batch, changed or not (incidents count failures while
+    down and look at response times and certificates); called after the status listeners."""
+    if listener not in _FOLD_LISTENERS:
+        _FOLD_LISTENERS.append(listener)
     return listener
 
 
@@ -34,12 +44,13 @@ def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:
         return status, failures, successes
     if outcome == Outcome.DOWN:
         failures, successes = failures + 1, 0
-        if failures >= monitor.failure_threshold:
+        if failures >= monitor.failure_threshold and status != MonitorStatus.MAINTENANCE:
             status = MonitorStatus.DOWN
         return status, failures, successes
     failures, successes = 0, successes + 1
     recovered = status != MonitorStatus.DOWN or successes >= monitor.recovery_threshold
-    if recovered:
+    # A maintenance window (apps.incidents) holds the status; the counters keep counting.
+    if recovered and status != MonitorStatus.MAINTENANCE:
         status = MonitorStatus.DEGRADED if outcome == Outcome.DEGRADED else MonitorStatus.UP
     return status, failures, successes
 
@@ -104,6 +115,10 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
     bulk_update_values(Monitor, locked, FOLDED_FIELDS)
     for monitor, old, result in changed:
         announce(monitor, old, result)
+    if _FOLD_LISTENERS:
+        folded = [(monitor, ordered[monitor.pk]) for monitor in locked]
+        for listener in _FOLD_LISTENERS:
+            listener(folded=folded)
     return locked
 
 
