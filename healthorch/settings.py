@@ -263,6 +263,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind` or `status`; name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "MonitorKindEnum": "apps.monitors.models.MonitorKind",
+        "MonitorStatusEnum": "apps.monitors.models.MonitorStatus",
+        "IncidentStatusEnum": "apps.incidents.models.IncidentStatus",
+        "AlertRuleKindEnum": "apps.incidents.models.RuleKind",
+        "WindowKindEnum": "apps.incidents.models.WindowKind",
+        "RecurrenceEnum": "apps.incidents.models.Recurrence",
+        "SeverityEnum": "apps.incidents.models.Severity",
+    },
 }
 
 # --- Product knobs --------------------------------------------------------------------------

@@ -240,6 +240,9 @@ class RuleOutput(serializers.Serializer):
     )
 
 
+_KIND = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=RuleKind.values)
+
+
 def _rule_out(rule: rules.Rule, customized: bool) -> dict:
     spec = rules.THRESHOLDS.get(rule.kind)
     return RuleOutput(
@@ -260,18 +263,16 @@ def _rule_out(rule: rules.Rule, customized: bool) -> dict:
         responses={200: RuleOutput(many=True), **errors(401, 403, 404, 429)},
         summary="Every alert rule of the organization, defaults included",
     ),
-    retrieve=extend_schema(responses={200: RuleOutput, **errors(401, 403, 404, 429)}),
+    retrieve=extend_schema(
+        parameters=[_KIND], responses={200: RuleOutput, **errors(401, 403, 404, 429)}
+    ),
     partial_update=extend_schema(
-        request=s.AlertRuleInput, responses={200: RuleOutput, **errors(*AUTHENTICATED, 429)}
+        parameters=[_KIND],
+        request=s.AlertRuleInput,
+        responses={200: RuleOutput, **errors(*AUTHENTICATED, 429)},
     ),
 )
-@extend_schema(
-    tags=["alert-rules"],
-    parameters=[
-        ORG_HEADER,
-        OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=RuleKind.values),
-    ],
-)
+@extend_schema(tags=["alert-rules"], parameters=[ORG_HEADER])
 class AlertRuleViewSet(TenantViewSet):
     model = AlertRule
     lookup_field = "kind"
