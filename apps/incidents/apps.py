@@ -9,5 +9,5 @@ class IncidentsConfig(AppConfig):
         from apps.incidents import machine
         from apps.monitors import state
 
-        state.on_status_change(machine.handle_status_change)
+        state.on_status_changes(machine.handle_status_changes)
         state.on_fold(machine.handle_fold)

@@ -2,9 +2,10 @@
 incidents out.
 
 apps.monitors folds outcomes into status and calls our listeners inside the same
-transaction (`on_status_change` for every change, `on_fold` for every folded batch), so a
-status, its StatusChange row and the incident it opens or resolves commit together.
-The hot path costs no query for a batch where nothing crosses a rule.
+transaction (`on_status_changes` once per batch with its changes, `on_fold` once per batch
+with every monitor's results), so a status, its StatusChange row and the incident it opens or
+resolves commit together. Work is batched: a thousand monitors going down in one batch cost a
+few statements per step, not a thousand; a batch where nothing crosses a rule costs none.
 
 Sweeps (apps.incidents.tasks) do what only the clock can tell: maintenance windows starting
 and ending, flapping settling, slow responses and certificates clearing, uptime over a window.
@@ -13,7 +14,8 @@ and ending, flapping settling, slow responses and certificates clearing, uptime 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.incidents import rules as rule_defaults
-from apps.incidents import selectors, services
+from apps.incidents import services
 from apps.incidents import windows as window_math
 from apps.incidents.models import (
     OPEN_STATUSES,
@@ -34,7 +36,8 @@ from apps.incidents.models import (
     StatusChange,
     WindowKind,
 )
-from apps.incidents.rules import RuleSet, rules_for, rules_for_orgs
+from apps.incidents.rules import RuleSet, rules_for_orgs
+from apps.incidents.services import Opening
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import Granularity, Monitor, MonitorStatus, ResultRollup
 
@@ -42,8 +45,53 @@ logger = logging.getLogger(__name__)
 
 DOWN_RULES = [RuleKind.SERVICE_DOWN, RuleKind.CRITICAL_SERVICE_DOWN]
 HEALTHY = (MonitorStatus.UP, MonitorStatus.DEGRADED)
+# Entering and leaving these is our own doing (or a person's), not the service flapping.
+NOT_FLIPS = [MonitorStatus.MAINTENANCE, MonitorStatus.PAUSED]
 # Fewer decisive checks than this in the window say too little about uptime to alert on.
 LOW_UPTIME_MIN_CHECKS = 10
+
+
+@dataclass
+class Change:
+    monitor: Monitor
+    old: str
+    new: str
+    at: datetime
+    result: Any = None
+    reason: str = ""
+
+
+class Context:
+    """What a batch needs to know about its organizations, read once: rules, and the windows
+    and silences that may be in force between the batch's earliest and latest moment."""
+
+    def __init__(self, org_ids: set, start: datetime, end: datetime) -> None:
+        self.rules = rules_for_orgs(org_ids)
+        candidates = (
+            MaintenanceWindow.objects.filter(organization_id__in=list(org_ids))
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
+            .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=end))
+            .prefetch_related("monitors")
+        )
+        self.windows: dict[Any, list[MaintenanceWindow]] = defaultdict(list)
+        for w in candidates:
+            self.windows[w.organization_id].append(w)
+
+    def covering(self, monitor: Monitor, at: datetime, kind: str) -> MaintenanceWindow | None:
+        for w in self.windows.get(monitor.organization_id, ()):
+            if w.kind == kind and window_math.covers(w, monitor) and window_math.is_active(w, at):
+                return w
+        return None
+
+    def quiet(self, monitor: Monitor, at: datetime) -> MaintenanceWindow | None:
+        """The silence (or maintenance window) holding this monitor's notifications, if any."""
+        return self.covering(monitor, at, WindowKind.SILENCE) or self.covering(
+            monitor, at, WindowKind.MAINTENANCE
+        )
+
+    @classmethod
+    def for_monitors(cls, monitors: list[Monitor], start: datetime, end: datetime) -> Context:
+        return cls({m.organization_id for m in monitors}, start, end)
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -65,76 +113,50 @@ def _cause(rule: str, result: Any, **extra: Any) -> dict[str, Any]:
     return cause
 
 
-def _record(
-    monitor: Monitor, old: str, new: str, at: datetime, result: Any = None, reason: str = ""
-):
-    StatusChange.objects.create(
-        monitor_id=monitor.pk,
-        organization_id=monitor.organization_id,
-        old=old,
-        new=new,
-        at=at,
-        result_id=getattr(result, "pk", None),
-        reason=reason[:200],
+def _record(changes: list[Change]) -> None:
+    StatusChange.objects.bulk_create(
+        [
+            StatusChange(
+                monitor_id=c.monitor.pk,
+                organization_id=c.monitor.organization_id,
+                old=c.old,
+                new=c.new,
+                at=c.at,
+                result_id=getattr(c.result, "pk", None),
+                reason=c.reason[:200],
+            )
+            for c in changes
+        ]
     )
 
 
-def _suppression(monitor: Monitor, silence: MaintenanceWindow | None) -> tuple[str, str]:
-    """(suppressed_by, reason) for a new incident of this monitor, ("", "") to notify."""
-    if silence is not None:
-        return "silence", f"silenced by {silence.name}"
-    parent = (
-        MonitorDependency.objects.filter(
-            monitor_id=monitor.pk,
-            depends_on__status__in=[MonitorStatus.DOWN, MonitorStatus.MAINTENANCE],
-        )
-        .select_related("depends_on")
-        .first()
-    )
-    if parent is not None:
-        return (
-            "dependency",
-            f"depends on {parent.depends_on.name}, which is {parent.depends_on.status}",
-        )
-    return "", ""
+def _openings(items: list[tuple[Monitor, str, str, datetime, dict]], ctx: Context) -> list[Opening]:
+    """Openings for (monitor, rule, title, at, cause) whose rule is enabled, each marked
+    suppressed when a silence holds its monitor or a parent it depends on is down."""
+    items = [i for i in items if ctx.rules[i[0].organization_id][i[1]].enabled]
+    if not items:
+        return []
+    parents: dict[Any, Monitor] = {}
+    for dep in MonitorDependency.objects.filter(
+        monitor_id__in={m.pk for m, *_ in items},
+        depends_on__status__in=[MonitorStatus.DOWN, MonitorStatus.MAINTENANCE],
+    ).select_related("depends_on"):
+        parents.setdefault(dep.monitor_id, dep.depends_on)
+    out = []
+    for monitor, rule, title, at, cause in items:
+        silence = ctx.quiet(monitor, at)
+        by, reason = "", ""
+        if silence is not None:
+            by, reason = "silence", f"silenced by {silence.name}"
+        elif monitor.pk in parents:
+            parent = parents[monitor.pk]
+            by, reason = "dependency", f"depends on {parent.name}, which is {parent.status}"
+        severity = ctx.rules[monitor.organization_id][rule].severity
+        out.append(Opening(monitor, rule, severity, title, at, cause, by, reason))
+    return out
 
 
-def _silence_for(monitor: Monitor, at: datetime) -> MaintenanceWindow | None:
-    found = selectors.windows_in_force(org_ids={monitor.organization_id}, at=at)
-    maintenance, silence = selectors.covering(found, monitor)
-    return silence or maintenance
-
-
-def _open(
-    monitor: Monitor,
-    rule: str,
-    ruleset: RuleSet,
-    *,
-    at: datetime,
-    title: str,
-    cause: dict,
-    silence: MaintenanceWindow | None,
-) -> Incident | None:
-    r = ruleset[rule]
-    if not r.enabled:
-        return None
-    suppressed_by, reason = _suppression(monitor, silence)
-    incident, _ = services.incident_open(
-        monitor=monitor,
-        rule=rule,
-        severity=r.severity,
-        title=title,
-        at=at,
-        cause=cause,
-        suppressed_by=suppressed_by,
-        suppressed_reason=reason,
-    )
-    return incident
-
-
-def _recovery_notifies(
-    incident: Incident, ruleset: RuleSet, silence: MaintenanceWindow | None
-) -> bool:
+def _recovery_notifies(incident: Incident, ruleset: RuleSet, silence) -> bool:
     """Recoveries are delivered, also for incidents a down parent suppressed; not when the
     service_recovery rule is off, a silence is in force, or the opening was never announced
     because a silence held it."""
@@ -143,133 +165,172 @@ def _recovery_notifies(
     return incident.cause.get("suppressed_by") != "silence"
 
 
-def _resolve_open(
-    monitor: Monitor,
-    rules: Iterable[str],
-    ruleset: RuleSet,
-    *,
-    at: datetime,
-    silence: MaintenanceWindow | None,
-    reason: str,
+def _resolve_recovered(
+    pairs: list[tuple[Monitor, datetime]], rules: list[str], ctx: Context, reason: str = ""
 ) -> None:
-    for incident in Incident.objects.filter(
-        monitor_id=monitor.pk, rule__in=list(rules), status__in=OPEN_STATUSES
-    ):
-        services.incident_resolve(
-            incident=incident,
-            at=at,
-            notify=_recovery_notifies(incident, ruleset, silence),
-            note=reason,
-            recovery=True,
-            severity=ruleset[RuleKind.SERVICE_RECOVERY].severity,
+    """Resolve the open incidents of these rules for monitors that recovered."""
+    when = {m.pk: (m, at) for m, at in pairs}
+    if not when:
+        return
+    open_ = Incident.objects.filter(
+        monitor_id__in=list(when), rule__in=rules, status__in=OPEN_STATUSES
+    )
+    by_at: dict[datetime, list] = defaultdict(list)
+    for incident in open_:
+        monitor, at = when[incident.monitor_id]
+        ruleset = ctx.rules[monitor.organization_id]
+        by_at[at].append(
+            (
+                incident,
+                _recovery_notifies(incident, ruleset, ctx.quiet(monitor, at)),
+                {
+                    "recovery": True,
+                    "severity": ruleset[RuleKind.SERVICE_RECOVERY].severity,
+                    "note": reason or f"{monitor.name} is {monitor.status} again",
+                },
+            )
         )
+    for at, items in by_at.items():
+        services.incidents_resolve_many(items, at=at)
 
 
 # --- Status changes ---------------------------------------------------------------------------
 
 
-def handle_status_change(
-    *, monitor: Monitor, old: str, new: str, result: Any, at: datetime
-) -> None:
-    """The on_status_change listener: log the change, then open or resolve per the rules.
+def handle_status_changes(*, changes: list[tuple[Monitor, str, Any]]) -> None:
+    """The on_status_changes listener (a batch's changes, from apps.monitors.state)."""
+    process_changes([Change(m, old, m.status, r.checked_at, r) for m, old, r in changes])
 
-    A maintenance window in force takes the monitor into `maintenance` here already (the
+
+def process_changes(changes: list[Change], *, record: bool = True) -> None:
+    """Log each change, then open or resolve incidents per the rules.
+
+    A maintenance window in force takes its monitors into `maintenance` here already (the
     sweep would within seconds), so no incident opens in between.
     """
-    _record(monitor, old, new, at, result)
-    if new in (MonitorStatus.MAINTENANCE, MonitorStatus.PAUSED) or monitor.paused:
+    if not changes:
         return
-    found = selectors.windows_in_force(org_ids={monitor.organization_id}, at=at)
-    maintenance, silence = selectors.covering(found, monitor)
-    if maintenance is not None:
-        _enter_maintenance(monitor, maintenance, at)
+    if record:
+        _record(changes)
+    live = [c for c in changes if c.new not in NOT_FLIPS and not c.monitor.paused]
+    if not live:
         return
-    ruleset = rules_for(monitor.organization_id)
-    if _flapping(monitor, new, ruleset, at=at, silence=silence):
-        return
-    _apply(monitor, old, new, ruleset, at=at, result=result, silence=silence)
-
-
-def _apply(
-    monitor: Monitor,
-    old: str,
-    new: str,
-    ruleset: RuleSet,
-    *,
-    at: datetime,
-    result: Any,
-    silence: MaintenanceWindow | None,
-) -> None:
-    if new == MonitorStatus.DOWN:
-        # The early warning gave way to the outage itself: close it quietly.
-        warning = selectors.open_incident(monitor_id=monitor.pk, rule=RuleKind.CONSECUTIVE_FAILURES)
-        if warning is not None:
-            services.incident_resolve(
-                incident=warning, at=at, notify=False, note="superseded: the monitor is down"
-            )
-        rule = (
-            RuleKind.CRITICAL_SERVICE_DOWN
-            if monitor.critical and ruleset[RuleKind.CRITICAL_SERVICE_DOWN].enabled
-            else RuleKind.SERVICE_DOWN
-        )
-        _open(
-            monitor,
-            rule,
-            ruleset,
-            at=at,
-            title=f"{monitor.name} is down",
-            cause=_cause(rule, result),
-            silence=silence,
-        )
-    elif new in HEALTHY:
-        _resolve_open(
-            monitor,
-            [*DOWN_RULES, RuleKind.CONSECUTIVE_FAILURES],
-            ruleset,
-            at=at,
-            silence=silence,
-            reason=f"{monitor.name} is {new} again",
-        )
-
-
-def _flapping(
-    monitor: Monitor, new: str, ruleset: RuleSet, *, at: datetime, silence: MaintenanceWindow | None
-) -> bool:
-    """True when this change belongs to a flapping episode: one flapping incident collects
-    the flips (collapsed, not notified) and nothing else opens or resolves until it settles."""
-    rule = ruleset[RuleKind.FLAPPING]
-    if not rule.enabled:
-        return False
-    current = services._open_locked(monitor.pk, RuleKind.FLAPPING)
-    if current is not None:
-        services.incident_seen(incident=current, at=at, status=new)
-        return True
-    changes = _changes_within(monitor.pk, at, rule.window_seconds)
-    if changes <= rule.threshold:
-        return False
-    _open(
-        monitor,
-        RuleKind.FLAPPING,
-        ruleset,
-        at=at,
-        title=f"{monitor.name} is flapping ({changes} status changes in {rule.window_seconds // 60} min)",
-        cause={
-            "rule": RuleKind.FLAPPING,
-            "changes": changes,
-            "window_seconds": rule.window_seconds,
-        },
-        silence=silence,
+    ctx = Context.for_monitors(
+        [c.monitor for c in live], min(c.at for c in live), max(c.at for c in live)
     )
-    return True
+    held = []
+    for c in live:
+        window = ctx.covering(c.monitor, c.at, WindowKind.MAINTENANCE)
+        if window is not None:
+            held.append((c.monitor, window, c.at))
+    if held:
+        _enter_maintenance(held)
+        live = [c for c in live if c.monitor.status != MonitorStatus.MAINTENANCE]
+    live = _flapping(live, ctx)
+    _apply(live, ctx)
+
+
+def _apply(changes: list[Change], ctx: Context) -> None:
+    down = [c for c in changes if c.new == MonitorStatus.DOWN]
+    healthy = [c for c in changes if c.new in HEALTHY]
+    if down:
+        # The early warning gave way to the outage itself: close it quietly.
+        warnings = Incident.objects.filter(
+            monitor_id__in=[c.monitor.pk for c in down],
+            rule=RuleKind.CONSECUTIVE_FAILURES,
+            status__in=OPEN_STATUSES,
+        )
+        at = {c.monitor.pk: c.at for c in down}
+        for moment, group in _group_by(list(warnings), lambda i: at[i.monitor_id]).items():
+            services.incidents_resolve_many(
+                [(i, False, {"note": "superseded: the monitor is down"}) for i in group], at=moment
+            )
+        items = []
+        for c in down:
+            ruleset = ctx.rules[c.monitor.organization_id]
+            rule = (
+                RuleKind.CRITICAL_SERVICE_DOWN
+                if c.monitor.critical and ruleset[RuleKind.CRITICAL_SERVICE_DOWN].enabled
+                else RuleKind.SERVICE_DOWN
+            )
+            items.append(
+                (c.monitor, rule, f"{c.monitor.name} is down", c.at, _cause(rule, c.result))
+            )
+        services.incidents_open_many(_openings(items, ctx))
+    if healthy:
+        _resolve_recovered(
+            [(c.monitor, c.at) for c in healthy], [*DOWN_RULES, RuleKind.CONSECUTIVE_FAILURES], ctx
+        )
+
+
+def _group_by(items: list, key) -> dict:
+    groups: dict = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
+    """Take out the changes that belong to a flapping episode: one flapping incident collects
+    the flips (collapsed, not notified) and nothing else opens or resolves until it settles.
+    Returns the changes left to apply."""
+    watched = [
+        c for c in changes if ctx.rules[c.monitor.organization_id][RuleKind.FLAPPING].enabled
+    ]
+    if not watched:
+        return changes
+    ids = [c.monitor.pk for c in watched]
+    current = services._open_for((pk, RuleKind.FLAPPING) for pk in ids)
+    longest = max(
+        ctx.rules[c.monitor.organization_id][RuleKind.FLAPPING].window_seconds for c in watched
+    )
+    since = min(c.at for c in watched) - timedelta(seconds=longest)
+    times: dict[Any, list[datetime]] = defaultdict(list)
+    for monitor_id, at in (
+        StatusChange.objects.filter(monitor_id__in=ids, at__gt=since)
+        .exclude(new__in=NOT_FLIPS)
+        .exclude(old=MonitorStatus.MAINTENANCE)
+        .values_list("monitor_id", "at")
+    ):
+        times[monitor_id].append(at)
+    taken: set[int] = set()
+    seen, opening = [], []
+    for c in watched:
+        key = (c.monitor.pk, RuleKind.FLAPPING)
+        rule = ctx.rules[c.monitor.organization_id][RuleKind.FLAPPING]
+        if key in current:
+            seen.append((current[key], c.at, None, {"status": c.new}))
+            taken.add(id(c))
+            continue
+        start = c.at - timedelta(seconds=rule.window_seconds)
+        n = sum(1 for t in times[c.monitor.pk] if start < t <= c.at)
+        if n > rule.threshold:
+            minutes = rule.window_seconds // 60
+            opening.append(
+                (
+                    c.monitor,
+                    RuleKind.FLAPPING,
+                    f"{c.monitor.name} is flapping ({n} status changes in {minutes} min)",
+                    c.at,
+                    {
+                        "rule": RuleKind.FLAPPING,
+                        "changes": n,
+                        "window_seconds": rule.window_seconds,
+                    },
+                )
+            )
+            taken.add(id(c))
+    services.incidents_seen_many(seen)
+    services.incidents_open_many(_openings(opening, ctx))
+    return [c for c in changes if id(c) not in taken]
 
 
 def _changes_within(monitor_id: object, at: datetime, seconds: int) -> int:
-    # Entering and leaving maintenance is our own doing, not the service flapping.
     return (
         StatusChange.objects.filter(
             monitor_id=monitor_id, at__gt=at - timedelta(seconds=seconds), at__lte=at
         )
-        .exclude(new__in=[MonitorStatus.MAINTENANCE, MonitorStatus.PAUSED])
+        .exclude(new__in=NOT_FLIPS)
         .exclude(old=MonitorStatus.MAINTENANCE)
         .count()
     )
@@ -283,8 +344,9 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
 
     Failed again (occurrences of the open down incident), consecutive failures before the
     monitor's own threshold, high response time, certificate expiry. Only monitors whose last
-    result could cross one of them cost queries; a healthy batch costs none.
+    result could cross one of them cost anything; a healthy batch costs no query.
     """
+    again: list[Monitor] = []
     candidates = []
     for monitor, results in folded:
         if monitor.paused or monitor.status == MonitorStatus.MAINTENANCE or not results:
@@ -294,7 +356,7 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
         wants = set()
         if monitor.status == MonitorStatus.DOWN:
             if monitor.consecutive_failures > monitor.failure_threshold:
-                wants.add("again")
+                again.append(monitor)
         elif last.outcome == Outcome.DOWN:
             wants.add("consecutive")
         elapsed = getattr(last, "response_time_ms", None)
@@ -311,88 +373,92 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
             wants.add("cert")
         if wants:
             candidates.append((monitor, last, wants))
+    if again:
+        at_of = {m.pk: (m, results[-1]) for m, results in folded}
+        services.incidents_seen_many(
+            [
+                (
+                    incident,
+                    at_of[incident.monitor_id][1].checked_at,
+                    at_of[incident.monitor_id][0].consecutive_failures
+                    - at_of[incident.monitor_id][0].failure_threshold
+                    + 1,
+                    {"error_class": getattr(at_of[incident.monitor_id][1], "error_class", "")},
+                )
+                for incident in Incident.objects.filter(
+                    monitor_id__in=[m.pk for m in again],
+                    rule__in=DOWN_RULES,
+                    status__in=OPEN_STATUSES,
+                ).order_by("pk")
+            ]
+        )
     if not candidates:
         return
-    rulesets = rules_for_orgs({m.organization_id for m, _, _ in candidates})
+    moments = [last.checked_at for _, last, _ in candidates]
+    ctx = Context.for_monitors([m for m, _, _ in candidates], min(moments), max(moments))
+    items = []
     for monitor, last, wants in candidates:
-        _fold_one(monitor, last, wants, rulesets[monitor.organization_id])
+        items.extend(_crossed(monitor, last, wants, ctx.rules[monitor.organization_id]))
+    services.incidents_open_many(_openings(items, ctx))
 
 
-def _fold_one(monitor: Monitor, last: Any, wants: set[str], ruleset: RuleSet) -> None:
+def _crossed(monitor: Monitor, last: Any, wants: set[str], ruleset: RuleSet) -> list[tuple]:
     at = last.checked_at
-    if "again" in wants:
-        for incident in Incident.objects.filter(
-            monitor_id=monitor.pk, rule__in=DOWN_RULES, status__in=OPEN_STATUSES
-        ):
-            services.incident_seen(
-                incident=incident,
-                at=at,
-                occurrences=monitor.consecutive_failures - monitor.failure_threshold + 1,
-                error_class=getattr(last, "error_class", ""),
-            )
-    opening = []
+    out = []
     if "consecutive" in wants:
         r = ruleset[RuleKind.CONSECUTIVE_FAILURES]
-        if r.enabled and monitor.consecutive_failures >= r.threshold:
-            opening.append(
-                (
-                    RuleKind.CONSECUTIVE_FAILURES,
-                    f"{monitor.name} failed {monitor.consecutive_failures} checks in a row",
-                    {"failures": monitor.consecutive_failures},
-                )
-            )
+        if monitor.consecutive_failures >= r.threshold:
+            title = f"{monitor.name} failed {monitor.consecutive_failures} checks in a row"
+            cause = _cause(r.kind, last, failures=monitor.consecutive_failures)
+            out.append((monitor, r.kind, title, at, cause))
     if "slow" in wants:
         r = ruleset[RuleKind.HIGH_RESPONSE_TIME]
         limit = monitor.expected_response_time_ms * r.threshold
-        if r.enabled and last.response_time_ms > limit:
-            opening.append(
-                (
-                    RuleKind.HIGH_RESPONSE_TIME,
-                    f"{monitor.name} responds slowly ({last.response_time_ms:.0f} ms, over {limit:.0f} ms)",
-                    {"limit_ms": limit, "expected_ms": monitor.expected_response_time_ms},
-                )
+        if last.response_time_ms > limit:
+            title = f"{monitor.name} responds slowly ({last.response_time_ms:.0f} ms, over {limit:.0f} ms)"
+            cause = _cause(
+                r.kind, last, limit_ms=limit, expected_ms=monitor.expected_response_time_ms
             )
+            out.append((monitor, r.kind, title, at, cause))
     if "cert" in wants:
         r = ruleset[RuleKind.CERTIFICATE_EXPIRY]
         left = last.cert_expires_at - at
-        if r.enabled and left < timedelta(days=r.threshold):
-            days = max(0, left.days)
-            opening.append(
-                (
-                    RuleKind.CERTIFICATE_EXPIRY,
-                    f"The certificate of {monitor.name} expires in {days} days",
-                    {
-                        "cert_expires_at": last.cert_expires_at.isoformat(),
-                        "threshold_days": r.threshold,
-                    },
-                )
+        if left < timedelta(days=r.threshold):
+            title = f"The certificate of {monitor.name} expires in {max(0, left.days)} days"
+            cause = _cause(
+                r.kind,
+                last,
+                cert_expires_at=last.cert_expires_at.isoformat(),
+                threshold_days=r.threshold,
             )
-    if not opening:
-        return
-    silence = _silence_for(monitor, at)
-    for rule, title, extra in opening:
-        _open(
-            monitor,
-            rule,
-            ruleset,
-            at=at,
-            title=title,
-            cause=_cause(rule, last, **extra),
-            silence=silence,
-        )
+            out.append((monitor, r.kind, title, at, cause))
+    return out
 
 
 # --- Maintenance ------------------------------------------------------------------------------
 
 
-def _enter_maintenance(monitor: Monitor, window: MaintenanceWindow, at: datetime) -> None:
-    old = monitor.status
-    Monitor.objects.filter(pk=monitor.pk).update(
-        status=MonitorStatus.MAINTENANCE, status_changed_at=at, updated_at=timezone.now()
-    )
-    monitor.status = MonitorStatus.MAINTENANCE
-    monitor.status_changed_at = at
-    _record(monitor, old, MonitorStatus.MAINTENANCE, at, reason=f"maintenance: {window.name}")
+def _enter_maintenance(held: list[tuple[Monitor, MaintenanceWindow, datetime]]) -> None:
+    by_at = _group_by(held, lambda h: h[2])
+    for at, group in by_at.items():
+        Monitor.objects.filter(pk__in=[m.pk for m, _, _ in group]).update(
+            status=MonitorStatus.MAINTENANCE, status_changed_at=at, updated_at=timezone.now()
+        )
+    changes = []
+    for monitor, window, at in held:
+        changes.append(
+            Change(
+                monitor,
+                monitor.status,
+                MonitorStatus.MAINTENANCE,
+                at,
+                None,
+                f"maintenance: {window.name}",
+            )
+        )
+        monitor.status = MonitorStatus.MAINTENANCE
+        monitor.status_changed_at = at
+    _record(changes)
 
 
 def _status_after_maintenance(monitor: Monitor) -> str:
@@ -423,10 +489,12 @@ def maintenance_sync(*, org_ids: set | None = None, now: datetime | None = None)
         )
     if not org_ids:
         return {"entered": 0, "left": 0}
+    ctx = Context(org_ids, now, now)
     active = [
         w
-        for w in selectors.windows_in_force(org_ids=org_ids, at=now)
-        if w.kind == WindowKind.MAINTENANCE
+        for ws in ctx.windows.values()
+        for w in ws
+        if w.kind == WindowKind.MAINTENANCE and window_math.is_active(w, now)
     ]
     covered = Q(pk__in=[])
     for w in active:
@@ -439,7 +507,6 @@ def maintenance_sync(*, org_ids: set | None = None, now: datetime | None = None)
             covered |= scope & Q(pk__in=ids)
         for tag in w.tags:
             covered |= scope & _tag_q(tag)
-    entered = left = 0
     with transaction.atomic():
         monitors = list(
             Monitor.objects.filter(paused=False)
@@ -449,25 +516,30 @@ def maintenance_sync(*, org_ids: set | None = None, now: datetime | None = None)
             .order_by("pk")
             .select_for_update(of=("self",))
         )
+        enter, leave = [], []
         for monitor in monitors:
-            window = next((w for w in active if window_math.covers(w, monitor)), None)
+            window = ctx.covering(monitor, now, WindowKind.MAINTENANCE)
             if window is not None and monitor.status != MonitorStatus.MAINTENANCE:
-                _enter_maintenance(monitor, window, now)
-                entered += 1
+                enter.append((monitor, window, now))
             elif window is None and monitor.status == MonitorStatus.MAINTENANCE:
-                new = _status_after_maintenance(monitor)
-                Monitor.objects.filter(pk=monitor.pk).update(
-                    status=new, status_changed_at=now, updated_at=timezone.now()
-                )
-                monitor.status = new
-                monitor.status_changed_at = now
-                handle_status_change(
-                    monitor=monitor, old=MonitorStatus.MAINTENANCE, new=new, result=None, at=now
-                )
-                left += 1
-    if entered or left:
-        logger.info("maintenance synced", extra={"entered": entered, "left": left})
-    return {"entered": entered, "left": left}
+                leave.append(monitor)
+        if enter:
+            _enter_maintenance(enter)
+        changes = []
+        for monitor in leave:
+            new = _status_after_maintenance(monitor)
+            Monitor.objects.filter(pk=monitor.pk).update(
+                status=new, status_changed_at=now, updated_at=timezone.now()
+            )
+            monitor.status = new
+            monitor.status_changed_at = now
+            changes.append(
+                Change(monitor, MonitorStatus.MAINTENANCE, new, now, None, "maintenance ended")
+            )
+        process_changes(changes)
+    if enter or leave:
+        logger.info("maintenance synced", extra={"entered": len(enter), "left": len(leave)})
+    return {"entered": len(enter), "left": len(leave)}
 
 
 # --- Sweeps -----------------------------------------------------------------------------------
@@ -495,40 +567,25 @@ def flapping_settle(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             # Monitor first, then incidents: the order the fold path takes its locks in.
             monitor = Monitor.objects.select_for_update(of=("self",)).filter(pk=monitor_id).first()
-            incident = (
-                Incident.objects.select_for_update().filter(pk=pk, status__in=OPEN_STATUSES).first()
-            )
+            incident = Incident.objects.filter(pk=pk).first()
             if monitor is None or incident is None:
                 continue
-            silence = _silence_for(monitor, now)
-            services.incident_resolve(
-                incident=incident,
+            ctx = Context({org_id}, now, now)
+            quiet = ctx.quiet(monitor, now) is not None
+            services.incidents_resolve_many(
+                [
+                    (
+                        incident,
+                        not quiet and not incident.suppressed,
+                        {"note": f"settled: {monitor.name} is {monitor.status}", "settled": True},
+                    )
+                ],
                 at=now,
-                notify=silence is None and not incident.suppressed,
-                note=f"settled: {monitor.name} is {monitor.status}",
-                settled=True,
             )
-            ruleset = rulesets[org_id]
             if monitor.status == MonitorStatus.DOWN:
-                _apply(
-                    monitor,
-                    MonitorStatus.UNKNOWN,
-                    MonitorStatus.DOWN,
-                    ruleset,
-                    at=now,
-                    result=None,
-                    silence=silence,
-                )
+                _apply([Change(monitor, MonitorStatus.UNKNOWN, MonitorStatus.DOWN, now)], ctx)
             elif monitor.status in HEALTHY:
-                _apply(
-                    monitor,
-                    MonitorStatus.DOWN,
-                    monitor.status,
-                    ruleset,
-                    at=now,
-                    result=None,
-                    silence=silence,
-                )
+                _apply([Change(monitor, MonitorStatus.DOWN, monitor.status, now)], ctx)
         settled += 1
     return settled
 
@@ -546,14 +603,16 @@ def cleared_resolve(*, now: datetime | None = None) -> int:
             status__in=OPEN_STATUSES,
         ).select_related("monitor")
     )
-    rulesets = rules_for_orgs({i.organization_id for i in open_})
-    done = 0
+    if not open_:
+        return 0
+    ctx = Context({i.organization_id for i in open_}, now, now)
+    cleared_items = []
     for incident in open_:
         monitor = incident.monitor
         last = CheckResult.objects.filter(monitor_id=monitor.pk).order_by("-checked_at").first()
         if last is None or last.checked_at <= incident.last_seen_at:
             continue
-        ruleset = rulesets[incident.organization_id]
+        ruleset = ctx.rules[incident.organization_id]
         r = ruleset[incident.rule]
         if incident.rule == RuleKind.HIGH_RESPONSE_TIME:
             limit = (monitor.expected_response_time_ms or 0) * r.threshold
@@ -565,15 +624,15 @@ def cleared_resolve(*, now: datetime | None = None) -> int:
                 days=r.threshold
             )
         if not r.enabled or cleared:
-            services.incident_resolve(
-                incident=incident,
-                at=now,
-                notify=_recovery_notifies(incident, ruleset, _silence_for(monitor, now)),
-                note="cleared" if cleared else "rule disabled",
-                recovery=True,
+            cleared_items.append(
+                (
+                    incident,
+                    _recovery_notifies(incident, ruleset, ctx.quiet(monitor, now)),
+                    {"recovery": True, "note": "cleared" if cleared else "rule disabled"},
+                )
             )
-            done += 1
-    return done
+    with transaction.atomic():
+        return len(services.incidents_resolve_many(cleared_items, at=now))
 
 
 def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
@@ -582,19 +641,22 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
     threshold, and resolve it once uptime is back at or above. One aggregate per window size."""
     now = now or timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
-    custom = AlertRule.objects.filter(kind=RuleKind.LOW_UPTIME)
     windows = {rule_defaults.DEFAULTS[RuleKind.LOW_UPTIME].window_seconds}
-    windows |= {r.window_seconds for r in custom if r.window_seconds}
-    opened = resolved = 0
+    windows |= {
+        s
+        for s in AlertRule.objects.filter(kind=RuleKind.LOW_UPTIME).values_list(
+            "window_seconds", flat=True
+        )
+        if s
+    }
     open_by_monitor = {
         i.monitor_id: i
-        for i in Incident.objects.filter(
-            rule=RuleKind.LOW_UPTIME, status__in=OPEN_STATUSES
-        ).select_related("monitor")
+        for i in Incident.objects.filter(rule=RuleKind.LOW_UPTIME, status__in=OPEN_STATUSES)
     }
-    seen_org_rules: dict[object, RuleSet] = {}
+    opened = resolved = 0
+    rulesets: dict[Any, RuleSet] = {}
     for seconds in sorted(windows):
-        rows = (
+        rows = list(
             ResultRollup.objects.filter(
                 granularity=Granularity.HOUR,
                 bucket_start__gte=hour - timedelta(seconds=seconds),
@@ -603,12 +665,11 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
             .values("monitor_id", "organization_id")
             .annotate(up=Sum("up"), degraded=Sum("degraded"), down=Sum("down"))
         )
-        rows = list(rows)
-        missing = {r["organization_id"] for r in rows} - set(seen_org_rules)
-        seen_org_rules.update(rules_for_orgs(missing))
-        below = {}
+        rulesets.update(rules_for_orgs({r["organization_id"] for r in rows} - set(rulesets)))
+        below, back = {}, []
         for row in rows:
-            r = seen_org_rules[row["organization_id"]][RuleKind.LOW_UPTIME]
+            ruleset = rulesets[row["organization_id"]]
+            r = ruleset[RuleKind.LOW_UPTIME]
             if r.window_seconds != seconds:
                 continue
             healthy = row["up"] + row["degraded"]
@@ -616,41 +677,40 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
             pct = 100 * healthy / decisive if decisive else None
             current = open_by_monitor.get(row["monitor_id"])
             if current is not None and (not r.enabled or (pct is not None and pct >= r.threshold)):
-                services.incident_resolve(
-                    incident=current,
-                    at=now,
-                    notify=_recovery_notifies(
-                        current, seen_org_rules[row["organization_id"]], None
-                    ),
-                    note=f"uptime back to {pct:.2f}%" if pct is not None else "rule disabled",
-                    recovery=True,
+                note = f"uptime back to {pct:.2f}%" if pct is not None else "rule disabled"
+                back.append(
+                    (
+                        current,
+                        _recovery_notifies(current, ruleset, None),
+                        {"recovery": True, "note": note},
+                    )
                 )
-                resolved += 1
             elif r.enabled and decisive >= LOW_UPTIME_MIN_CHECKS and pct < r.threshold:
                 below[row["monitor_id"]] = (pct, decisive)
-        for monitor in Monitor.objects.filter(pk__in=list(below), paused=False).exclude(
-            status=MonitorStatus.MAINTENANCE
-        ):
-            pct, decisive = below[monitor.pk]
-            ruleset = seen_org_rules[monitor.organization_id]
-            with transaction.atomic():
-                incident = _open(
-                    monitor,
-                    RuleKind.LOW_UPTIME,
-                    ruleset,
-                    at=now,
-                    title=f"{monitor.name} uptime {pct:.2f}% over {seconds // 3600} h",
-                    cause={
+        monitors = list(
+            Monitor.objects.filter(pk__in=list(below), paused=False).exclude(
+                status=MonitorStatus.MAINTENANCE
+            )
+        )
+        with transaction.atomic():
+            resolved += len(services.incidents_resolve_many(back, at=now))
+            if monitors:
+                ctx = Context.for_monitors(monitors, now, now)
+                items = []
+                for m in monitors:
+                    pct, decisive = below[m.pk]
+                    threshold = ctx.rules[m.organization_id][RuleKind.LOW_UPTIME].threshold
+                    title = f"{m.name} uptime {pct:.2f}% over {seconds // 3600} h"
+                    cause = {
                         "rule": RuleKind.LOW_UPTIME,
                         "uptime_pct": round(pct, 4),
                         "checks": decisive,
                         "window_seconds": seconds,
-                        "threshold": ruleset[RuleKind.LOW_UPTIME].threshold,
-                    },
-                    silence=_silence_for(monitor, now),
-                )
-            if incident is not None and monitor.pk not in open_by_monitor:
-                opened += 1
+                        "threshold": threshold,
+                    }
+                    items.append((m, RuleKind.LOW_UPTIME, title, now, cause))
+                results = services.incidents_open_many(_openings(items, ctx))
+                opened += sum(1 for _, was_opened in results if was_opened)
     return {"opened": opened, "resolved": resolved}
 
 

@@ -8,14 +8,19 @@ about it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.core.db import bulk_update_values
 from apps.core.errors import Conflict, ServiceError
 from apps.incidents import events, rules
 from apps.incidents.models import (
@@ -68,7 +73,126 @@ def _count_opened(severity: str) -> None:
     transaction.on_commit(lambda: metrics.incidents_created_total.labels(severity=severity).inc())
 
 
-# --- Opening and folding ----------------------------------------------------------------------
+# --- Opening and folding (batched: a thousand monitors down at once is a few statements) ------
+
+
+@dataclass
+class Opening:
+    """One incident to open for (monitor, rule), or to fold into the one already open."""
+
+    monitor: Monitor
+    rule: str
+    severity: str
+    title: str
+    at: datetime
+    cause: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # "dependency" or "silence": recorded, not notified.
+    suppressed_by: str = ""
+    suppressed_reason: str = ""
+
+
+def _open_for(keys: Iterable[tuple[Any, str]]) -> dict[tuple[Any, str], Incident]:
+    """The open incidents of these (monitor id, rule) pairs, locked, in primary-key order (so
+    two batches lock them in the same order)."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = (
+        Incident.objects.select_for_update(of=("self",))
+        .filter(
+            monitor_id__in={m for m, _ in keys},
+            rule__in={r for _, r in keys},
+            status__in=OPEN_STATUSES,
+        )
+        .order_by("pk")
+    )
+    return {(i.monitor_id, i.rule): i for i in rows if (i.monitor_id, i.rule) in keys}
+
+
+def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
+    """Open an incident per opening, or fold into the one already open for its (monitor,
+    rule): (incident, opened) in the order given (one per pair).
+
+    Grouping's guarantee comes from the partial unique constraint
+    `incident_one_open_per_monitor_rule`: the INSERT skips rows that conflict with an open
+    incident (ON CONFLICT DO NOTHING waits for a racing transaction's row, then skips), and
+    the skipped openings fold into the row that won. Suppressed openings are recorded with
+    notify False.
+    """
+    keyed: dict[tuple[Any, str], Opening] = {}
+    for o in openings:
+        keyed.setdefault((o.monitor.pk, o.rule), o)
+    if not keyed:
+        return []
+    existing = _open_for(keyed)
+    fresh: dict[tuple[Any, str], Incident] = {}
+    for key, o in keyed.items():
+        if key in existing:
+            continue
+        cause = {**o.cause, **({"suppressed_by": o.suppressed_by} if o.suppressed_by else {})}
+        fresh[key] = Incident(
+            organization_id=o.monitor.organization_id,
+            monitor=o.monitor,
+            rule=o.rule,
+            title=o.title[:300],
+            severity=o.severity,
+            cause=cause,
+            suppressed=bool(o.suppressed_by),
+            suppressed_reason=o.suppressed_reason[:200],
+            opened_at=o.at,
+            last_seen_at=o.at,
+        )
+    inserted: set = set()
+    if fresh:
+        Incident.objects.bulk_create(list(fresh.values()), ignore_conflicts=True)
+        # Ids are made here (UUIDs), so which rows went in is one indexed read away.
+        inserted = set(
+            Incident.objects.filter(pk__in=[i.pk for i in fresh.values()]).values_list(
+                "pk", flat=True
+            )
+        )
+        lost = [key for key, i in fresh.items() if i.pk not in inserted]
+        existing.update(_open_for(lost))
+    incidents_seen_many(
+        [(existing[key], keyed[key].at, None, {}) for key in keyed if key in existing]
+    )
+    opened = [(key, i) for key, i in fresh.items() if i.pk in inserted]
+    events_ = [
+        IncidentEvent(
+            incident=i,
+            organization_id=i.organization_id,
+            kind=EventKind.OPENED,
+            at=i.opened_at,
+            data={
+                "notify": not keyed[key].suppressed_by,
+                "rule": i.rule,
+                "severity": i.severity,
+                **({"suppressed_by": keyed[key].suppressed_by} if keyed[key].suppressed_by else {}),
+            },
+        )
+        for key, i in opened
+    ]
+    IncidentEvent.objects.bulk_create(events_)
+    for (_, incident), event in zip(opened, events_, strict=True):
+        events.publish(incident=incident, event=event)
+        _count_opened(incident.severity)
+        logger.info(
+            "incident opened",
+            extra={
+                "incident": str(incident.pk),
+                "monitor": str(incident.monitor_id),
+                "rule": incident.rule,
+                "severity": incident.severity,
+                "suppressed": incident.suppressed,
+            },
+        )
+    out = []
+    for key in keyed:
+        if key in existing:
+            out.append((existing[key], False))
+        elif fresh[key].pk in inserted:
+            out.append((fresh[key], True))
+    return out
 
 
 def incident_open(
@@ -82,99 +206,128 @@ def incident_open(
     suppressed_by: str = "",
     suppressed_reason: str = "",
 ) -> tuple[Incident, bool]:
-    """Open an incident for (monitor, rule), or fold into the one already open.
-
-    Returns (incident, opened). Grouping's guarantee comes from the partial unique constraint
-    `incident_one_open_per_monitor_rule`: of two transactions opening at once, the second's
-    INSERT fails and it folds into the first one's row instead (the savepoint keeps the
-    surrounding transaction usable). A suppressed incident (`suppressed_by`: "dependency",
-    "silence") is recorded with notify False.
-    """
-    existing = _open_locked(monitor.pk, rule)
-    if existing is not None:
-        incident_seen(incident=existing, at=at)
-        return existing, False
-    cause = {**(cause or {})}
-    if suppressed_by:
-        cause["suppressed_by"] = suppressed_by
-    incident = Incident(
-        organization_id=monitor.organization_id,
-        monitor=monitor,
-        rule=rule,
-        title=title[:300],
-        severity=severity,
-        cause=cause,
-        suppressed=bool(suppressed_by),
-        suppressed_reason=suppressed_reason[:200],
-        opened_at=at,
-        last_seen_at=at,
+    """One opening (see incidents_open_many): (incident, opened)."""
+    [result] = incidents_open_many(
+        [Opening(monitor, rule, severity, title, at, cause or {}, suppressed_by, suppressed_reason)]
     )
-    try:
-        with transaction.atomic():
-            incident.save(force_insert=True)
-    except IntegrityError:
-        existing = _open_locked(monitor.pk, rule)
-        if existing is None:  # not the grouping race: a real integrity problem
-            raise
-        incident_seen(incident=existing, at=at)
-        return existing, False
-    _count_opened(severity)
-    _event(
-        incident,
-        EventKind.OPENED,
-        at=at,
-        notify=not suppressed_by,
-        rule=rule,
-        severity=severity,
-        **({"suppressed_by": suppressed_by} if suppressed_by else {}),
-    )
-    logger.info(
-        "incident opened",
-        extra={
-            "incident": str(incident.pk),
-            "monitor": str(monitor.pk),
-            "rule": rule,
-            "severity": severity,
-            "suppressed": bool(suppressed_by),
-        },
-    )
-    return incident, True
+    return result
 
 
 def _open_locked(monitor_id: object, rule: str) -> Incident | None:
-    return (
-        Incident.objects.select_for_update()
-        .filter(monitor_id=monitor_id, rule=rule, status__in=OPEN_STATUSES)
-        .first()
+    return _open_for([(monitor_id, rule)]).get((monitor_id, rule))
+
+
+def incidents_seen_many(items: list[tuple[Incident, datetime, int | None, dict[str, Any]]]) -> None:
+    """The causes happened again. Each item: (incident, when, occurrences to reach or None
+    for one more, facts for the event). Bumps occurrences and last seen, and grows the
+    incident's collapsed `failed_again` line when it is the last of its timeline (else starts
+    one). Never notified."""
+    now = timezone.now()
+    changed = []
+    for incident, at, target, data in items:
+        target = target if target is not None else incident.occurrences + 1
+        delta = target - incident.occurrences
+        if delta <= 0:
+            continue
+        incident.occurrences = target
+        incident.last_seen_at = max(incident.last_seen_at, at)
+        incident.updated_at = now
+        changed.append((incident, delta, at, data))
+    if not changed:
+        return
+    bulk_update_values(
+        Incident, [c[0] for c in changed], ["occurrences", "last_seen_at", "updated_at"]
     )
+    last_ids = dict(
+        Incident.objects.filter(pk__in=[c[0].pk for c in changed])
+        .annotate(
+            last_event=Subquery(
+                IncidentEvent.objects.filter(incident=OuterRef("pk"))
+                .order_by("-at", "-id")
+                .values("id")[:1]
+            )
+        )
+        .values_list("pk", "last_event")
+    )
+    last = IncidentEvent.objects.in_bulk([i for i in last_ids.values() if i])
+    grown, created = [], []
+    for incident, delta, at, data in changed:
+        event = last.get(last_ids.get(incident.pk))
+        if event is not None and event.kind == EventKind.FAILED_AGAIN:
+            event.count += delta
+            event.at = max(event.at, at)
+            event.data = {**event.data, **data, "notify": False}
+            grown.append((incident, event))
+        else:
+            created.append(
+                (
+                    incident,
+                    IncidentEvent(
+                        incident=incident,
+                        organization_id=incident.organization_id,
+                        kind=EventKind.FAILED_AGAIN,
+                        at=at,
+                        count=delta,
+                        data={"notify": False, **data},
+                    ),
+                )
+            )
+    bulk_update_values(IncidentEvent, [e for _, e in grown], ["count", "at", "data"])
+    IncidentEvent.objects.bulk_create([e for _, e in created])
+    for incident, event in grown + created:
+        events.publish(incident=incident, event=event)
 
 
 def incident_seen(
     *, incident: Incident, at: datetime, occurrences: int | None = None, **data: Any
 ) -> None:
-    """The cause happened again: bump occurrences (to `occurrences` if given, else by one) and
-    last seen, and grow the collapsed `failed_again` line of the timeline (never notified)."""
-    target = occurrences if occurrences is not None else incident.occurrences + 1
-    delta = target - incident.occurrences
-    if delta <= 0:
-        return
-    incident.occurrences = target
-    incident.last_seen_at = max(incident.last_seen_at, at)
-    Incident.objects.filter(pk=incident.pk).update(
-        occurrences=target, last_seen_at=incident.last_seen_at, updated_at=timezone.now()
+    incidents_seen_many([(incident, at, occurrences, data)])
+
+
+def incidents_resolve_many(
+    items: list[tuple[Incident, bool, dict[str, Any]]], *, at: datetime, note: str = ""
+) -> list[Incident]:
+    """Resolve automatically (no user): each item (incident, notify, facts for the event).
+    Incidents resolved meanwhile (by a person) are skipped. Stops escalation."""
+    wanted = {i.pk: (notify, data) for i, notify, data in items}
+    if not wanted:
+        return []
+    locked = list(
+        Incident.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(wanted), status__in=OPEN_STATUSES)
+        .order_by("pk")
     )
-    last = IncidentEvent.objects.filter(incident=incident).order_by("-at", "-id").first()
-    if last is not None and last.kind == EventKind.FAILED_AGAIN:
-        last.count += delta
-        last.at = max(last.at, at)
-        last.data = {**last.data, **data, "notify": False}
-        last.save(update_fields=["count", "at", "data"])
-        events.publish(incident=incident, event=last)
-        return
-    event = _event(incident, EventKind.FAILED_AGAIN, at=at, notify=False, **data)
-    if delta > 1:
-        event.count = delta
-        event.save(update_fields=["count"])
+    if not locked:
+        return []
+    Incident.objects.filter(pk__in=[i.pk for i in locked]).update(
+        status=IncidentStatus.RESOLVED,
+        resolved_at=at,
+        resolved_by=None,
+        next_escalation_at=None,
+        updated_at=timezone.now(),
+    )
+    rows = []
+    for incident in locked:
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = at
+        incident.resolved_by = None
+        incident.next_escalation_at = None
+        notify, data = wanted[incident.pk]
+        rows.append(
+            IncidentEvent(
+                incident=incident,
+                organization_id=incident.organization_id,
+                kind=EventKind.RESOLVED,
+                at=at,
+                note=data.pop("note", note),
+                data={"notify": notify, "auto": True, **data},
+            )
+        )
+    IncidentEvent.objects.bulk_create(rows)
+    for incident, event in zip(locked, rows, strict=True):
+        events.publish(incident=incident, event=event)
+    logger.info("incidents resolved", extra={"count": len(locked), "auto": True})
+    return locked
 
 
 def incident_create_custom(

@@ -18,6 +18,10 @@ from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 
 StatusListener = Callable[..., None]  # (monitor=, old=, new=, result=, at=)
 _LISTENERS: list[StatusListener] = []
+# Batch listeners (apps.incidents): one call per folded batch instead of one per monitor, so a
+# thousand monitors going down together cost a few statements, not thousands.
+ChangesListener = Callable[..., None]  # (changes=[(monitor, old, result)])
+_CHANGES_LISTENERS: list[ChangesListener] = []
 FoldListener = Callable[..., None]  # (folded=[(monitor, results oldest first)])
 _FOLD_LISTENERS: list[FoldListener] = []
 
@@ -25,6 +29,13 @@ _FOLD_LISTENERS: list[FoldListener] = []
 def on_status_change(listener: StatusListener) -> StatusListener:
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
+    return listener
+
+
+def on_status_changes(listener: ChangesListener) -> ChangesListener:
+    """Hear about a batch's status changes at once (after the per-change listeners)."""
+    if listener not in _CHANGES_LISTENERS:
+        _CHANGES_LISTENERS.append(listener)
     return listener
 
 
@@ -88,8 +99,18 @@ def apply_outcomes(monitor: Monitor, results: list) -> str | None:
 
 def announce(monitor: Monitor, old: str, result) -> None:
     """Tell the listeners (incidents) about a status change, inside the same transaction."""
-    for listener in _LISTENERS:
-        listener(monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at)
+    announce_many([(monitor, old, result)])
+
+
+def announce_many(changes: list[tuple[Monitor, str, object]]) -> None:
+    for monitor, old, result in changes:
+        for listener in _LISTENERS:
+            listener(
+                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
+            )
+    if changes:
+        for listener in _CHANGES_LISTENERS:
+            listener(changes=changes)
 
 
 def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> list[Monitor]:
@@ -113,8 +134,7 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
         if old is not None:
             changed.append((monitor, old, ordered[monitor.pk][-1]))
     bulk_update_values(Monitor, locked, FOLDED_FIELDS)
-    for monitor, old, result in changed:
-        announce(monitor, old, result)
+    announce_many(changed)
     if _FOLD_LISTENERS:
         folded = [(monitor, ordered[monitor.pk]) for monitor in locked]
         for listener in _FOLD_LISTENERS:

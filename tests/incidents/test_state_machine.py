@@ -70,3 +70,48 @@ def test_opening_counts_in_the_incidents_metric(org, django_capture_on_commit_ca
         feed(make_monitor(org), down(), down())
     after = metrics.incidents_created_total.labels(severity="error")._value.get()
     assert after == before + 1
+
+
+def _statements(monitors, outcome) -> int:
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.monitors import engine
+    from apps.monitors.models import Monitor
+
+    fresh = list(Monitor.objects.filter(pk__in=[m.pk for m in monitors]))
+    reset_queries()  # the debug log is a bounded deque: start it empty so counts are exact
+    with CaptureQueriesContext(connection) as captured:
+        engine.results_record(monitors=fresh, outcomes=[outcome() for _ in fresh], region="default")
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("outcome", [down, up], ids=["going-down", "recovering"])
+def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(org, outcome):
+    """A batch of monitors going down (or recovering) together is a fixed number of
+    statements, however many monitors: the listeners work on the whole batch."""
+    from apps.plans.services import organization_change_plan
+
+    organization_change_plan(org=org, plan_code="business", source="test")
+    few = [make_monitor(org, name=f"f{i}", failure_threshold=1) for i in range(3)]
+    many = [make_monitor(org, name=f"m{i}", failure_threshold=1) for i in range(40)]
+    for group in (few, many):
+        # Start from the opposite state (for recoveries: down with an open incident).
+        first = up if outcome is down else down
+        _statements(group, first)
+    small, large = _statements(few, outcome), _statements(many, outcome)
+    assert small > 5  # measured, not vacuous
+    assert large == small
+    expected = "triggered" if outcome is down else "resolved"
+    assert Incident.objects.filter(status=expected).count() == 43
+
+
+def test_a_healthy_batch_costs_the_incidents_no_statement(org, monkeypatch):
+    from apps.monitors import state
+
+    monitors = [make_monitor(org, name=f"m{i}") for i in range(5)]
+    _statements(monitors, up)  # unknown -> up: status changes
+    with_listeners = _statements(monitors, up)
+    monkeypatch.setattr(state, "_CHANGES_LISTENERS", [])
+    monkeypatch.setattr(state, "_FOLD_LISTENERS", [])
+    assert _statements(monitors, up) == with_listeners
