@@ -347,6 +347,7 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
     result could cross one of them cost anything; a healthy batch costs no query.
     """
     again: list[Monitor] = []
+    succeeded: list[tuple[Monitor, datetime]] = []
     candidates = []
     for monitor, results in folded:
         if monitor.paused or monitor.status == MonitorStatus.MAINTENANCE or not results:
@@ -359,6 +360,10 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
                 again.append(monitor)
         elif last.outcome == Outcome.DOWN:
             wants.add("consecutive")
+        elif monitor.consecutive_successes == 1:
+            # The first success after failures ends a consecutive-failures warning even when
+            # the status never changed (the failures stayed below the monitor's threshold).
+            succeeded.append((monitor, at))
         elapsed = getattr(last, "response_time_ms", None)
         expected = monitor.expected_response_time_ms
         if (
@@ -392,6 +397,11 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
                 ).order_by("pk")
             ]
         )
+    if succeeded:
+        ctx = Context.for_monitors(
+            [m for m, _ in succeeded], min(a for _, a in succeeded), max(a for _, a in succeeded)
+        )
+        _resolve_recovered(succeeded, [RuleKind.CONSECUTIVE_FAILURES], ctx)
     if not candidates:
         return
     moments = [last.checked_at for _, last, _ in candidates]

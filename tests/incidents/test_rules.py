@@ -89,6 +89,15 @@ def test_consecutive_failures_warn_before_a_tolerant_monitor_is_down(org, publis
     ]
 
 
+def test_the_warning_ends_with_the_next_success_even_without_a_status_change(org, published):
+    monitor = make_monitor(org, failure_threshold=6)
+    feed(monitor, up(), down(), down(), down())
+    assert monitor.status == "up"  # below its own threshold the status never changed
+    feed(monitor, up())
+    assert Incident.objects.get().status == IncidentStatus.RESOLVED
+    assert notified(published)[-1] == ("consecutive_failures", "resolved")
+
+
 def test_the_warning_gives_way_quietly_when_the_monitor_goes_down(org, published):
     _rule(org, RuleKind.CONSECUTIVE_FAILURES, threshold=2)
     monitor = make_monitor(org, failure_threshold=4)
