@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.tenants.api.urls")),
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
+    path("", include("apps.alerts.api.urls")),
 ]
 
 urlpatterns = [
