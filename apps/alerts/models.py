@@ -174,6 +174,8 @@ class Notification(TenantModel):
         indexes = [
             models.Index(fields=["organization", "created_at"], name="notification_org_created"),
             models.Index(fields=["incident", "channel"], name="notification_incident_channel"),
+            # Grouping's "anything opened on this channel within the window?"
+            models.Index(fields=["channel", "created_at"], name="notification_channel_created"),
             # The sweep's and the grouping flush's access path: unfinished rows only.
             models.Index(
                 fields=["status", "next_attempt_at"],

@@ -191,6 +191,7 @@ def notify_resolved(*, incident: Incident, event: IncidentEvent) -> list[Notific
     told = (
         Notification.objects.filter(incident=incident, status__in=_TOLD)
         .exclude(kind__in=[NotificationKind.RESOLVED, NotificationKind.TEST])
+        .order_by()
         .values_list("channel_id", flat=True)
         .distinct()
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from apps.alerts import messages
@@ -121,34 +121,30 @@ def notifications_write(
 
 
 def _holds(*, channels: list[Channel], now: Any) -> dict[Any, Any]:
-    """{channel id: hold until} for the channels whose opened notices must wait."""
+    """{channel id: hold until} for the channels whose opened notices must wait.
+
+    One query: the channels with an opened notice inside the window, each with the end of
+    the batch already waiting there (if any). A new notice joins that batch, so a burst makes
+    one batch, not one per second of the burst.
+    """
     window = settings.ALERTS_GROUP_WINDOW_SECONDS
     if window <= 0:
         return {}
-    ids = [c.pk for c in channels]
-    recent = set(
+    recent = (
         Notification.objects.filter(
-            channel_id__in=ids,
+            channel_id__in=[c.pk for c in channels],
             kind=NotificationKind.OPENED,
             created_at__gte=now - timedelta(seconds=window),
         )
-        .values_list("channel_id", flat=True)
-        .distinct()
-    )
-    if not recent:
-        return {}
-    # Join the batch already waiting on that channel, so a burst makes one batch, not one per
-    # second of the burst.
-    open_batches = dict(
-        Notification.objects.filter(
-            channel_id__in=recent, status=NotificationStatus.PENDING, hold_until__gt=now
-        )
+        .order_by()  # no Meta ordering in the GROUP BY
         .values("channel_id")
-        .annotate(until=Max("hold_until"))
+        .annotate(
+            until=Max("hold_until", filter=Q(status=NotificationStatus.PENDING, hold_until__gt=now))
+        )
         .values_list("channel_id", "until")
     )
     fresh = now + timedelta(seconds=settings.ALERTS_GROUP_HOLD_SECONDS)
-    return {cid: open_batches.get(cid, fresh) for cid in recent}
+    return {cid: until or fresh for cid, until in recent}
 
 
 # --- grouping -------------------------------------------------------------------------------
@@ -225,6 +221,7 @@ def _sent_alone_in_window(*, channel_id: Any, before: Any) -> list[dict[str, Any
 def held_channels_due(*, now: Any, limit: int = 200) -> list[Any]:
     return list(
         Notification.objects.filter(status=NotificationStatus.PENDING, hold_until__lte=now)
+        .order_by()
         .values_list("channel_id", flat=True)
         .distinct()[:limit]
     )
