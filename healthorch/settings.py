@@ -263,6 +263,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by several serializers get one stable schema name each.
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "apps.incidents.models.Severity",
+        "MonitorKindEnum": "apps.monitors.models.MonitorKind",
+        "ChannelKindEnum": "apps.alerts.models.ChannelKind",
+        "NotificationKindEnum": "apps.alerts.models.NotificationKind",
+        "NotificationStatusEnum": "apps.alerts.models.NotificationStatus",
+    },
 }
 
 # --- Product knobs --------------------------------------------------------------------------
