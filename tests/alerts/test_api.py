@@ -424,3 +424,25 @@ def test_every_alerts_endpoint_is_in_the_schema_with_its_errors(client):
             codes = set(schema["paths"][path][method]["responses"])
             assert {"401", "403", "404"} <= codes, f"{method} {path}: {sorted(codes)}"
     assert "402" in schema["paths"]["/api/v1/escalation-policies/"]["post"]["responses"]
+
+
+def test_a_downgrade_disables_channels_of_kinds_the_new_plan_lacks(client_for, owner, pro):
+    from apps.plans.services import organization_change_plan
+
+    slack, _ = channel_services.channel_create(
+        org=pro, kind="apprise", name="slack", config={"url": "json://hooks.example.com/x"}
+    )
+    mail = make_email(pro)
+
+    change = organization_change_plan(org=pro, plan_code="free", source="test")
+
+    slack.refresh_from_db()
+    mail.refresh_from_db()
+    assert not slack.enabled
+    assert "plan free" in slack.disabled_reason
+    assert mail.enabled
+    assert change.effects["alerts"] == {"disabled_channels": [str(slack.pk)]}
+    again = client_for(owner).patch(f"{CHANNELS}{slack.pk}/", {"enabled": True}, format="json")
+    assert again.status_code == 402
+    slack.refresh_from_db()
+    assert not slack.enabled

@@ -83,6 +83,9 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
     out keep their stored values (they were never shown, so the caller cannot resend them).
     Re-enabling a channel that a permanent error disabled clears the reason."""
     fields = ["updated_at"]
+    if data.get("enabled") or "config" in data:
+        # Turning on (or reconfiguring) a kind the plan no longer includes is an upgrade.
+        require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
     if "config" in data:
         stored = channel_secrets(channel)
         merged = {**stored, **data["config"]}
@@ -133,3 +136,18 @@ def channel_test(*, channel: Channel):
 
     require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
     return deliver_test(channel=channel)
+
+
+def apply_plan_features(*, org: Organization, old_plan: Any, new_plan: Any) -> dict[str, Any]:
+    """Plan-change handler: channels whose kind the new plan lacks are disabled (kept, with
+    the reason, so an upgrade and a click bring them back). Upgrades change nothing."""
+    features = set(new_plan.features or [])
+    locked = [kind for kind, feature in KIND_FEATURES.items() if feature not in features]
+    channels = Channel.objects.for_org(org).filter(kind__in=locked, enabled=True)
+    ids = [str(pk) for pk in channels.values_list("pk", flat=True)]
+    if ids:
+        channels.update(
+            enabled=False,
+            disabled_reason=f"plan {new_plan.code} does not include this channel kind",
+        )
+    return {"disabled_channels": ids} if ids else {}
