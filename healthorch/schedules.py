@@ -57,6 +57,20 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.incidents.tasks.low_uptime_sweep",
         "schedule": crontab(minute=10),
     },
+    # Every 15 seconds, move unacknowledged incidents to their next escalation step when its
+    # delay is up (an acknowledgement or resolution stops the walk).
+    "escalate-incidents": {
+        "task": "apps.alerts.tasks.escalate",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
+    # Every 15 seconds, re-send notifications whose task was lost (a worker killed mid-send,
+    # a broker hiccup) and flush grouped opened notices whose hold is over.
+    "sweep-notifications": {
+        "task": "apps.alerts.tasks.sweep_notifications",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,
