@@ -50,6 +50,34 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    # Every 30 seconds, start and end maintenance windows (monitors enter and leave
+    # `maintenance`), resolve flapping incidents whose monitor settled, and resolve slow-response
+    # and certificate incidents whose latest result is fine again.
+    "incidents-sweep": {
+        "task": "apps.incidents.tasks.incidents_sweep",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
+    # Ten past every hour (after the rollups at :05), compare each monitor's uptime over its
+    # organization's low_uptime window with the threshold; open or resolve low_uptime incidents.
+    "incidents-low-uptime": {
+        "task": "apps.incidents.tasks.low_uptime_sweep",
+        "schedule": crontab(minute=10),
+    },
+    # Every 15 seconds, move unacknowledged incidents to their next escalation step when its
+    # delay is up (an acknowledgement or resolution stops the walk).
+    "escalate-incidents": {
+        "task": "apps.alerts.tasks.escalate",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
+    # Every 15 seconds, re-send notifications whose task was lost (a worker killed mid-send,
+    # a broker hiccup) and flush grouped opened notices whose hold is over.
+    "sweep-notifications": {
+        "task": "apps.alerts.tasks.sweep_notifications",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,

@@ -266,6 +266,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind` or `status`; name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "MonitorKindEnum": "apps.monitors.models.MonitorKind",
+        "MonitorStatusEnum": "apps.monitors.models.MonitorStatus",
+        "IncidentStatusEnum": "apps.incidents.models.IncidentStatus",
+        "AlertRuleKindEnum": "apps.incidents.models.RuleKind",
+        "WindowKindEnum": "apps.incidents.models.WindowKind",
+        "RecurrenceEnum": "apps.incidents.models.Recurrence",
+        "SeverityEnum": "apps.incidents.models.Severity",
+        "ChannelKindEnum": "apps.alerts.models.ChannelKind",
+        "NotificationKindEnum": "apps.alerts.models.NotificationKind",
+        "NotificationStatusEnum": "apps.alerts.models.NotificationStatus",
+    },
 }
 
 # --- Product knobs --------------------------------------------------------------------------
@@ -293,6 +306,20 @@ HEALTHORCH_CANARY_URL = config.string("HEALTHORCH_CANARY_URL", "")
 # healthorch itself stops. Empty: off.
 HEALTHORCH_SELF_HEARTBEAT_URL = config.string("HEALTHORCH_SELF_HEARTBEAT_URL", "")
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
+
+# --- Alerts ---------------------------------------------------------------------------------
+# Delivery attempts per notification before it is `dead`; the wait after attempt n is
+# ALERTS_RETRY_BASE_SECONDS * 2**(n-1), +-20% jitter (6 attempts: 1+2+4+8+16 = ~31 min).
+ALERTS_MAX_ATTEMPTS = config.integer("ALERTS_MAX_ATTEMPTS", 6, minimum=1)
+ALERTS_RETRY_BASE_SECONDS = config.integer("ALERTS_RETRY_BASE_SECONDS", 60, minimum=1)
+# Opened notices for one organization and channel within this window are grouped: the first
+# goes out at once, later ones are held ALERTS_GROUP_HOLD_SECONDS and sent as one message.
+ALERTS_GROUP_WINDOW_SECONDS = config.integer("ALERTS_GROUP_WINDOW_SECONDS", 60, minimum=0)
+ALERTS_GROUP_HOLD_SECONDS = config.integer("ALERTS_GROUP_HOLD_SECONDS", 5, minimum=1)
+# A row left `sending` this long belongs to a worker that died (the task's hard limit is 60 s).
+ALERTS_SENDING_LEASE_SECONDS = config.integer("ALERTS_SENDING_LEASE_SECONDS", 120, minimum=30)
+# Links in notifications point here (e.g. https://healthorch.example.com); empty: no link.
+HEALTHORCH_PUBLIC_URL = config.string("HEALTHORCH_PUBLIC_URL", "")
 
 # --- Stripe / dj-stripe (used only by apps.billing) -----------------------------------------
 STRIPE_LIVE_MODE = config.boolean("STRIPE_LIVE_MODE", False)

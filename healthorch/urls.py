@@ -14,6 +14,8 @@ api_v1 = [
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
     path("", include("apps.billing.api.urls")),
+    path("", include("apps.incidents.api.urls")),
+    path("", include("apps.alerts.api.urls")),
 ]
 
 urlpatterns = [

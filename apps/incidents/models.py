@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TenantModel
+from apps.core.models import TenantModel, TenantQuerySet
 
 
 class Severity(models.TextChoices):
@@ -147,3 +147,156 @@ class IncidentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Alert rules ------------------------------------------------------------------------------
+
+
+class RuleKind(models.TextChoices):
+    SERVICE_DOWN = "service_down", "Service down"
+    CRITICAL_SERVICE_DOWN = "critical_service_down", "Critical service down"
+    CONSECUTIVE_FAILURES = "consecutive_failures", "Consecutive failures"
+    HIGH_RESPONSE_TIME = "high_response_time", "High response time"
+    LOW_UPTIME = "low_uptime", "Low uptime"
+    CERTIFICATE_EXPIRY = "certificate_expiry", "Certificate expiry"
+    SERVICE_RECOVERY = "service_recovery", "Service recovery"
+    FLAPPING = "flapping", "Flapping"
+
+
+CUSTOM_RULE = "custom"
+
+
+class AlertRule(TenantModel):
+    """One organization's setting for one rule kind. Absent rows mean the defaults
+    (apps.incidents.rules.DEFAULTS); a row exists once the organization lists or changes them."""
+
+    kind = models.CharField(max_length=40, choices=RuleKind.choices)
+    enabled = models.BooleanField(default=True)
+    # Meaning per kind: failures in a row, a response-time factor, an uptime percentage,
+    # days before expiry, status changes per window. Null where the kind takes none.
+    threshold = models.FloatField(null=True, blank=True)
+    window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind"], name="alert_rule_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+# --- Dependencies -----------------------------------------------------------------------------
+
+
+class MonitorDependency(TenantModel):
+    """`monitor` depends on `depends_on`: while the parent is down (or in maintenance), the
+    child's new incidents are recorded as suppressed instead of notified."""
+
+    monitor = models.ForeignKey(
+        "monitors.Monitor", on_delete=models.CASCADE, related_name="dependencies"
+    )
+    depends_on = models.ForeignKey(
+        "monitors.Monitor", on_delete=models.CASCADE, related_name="dependents"
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "monitor dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "depends_on"], name="dependency_unique"),
+            models.CheckConstraint(
+                condition=~Q(monitor=models.F("depends_on")), name="dependency_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} -> {self.depends_on_id}"
+
+
+# --- Status changes (the flip log) ------------------------------------------------------------
+
+
+class StatusChange(models.Model):
+    """Every monitor status change, written in the transaction that changed the status.
+
+    Flapping is counted from these rows; the timeline of a monitor is these rows.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(
+        "monitors.Monitor", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    old = models.CharField(max_length=16)
+    new = models.CharField(max_length=16)
+    at = models.DateTimeField()
+    # The check result that caused it (null for heartbeats, windows and sweeps).
+    result_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["monitor", "at"], name="status_change_monitor_time")]
+
+    def __str__(self) -> str:
+        return f"{self.old} -> {self.new} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Maintenance windows and silences ---------------------------------------------------------
+
+
+class WindowKind(models.TextChoices):
+    # Monitors show `maintenance`, open no incidents, notify no one.
+    MAINTENANCE = "maintenance", "Maintenance"
+    # Monitors keep their real status; incidents are recorded but nobody is notified.
+    SILENCE = "silence", "Silence"
+
+
+class Recurrence(models.TextChoices):
+    ONCE = "once", "One-off"
+    CRON = "cron", "Cron expression"
+    WEEKLY = "weekly", "Weekly"
+
+
+class MaintenanceWindow(TenantModel):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(
+        max_length=12, choices=WindowKind.choices, default=WindowKind.MAINTENANCE
+    )
+    recurrence = models.CharField(max_length=8, choices=Recurrence.choices, default=Recurrence.ONCE)
+    # One-off: the window itself. Recurring: the period in which the recurrence applies
+    # (either end open).
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    # Recurring: each occurrence starts at a cron fire, or at `start_time` on `weekdays`
+    # (0 = Monday), in `timezone`, and lasts `duration_minutes`.
+    cron = models.CharField(max_length=100, blank=True)
+    weekdays = models.JSONField(default=list, blank=True)
+    start_time = models.TimeField(null=True, blank=True)
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    # What it covers: the whole organization, or these monitors and monitors with these tags.
+    all_monitors = models.BooleanField(default=False)
+    monitors = models.ManyToManyField("monitors.Monitor", blank=True, related_name="+")
+    tags = models.JSONField(default=list, blank=True)
+    # A silence made by "snooze" on an incident.
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "ends_at"], name="window_org_end")]
+
+    def __str__(self) -> str:
+        return self.name

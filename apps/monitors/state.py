@@ -18,11 +18,32 @@ from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 
 StatusListener = Callable[..., None]  # (monitor=, old=, new=, result=, at=)
 _LISTENERS: list[StatusListener] = []
+# Batch listeners (apps.incidents): one call per folded batch instead of one per monitor, so a
+# thousand monitors going down together cost a few statements, not thousands.
+ChangesListener = Callable[..., None]  # (changes=[(monitor, old, result)])
+_CHANGES_LISTENERS: list[ChangesListener] = []
+FoldListener = Callable[..., None]  # (folded=[(monitor, results oldest first)])
+_FOLD_LISTENERS: list[FoldListener] = []
 
 
 def on_status_change(listener: StatusListener) -> StatusListener:
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
+    return listener
+
+
+def on_status_changes(listener: ChangesListener) -> ChangesListener:
+    """Hear about a batch's status changes at once (after the per-change listeners)."""
+    if listener not in _CHANGES_LISTENERS:
+        _CHANGES_LISTENERS.append(listener)
+    return listener
+
+
+def on_fold(listener: FoldListener) -> FoldListener:
+    """Also hear about every folded batch, changed or not (incidents count failures while
+    down and look at response times and certificates); called after the status listeners."""
+    if listener not in _FOLD_LISTENERS:
+        _FOLD_LISTENERS.append(listener)
     return listener
 
 
@@ -34,12 +55,13 @@ def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:
         return status, failures, successes
     if outcome == Outcome.DOWN:
         failures, successes = failures + 1, 0
-        if failures >= monitor.failure_threshold:
+        if failures >= monitor.failure_threshold and status != MonitorStatus.MAINTENANCE:
             status = MonitorStatus.DOWN
         return status, failures, successes
     failures, successes = 0, successes + 1
     recovered = status != MonitorStatus.DOWN or successes >= monitor.recovery_threshold
-    if recovered:
+    # A maintenance window (apps.incidents) holds the status; the counters keep counting.
+    if recovered and status != MonitorStatus.MAINTENANCE:
         status = MonitorStatus.DEGRADED if outcome == Outcome.DEGRADED else MonitorStatus.UP
     return status, failures, successes
 
@@ -77,8 +99,18 @@ def apply_outcomes(monitor: Monitor, results: list) -> str | None:
 
 def announce(monitor: Monitor, old: str, result) -> None:
     """Tell the listeners (incidents) about a status change, inside the same transaction."""
-    for listener in _LISTENERS:
-        listener(monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at)
+    announce_many([(monitor, old, result)])
+
+
+def announce_many(changes: list[tuple[Monitor, str, object]]) -> None:
+    for monitor, old, result in changes:
+        for listener in _LISTENERS:
+            listener(
+                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
+            )
+    if changes:
+        for listener in _CHANGES_LISTENERS:
+            listener(changes=changes)
 
 
 def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> list[Monitor]:
@@ -102,8 +134,11 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
         if old is not None:
             changed.append((monitor, old, ordered[monitor.pk][-1]))
     bulk_update_values(Monitor, locked, FOLDED_FIELDS)
-    for monitor, old, result in changed:
-        announce(monitor, old, result)
+    announce_many(changed)
+    if _FOLD_LISTENERS:
+        folded = [(monitor, ordered[monitor.pk]) for monitor in locked]
+        for listener in _FOLD_LISTENERS:
+            listener(folded=folded)
     return locked
 
 

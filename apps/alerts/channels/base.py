@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from rest_framework import serializers
 
 SEVERITIES = ("info", "warning", "error", "critical")
-EVENTS = ("opened", "escalated", "acknowledged", "resolved", "test")
+EVENTS = ("opened", "escalated", "acknowledged", "resolved", "flapping", "test")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ optional `headers` (extra request headers).
 
 Request body, compact JSON, exactly these keys:
 
-    {"event": "opened|escalated|acknowledged|resolved|test",
+    {"event": "opened|escalated|acknowledged|resolved|flapping|test",
      "severity": "info|warning|error|critical",
      "title": str, "body": str,
      "incident_id": str | null, "monitor": str | null, "url": str | null,

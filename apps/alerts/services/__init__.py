@@ -1,0 +1,8 @@
+"""Writes for alerts (STYLE.md: services own state changes). Split by concern:
+
+- `channels`: channel CRUD, test messages, the disable a permanent error causes;
+- `policies`: escalation policy CRUD;
+- `outbox`: incident events -> Notification rows, grouping of opened notices;
+- `escalation`: the incident-event listener, the escalation walk and its sweep;
+- `delivery`: claiming, sending, retrying, the dead-letter retry and the lost-task sweep.
+"""

@@ -1,0 +1,153 @@
+"""Writes for channels: create, update, delete, test, and the disable that a permanent error
+causes. Secrets (a webhook's signing secret, an Apprise URL) are stored Fernet-encrypted and
+only ever returned by `channel_create`, once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.alerts.channels import REGISTRY
+from apps.alerts.models import KIND_FEATURES, Channel
+from apps.core import crypto
+from apps.incidents.models import Severity
+from apps.plans.services import require_feature
+from apps.tenants.models import Organization
+
+logger = logging.getLogger(__name__)
+
+
+def channel_secrets(channel: Channel) -> dict[str, Any]:
+    return json.loads(crypto.decrypt(channel.secret)) if channel.secret else {}
+
+
+def channel_full_config(channel: Channel) -> dict[str, Any]:
+    """The config a transport needs: public half plus the decrypted secret half."""
+    return {**channel.config, **channel_secrets(channel)}
+
+
+def _clean(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    transport = REGISTRY[kind]
+    try:
+        cleaned = transport.clean_config(config)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"config": exc.detail}) from exc
+    return transport.split_secrets(cleaned)
+
+
+def _severities(value: list[str] | None) -> list[str]:
+    if value is None:
+        return list(Severity.values)
+    # Stored in severity order, once each, so equality and display are stable.
+    return [s for s in Severity.values if s in value]
+
+
+def channel_create(
+    *,
+    org: Organization,
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    enabled: bool = True,
+    notify_on_resolved: bool = True,
+    severities: list[str] | None = None,
+) -> tuple[Channel, dict[str, Any]]:
+    """Create a channel; returns it with its secret half, which the caller shows once.
+
+    Raises UpgradeRequired (402) when the plan lacks the kind's feature and a field-level
+    ValidationError (400) for a bad config.
+    """
+    require_feature(org=org, feature=KIND_FEATURES[kind])
+    public, secret = _clean(kind, config)
+    channel = Channel.objects.create(
+        organization=org,
+        kind=kind,
+        name=name,
+        config=public,
+        secret=crypto.encrypt(json.dumps(secret)) if secret else "",
+        enabled=enabled,
+        notify_on_resolved=notify_on_resolved,
+        severities=_severities(severities),
+    )
+    logger.info(
+        "channel created", extra={"org": org.slug, "channel": str(channel.pk), "kind": kind}
+    )
+    return channel, secret
+
+
+def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
+    """Change a channel. A new `config` replaces the old one, except that secret fields left
+    out keep their stored values (they were never shown, so the caller cannot resend them).
+    Re-enabling a channel that a permanent error disabled clears the reason."""
+    fields = ["updated_at"]
+    if data.get("enabled") or "config" in data:
+        # Turning on (or reconfiguring) a kind the plan no longer includes is an upgrade.
+        require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
+    if "config" in data:
+        stored = channel_secrets(channel)
+        merged = {**stored, **data["config"]}
+        public, secret = _clean(channel.kind, merged)
+        channel.config = public
+        channel.secret = crypto.encrypt(json.dumps(secret)) if secret else ""
+        fields += ["config", "secret"]
+    for name in ("name", "notify_on_resolved"):
+        if name in data:
+            setattr(channel, name, data[name])
+            fields.append(name)
+    if "severities" in data:
+        channel.severities = _severities(data["severities"])
+        fields.append("severities")
+    if "enabled" in data:
+        channel.enabled = data["enabled"]
+        if channel.enabled:
+            channel.disabled_reason = ""
+        fields += ["enabled", "disabled_reason"]
+    channel.save(update_fields=fields)
+    return channel
+
+
+def channel_delete(*, channel: Channel) -> None:
+    channel.delete()
+
+
+def channel_disable(*, channel_id: Any, reason: str) -> bool:
+    """Disable a channel after a permanent delivery error. True if this call disabled it.
+
+    Compare-and-set on `enabled`: two deliveries failing at once record one reason.
+    """
+    done = Channel.objects.filter(pk=channel_id, enabled=True).update(
+        enabled=False, disabled_reason=reason[:500]
+    )
+    if done:
+        logger.warning("channel disabled", extra={"channel": str(channel_id), "reason": reason})
+    return bool(done)
+
+
+def channel_test(*, channel: Channel):
+    """Send a test message now, record it in the delivery log, and return the Notification.
+
+    Test messages are not counted against the monthly cap, are not retried and never disable
+    the channel (the person testing is looking at the answer).
+    """
+    from apps.alerts.services.delivery import deliver_test
+
+    require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
+    return deliver_test(channel=channel)
+
+
+def apply_plan_features(*, org: Organization, old_plan: Any, new_plan: Any) -> dict[str, Any]:
+    """Plan-change handler: channels whose kind the new plan lacks are disabled (kept, with
+    the reason, so an upgrade and a click bring them back). Upgrades change nothing."""
+    features = set(new_plan.features or [])
+    locked = [kind for kind, feature in KIND_FEATURES.items() if feature not in features]
+    channels = Channel.objects.for_org(org).filter(kind__in=locked, enabled=True)
+    ids = [str(pk) for pk in channels.values_list("pk", flat=True)]
+    if ids:
+        channels.update(
+            enabled=False,
+            disabled_reason=f"plan {new_plan.code} does not include this channel kind",
+        )
+    return {"disabled_channels": ids} if ids else {}

@@ -1,0 +1,290 @@
+"""Who hears about an incident, when: the listener on incident events and the escalation walk.
+
+Events we react to (published by apps.incidents with `data["notify"]` True):
+- `opened`: run the policy's first step (now, or schedule it after its delay);
+- `resolved`: the resolved notice to every channel that was notified of the incident
+  (channels with notify_on_resolved off are skipped); escalation stops;
+- `flapping`: one notice to the first step's channels, at once; escalation is unchanged.
+Events with `notify` False, and incidents marked `suppressed`, are ignored. We write
+`escalated` (each step run by the sweep) and `notified` (each final delivery outcome) events,
+always with `notify` False so they never come back to us as work.
+
+The walk: `Incident.escalation_step` is the index of the step due at `next_escalation_at`
+(null: nothing more to do). Step 1's delay counts from the opening, each later step's from
+the previous step; after the last step the policy restarts `repeat` times (a restart waits
+step 1's delay, at least a minute). Acknowledging or resolving clears `next_escalation_at`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.alerts.models import (
+    Channel,
+    EscalationPolicy,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
+from apps.alerts.services.outbox import notifications_write
+from apps.incidents import events
+from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus, Severity
+from apps.plans.selectors import entitlements_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    delay_minutes: int
+    channels: list[Channel]
+
+
+@dataclass(frozen=True)
+class Route:
+    """The steps that govern one incident (from a policy, or the severity's default)."""
+
+    steps: list[Step]
+    repeat: int
+    source: str  # the policy's name, or "default:<severity>"
+
+
+def _org_channels(org_id: Any, severity: str) -> list[Channel]:
+    return [
+        c
+        for c in Channel.objects.filter(organization_id=org_id, enabled=True).order_by(
+            "created_at", "id"
+        )
+        if c.takes(severity)
+    ]
+
+
+def default_plan(*, org_id: Any, severity: str) -> Route:
+    """Defaults when no policy covers the severity (or the plan lacks the feature):
+
+    info: the first channel, no escalation; warning: the first channel after 1 minute, every
+    channel 15 minutes later; error: the first channel at once, every channel 5 minutes
+    later; critical: every channel at once, and every channel again a minute later.
+    "First" is the oldest enabled channel that takes the severity.
+    """
+    every = _org_channels(org_id, severity)
+    first = every[:1]
+    table = {
+        Severity.INFO: [Step(0, first)],
+        Severity.WARNING: [Step(1, first), Step(15, every)],
+        Severity.ERROR: [Step(0, first), Step(5, every)],
+        Severity.CRITICAL: [Step(0, every), Step(1, every)],
+    }
+    return Route(steps=table[Severity(severity)], repeat=0, source=f"default:{severity}")
+
+
+def route_for(*, incident: Incident) -> Route:
+    org = incident.organization
+    if entitlements_for(org).has("escalation_policies"):
+        for policy in EscalationPolicy.objects.for_org(org).filter(enabled=True):
+            if incident.severity in policy.severities:
+                steps = [
+                    Step(
+                        s.delay_minutes,
+                        [
+                            c
+                            for c in s.channels.order_by("created_at")
+                            if c.takes(incident.severity)
+                        ],
+                    )
+                    for s in policy.steps.order_by("position")
+                ]
+                if steps:
+                    return Route(steps=steps, repeat=policy.repeat, source=policy.name)
+    return default_plan(org_id=incident.organization_id, severity=incident.severity)
+
+
+def _after(plan: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
+    """(next step index, repeats, due time or None) once step `index` has run at `now`."""
+    if index + 1 < len(plan.steps):
+        return index + 1, repeats, now + timedelta(minutes=plan.steps[index + 1].delay_minutes)
+    if repeats < plan.repeat:
+        wait = max(plan.steps[0].delay_minutes, 1)
+        return 0, repeats + 1, now + timedelta(minutes=wait)
+    return index, repeats, None
+
+
+def _set_walk(incident: Incident, step: int, repeats: int, due: Any) -> None:
+    Incident.objects.filter(pk=incident.pk).update(
+        escalation_step=step, escalation_repeats=repeats, next_escalation_at=due
+    )
+    # The caller's instance too, so a later save() of it does not write the old values back.
+    incident.escalation_step, incident.escalation_repeats = step, repeats
+    incident.next_escalation_at = due
+
+
+# --- the listener ---------------------------------------------------------------------------
+
+
+def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
+    """Registered with apps.incidents.events from AlertsConfig.ready; runs in the event's
+    transaction."""
+    if not (event.data or {}).get("notify") or incident.suppressed:
+        return
+    if event.kind == EventKind.OPENED:
+        escalation_start(incident=incident, event=event)
+    elif event.kind == EventKind.RESOLVED:
+        notify_resolved(incident=incident, event=event)
+    elif event.kind == EventKind.FLAPPING:
+        plan = route_for(incident=incident)
+        notifications_write(
+            incident=incident,
+            event=event,
+            channels=plan.steps[0].channels,
+            kind=NotificationKind.FLAPPING,
+            key_prefix=str(event.pk),
+        )
+    else:
+        logger.info("incident event not notified", extra={"kind": event.kind, "event": event.pk})
+
+
+def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
+    """Run the first step now if its delay is zero, else schedule it from the opening."""
+    plan = route_for(incident=incident)
+    first = plan.steps[0]
+    if first.delay_minutes:
+        due = incident.opened_at + timedelta(minutes=first.delay_minutes)
+        _set_walk(incident, 0, 0, due)
+        return
+    notifications_write(
+        incident=incident,
+        event=event,
+        channels=first.channels,
+        kind=NotificationKind.OPENED,
+        key_prefix=str(event.pk),
+    )
+    _set_walk(incident, *_after(plan, 0, 0, timezone.now()))
+
+
+# Statuses that mean "this channel was (or is being) told about the incident".
+_TOLD = [
+    NotificationStatus.SENT,
+    NotificationStatus.GROUPED,
+    NotificationStatus.PENDING,
+    NotificationStatus.SENDING,
+    NotificationStatus.FAILED,
+]
+
+
+def notify_resolved(*, incident: Incident, event: IncidentEvent) -> list[Notification]:
+    """The resolved notice, to every channel told of the incident that wants resolutions."""
+    now = timezone.now()
+    _set_walk(incident, incident.escalation_step, incident.escalation_repeats, None)
+    # An opened notice still held for grouping is moot now: drop it instead of announcing a
+    # problem and its end together.
+    held = Notification.objects.filter(
+        incident=incident, status=NotificationStatus.PENDING, hold_until__gt=now
+    )
+    dropped = set(held.values_list("channel_id", flat=True))
+    held.update(status=NotificationStatus.SUPPRESSED, last_error="resolved before it was sent")
+    told = (
+        Notification.objects.filter(incident=incident, status__in=_TOLD)
+        .exclude(kind__in=[NotificationKind.RESOLVED, NotificationKind.TEST])
+        .order_by()
+        .values_list("channel_id", flat=True)
+        .distinct()
+    )
+    channels = list(
+        Channel.objects.filter(
+            pk__in=set(told) - dropped, enabled=True, notify_on_resolved=True
+        ).order_by("created_at")
+    )
+    return notifications_write(
+        incident=incident,
+        event=event,
+        channels=channels,
+        kind=NotificationKind.RESOLVED,
+        key_prefix=str(event.pk),
+    )
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+def escalation_sweep(*, now: Any = None, limit: int = 200) -> int:
+    """Run every due escalation step; returns how many ran. Bounded per call."""
+    now = now or timezone.now()
+    # Acknowledged or resolved incidents whose due time was left set have nothing to do.
+    Incident.objects.filter(next_escalation_at__isnull=False).exclude(
+        status=IncidentStatus.TRIGGERED
+    ).update(next_escalation_at=None)
+    due = list(
+        Incident.objects.filter(next_escalation_at__lte=now, status=IncidentStatus.TRIGGERED)
+        .order_by("next_escalation_at")
+        .values_list("pk", "next_escalation_at", "escalation_step", "escalation_repeats")[:limit]
+    )
+    ran = 0
+    for pk, due_at, step, repeats in due:
+        ran += escalation_run_step(
+            incident_id=pk, due_at=due_at, step=step, repeats=repeats, now=now
+        )
+    return ran
+
+
+def escalation_run_step(
+    *, incident_id: Any, due_at: Any, step: int, repeats: int, now: Any
+) -> bool:
+    """Run one due step of one incident, exactly once.
+
+    The claim is a compare-and-set on (status, next_escalation_at, step, repeats): two
+    sweeps racing for the same step, or an acknowledgement landing meanwhile, leave exactly
+    one winner (an ack clears next_escalation_at, so the sweep's UPDATE matches nothing).
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_related("organization", "monitor").get(pk=incident_id)
+        plan = route_for(incident=incident)
+        if step >= len(plan.steps):  # the policy lost steps since: the walk is over
+            next_step, next_repeats, next_due = step, repeats, None
+        else:
+            next_step, next_repeats, next_due = _after(plan, step, repeats, now)
+        claimed = Incident.objects.filter(
+            pk=incident_id,
+            status=IncidentStatus.TRIGGERED,
+            next_escalation_at=due_at,
+            escalation_step=step,
+            escalation_repeats=repeats,
+        ).update(
+            escalation_step=next_step, escalation_repeats=next_repeats, next_escalation_at=next_due
+        )
+        if not claimed or step >= len(plan.steps):
+            return False
+        channels = plan.steps[step].channels
+        event = IncidentEvent.objects.create(
+            incident=incident,
+            organization_id=incident.organization_id,
+            kind=EventKind.ESCALATED,
+            at=now,
+            data={
+                "step": step + 1,
+                "repeat": repeats,
+                "policy": plan.source,
+                "channels": [str(c.pk) for c in channels],
+                "notify": False,
+            },
+        )
+        events.publish(incident=incident, event=event)
+        first_notice = step == 0 and repeats == 0
+        notifications_write(
+            incident=incident,
+            event=event,
+            channels=channels,
+            kind=NotificationKind.OPENED if first_notice else NotificationKind.ESCALATED,
+            key_prefix=str(event.pk),
+            step=step + 1,
+        )
+    logger.info(
+        "incident escalated",
+        extra={"incident": str(incident_id), "step": step + 1, "channels": len(channels)},
+    )
+    return True

@@ -1,0 +1,185 @@
+"""The console's view of incidents: timelines, rules, dependencies, windows and the flip log.
+
+History (events, status changes) is read-only here as everywhere. Acknowledge and resolve go
+through the same services as the API; window edits re-sync maintenance at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.core.admin import TenantScopedAdmin
+from apps.core.errors import ServiceError
+from apps.incidents import machine, services
+from apps.incidents.models import (
+    AlertRule,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    MonitorDependency,
+    StatusChange,
+)
+
+
+class _ReadOnly(TenantScopedAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = IncidentEvent
+    fields = ["at", "kind", "actor", "note", "count", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["at", "id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(TenantScopedAdmin):
+    list_display = [
+        "title",
+        "organization",
+        "severity",
+        "status",
+        "rule",
+        "occurrences",
+        "suppressed",
+        "opened_at",
+    ]
+    list_filter = ["status", "severity", "rule", "suppressed"]
+    search_fields = ["title", "organization__slug", "monitor__name"]
+    list_select_related = ["organization", "monitor"]
+    date_hierarchy = "opened_at"
+    inlines = [EventInline]
+    actions = ["acknowledge", "resolve"]
+    # An incident's facts come from the state machine; people act through the actions.
+    readonly_fields = [
+        "organization",
+        "monitor",
+        "rule",
+        "severity",
+        "status",
+        "cause",
+        "occurrences",
+        "suppressed",
+        "suppressed_reason",
+        "opened_at",
+        "last_seen_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+        "escalation_step",
+        "escalation_repeats",
+        "next_escalation_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)
+
+    @admin.action(description="Acknowledge selected incidents")
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda i: services.incident_acknowledge(incident=i, user=request.user),
+        )
+
+    @admin.action(description="Resolve selected incidents")
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._each(
+            request, queryset, lambda i: services.incident_resolve(incident=i, user=request.user)
+        )
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Incident], act) -> None:
+        done = 0
+        for incident in queryset:
+            if not self.has_change_permission(request, incident):
+                continue
+            try:
+                act(incident)
+                done += 1
+            except ServiceError as exc:
+                self.message_user(request, f"{incident}: {exc.detail}", messages.WARNING)
+        self.message_user(request, f"{done} incident(s) updated.")
+
+
+@admin.register(IncidentEvent)
+class IncidentEventAdmin(_ReadOnly):
+    list_display = ["at", "kind", "incident", "organization", "actor", "count"]
+    list_filter = ["kind"]
+    list_select_related = ["incident", "organization", "actor"]
+    search_fields = ["incident__title", "note"]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(TenantScopedAdmin):
+    list_display = ["kind", "organization", "enabled", "threshold", "window_seconds", "severity"]
+    list_filter = ["kind", "enabled", "severity"]
+    list_select_related = ["organization"]
+    search_fields = ["organization__slug"]
+    autocomplete_fields = ["organization"]
+
+
+@admin.register(MonitorDependency)
+class MonitorDependencyAdmin(TenantScopedAdmin):
+    list_display = ["monitor", "depends_on", "organization", "created_at"]
+    list_select_related = ["monitor", "depends_on", "organization"]
+    search_fields = ["monitor__name", "depends_on__name", "organization__slug"]
+    raw_id_fields = ["monitor", "depends_on"]
+    autocomplete_fields = ["organization"]
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(_ReadOnly):
+    list_display = ["at", "monitor", "old", "new", "organization", "reason"]
+    list_filter = ["new", "old"]
+    list_select_related = ["monitor", "organization"]
+    search_fields = ["monitor__name"]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(TenantScopedAdmin):
+    list_display = [
+        "name",
+        "organization",
+        "kind",
+        "recurrence",
+        "starts_at",
+        "ends_at",
+        "all_monitors",
+    ]
+    list_filter = ["kind", "recurrence"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "organization__slug"]
+    raw_id_fields = ["monitors", "incident"]
+    autocomplete_fields = ["organization"]
+    readonly_fields = ["created_by"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        machine.maintenance_sync(org_ids={form.instance.organization_id})
+
+    def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
+        services.window_delete(window=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
+        for window in queryset:
+            services.window_delete(window=window)

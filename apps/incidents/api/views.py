@@ -1,0 +1,431 @@
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import TenantViewSet
+from apps.core.schema import AUTHENTICATED, errors
+from apps.incidents import rules, selectors, services
+from apps.incidents.api import serializers as s
+from apps.incidents.models import (
+    AlertRule,
+    Incident,
+    IncidentStatus,
+    MaintenanceWindow,
+    MonitorDependency,
+    RuleKind,
+    Severity,
+    WindowKind,
+)
+from apps.monitors.models import Monitor
+from apps.tenants.api.views import ORG_HEADER
+
+TIMELINE_PREVIEW = 50
+
+
+class IncidentCursor(CursorPagination):
+    ordering = ("-opened_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TimelineCursor(CursorPagination):
+    ordering = ("at", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class WindowCursor(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _time_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
+    return value
+
+
+def _choices_param(request: Request, name: str, allowed: list[str]) -> list[str] | None:
+    raw = request.query_params.getlist(name)
+    values = [v for item in raw for v in item.split(",") if v]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise serializers.ValidationError(
+            {name: [f"Unknown value {bad[0]!r}; use {', '.join(allowed)}."]}
+        )
+    return values or None
+
+
+_INCIDENT_FILTERS = [
+    OpenApiParameter(
+        "status", str, description="triggered, acknowledged, resolved or open (comma-separated)"
+    ),
+    OpenApiParameter(
+        "severity", str, description="info, warning, error, critical (comma-separated)"
+    ),
+    OpenApiParameter("monitor", str, description="monitor id"),
+    OpenApiParameter("since", str, description="opened at or after (ISO 8601)"),
+    OpenApiParameter("until", str, description="opened before (ISO 8601)"),
+]
+_ACTION_ERRORS = errors(400, 401, 403, 404, 409, 429)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=_INCIDENT_FILTERS,
+        responses={200: s.IncidentOutput(many=True), **errors(400, 401, 403, 404, 429)},
+        summary="Incidents, newest first (cursor-paginated)",
+    ),
+    retrieve=extend_schema(
+        responses={200: s.IncidentDetailOutput, **errors(401, 403, 404, 429)},
+        summary="An incident with the start of its timeline",
+    ),
+    create=extend_schema(
+        request=s.IncidentCreateInput,
+        responses={201: s.IncidentDetailOutput, **errors(*AUTHENTICATED, 429)},
+        summary="Raise a custom incident (notified like any other)",
+    ),
+)
+@extend_schema(tags=["incidents"], parameters=[ORG_HEADER])
+class IncidentViewSet(mixins.ListModelMixin, TenantViewSet):
+    model = Incident
+    serializer_class = s.IncidentOutput
+    pagination_class = IncidentCursor
+
+    def scoped_queryset(self, org):
+        if self.action != "list":
+            return (
+                super()
+                .scoped_queryset(org)
+                .select_related("monitor", "acknowledged_by", "resolved_by")
+            )
+        request = self.request
+        monitor = request.query_params.get("monitor")
+        if monitor:
+            try:
+                monitor = serializers.UUIDField().to_internal_value(monitor)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"monitor": exc.detail}) from exc
+        return selectors.incident_list(
+            org=org,
+            status=_choices_param(request, "status", [*IncidentStatus.values, "open"]),
+            severity=_choices_param(request, "severity", Severity.values),
+            monitor=monitor,
+            since=_time_param(request, "since"),
+            until=_time_param(request, "until"),
+        )
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self._detail(self.get_object()))
+
+    def create(self, request: Request) -> Response:
+        data = s.IncidentCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        incident = services.incident_create_custom(
+            org=self.organization,
+            title=v["name"],
+            severity=v["severity"],
+            description=v["description"],
+            actor=self.tenancy.user,
+        )
+        return Response(self._detail(incident), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.NoteInput, responses={200: s.IncidentDetailOutput, **_ACTION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        data = s.NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_acknowledge(
+            incident=self.get_object(), user=self.tenancy.user, note=data.validated_data["note"]
+        )
+        return Response(self._detail(incident))
+
+    @extend_schema(request=s.NoteInput, responses={200: s.IncidentDetailOutput, **_ACTION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str) -> Response:
+        data = s.NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_resolve(
+            incident=self.get_object(), user=self.tenancy.user, note=data.validated_data["note"]
+        )
+        return Response(self._detail(incident))
+
+    @extend_schema(
+        request=s.TextInput, responses={201: s.EventOutput, **errors(*AUTHENTICATED, 429)}
+    )
+    @action(detail=True, methods=["post"])
+    def notes(self, request: Request, pk: str) -> Response:
+        data = s.TextInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.incident_note(
+            incident=self.get_object(), user=self.tenancy.user, text=data.validated_data["text"]
+        )
+        return Response(s.EventOutput(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.SnoozeInput,
+        responses={201: s.SnoozeOutput, **_ACTION_ERRORS},
+        summary="Silence the incident's monitor for a while (default 60 minutes)",
+    )
+    @action(detail=True, methods=["post"])
+    def snooze(self, request: Request, pk: str) -> Response:
+        data = s.SnoozeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        window = services.incident_snooze(
+            incident=self.get_object(),
+            user=self.tenancy.user,
+            minutes=data.validated_data["minutes"],
+        )
+        return Response(
+            {"silence": window.pk, "until": window.ends_at}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        responses={200: s.EventOutput(many=True), **errors(401, 403, 404, 429)},
+        summary="The whole timeline, oldest first (cursor-paginated)",
+    )
+    @action(detail=True, methods=["get"])
+    def timeline(self, request: Request, pk: str) -> Response:
+        paginator = TimelineCursor()
+        page = paginator.paginate_queryset(
+            selectors.incident_events(incident=self.get_object()), request, view=self
+        )
+        return paginator.get_paginated_response(s.EventOutput(page, many=True).data)
+
+    def _detail(self, incident: Incident) -> dict:
+        events = list(
+            selectors.incident_events(incident=incident).order_by("at", "id")[
+                : TIMELINE_PREVIEW + 1
+            ]
+        )
+        more = len(events) > TIMELINE_PREVIEW
+        next_url = None
+        if more:
+            next_url = self.request.build_absolute_uri(f"/api/v1/incidents/{incident.pk}/timeline/")
+        return s.IncidentDetailOutput(
+            incident, context={"timeline": events[:TIMELINE_PREVIEW], "timeline_next": next_url}
+        ).data
+
+
+# --- Alert rules ------------------------------------------------------------------------------
+
+
+class RuleOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RuleKind.choices)
+    enabled = serializers.BooleanField()
+    threshold = serializers.FloatField(allow_null=True)
+    threshold_meaning = serializers.CharField(allow_null=True)
+    window_seconds = serializers.IntegerField(allow_null=True)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    customized = serializers.BooleanField(
+        help_text="False while the organization uses the default."
+    )
+
+
+_KIND = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=RuleKind.values)
+
+
+def _rule_out(rule: rules.Rule, customized: bool) -> dict:
+    spec = rules.THRESHOLDS.get(rule.kind)
+    return RuleOutput(
+        {
+            "kind": rule.kind,
+            "enabled": rule.enabled,
+            "threshold": rule.threshold,
+            "threshold_meaning": spec[0] if spec else None,
+            "window_seconds": rule.window_seconds,
+            "severity": rule.severity,
+            "customized": customized,
+        }
+    ).data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: RuleOutput(many=True), **errors(401, 403, 404, 429)},
+        summary="Every alert rule of the organization, defaults included",
+    ),
+    retrieve=extend_schema(
+        parameters=[_KIND], responses={200: RuleOutput, **errors(401, 403, 404, 429)}
+    ),
+    partial_update=extend_schema(
+        parameters=[_KIND],
+        request=s.AlertRuleInput,
+        responses={200: RuleOutput, **errors(*AUTHENTICATED, 429)},
+    ),
+)
+@extend_schema(tags=["alert-rules"], parameters=[ORG_HEADER])
+class AlertRuleViewSet(TenantViewSet):
+    model = AlertRule
+    lookup_field = "kind"
+    lookup_value_regex = "[a-z_]+"
+    http_method_names = ["get", "patch", "head", "options"]
+    pagination_class = None
+    serializer_class = RuleOutput
+
+    def list(self, request: Request) -> Response:
+        rows = {r.kind: r for r in selectors.alert_rule_list(org=self.organization)}
+        return Response(
+            [
+                _rule_out(rules.from_row(rows[kind]) if kind in rows else default, kind in rows)
+                for kind, default in rules.DEFAULTS.items()
+            ]
+        )
+
+    def retrieve(self, request: Request, kind: str) -> Response:
+        self._kind(kind)
+        row = selectors.alert_rule_list(org=self.organization).filter(kind=kind).first()
+        return Response(
+            _rule_out(rules.from_row(row) if row else rules.DEFAULTS[kind], row is not None)
+        )
+
+    def partial_update(self, request: Request, kind: str) -> Response:
+        self._kind(kind)
+        with transaction.atomic():
+            services.alert_rules_ensure(org=self.organization)
+            row = AlertRule.objects.for_org(self.organization).select_for_update().get(kind=kind)
+            data = s.AlertRuleInput(data=request.data, context={"rule": row})
+            data.is_valid(raise_exception=True)
+            row = services.alert_rule_update(rule=row, data=dict(data.validated_data))
+        return Response(_rule_out(rules.from_row(row), True))
+
+    def _kind(self, kind: str) -> None:
+        if kind not in rules.DEFAULTS:
+            raise Http404
+
+
+# --- Dependencies -----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: s.DependencyOutput(many=True), **errors(401, 403, 404, 429)}
+    ),
+    create=extend_schema(
+        request=s.DependencyInput,
+        responses={201: s.DependencyOutput, **errors(*AUTHENTICATED, 429)},
+    ),
+    destroy=extend_schema(responses={204: None, **errors(401, 403, 404, 429)}),
+)
+@extend_schema(tags=["dependencies"], parameters=[ORG_HEADER])
+class DependencyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+    model = MonitorDependency
+    serializer_class = s.DependencyOutput
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        return selectors.dependency_list(org=org).order_by("created_at", "id")
+
+    def create(self, request: Request) -> Response:
+        data = s.DependencyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = self.organization
+        found = {
+            m.pk: m
+            for m in Monitor.objects.for_org(org).filter(
+                pk__in=[data.validated_data["monitor"], data.validated_data["depends_on"]]
+            )
+        }
+        errors_: dict[str, list[str]] = {}
+        for field in ("monitor", "depends_on"):
+            if data.validated_data[field] not in found:
+                errors_[field] = ["No such monitor."]
+        if errors_:
+            raise serializers.ValidationError(errors_)
+        dependency = services.dependency_create(
+            org=org,
+            monitor=found[data.validated_data["monitor"]],
+            depends_on=found[data.validated_data["depends_on"]],
+        )
+        return Response(s.DependencyOutput(dependency).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: MonitorDependency) -> None:
+        services.dependency_delete(dependency=instance)
+
+
+# --- Maintenance windows ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=WindowKind.values),
+            OpenApiParameter("active", bool, description="only windows in force now (or not)"),
+        ],
+        responses={200: s.WindowOutput(many=True), **errors(400, 401, 403, 404, 429)},
+    ),
+    retrieve=extend_schema(responses={200: s.WindowOutput, **errors(401, 403, 404, 429)}),
+    create=extend_schema(
+        request=s.WindowInput, responses={201: s.WindowOutput, **errors(*AUTHENTICATED, 429)}
+    ),
+    partial_update=extend_schema(
+        request=s.WindowInput, responses={200: s.WindowOutput, **errors(*AUTHENTICATED, 429)}
+    ),
+    destroy=extend_schema(responses={204: None, **errors(401, 403, 404, 429)}),
+)
+@extend_schema(tags=["maintenance-windows"], parameters=[ORG_HEADER])
+class MaintenanceWindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = MaintenanceWindow
+    serializer_class = s.WindowOutput
+    pagination_class = WindowCursor
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        if self.action != "list":
+            return super().scoped_queryset(org).prefetch_related("monitors")
+        p = self.request.query_params
+        kind = _choices_param(self.request, "kind", WindowKind.values)
+        active = p.get("active")
+        if active not in (None, "true", "false"):
+            raise serializers.ValidationError({"active": ["Use true or false."]})
+        return selectors.window_list(
+            org=org,
+            kind=kind[0] if kind else None,
+            active=None if active is None else active == "true",
+        )
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def create(self, request: Request) -> Response:
+        data = s.WindowInput(data=request.data, context={"org": self.organization})
+        data.is_valid(raise_exception=True)
+        window = services.window_create(
+            org=self.organization, data=dict(data.validated_data), user=self.tenancy.user
+        )
+        return Response(self._out(window), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        window = self.get_object()
+        data = s.WindowInput(
+            data=request.data, partial=True, context={"org": self.organization, "window": window}
+        )
+        data.is_valid(raise_exception=True)
+        window = services.window_update(window=window, data=dict(data.validated_data))
+        return Response(self._out(window))
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.window_delete(window=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _out(self, window: MaintenanceWindow) -> dict:
+        window = MaintenanceWindow.objects.prefetch_related("monitors").get(pk=window.pk)
+        return s.WindowOutput(window, context={"now": timezone.now()}).data

@@ -1,0 +1,117 @@
+"""Reads for incidents, their timelines, rules, dependencies and maintenance windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.incidents import windows as window_math
+from apps.incidents.models import (
+    OPEN_STATUSES,
+    AlertRule,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    MonitorDependency,
+    WindowKind,
+)
+from apps.tenants.models import Organization
+
+
+def incident_list(
+    *,
+    org: Organization,
+    status: list[str] | None = None,
+    severity: list[str] | None = None,
+    monitor: object | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Incident]:
+    """Incidents of one organization, newest first; `since`/`until` bound the opening time.
+    `status=["open"]` means triggered or acknowledged."""
+    qs = Incident.objects.for_org(org).select_related("monitor", "acknowledged_by", "resolved_by")
+    if status:
+        wanted = set(status)
+        if "open" in wanted:
+            wanted.discard("open")
+            wanted.update(OPEN_STATUSES)
+        qs = qs.filter(status__in=wanted)
+    if severity:
+        qs = qs.filter(severity__in=severity)
+    if monitor:
+        qs = qs.filter(monitor_id=monitor)
+    if since:
+        qs = qs.filter(opened_at__gte=since)
+    if until:
+        qs = qs.filter(opened_at__lt=until)
+    return qs.order_by("-opened_at", "-id")
+
+
+def incident_events(*, incident: Incident) -> QuerySet[IncidentEvent]:
+    return IncidentEvent.objects.filter(incident=incident).select_related("actor")
+
+
+def open_incident(*, monitor_id: object, rule: str) -> Incident | None:
+    return Incident.objects.filter(
+        monitor_id=monitor_id, rule=rule, status__in=OPEN_STATUSES
+    ).first()
+
+
+def alert_rule_list(*, org: Organization) -> QuerySet[AlertRule]:
+    return AlertRule.objects.for_org(org).order_by("kind")
+
+
+def dependency_list(*, org: Organization) -> QuerySet[MonitorDependency]:
+    return MonitorDependency.objects.for_org(org).select_related("monitor", "depends_on")
+
+
+def window_list(*, org: Organization, kind: str | None = None, active: bool | None = None):
+    qs = (
+        MaintenanceWindow.objects.for_org(org)
+        .prefetch_related(Prefetch("monitors", to_attr=None))
+        .order_by("-created_at", "-id")
+    )
+    if kind:
+        qs = qs.filter(kind=kind)
+    if active is not None:
+        now = timezone.now()
+        ids = [w.pk for w in windows_in_force(org_ids={org.pk}, at=now)]
+        qs = qs.filter(pk__in=ids) if active else qs.exclude(pk__in=ids)
+    return qs
+
+
+def windows_in_force(*, org_ids: set, at: datetime) -> list[MaintenanceWindow]:
+    """Windows and silences in force at `at` for these organizations (two queries: the
+    candidate windows, then their monitors)."""
+    candidates = (
+        MaintenanceWindow.objects.filter(organization_id__in=list(org_ids))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at))
+        .prefetch_related("monitors")
+    )
+    return [w for w in candidates if window_math.is_active(w, at)]
+
+
+def covering(windows: list[MaintenanceWindow], monitor) -> tuple[MaintenanceWindow | None, ...]:
+    """(the maintenance window, the silence) covering the monitor, either may be None."""
+    maintenance = silence = None
+    for w in windows:
+        if not window_math.covers(w, monitor):
+            continue
+        if w.kind == WindowKind.MAINTENANCE and maintenance is None:
+            maintenance = w
+        elif w.kind == WindowKind.SILENCE and silence is None:
+            silence = w
+    return maintenance, silence
+
+
+def incident_is_silenced(*, incident: Incident, at: datetime | None = None) -> bool:
+    """Whether a silence or maintenance window covers the incident's monitor now (a snoozed
+    incident is): escalation should wait while this is true."""
+    if incident.monitor_id is None:
+        return False
+    at = at or timezone.now()
+    found = windows_in_force(org_ids={incident.organization_id}, at=at)
+    return any(window_math.covers(w, incident.monitor) for w in found)

@@ -1,0 +1,75 @@
+"""Helpers for incident tests: monitors driven through the real state machine
+(apps.monitors.engine.results_record with CheckOutcome objects, as a worker records a batch),
+and a listener on apps.incidents.events standing in for apps.alerts to see what is published."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from django.utils import timezone
+
+from apps.incidents import events
+from apps.monitors import engine, services
+from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
+
+
+def make_monitor(org, name="api", **extra):
+    data = {
+        "name": name,
+        "kind": "tcp",
+        "config": {"host": "127.0.0.1", "port": 9},
+        "failure_threshold": 2,
+        "recovery_threshold": 1,
+        **extra,
+    }
+    return services.monitor_create(org=org, data=data)
+
+
+def down(**extra) -> CheckOutcome:
+    return CheckOutcome(
+        Outcome.DOWN, error_class=ErrorClass.CONNECTION, error_message="refused", **extra
+    )
+
+
+def up(ms: float = 20, **extra) -> CheckOutcome:
+    return CheckOutcome(Outcome.UP, response_time_ms=ms, **extra)
+
+
+def feed(monitor, *outcomes: CheckOutcome, at: datetime | None = None) -> None:
+    """Record each outcome as its own check of the monitor, in order (one batch each)."""
+    for outcome in outcomes:
+        engine.results_record(
+            monitors=[monitor],
+            outcomes=[outcome],
+            region="default",
+            checked_at=at or timezone.now(),
+        )
+    monitor.refresh_from_db()
+
+
+@dataclass
+class Published:
+    incident: object
+    kind: str
+    notify: bool
+    data: dict
+
+
+@pytest.fixture
+def published():
+    """Every event published to apps.incidents.events, in order."""
+    seen: list[Published] = []
+
+    def listener(*, incident, event):
+        seen.append(Published(incident, event.kind, event.data.get("notify"), dict(event.data)))
+
+    events.on_incident_event(listener)
+    yield seen
+    events._LISTENERS.remove(listener)
+
+
+def notified(published) -> list[tuple[str, str]]:
+    """(incident rule, event kind) of what people would hear about."""
+    return [(p.incident.rule, p.kind) for p in published if p.notify]
