@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from apps.core.admin import TenantScopedAdmin
 from apps.core.errors import ServiceError
-from apps.incidents import machine, services
+from apps.incidents import services, sweeps
 from apps.incidents.models import (
     AlertRule,
     Incident,
@@ -175,7 +175,7 @@ class MaintenanceWindowAdmin(TenantScopedAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        machine.maintenance_sync(org_ids={form.instance.organization_id})
+        sweeps.maintenance_sync(org_ids={form.instance.organization_id})
 
     def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
         services.window_delete(window=obj)

@@ -564,18 +564,18 @@ def window_create(
 ) -> MaintenanceWindow:
     """Create a window or silence; monitors it covers enter maintenance at once if it is in
     force now (the sweep would within 30 s)."""
-    from apps.incidents import machine
+    from apps.incidents import sweeps
 
     monitors = data.pop("monitors", [])
     with transaction.atomic():
         window = MaintenanceWindow.objects.create(organization=org, created_by=user, **data)
         window.monitors.set(monitors)
-        machine.maintenance_sync(org_ids={org.pk})
+        sweeps.maintenance_sync(org_ids={org.pk})
     return window
 
 
 def window_update(*, window: MaintenanceWindow, data: dict[str, Any]) -> MaintenanceWindow:
-    from apps.incidents import machine
+    from apps.incidents import sweeps
 
     monitors = data.pop("monitors", None)
     with transaction.atomic():
@@ -584,15 +584,15 @@ def window_update(*, window: MaintenanceWindow, data: dict[str, Any]) -> Mainten
         window.save()
         if monitors is not None:
             window.monitors.set(monitors)
-        machine.maintenance_sync(org_ids={window.organization_id})
+        sweeps.maintenance_sync(org_ids={window.organization_id})
     return window
 
 
 def window_delete(*, window: MaintenanceWindow) -> None:
     """Delete a window; monitors it held in maintenance leave it at once."""
-    from apps.incidents import machine
+    from apps.incidents import sweeps
 
     org_id = window.organization_id
     with transaction.atomic():
         window.delete()
-        machine.maintenance_sync(org_ids={org_id})
+        sweeps.maintenance_sync(org_ids={org_id})

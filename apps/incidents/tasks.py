@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.incidents import machine
+from apps.incidents import sweeps
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
 def incidents_sweep() -> dict:
     # Not acks_late: every step is idempotent and the next tick comes in 30 s.
-    return machine.sweep()
+    return sweeps.sweep()
 
 
 @shared_task(acks_late=True, ignore_result=True, time_limit=900, soft_time_limit=850)
 def low_uptime_sweep() -> dict:
-    return machine.low_uptime_sweep()
+    return sweeps.low_uptime_sweep()

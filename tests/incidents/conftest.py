@@ -55,6 +55,7 @@ class Published:
     kind: str
     notify: bool
     data: dict
+    event_id: int | None
 
 
 @pytest.fixture
@@ -63,7 +64,9 @@ def published():
     seen: list[Published] = []
 
     def listener(*, incident, event):
-        seen.append(Published(incident, event.kind, event.data.get("notify"), dict(event.data)))
+        seen.append(
+            Published(incident, event.kind, event.data.get("notify"), dict(event.data), event.pk)
+        )
 
     events.on_incident_event(listener)
     yield seen

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.incidents import services
+from apps.incidents import selectors, services
 from apps.incidents.models import EventKind, Incident, IncidentStatus, MaintenanceWindow
 from apps.plans.metering import api_usage
 from apps.plans.services import organization_change_plan
@@ -199,6 +199,7 @@ def test_snoozing_silences_the_monitor_for_an_hour(client_for, member, incident,
     assert silence.incident == incident
     assert list(silence.monitors.all()) == [incident.monitor]
     assert abs((silence.ends_at - silence.starts_at) - timedelta(hours=1)) < timedelta(seconds=1)
+    assert selectors.incident_is_silenced(incident=incident)  # escalation should wait
     # While snoozed, the monitor recovers and fails again: recorded, nobody notified.
     before = len(notified(published))
     feed(incident.monitor, up(), down(), down())

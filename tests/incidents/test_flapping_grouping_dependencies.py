@@ -9,7 +9,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.incidents import machine, services
+from apps.incidents import services, sweeps
 from apps.incidents.models import AlertRule, Incident, IncidentStatus, RuleKind
 from apps.monitors.models import MonitorStatus
 from tests.incidents.conftest import down, feed, make_monitor, notified, up
@@ -46,8 +46,8 @@ def test_a_flapping_monitor_sends_one_flapping_notice_instead_of_one_per_flip(or
     assert Incident.objects.filter(rule=RuleKind.SERVICE_DOWN).count() == 3
     # Quiet for a while (12 flips ended up): it settles, the notice says so, and the open
     # down incident from before the episode resolves as the monitor is up.
-    assert machine.flapping_settle(now=end + timedelta(minutes=2)) == 0  # still busy
-    assert machine.flapping_settle(now=end + timedelta(minutes=31)) == 1
+    assert sweeps.flapping_settle(now=end + timedelta(minutes=2)) == 0  # still busy
+    assert sweeps.flapping_settle(now=end + timedelta(minutes=31)) == 1
     flapping.refresh_from_db()
     assert flapping.status == IncidentStatus.RESOLVED
     assert notified(published)[-2:] == [("flapping", "resolved"), ("service_down", "resolved")]
@@ -59,7 +59,7 @@ def test_a_monitor_that_settles_down_keeps_one_down_incident(org, published):
     start = timezone.now() - timedelta(minutes=40)
     end = _flip(monitor, 7, start)  # ends down
     assert monitor.status == MonitorStatus.DOWN
-    machine.flapping_settle(now=end + timedelta(minutes=31))
+    sweeps.flapping_settle(now=end + timedelta(minutes=31))
     open_ = Incident.objects.filter(status=IncidentStatus.TRIGGERED)
     assert [i.rule for i in open_] == [RuleKind.SERVICE_DOWN]
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from apps.incidents import machine, services
+from apps.incidents import services, sweeps
 from apps.incidents import windows as window_math
 from apps.incidents.models import Incident, MaintenanceWindow, StatusChange
 from apps.monitors.models import MonitorStatus
@@ -42,7 +42,7 @@ def test_a_one_off_window_puts_the_monitor_in_maintenance_and_opens_nothing(org,
     assert not Incident.objects.exists()
     assert published == []
     # The window ends while the service is still down: the incident opens then, notified.
-    machine.maintenance_sync(now=now + timedelta(hours=1, seconds=1))
+    sweeps.maintenance_sync(now=now + timedelta(hours=1, seconds=1))
     monitor.refresh_from_db()
     assert monitor.status == MonitorStatus.DOWN
     assert notified(published) == [("service_down", "opened")]
@@ -128,12 +128,12 @@ def test_a_weekly_window_follows_its_time_zone(org):
     assert not window_math.is_active(window, inside + timedelta(days=1))  # Monday
     assert window_math.is_active(window, inside + timedelta(days=7))  # next Sunday
     with time_machine.travel(inside, tick=False):
-        machine.maintenance_sync(now=inside)
+        sweeps.maintenance_sync(now=inside)
         monitor.refresh_from_db()
         assert monitor.status == MonitorStatus.MAINTENANCE
         feed(monitor, down(), down(), at=inside)
     after = inside + timedelta(hours=1)
-    machine.maintenance_sync(now=after)
+    sweeps.maintenance_sync(now=after)
     monitor.refresh_from_db()
     assert monitor.status == MonitorStatus.DOWN
     assert Incident.objects.get().opened_at == after
@@ -151,7 +151,7 @@ def test_a_cron_window_recurs(org):
     assert window_math.next_start(window, day.replace(hour=4)) == day.replace(hour=3) + timedelta(
         days=1
     )
-    machine.maintenance_sync(now=day.replace(hour=3, minute=5))
+    sweeps.maintenance_sync(now=day.replace(hour=3, minute=5))
     monitor.refresh_from_db()
     assert monitor.status == MonitorStatus.MAINTENANCE
 
@@ -202,5 +202,5 @@ def test_the_sweep_is_idempotent(org):
         ends_at=now + timedelta(hours=1),
         all_monitors=True,
     )
-    assert machine.maintenance_sync(now=now) == {"entered": 0, "left": 0}
+    assert sweeps.maintenance_sync(now=now) == {"entered": 0, "left": 0}
     assert MaintenanceWindow.objects.count() == 1

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from apps.incidents import machine
+from apps.incidents import sweeps
 from apps.incidents.models import AlertRule, Incident, IncidentStatus, RuleKind
 from apps.monitors import engine, rollups
 from apps.monitors import services as monitor_services
@@ -127,7 +127,7 @@ def test_high_response_time_means_over_twice_the_expected_time_by_default(org, p
     # Fast again: the sweep resolves it from the latest result.
     later = timezone.now() + timedelta(seconds=30)
     feed(monitor, up(ms=40), at=later)
-    assert machine.cleared_resolve(now=later) == 1
+    assert sweeps.cleared_resolve(now=later) == 1
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.RESOLVED
     assert notified(published)[-1] == ("high_response_time", "resolved")
@@ -151,7 +151,7 @@ def test_a_certificate_inside_the_threshold_opens_certificate_expiry(org):
     # Renewed: cleared on the next sweep.
     later = now + timedelta(minutes=1)
     feed(monitor, up(cert_expires_at=now + timedelta(days=90)), at=later)
-    machine.cleared_resolve(now=later)
+    sweeps.cleared_resolve(now=later)
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.RESOLVED
 
@@ -164,13 +164,13 @@ def test_low_uptime_from_hourly_rollups(org, published):
     for i in range(20):
         feed(monitor, down() if i in (3, 11) else up(), at=hour + timedelta(minutes=i * 2))
     rollups.rollup_hour(hour)
-    assert machine.low_uptime_sweep(now=now) == {"opened": 1, "resolved": 0}
+    assert sweeps.low_uptime_sweep(now=now) == {"opened": 1, "resolved": 0}
     incident = Incident.objects.get(rule=RuleKind.LOW_UPTIME)
     assert incident.cause["uptime_pct"] == 90.0
-    assert machine.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 0}  # grouped
+    assert sweeps.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 0}  # grouped
     # A threshold of 85% and the same figures: resolved on the next sweep.
     _rule(org, RuleKind.LOW_UPTIME, threshold=85)
-    assert machine.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 1}
+    assert sweeps.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 1}
     assert notified(published)[-2:] == [("low_uptime", "opened"), ("low_uptime", "resolved")]
 
 
@@ -179,7 +179,7 @@ def test_low_uptime_ignores_monitors_with_too_few_checks(org):
     hour = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     feed(monitor, down(), up(), at=hour + timedelta(minutes=5))
     rollups.rollup_hour(hour)
-    assert machine.low_uptime_sweep(now=hour + timedelta(hours=1, minutes=10))["opened"] == 0
+    assert sweeps.low_uptime_sweep(now=hour + timedelta(hours=1, minutes=10))["opened"] == 0
 
 
 def test_service_recovery_off_means_recoveries_are_recorded_not_notified(org, published):

@@ -31,6 +31,10 @@ def test_a_monitor_going_down_opens_one_incident_and_recovery_resolves_it(org, p
     assert notified(published) == [("service_down", "opened"), ("service_down", "resolved")]
     resolved = incident.events.get(kind=EventKind.RESOLVED)
     assert resolved.data["auto"] is True
+    # Listeners get saved rows (alerts keys its outbox on the event id).
+    assert [p.event_id for p in published] == list(
+        incident.events.order_by("at", "id").values_list("id", flat=True)
+    )
 
 
 def test_every_status_change_is_a_row(org):
