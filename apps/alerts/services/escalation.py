@@ -18,6 +18,7 @@ step 1's delay, at least a minute). Acknowledging or resolving clears `next_esca
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -84,7 +85,7 @@ def default_plan(*, org_id: Any, severity: str) -> Route:
     return Route(steps=table[Severity(severity)], repeat=0, source=f"default:{severity}")
 
 
-def route_for(*, incident: Incident) -> Route:
+def _route(incident: Incident) -> Route:
     org = incident.organization
     if entitlements_for(org).has("escalation_policies"):
         for policy in EscalationPolicy.objects.for_org(org).filter(enabled=True):
@@ -103,6 +104,38 @@ def route_for(*, incident: Incident) -> Route:
                 if steps:
                     return Route(steps=steps, repeat=policy.repeat, source=policy.name)
     return default_plan(org_id=incident.organization_id, severity=incident.severity)
+
+
+# Routes memoised for the rest of one transaction: a burst of incidents opened in one
+# transaction (the check fold) asks once per (organization, severity) instead of twice per
+# incident. The memo is tied to the transaction by identity (Django replaces
+# `run_on_commit` with a new list at every commit and rollback; the innermost atomic block
+# is held too) and to a version that every channel or policy write in this process bumps.
+_memo = threading.local()
+_version = [0]
+
+
+def routes_changed() -> None:
+    _version[0] += 1
+
+
+def route_for(*, incident: Incident) -> Route:
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        return _route(incident)
+    owner = (conn.run_on_commit, conn.atomic_blocks[-1], _version[0])
+    memo = getattr(_memo, "value", None)
+    if (
+        memo is None
+        or any(a is not b for a, b in zip(memo[0][:2], owner[:2], strict=True))
+        or memo[0][2] != owner[2]
+    ):
+        memo = (owner, {})
+        _memo.value = memo
+    key = (incident.organization_id, incident.severity)
+    if key not in memo[1]:
+        memo[1][key] = _route(incident)
+    return memo[1][key]
 
 
 def _after(plan: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
