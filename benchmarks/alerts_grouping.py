@@ -75,6 +75,9 @@ def listed(body: dict) -> int:
 
 def main() -> None:
     setup_test_environment()
+    if connection.vendor == "sqlite":
+        # A file, not SQLite's in-memory test database: the worker process must see it.
+        connection.settings_dict["TEST"]["NAME"] = str(ROOT / "var" / "bench-alerts.sqlite3")
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     test_db = connection.settings_dict["NAME"]
     from apps.alerts.models import Channel

@@ -324,3 +324,14 @@ def test_the_same_event_published_twice_writes_one_notification_per_channel(
         events.publish(incident=incident, event=event)
 
     assert Notification.objects.filter(incident=incident).count() == 3
+
+
+def test_an_organization_without_channels_gets_no_walk_and_no_timeline_noise(
+    org, nudges, capture, clock
+):
+    incident = open_incident(capture, org, severity="critical")
+
+    assert incident.next_escalation_at is None
+    clock.shift(timedelta(minutes=5))
+    assert sweep(capture, nudges) == 0
+    assert list(incident.events.values_list("kind", flat=True)) == ["opened"]

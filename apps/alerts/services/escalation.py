@@ -185,6 +185,8 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
 def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
     """Run the first step now if its delay is zero, else schedule it from the opening."""
     plan = route_for(incident=incident)
+    if not any(step.channels for step in plan.steps):
+        return  # no channel takes this severity: nothing to walk
     first = plan.steps[0]
     if first.delay_minutes:
         due = incident.opened_at + timedelta(minutes=first.delay_minutes)
@@ -293,6 +295,8 @@ def escalation_run_step(
         if not claimed or step >= len(plan.steps):
             return False
         channels = plan.steps[step].channels
+        if not channels:  # every channel of this step was disabled or deleted meanwhile
+            return False
         event = IncidentEvent.objects.create(
             incident=incident,
             organization_id=incident.organization_id,
