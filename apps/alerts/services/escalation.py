@@ -18,7 +18,6 @@ step 1's delay, at least a minute). Acknowledging or resolving clears `next_esca
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,7 +32,7 @@ from apps.alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
-from apps.alerts.services.outbox import notifications_write
+from apps.alerts.services.outbox import notifications_write, transaction_memo
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus, Severity
 from apps.plans.selectors import entitlements_for
@@ -106,12 +105,8 @@ def _route(incident: Incident) -> Route:
     return default_plan(org_id=incident.organization_id, severity=incident.severity)
 
 
-# Routes memoised for the rest of one transaction: a burst of incidents opened in one
-# transaction (the check fold) asks once per (organization, severity) instead of twice per
-# incident. The memo is tied to the transaction by identity (Django replaces
-# `run_on_commit` with a new list at every commit and rollback; the innermost atomic block
-# is held too) and to a version that every channel or policy write in this process bumps.
-_memo = threading.local()
+# Routes are memoised for the rest of one transaction (outbox.transaction_memo), keyed by a
+# version that every channel or policy write in this process bumps.
 _version = [0]
 
 
@@ -120,22 +115,13 @@ def routes_changed() -> None:
 
 
 def route_for(*, incident: Incident) -> Route:
-    conn = transaction.get_connection()
-    if not conn.in_atomic_block:
+    memo = transaction_memo("routes")
+    if memo is None:
         return _route(incident)
-    owner = (conn.run_on_commit, conn.atomic_blocks[-1], _version[0])
-    memo = getattr(_memo, "value", None)
-    if (
-        memo is None
-        or any(a is not b for a, b in zip(memo[0][:2], owner[:2], strict=True))
-        or memo[0][2] != owner[2]
-    ):
-        memo = (owner, {})
-        _memo.value = memo
-    key = (incident.organization_id, incident.severity)
-    if key not in memo[1]:
-        memo[1][key] = _route(incident)
-    return memo[1][key]
+    key = (incident.organization_id, incident.severity, _version[0])
+    if key not in memo:
+        memo[key] = _route(incident)
+    return memo[key]
 
 
 def _after(plan: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
