@@ -124,17 +124,24 @@ def transaction_memo(name: str) -> dict[Any, Any] | None:
     """A dict that lives as long as the current transaction (None outside one).
 
     Tied to the transaction by identity: Django replaces `connection.run_on_commit` with a
-    new list at every commit and rollback (and savepoint rollback), and the innermost atomic
-    block is held too, so a memo never outlives the rows it describes. Used so that a burst
+    new list at every commit and rollback (and savepoint rollback); the innermost atomic
+    block object and the open savepoint ids (unique per entry, even when one decorated
+    function's atomic block is re-entered) are compared too. So a memo never outlives the
+    block it was made in. Used so that a burst
     of incidents opened in one transaction (the check fold) costs one lookup per
     (organization, channel), not one per incident.
     """
     conn = transaction.get_connection()
     if not conn.in_atomic_block:
         return None
-    owner = (conn.run_on_commit, conn.atomic_blocks[-1])
+    owner = (conn.run_on_commit, conn.atomic_blocks[-1], tuple(conn.savepoint_ids))
     memos = getattr(_memos, "value", None)
-    if memos is None or memos[0][0] is not owner[0] or memos[0][1] is not owner[1]:
+    if (
+        memos is None
+        or memos[0][0] is not owner[0]
+        or memos[0][1] is not owner[1]
+        or memos[0][2] != owner[2]
+    ):
         memos = (owner, {})
         _memos.value = memos
     return memos[1].setdefault(name, {})
