@@ -65,7 +65,7 @@ def _org_channels(org_id: Any, severity: str) -> list[Channel]:
     ]
 
 
-def default_plan(*, org_id: Any, severity: str) -> Route:
+def default_route(*, org_id: Any, severity: str) -> Route:
     """Defaults when no policy covers the severity (or the plan lacks the feature):
 
     info: the first channel, no escalation; warning: the first channel after 1 minute, every
@@ -102,7 +102,7 @@ def _route(incident: Incident) -> Route:
                 ]
                 if steps:
                     return Route(steps=steps, repeat=policy.repeat, source=policy.name)
-    return default_plan(org_id=incident.organization_id, severity=incident.severity)
+    return default_route(org_id=incident.organization_id, severity=incident.severity)
 
 
 # Routes are memoised for the rest of one transaction (outbox.transaction_memo), keyed by a
@@ -124,12 +124,12 @@ def route_for(*, incident: Incident) -> Route:
     return memo[key]
 
 
-def _after(plan: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
+def _after(route: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
     """(next step index, repeats, due time or None) once step `index` has run at `now`."""
-    if index + 1 < len(plan.steps):
-        return index + 1, repeats, now + timedelta(minutes=plan.steps[index + 1].delay_minutes)
-    if repeats < plan.repeat:
-        wait = max(plan.steps[0].delay_minutes, 1)
+    if index + 1 < len(route.steps):
+        return index + 1, repeats, now + timedelta(minutes=route.steps[index + 1].delay_minutes)
+    if repeats < route.repeat:
+        wait = max(route.steps[0].delay_minutes, 1)
         return 0, repeats + 1, now + timedelta(minutes=wait)
     return index, repeats, None
 
@@ -156,11 +156,11 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     elif event.kind == EventKind.RESOLVED:
         notify_resolved(incident=incident, event=event)
     elif event.kind == EventKind.FLAPPING:
-        plan = route_for(incident=incident)
+        route = route_for(incident=incident)
         notifications_write(
             incident=incident,
             event=event,
-            channels=plan.steps[0].channels,
+            channels=route.steps[0].channels,
             kind=NotificationKind.FLAPPING,
             key_prefix=str(event.pk),
         )
@@ -170,10 +170,10 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
 
 def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
     """Run the first step now if its delay is zero, else schedule it from the opening."""
-    plan = route_for(incident=incident)
-    if not any(step.channels for step in plan.steps):
+    route = route_for(incident=incident)
+    if not any(step.channels for step in route.steps):
         return  # no channel takes this severity: nothing to walk
-    first = plan.steps[0]
+    first = route.steps[0]
     if first.delay_minutes:
         due = incident.opened_at + timedelta(minutes=first.delay_minutes)
         _set_walk(incident, 0, 0, due)
@@ -185,7 +185,7 @@ def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
         kind=NotificationKind.OPENED,
         key_prefix=str(event.pk),
     )
-    _set_walk(incident, *_after(plan, 0, 0, timezone.now()))
+    _set_walk(incident, *_after(route, 0, 0, timezone.now()))
 
 
 # Statuses that mean "this channel was (or is being) told about the incident".
@@ -264,11 +264,11 @@ def escalation_run_step(
     """
     with transaction.atomic():
         incident = Incident.objects.select_related("organization", "monitor").get(pk=incident_id)
-        plan = route_for(incident=incident)
-        if step >= len(plan.steps):  # the policy lost steps since: the walk is over
+        route = route_for(incident=incident)
+        if step >= len(route.steps):  # the policy lost steps since: the walk is over
             next_step, next_repeats, next_due = step, repeats, None
         else:
-            next_step, next_repeats, next_due = _after(plan, step, repeats, now)
+            next_step, next_repeats, next_due = _after(route, step, repeats, now)
         claimed = Incident.objects.filter(
             pk=incident_id,
             status=IncidentStatus.TRIGGERED,
@@ -278,9 +278,9 @@ def escalation_run_step(
         ).update(
             escalation_step=next_step, escalation_repeats=next_repeats, next_escalation_at=next_due
         )
-        if not claimed or step >= len(plan.steps):
+        if not claimed or step >= len(route.steps):
             return False
-        channels = plan.steps[step].channels
+        channels = route.steps[step].channels
         if not channels:  # every channel of this step was disabled or deleted meanwhile
             return False
         event = IncidentEvent.objects.create(
@@ -291,7 +291,7 @@ def escalation_run_step(
             data={
                 "step": step + 1,
                 "repeat": repeats,
-                "policy": plan.source,
+                "policy": route.source,
                 "channels": [str(c.pk) for c in channels],
                 "notify": False,
             },
