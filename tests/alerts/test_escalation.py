@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.alerts.models import Notification, NotificationKind, NotificationStatus
+from apps.alerts.models import Channel, Notification, NotificationKind, NotificationStatus
 from apps.alerts.services import escalation
 from apps.alerts.services import policies as policy_services
 from apps.incidents import events
@@ -324,3 +324,49 @@ def test_the_same_event_published_twice_writes_one_notification_per_channel(
         events.publish(incident=incident, event=event)
 
     assert Notification.objects.filter(incident=incident).count() == 3
+
+
+def test_an_organization_without_channels_gets_no_walk_and_no_timeline_noise(
+    org, nudges, capture, clock
+):
+    incident = open_incident(capture, org, severity="critical")
+
+    assert incident.next_escalation_at is None
+    clock.shift(timedelta(minutes=5))
+    assert sweep(capture, nudges) == 0
+    assert list(incident.events.values_list("kind", flat=True)) == ["opened"]
+
+
+@transaction.atomic
+def _open_in_a_decorated_block(org, title: str) -> Incident:
+    now = timezone.now()
+    incident = Incident.objects.create(
+        organization=org,
+        rule=title,
+        title=title,
+        severity="critical",
+        opened_at=now,
+        last_seen_at=now,
+    )
+    events.publish(incident=incident, event=opened_event(incident))
+    return incident
+
+
+def test_what_one_transaction_memoised_is_not_reused_by_the_next(org, receiver, nudges, capture):
+    """A decorated function's atomic block is one object re-entered on every call; the
+    routes and holds it memoised must not leak into the next call."""
+    make_webhook(org, receiver, name="a", path="/a")
+    late = make_webhook(org, receiver, name="b", path="/b", enabled=False)
+    with capture(execute=True):
+        _open_in_a_decorated_block(org, "one")
+    Channel.objects.filter(pk=late.pk).update(enabled=True)  # not through a service
+
+    with capture(execute=True):
+        second = _open_in_a_decorated_block(org, "two")
+
+    assert set(
+        Notification.objects.filter(incident=second).values_list("channel_id", flat=True)
+    ) == {
+        late.pk,
+        *Channel.objects.filter(name="a").values_list("pk", flat=True),
+    }

@@ -20,6 +20,12 @@ from apps.tenants.models import Organization
 logger = logging.getLogger(__name__)
 
 
+def routes_changed() -> None:
+    from apps.alerts.services.escalation import routes_changed as bump
+
+    bump()
+
+
 def channel_secrets(channel: Channel) -> dict[str, Any]:
     return json.loads(crypto.decrypt(channel.secret)) if channel.secret else {}
 
@@ -72,6 +78,7 @@ def channel_create(
         notify_on_resolved=notify_on_resolved,
         severities=_severities(severities),
     )
+    routes_changed()
     logger.info(
         "channel created", extra={"org": org.slug, "channel": str(channel.pk), "kind": kind}
     )
@@ -106,11 +113,13 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
             channel.disabled_reason = ""
         fields += ["enabled", "disabled_reason"]
     channel.save(update_fields=fields)
+    routes_changed()
     return channel
 
 
 def channel_delete(*, channel: Channel) -> None:
     channel.delete()
+    routes_changed()
 
 
 def channel_disable(*, channel_id: Any, reason: str) -> bool:
@@ -122,6 +131,7 @@ def channel_disable(*, channel_id: Any, reason: str) -> bool:
         enabled=False, disabled_reason=reason[:500]
     )
     if done:
+        routes_changed()
         logger.warning("channel disabled", extra={"channel": str(channel_id), "reason": reason})
     return bool(done)
 
@@ -146,6 +156,7 @@ def apply_plan_features(*, org: Organization, old_plan: Any, new_plan: Any) -> d
     channels = Channel.objects.for_org(org).filter(kind__in=locked, enabled=True)
     ids = [str(pk) for pk in channels.values_list("pk", flat=True)]
     if ids:
+        routes_changed()
         channels.update(
             enabled=False,
             disabled_reason=f"plan {new_plan.code} does not include this channel kind",

@@ -32,7 +32,7 @@ from apps.alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
-from apps.alerts.services.outbox import notifications_write
+from apps.alerts.services.outbox import notifications_write, transaction_memo
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus, Severity
 from apps.plans.selectors import entitlements_for
@@ -65,7 +65,7 @@ def _org_channels(org_id: Any, severity: str) -> list[Channel]:
     ]
 
 
-def default_plan(*, org_id: Any, severity: str) -> Route:
+def default_route(*, org_id: Any, severity: str) -> Route:
     """Defaults when no policy covers the severity (or the plan lacks the feature):
 
     info: the first channel, no escalation; warning: the first channel after 1 minute, every
@@ -84,7 +84,7 @@ def default_plan(*, org_id: Any, severity: str) -> Route:
     return Route(steps=table[Severity(severity)], repeat=0, source=f"default:{severity}")
 
 
-def route_for(*, incident: Incident) -> Route:
+def _route(incident: Incident) -> Route:
     org = incident.organization
     if entitlements_for(org).has("escalation_policies"):
         for policy in EscalationPolicy.objects.for_org(org).filter(enabled=True):
@@ -102,15 +102,34 @@ def route_for(*, incident: Incident) -> Route:
                 ]
                 if steps:
                     return Route(steps=steps, repeat=policy.repeat, source=policy.name)
-    return default_plan(org_id=incident.organization_id, severity=incident.severity)
+    return default_route(org_id=incident.organization_id, severity=incident.severity)
 
 
-def _after(plan: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
+# Routes are memoised for the rest of one transaction (outbox.transaction_memo), keyed by a
+# version that every channel or policy write in this process bumps.
+_version = [0]
+
+
+def routes_changed() -> None:
+    _version[0] += 1
+
+
+def route_for(*, incident: Incident) -> Route:
+    memo = transaction_memo("routes")
+    if memo is None:
+        return _route(incident)
+    key = (incident.organization_id, incident.severity, _version[0])
+    if key not in memo:
+        memo[key] = _route(incident)
+    return memo[key]
+
+
+def _after(route: Route, index: int, repeats: int, now: Any) -> tuple[int, int, Any]:
     """(next step index, repeats, due time or None) once step `index` has run at `now`."""
-    if index + 1 < len(plan.steps):
-        return index + 1, repeats, now + timedelta(minutes=plan.steps[index + 1].delay_minutes)
-    if repeats < plan.repeat:
-        wait = max(plan.steps[0].delay_minutes, 1)
+    if index + 1 < len(route.steps):
+        return index + 1, repeats, now + timedelta(minutes=route.steps[index + 1].delay_minutes)
+    if repeats < route.repeat:
+        wait = max(route.steps[0].delay_minutes, 1)
         return 0, repeats + 1, now + timedelta(minutes=wait)
     return index, repeats, None
 
@@ -137,11 +156,11 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     elif event.kind == EventKind.RESOLVED:
         notify_resolved(incident=incident, event=event)
     elif event.kind == EventKind.FLAPPING:
-        plan = route_for(incident=incident)
+        route = route_for(incident=incident)
         notifications_write(
             incident=incident,
             event=event,
-            channels=plan.steps[0].channels,
+            channels=route.steps[0].channels,
             kind=NotificationKind.FLAPPING,
             key_prefix=str(event.pk),
         )
@@ -151,8 +170,10 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
 
 def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
     """Run the first step now if its delay is zero, else schedule it from the opening."""
-    plan = route_for(incident=incident)
-    first = plan.steps[0]
+    route = route_for(incident=incident)
+    if not any(step.channels for step in route.steps):
+        return  # no channel takes this severity: nothing to walk
+    first = route.steps[0]
     if first.delay_minutes:
         due = incident.opened_at + timedelta(minutes=first.delay_minutes)
         _set_walk(incident, 0, 0, due)
@@ -164,7 +185,7 @@ def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
         kind=NotificationKind.OPENED,
         key_prefix=str(event.pk),
     )
-    _set_walk(incident, *_after(plan, 0, 0, timezone.now()))
+    _set_walk(incident, *_after(route, 0, 0, timezone.now()))
 
 
 # Statuses that mean "this channel was (or is being) told about the incident".
@@ -243,11 +264,11 @@ def escalation_run_step(
     """
     with transaction.atomic():
         incident = Incident.objects.select_related("organization", "monitor").get(pk=incident_id)
-        plan = route_for(incident=incident)
-        if step >= len(plan.steps):  # the policy lost steps since: the walk is over
+        route = route_for(incident=incident)
+        if step >= len(route.steps):  # the policy lost steps since: the walk is over
             next_step, next_repeats, next_due = step, repeats, None
         else:
-            next_step, next_repeats, next_due = _after(plan, step, repeats, now)
+            next_step, next_repeats, next_due = _after(route, step, repeats, now)
         claimed = Incident.objects.filter(
             pk=incident_id,
             status=IncidentStatus.TRIGGERED,
@@ -257,9 +278,11 @@ def escalation_run_step(
         ).update(
             escalation_step=next_step, escalation_repeats=next_repeats, next_escalation_at=next_due
         )
-        if not claimed or step >= len(plan.steps):
+        if not claimed or step >= len(route.steps):
             return False
-        channels = plan.steps[step].channels
+        channels = route.steps[step].channels
+        if not channels:  # every channel of this step was disabled or deleted meanwhile
+            return False
         event = IncidentEvent.objects.create(
             incident=incident,
             organization_id=incident.organization_id,
@@ -268,7 +291,7 @@ def escalation_run_step(
             data={
                 "step": step + 1,
                 "repeat": repeats,
-                "policy": plan.source,
+                "policy": route.source,
                 "channels": [str(c.pk) for c in channels],
                 "notify": False,
             },

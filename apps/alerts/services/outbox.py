@@ -120,31 +120,76 @@ def notifications_write(
     return rows
 
 
+def transaction_memo(name: str) -> dict[Any, Any] | None:
+    """A dict that lives as long as the current transaction (None outside one).
+
+    Tied to the transaction by identity: Django replaces `connection.run_on_commit` with a
+    new list at every commit and rollback (and savepoint rollback); the innermost atomic
+    block object and the open savepoint ids (unique per entry, even when one decorated
+    function's atomic block is re-entered) are compared too. So a memo never outlives the
+    block it was made in. Used so that a burst
+    of incidents opened in one transaction (the check fold) costs one lookup per
+    (organization, channel), not one per incident.
+    """
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        return None
+    owner = (conn.run_on_commit, conn.atomic_blocks[-1], tuple(conn.savepoint_ids))
+    memos = getattr(_memos, "value", None)
+    if (
+        memos is None
+        or memos[0][0] is not owner[0]
+        or memos[0][1] is not owner[1]
+        or memos[0][2] != owner[2]
+    ):
+        memos = (owner, {})
+        _memos.value = memos
+    return memos[1].setdefault(name, {})
+
+
+_memos = threading.local()
+
+
 def _holds(*, channels: list[Channel], now: Any) -> dict[Any, Any]:
     """{channel id: hold until} for the channels whose opened notices must wait.
 
-    One query: the channels with an opened notice inside the window, each with the end of
-    the batch already waiting there (if any). A new notice joins that batch, so a burst makes
-    one batch, not one per second of the burst.
+    One query for the channels not seen yet in this transaction: those with an opened notice
+    inside the window, each with the end of the batch already waiting there (if any). A new
+    notice joins that batch, so a burst makes one batch, not one per second of the burst.
     """
     window = settings.ALERTS_GROUP_WINDOW_SECONDS
     if window <= 0:
         return {}
-    recent = (
-        Notification.objects.filter(
-            channel_id__in=[c.pk for c in channels],
-            kind=NotificationKind.OPENED,
-            created_at__gte=now - timedelta(seconds=window),
-        )
-        .order_by()  # no Meta ordering in the GROUP BY
-        .values("channel_id")
-        .annotate(
-            until=Max("hold_until", filter=Q(status=NotificationStatus.PENDING, hold_until__gt=now))
-        )
-        .values_list("channel_id", "until")
-    )
     fresh = now + timedelta(seconds=settings.ALERTS_GROUP_HOLD_SECONDS)
-    return {cid: until or fresh for cid, until in recent}
+    memo = transaction_memo("holds")
+    known = {c.pk for c in channels if memo is not None and c.pk in memo}
+    holds: dict[Any, Any] = {}
+    for cid in known:
+        # None: this transaction already sent one notice at once; a later one starts a batch.
+        until = memo[cid]
+        holds[cid] = until if until is not None and until > now else fresh
+    unknown = [c.pk for c in channels if c.pk not in known]
+    if unknown:
+        recent = (
+            Notification.objects.filter(
+                channel_id__in=unknown,
+                kind=NotificationKind.OPENED,
+                created_at__gte=now - timedelta(seconds=window),
+            )
+            .order_by()  # no Meta ordering in the GROUP BY
+            .values("channel_id")
+            .annotate(
+                until=Max(
+                    "hold_until", filter=Q(status=NotificationStatus.PENDING, hold_until__gt=now)
+                )
+            )
+            .values_list("channel_id", "until")
+        )
+        holds.update({cid: until or fresh for cid, until in recent})
+    if memo is not None:
+        for c in channels:
+            memo[c.pk] = holds.get(c.pk)
+    return holds
 
 
 # --- grouping -------------------------------------------------------------------------------

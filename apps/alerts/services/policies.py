@@ -8,6 +8,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from apps.alerts.models import Channel, EscalationPolicy, EscalationStep
+from apps.alerts.services.escalation import routes_changed
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -73,6 +74,7 @@ def policy_create(*, org: Organization, data: dict[str, Any]) -> EscalationPolic
             enabled=data.get("enabled", True),
         )
         _write_steps(org=org, policy=policy, steps=data["steps"])
+    routes_changed()
     return policy
 
 
@@ -92,9 +94,11 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
         policy.save()
         if "steps" in data:
             _write_steps(org=org, policy=policy, steps=data["steps"])
+    routes_changed()
     return policy
 
 
 def policy_delete(*, policy: EscalationPolicy) -> None:
     """Deleting is always allowed (a downgraded organization can still clean up)."""
     policy.delete()
+    routes_changed()
