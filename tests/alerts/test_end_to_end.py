@@ -61,3 +61,41 @@ def test_a_monitor_going_down_and_up_reaches_the_webhook_once_each_way(
     assert set(Notification.objects.filter(incident=incident).values_list("status", flat=True)) == {
         NotificationStatus.SENT
     }
+
+
+def test_a_child_suppressed_by_its_down_parent_still_announces_its_recovery(
+    org, http_target, receiver, nudges, capture
+):
+    from apps.incidents import services as incident_services
+
+    make_webhook(org, receiver)
+
+    def monitor(name, path):
+        return services.monitor_create(
+            org=org,
+            data={
+                "name": name,
+                "kind": "http",
+                "timeout_seconds": 2,
+                "failure_threshold": 1,
+                "config": {"url": http_target.route(path, status=503)},
+            },
+        )
+
+    router, app = monitor("router", "/router"), monitor("app", "/app")
+    incident_services.dependency_create(org=org, monitor=app, depends_on=router)
+    _check(router, nudges, capture)
+    assert len(receiver.delivered) == 1  # the parent's outage is announced
+
+    _check(app, nudges, capture)
+    child = Incident.objects.get(monitor=app)
+    assert child.suppressed
+    assert len(receiver.delivered) == 1  # the child's opening is recorded, not sent
+
+    http_target.route("/app", status=200)
+    _check(app, nudges, capture)
+    child.refresh_from_db()
+    assert child.status == IncidentStatus.RESOLVED
+    assert len(receiver.delivered) == 2
+    assert receiver.delivered[-1]["event"] == "resolved"
+    assert receiver.delivered[-1]["monitor"] == "app"

@@ -5,7 +5,8 @@ Events we react to (published by apps.incidents with `data["notify"]` True):
 - `resolved`: the resolved notice to every channel that was notified of the incident
   (channels with notify_on_resolved off are skipped); escalation stops;
 - `flapping`: one notice to the first step's channels, at once; escalation is unchanged.
-Events with `notify` False, and incidents marked `suppressed`, are ignored. We write
+Events with `notify` False are ignored; of a `suppressed` incident only the recovery is sent, to
+the first step's channels (nobody was told of its opening). We write
 `escalated` (each step run by the sweep) and `notified` (each final delivery outcome) events,
 always with `notify` False so they never come back to us as work.
 
@@ -149,7 +150,14 @@ def _set_walk(incident: Incident, step: int, repeats: int, due: Any) -> None:
 def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     """Registered with apps.incidents.events from AlertsConfig.ready; runs in the event's
     transaction."""
-    if not (event.data or {}).get("notify") or incident.suppressed:
+    if not (event.data or {}).get("notify"):
+        return
+    if incident.suppressed:
+        # Its opening told no one (a parent dependency was down), but its recovery is still
+        # delivered: there is no "channel told" to answer, so it goes where the first step
+        # would have gone.
+        if event.kind == EventKind.RESOLVED:
+            notify_suppressed_recovery(incident=incident, event=event)
         return
     if event.kind == EventKind.OPENED:
         escalation_start(incident=incident, event=event)
@@ -221,6 +229,19 @@ def notify_resolved(*, incident: Incident, event: IncidentEvent) -> list[Notific
             pk__in=set(told) - dropped, enabled=True, notify_on_resolved=True
         ).order_by("created_at")
     )
+    return notifications_write(
+        incident=incident,
+        event=event,
+        channels=channels,
+        kind=NotificationKind.RESOLVED,
+        key_prefix=str(event.pk),
+    )
+
+
+def notify_suppressed_recovery(*, incident: Incident, event: IncidentEvent) -> list[Notification]:
+    """The recovery of an incident that was recorded but never notified."""
+    route = route_for(incident=incident)
+    channels = [c for c in route.steps[0].channels if c.notify_on_resolved] if route.steps else []
     return notifications_write(
         incident=incident,
         event=event,
