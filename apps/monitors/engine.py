@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -76,7 +76,8 @@ SET next_check_at = CASE
 END
 FROM due
 WHERE s.monitor_id = due.monitor_id
-RETURNING s.monitor_id, due.regions::text, due.due_at
+RETURNING s.monitor_id::text, due.regions::text,
+    (extract(epoch FROM due.due_at) * 1000000)::bigint
 """
 
 # With fresh statistics that expect thousands of due rows, the planner prefers hashing the
@@ -92,13 +93,22 @@ def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
         cursor.execute(_CLAIM_PLANNER)
         cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit})
         rows = cursor.fetchall()
+    # Ids as text, due times as epoch microseconds (exact): parsing 5,000 uuids and
+    # timestamptz texts in Python cost ~50 ms of a claim (benchmarks/dispatch.py).
     rows.sort(key=lambda r: r[2])
     # Nearly every monitor has one of a few region lists: decode each distinct text once.
     decoded: dict[str, list[str]] = {}
     return [
-        (pk, decoded.get(regions) or decoded.setdefault(regions, json.loads(regions)), due)
-        for pk, regions, due in rows
+        (
+            pk,
+            decoded.get(regions) or decoded.setdefault(regions, json.loads(regions)),
+            _EPOCH + timedelta(microseconds=due_us),
+        )
+        for pk, regions, due_us in rows
     ]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _claim_due_orm(now: datetime, limit: int) -> list[tuple]:
