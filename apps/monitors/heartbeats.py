@@ -95,7 +95,7 @@ def ping_record(
     remote_addr: str | None = None,
     user_agent: str = "",
     now: datetime | None = None,
-    limit: int = PINGS_PER_MINUTE_PER_MONITOR,
+    limit: int | None = None,
 ) -> PingAnswer:
     """Record a ping and move the monitor: success -> up and a new deadline; fail or a non-zero
     exit code -> a failure; start -> remembered, to time the run.
@@ -105,6 +105,8 @@ def ping_record(
     case (no status change) as one statement and comes here for everything else.
     """
     now = now or timezone.now()
+    if limit is None:
+        limit = PINGS_PER_MINUTE_PER_MONITOR
     kind = ping_kind(kind, exit_code)
     window, retry_after = rate_window(now)
     with transaction.atomic():
