@@ -20,6 +20,7 @@ import functools
 import time
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -125,7 +126,13 @@ def _run_fast(params: dict) -> tuple | None:
     Django's query log and execute wrappers like any query (query-count tests see it).
     """
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's statement preparation off (its cursors bind on the client
+        # and never prepare anyway); a threshold no query reaches by repetition keeps it off
+        # for everything but explicit `prepare=True`, i.e. this statement.
+        raw.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
 
         def execute(sql, params, many, context):
             cursor.execute(sql, params, prepare=True)
