@@ -29,7 +29,14 @@ from apps.monitors.checkers.base import (
     Outcome,
     RunContext,
 )
-from apps.monitors.models import CheckResult, Monitor, MonitorKind, MonitorSchedule, ScheduleLane
+from apps.monitors.models import (
+    ACTIVE_KINDS,  # noqa: F401 (callers read engine.ACTIVE_KINDS)
+    CheckResult,
+    Monitor,
+    MonitorKind,
+    MonitorSchedule,
+    ScheduleLane,
+)
 from healthorch import metrics
 
 logger = logging.getLogger(__name__)
