@@ -121,7 +121,13 @@ def _machine_idle() -> float:
 def prepare(*, n_max: int, host: str, port: int, interval: int):
     """Create (once) or reuse n_max HTTP monitors of the bench organization, aim them at the
     target, pause them all; move other benchmarks' due monitors out of this run's way."""
-    from apps.monitors.models import ACTIVE_KINDS, CheckResult, Monitor, MonitorKind
+    from apps.monitors.models import (
+        CheckResult,
+        Monitor,
+        MonitorKind,
+        MonitorSchedule,
+        ScheduleLane,
+    )
     from apps.plans import services
     from apps.tenants.models import Organization
 
@@ -155,19 +161,15 @@ def prepare(*, n_max: int, host: str, port: int, interval: int):
         interval_seconds=interval,
         timeout_seconds=10,
         paused=True,
-        next_check_at=None,
         status="unknown",
         consecutive_failures=0,
         consecutive_successes=0,
     )
+    MonitorSchedule.objects.filter(monitor__organization=org).delete()
     CheckResult.objects.filter(organization=org).delete()
     foreign = (
-        Monitor.objects.exclude(organization=org)
-        .filter(
-            paused=False,
-            kind__in=ACTIVE_KINDS,
-            next_check_at__lte=timezone.now() + timedelta(hours=1),
-        )
+        MonitorSchedule.objects.exclude(monitor__organization=org)
+        .filter(lane=ScheduleLane.CHECK, next_check_at__lte=timezone.now() + timedelta(hours=1))
         .update(next_check_at=timezone.now() + timedelta(days=365))
     )
     if foreign:
@@ -177,9 +179,10 @@ def prepare(*, n_max: int, host: str, port: int, interval: int):
 
 def arm(org, *, n: int, interval: int, start_in: float = 1.0) -> None:
     """Unpause the first n monitors with next_check_at spread evenly over one interval."""
-    from apps.monitors.models import Monitor
+    from apps.monitors.models import Monitor, MonitorSchedule
 
     table = Monitor._meta.db_table
+    schedule = MonitorSchedule._meta.db_table
     start = timezone.now() + timedelta(seconds=start_in)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -188,24 +191,39 @@ def arm(org, *, n: int, interval: int, start_in: float = 1.0) -> None:
                 SELECT id, row_number() OVER (ORDER BY slug) - 1 AS i
                 FROM {table} WHERE organization_id = %s
             )
-            UPDATE {table} m SET
-                paused = ranked.i >= %s,
-                interval_seconds = %s,
-                next_check_at = CASE WHEN ranked.i < %s
-                    THEN %s + ranked.i * (%s::float8 / %s) * interval '1 second' END
+            UPDATE {table} m SET paused = ranked.i >= %s, interval_seconds = %s
             FROM ranked WHERE m.id = ranked.id
             """,
-            [org.pk, n, interval, n, start, interval, n],
+            [org.pk, n, interval],
+        )
+        cursor.execute(
+            f"DELETE FROM {schedule} WHERE monitor_id IN "
+            f"(SELECT id FROM {table} WHERE organization_id = %s)",
+            [org.pk],
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {schedule} (monitor_id, lane, next_check_at, interval_seconds, regions)
+            SELECT id, 'check', %s + i * (%s::float8 / %s) * interval '1 second', %s, regions
+            FROM (
+                SELECT id, regions, row_number() OVER (ORDER BY slug) - 1 AS i
+                FROM {table} WHERE organization_id = %s
+            ) ranked
+            WHERE i < %s
+            """,
+            [start, interval, n, interval, org.pk, n],
         )
         # Autovacuum is off on these machines' PostgreSQL; every claim and fold leaves a dead
         # row version, so clean up between steps as autovacuum would in production.
         cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute(f"VACUUM ANALYZE {schedule}")
 
 
 def disarm(org) -> None:
-    from apps.monitors.models import Monitor
+    from apps.monitors.models import Monitor, MonitorSchedule
 
-    Monitor.objects.filter(organization=org).update(paused=True, next_check_at=None)
+    Monitor.objects.filter(organization=org).update(paused=True)
+    MonitorSchedule.objects.filter(monitor__organization=org).delete()
 
 
 # --- Measurement ------------------------------------------------------------------------------

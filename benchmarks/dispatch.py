@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """What one dispatcher round costs: `engine.claim_due(limit=5000)` over 100,000 monitors.
 
-A bench organization owns 100,000 HTTP monitors (bulk-inserted once, reused on later runs).
-Before each round the same 5,000 of them (a fixed random sample, scattered over the table)
-are made due (next_check_at between 1 and 60 s ago); the other 95,000 are due tomorrow or
-later. Each round times `claim_due(limit=5000)`: the SELECT ... FOR UPDATE SKIP LOCKED over
-the partial index `monitor_due` and the UPDATE advancing the claimed rows, in one
-transaction. Prints median/p95/max in ms, the time in each SQL statement (the rest is Python:
-building the query, the 5,000-id IN list, the Claimed objects), the same work as one raw
-SQL statement for reference, and EXPLAIN (ANALYZE, BUFFERS) of both statements, with the
-line showing `monitor_due` is used.
+A bench organization owns 100,000 HTTP monitors (bulk-inserted once, reused on later runs),
+each with its MonitorSchedule row. Before each round the same 5,000 of them (a fixed random
+sample, scattered over the table) are made due (next_check_at between 1 and 60 s ago); the
+other 95,000 are due tomorrow or later. Each round times `claim_due(limit=5000)`: one
+statement that selects FOR UPDATE SKIP LOCKED over the partial index `schedule_due` and
+advances the claimed rows, in one transaction. Prints median/p95/max in ms, the time in the
+statement (the rest is the transaction and Python: decoding rows, the Claimed tuples), and
+EXPLAIN (ANALYZE, BUFFERS) of the statement, with the line showing `schedule_due` is used.
+Last, for comparison in the same run, the claim as it was before (on the wide monitor row,
+with its old indexes recreated) and as it is, each inside a rolled-back transaction.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
@@ -18,8 +19,7 @@ line showing `monitor_due` is used.
 Runs in the kept test database `test_<name>`.
 About a minute with the defaults (the first run also inserts the monitors, ~15 s more).
 Autovacuum is off on these machines, so the table is vacuumed before each timed round
-(untimed; `--no-vacuum` to see the bloated case). Last, the same claim as one raw statement
-is timed under schema variants inside rolled-back transactions (`--no-what-if` skips it).
+(untimed; `--no-vacuum` to see the bloated case). `--no-what-if` skips the comparison.
 """
 
 # SQL here is built from model table names and constants; values always go as parameters.
@@ -53,13 +53,46 @@ ORG_SLUG = "bench-dispatch"
 TARGET_MS = 100.0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot() -> dict[str, float]:
+    """CPU seconds so far: this process, PostgreSQL's processes, and the machine's idle."""
+    postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            postgres += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (OSError, IndexError, ValueError):
+            continue
+    idle = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return {
+        "wall": time.monotonic(),
+        "this process": time.process_time(),
+        "postgres": postgres,
+        "idle": (int(idle[4]) + int(idle[5])) / CLK_TCK,
+    }
+
+
+def cpu_used(start: dict[str, float], end: dict[str, float]) -> dict[str, float]:
+    wall = end["wall"] - start["wall"]
+    used = {k: (end[k] - start[k]) / wall for k in ("this process", "postgres")}
+    busy = (os.cpu_count() or 2) - (end["idle"] - start["idle"]) / wall
+    used["others"] = max(0.0, busy - sum(used.values()))
+    return used
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
 def prepare(total: int):
-    from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind
+    from apps.monitors.models import Monitor, MonitorKind, MonitorSchedule, ScheduleLane
     from apps.plans import services
     from apps.tenants.models import Organization
 
@@ -85,12 +118,21 @@ def prepare(total: int):
                 batch_size=2000,
             )
         print(f"inserted {total - existing} monitors in {time.perf_counter() - started:.1f} s")
+    # Every bench monitor has a schedule row (bulk_create above writes none).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {MonitorSchedule._meta.db_table} "
+            "(monitor_id, lane, next_check_at, interval_seconds, regions) "
+            f"SELECT id, 'check', now() + interval '1 day', interval_seconds, regions "
+            f"FROM {Monitor._meta.db_table} WHERE organization_id = %s "
+            "ON CONFLICT (monitor_id) DO NOTHING",
+            [org.pk],
+        )
     # Other benchmarks' monitors must not be claimed here (nor changed by the claims).
     foreign = (
-        Monitor.objects.exclude(organization=org)
+        MonitorSchedule.objects.exclude(monitor__organization=org)
         .filter(
-            paused=False,
-            kind__in=ACTIVE_KINDS,
+            lane=ScheduleLane.CHECK,
             next_check_at__lte=timezone.now() + timedelta(days=1),
         )
         .update(next_check_at=timezone.now() + timedelta(days=365))
@@ -118,10 +160,11 @@ def main() -> None:
     setup_test_environment()
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     from apps.monitors import engine
-    from apps.monitors.models import ACTIVE_KINDS, Monitor
+    from apps.monitors.models import Monitor, MonitorSchedule, ScheduleLane
 
     org = prepare(args.monitors)
-    table = Monitor._meta.db_table
+    monitors = Monitor._meta.db_table
+    table = MonitorSchedule._meta.db_table
     ids = list(
         Monitor.objects.filter(organization=org).order_by("slug").values_list("pk", flat=True)
     )
@@ -130,24 +173,30 @@ def main() -> None:
     # Everything of the organization far ahead, unpaused; then vacuum once.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET paused = false, interval_seconds = 300, "
-            f"next_check_at = now() + interval '1 day' + random() * interval '1 day' "
-            f"WHERE organization_id = %s",
+            f"UPDATE {monitors} SET paused = false, interval_seconds = 300 "
+            f"WHERE organization_id = %s AND (paused OR interval_seconds <> 300)",
             [org.pk],
         )
+        cursor.execute(
+            f"UPDATE {table} SET interval_seconds = 300, lane = 'check', "
+            f"next_check_at = now() + interval '1 day' + random() * interval '1 day' "
+            f"WHERE monitor_id IN (SELECT id FROM {monitors} WHERE organization_id = %s)",
+            [org.pk],
+        )
+        cursor.execute(f"VACUUM ANALYZE {monitors}")
         cursor.execute(f"VACUUM ANALYZE {table}")
 
     def make_due() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET next_check_at = now() - (1 + random() * 59) * "
-                f"interval '1 second' WHERE id = ANY(%s)",
+                f"interval '1 second' WHERE monitor_id = ANY(%s)",
                 [due_ids],
             )
 
     def vacuum() -> None:
         # Autovacuum is off on these machines' PostgreSQL (it is on in production): without
-        # this, every round would leave 10,000 more dead row versions for the next to skip.
+        # this, every round would leave 5,000 more dead row versions for the next to skip.
         if not args.no_vacuum:
             with connection.cursor() as cursor:
                 cursor.execute(f"VACUUM {table}")
@@ -161,13 +210,15 @@ def main() -> None:
         finally:
             statements.append((sql.split(None, 1)[0].upper(), time.perf_counter() - started))
 
-    # Warm-up round (connection, catalog caches, prepared plans), not counted.
+    # Warm-up round (connection, catalog caches), not counted.
     make_due()
+    vacuum()
     engine.claim_due(limit=args.due)
 
     totals: list[float] = []
-    per_statement: dict[str, list[float]] = {"SELECT": [], "UPDATE": []}
+    sql_times: list[float] = []
     claimed_counts = []
+    cpu_start = cpu_snapshot()
     for _ in range(args.rounds):
         make_due()
         vacuum()
@@ -177,187 +228,158 @@ def main() -> None:
             claimed = engine.claim_due(limit=args.due)
             totals.append((time.perf_counter() - started) * 1000)
         claimed_counts.append(len(claimed))
-        for kind in per_statement:
-            per_statement[kind].append(sum(s for k, s in statements if k == kind) * 1000)
+        sql_times.append(sum(s for k, s in statements if k == "WITH") * 1000)
+    cpu = cpu_used(cpu_start, cpu_snapshot())
 
-    # The same claim as one statement, for reference (what the database alone needs).
-    raw_sql = f"""
-        WITH due AS (
-            SELECT id FROM {table}
-            WHERE paused = false AND kind = ANY(%s) AND next_check_at <= %s
-            ORDER BY next_check_at
-            FOR UPDATE SKIP LOCKED
-            LIMIT %s
-        )
-        UPDATE {table} m SET next_check_at = CASE
-            WHEN m.next_check_at + m.interval_seconds * interval '1 second' > %s
-            THEN m.next_check_at + m.interval_seconds * interval '1 second'
-            ELSE %s + m.interval_seconds * interval '1 second' END
-        FROM due WHERE m.id = due.id
-        RETURNING m.id, m.regions, due.id
-    """
-    raw: list[float] = []
-    for _ in range(args.rounds):
-        make_due()
-        vacuum()
-        now = timezone.now()
-        started = time.perf_counter()
+    # EXPLAIN (ANALYZE, BUFFERS) of the claim as claim_due issues it, rolled back.
+    make_due()
+    vacuum()
+    plan: list[str] = []
+    try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(raw_sql, [list(ACTIVE_KINDS), now, args.due, now, now])
-            rows = cursor.fetchall()
-        raw.append((time.perf_counter() - started) * 1000)
-        assert len(rows) == args.due, len(rows)
+            cursor.execute(engine._CLAIM_PLANNER)
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + engine._CLAIM_SQL,
+                {"now": timezone.now(), "limit": args.due},
+            )
+            plan = [r[0] for r in cursor.fetchall()]
+            raise _Rollback
+    except _Rollback:
+        pass
 
-    # EXPLAIN both statements of claim_due as it issues them, in a rolled-back transaction.
-    make_due()
-    captured: list[tuple[str, object]] = []
-
-    def capture(execute, sql, params, many, context):
-        captured.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(capture):
-        engine.claim_due(limit=args.due)
-    make_due()
-    plans = {}
-    for sql, params in captured:
-        kind = sql.split(None, 1)[0].upper()
-        if kind not in ("SELECT", "UPDATE"):
-            continue
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-                    plans[kind] = [r[0] for r in cursor.fetchall()]
-                raise _Rollback
-        except _Rollback:
-            pass
-
-    what_if = (
-        {} if args.no_what_if else schema_experiments(table, due_ids, raw_sql, args.due, vacuum)
-    )
+    what_if = {} if args.no_what_if else wide_row_experiment(monitors, due_ids, args.due)
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
         autovacuum = cursor.fetchone()[0]
         cursor.execute(
             "SELECT n_live_tup, n_dead_tup, pg_size_pretty(pg_relation_size(%s)),"
-            " pg_size_pretty(pg_relation_size('monitor_due')) FROM pg_stat_user_tables"
-            " WHERE relname = %s",
-            [table, table],
+            " pg_size_pretty(pg_relation_size('schedule_due')),"
+            " (SELECT count(*) FROM pg_indexes WHERE tablename = %s)"
+            " FROM pg_stat_user_tables WHERE relname = %s",
+            [table, table, table],
         )
-        live, dead, size, index_size = cursor.fetchone()
+        live, dead, size, index_size, index_count = cursor.fetchone()
         # Leave nothing due for the other benchmarks.
         cursor.execute(
-            f"UPDATE {table} SET next_check_at = now() + interval '1 day' WHERE id = ANY(%s)",
+            f"UPDATE {table} SET next_check_at = now() + interval '1 day' "
+            f"WHERE monitor_id = ANY(%s)",
             [due_ids],
         )
-    all_active = Monitor.objects.filter(paused=False, kind__in=ACTIVE_KINDS).count()
+    all_active = MonitorSchedule.objects.filter(lane=ScheduleLane.CHECK).count()
 
     median = statistics.median(totals)
     print(
-        f"database {connection.settings_dict['NAME']}: {all_active:,} active monitors "
+        f"database {connection.settings_dict['NAME']}: {all_active:,} scheduled monitors "
         f"({args.monitors:,} of the bench organization), {args.due:,} due per round, "
-        f"{args.rounds} rounds; table {size}, monitor_due index {index_size}, "
-        f"live {live:,} / dead {dead:,} row versions after the run; autovacuum {autovacuum}, "
+        f"{args.rounds} rounds; {table} {size} with {index_count} indexes "
+        f"(schedule_due {index_size}), live {live:,} / dead {dead:,} row versions after the "
+        f"run; autovacuum {autovacuum}, "
         f"{'vacuumed before each round' if not args.no_vacuum else 'no vacuum between rounds'}"
     )
     print(f"claimed per round: {min(claimed_counts)}..{max(claimed_counts)}")
-    print(f"\n{'operation':44} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+    print(
+        "cores used during the timed rounds (vacuums and make-due included): "
+        + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+    )
+    print(f"\n{'operation':50} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
     rows = [
         ("claim_due(limit=5000), whole", totals),
-        ("  of which SELECT ... FOR UPDATE SKIP LOCKED", per_statement["SELECT"]),
-        ("  of which UPDATE ... WHERE id IN (5000 ids)", per_statement["UPDATE"]),
+        ("  of which the claim statement (execute + fetch)", sql_times),
         (
-            "  of which Python (ORM, Claimed objects)",
-            [
-                t - s - u
-                for t, s, u in zip(
-                    totals, per_statement["SELECT"], per_statement["UPDATE"], strict=True
-                )
-            ],
+            "  of which the rest (transaction, Python, Claimed)",
+            [t - q for t, q in zip(totals, sql_times, strict=True)],
         ),
-        ("reference: one raw CTE statement, same work", raw),
     ]
     for name, values in rows:
         print(
-            f"{name:44} {statistics.median(values):10.1f} {pct(values, 0.95):8.1f} {max(values):8.1f}"
+            f"{name:50} {statistics.median(values):10.1f} {pct(values, 0.95):8.1f} {max(values):8.1f}"
         )
     print(
-        f"\ntarget < {TARGET_MS:.0f} ms: {'MET' if pct(totals, 0.95) < TARGET_MS else 'MISSED'}"
-        f" (median {median:.1f} ms, p95 {pct(totals, 0.95):.1f} ms); claim_due / raw statement"
-        f" = {median / statistics.median(raw):.2f}x"
+        f"\ntarget < {TARGET_MS:.0f} ms (median): {'MET' if median < TARGET_MS else 'MISSED'}"
+        f" (median {median:.1f} ms, p95 {pct(totals, 0.95):.1f} ms, {median / TARGET_MS:.2f}x"
+        f" the target)"
     )
     if what_if:
-        print(
-            "\nWhat-if, the claim as one raw statement, each variant in a rolled-back transaction:"
-        )
+        print("\nWhat-if, each in a rolled-back transaction (5 rounds, no vacuum between them):")
         for name, values in what_if.items():
-            print(f"  {name:62} median {statistics.median(values):6.1f} ms")
-    for kind, lines in plans.items():
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS) of claim_due's {kind} (long lines cut):")
-        for line in lines:
-            print(f"  {line[:150]}{' ...' if len(line) > 150 else ''}")
-    index_lines = [line.strip() for line in plans.get("SELECT", []) if "monitor_due" in line]
-    print(f"\nmonitor_due used: {'yes: ' + index_lines[0] if index_lines else 'NO'}")
+            print(f"  {name:66} median {statistics.median(values):6.1f} ms")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of claim_due's statement (long lines cut):")
+    for line in plan:
+        print(f"  {line[:150]}{' ...' if len(line) > 150 else ''}")
+    index_lines = [line.strip() for line in plan if "schedule_due" in line]
+    scans = [line.strip() for line in plan if "Seq Scan" in line]
+    print(
+        f"\nschedule_due used: {'yes: ' + index_lines[0] if index_lines else 'NO'}; "
+        f"sequential scans: {scans or 'none'}"
+    )
 
 
 class _Rollback(Exception):
     pass
 
 
-def schema_experiments(table: str, due_ids, raw_sql: str, due: int, vacuum) -> dict:
-    """Time the one-statement claim under schema variants, each inside a transaction that is
-    rolled back (nothing is kept): as is; without the three indexes that other indexes
-    already cover; and against a narrow schedule table (id, next_check_at, interval, paused,
-    kind) holding only the dispatcher's columns."""
-    from apps.monitors.models import ACTIVE_KINDS
+def wide_row_experiment(monitors: str, due_ids, due: int) -> dict:
+    """For comparison in the same run: the claim as it was before MonitorSchedule (one CTE
+    statement advancing next_check_at on the wide monitor row, with the indexes it had then),
+    and the same statement on the narrow table, both inside transactions rolled back."""
+    from apps.monitors.engine import _CLAIM_PLANNER, _CLAIM_SQL
 
-    rounds = 5
-    ids_sql = "UPDATE {t} SET next_check_at = now() - interval '5 seconds' WHERE {k} = ANY(%s)"
-    redundant = [
-        "monitors_monitor_organization_id_441bad0c",  # prefix of monitor_slug_per_org
-        "monitors_monitor_slug_cb345352",  # slug alone: slugs are unique per organization
-        "monitors_monitor_slug_cb345352_like",
+    kinds = "'http', 'tcp', 'tls', 'dns', 'postgres', 'redis'"
+    wide_sql = f"""
+        WITH due AS (
+            SELECT id, next_check_at AS due_at FROM {monitors}
+            WHERE paused = false AND kind IN ({kinds}) AND next_check_at <= %(now)s
+            ORDER BY next_check_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {monitors} AS m SET next_check_at = CASE
+            WHEN due.due_at + m.interval_seconds * interval '1 second' > %(now)s
+                THEN due.due_at + m.interval_seconds * interval '1 second'
+            ELSE %(now)s + m.interval_seconds * interval '1 second' END
+        FROM due WHERE m.id = due.id
+        RETURNING m.id, m.regions, due.due_at
+    """
+    wide_setup = [
+        f"ALTER TABLE {monitors} ADD COLUMN next_check_at timestamptz",
+        f"UPDATE {monitors} SET next_check_at = now() + interval '1 day'",
+        f"CREATE INDEX bench_monitor_due ON {monitors} (next_check_at) "
+        f"WHERE paused = false AND kind IN ({kinds})",
+        f"CREATE INDEX bench_monitor_heartbeat_due ON {monitors} (next_check_at) "
+        "WHERE paused = false AND kind = 'heartbeat'",
+        # ping_token was unique over every row (NULLs included) before 0005.
+        f"CREATE UNIQUE INDEX bench_monitor_ping_token_all ON {monitors} (ping_token)",
+        f"ANALYZE {monitors}",
     ]
-    narrow_sql = raw_sql.replace(f"FROM {table}", "FROM bench_schedule").replace(
-        f"UPDATE {table} m", "UPDATE bench_schedule m"
-    )
     variants = {
-        "as is (9 indexes)": ([], raw_sql, table, "id"),
-        "without 3 redundant indexes (6 left)": (
-            [f"DROP INDEX IF EXISTS {name}" for name in redundant],
-            raw_sql,
-            table,
-            "id",
+        "before: the claim on the wide monitor row (its indexes as they were)": (
+            wide_setup,
+            None,
+            wide_sql,
+            f"UPDATE {monitors} SET next_check_at = now() - interval '5 seconds' "
+            "WHERE id = ANY(%s)",
         ),
-        "narrow schedule table (2 indexes: pkey, partial due)": (
-            [
-                f"CREATE TABLE bench_schedule AS SELECT id, next_check_at, interval_seconds, "
-                f"paused, kind, regions FROM {table}",
-                "ALTER TABLE bench_schedule ADD PRIMARY KEY (id)",
-                "CREATE INDEX bench_schedule_due ON bench_schedule (next_check_at) "
-                "WHERE NOT paused",
-                "ANALYZE bench_schedule",
-            ],
-            narrow_sql,
-            "bench_schedule",
-            "id",
+        "after: the claim on monitors_monitorschedule, same conditions": (
+            [],
+            _CLAIM_PLANNER,
+            _CLAIM_SQL,
+            "UPDATE monitors_monitorschedule SET next_check_at = now() - interval '5 seconds' "
+            "WHERE monitor_id = ANY(%s)",
         ),
     }
     results: dict[str, list[float]] = {}
-    for name, (setup, sql, target, key) in variants.items():
-        vacuum()
+    for name, (setup, planner, sql, make_due) in variants.items():
         times: list[float] = []
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 for statement in setup:
                     cursor.execute(statement)
-                for _ in range(rounds):
-                    cursor.execute(ids_sql.format(t=target, k=key), [due_ids])
+                if planner:
+                    cursor.execute(planner)
+                for _ in range(5):
+                    cursor.execute(make_due, [due_ids])
                     now = timezone.now()
                     started = time.perf_counter()
-                    cursor.execute(sql, [list(ACTIVE_KINDS), now, due, now, now])
+                    cursor.execute(sql, {"now": now, "limit": due})
                     rows = cursor.fetchall()
                     times.append((time.perf_counter() - started) * 1000)
                     assert len(rows) == due, len(rows)

@@ -26,3 +26,8 @@ incidents_created_total = Counter("incidents_created_total", "Incidents opened",
 notifier_notifications_sent_total = Counter(
     "notifier_notifications_sent_total", "Notification delivery attempts", ["channel", "outcome"]
 )
+heartbeat_pings_total = Counter(
+    "heartbeat_pings_total",
+    "Pings answered by the fast ping path, by answer (recorded, not_found, limited, error)",
+    ["answer"],
+)

@@ -26,7 +26,7 @@ class MonitorAdmin(TenantScopedAdmin):
     ]
     list_filter = ["kind", "status", "paused", "critical"]
     search_fields = ["name", "slug", "organization__slug"]
-    list_select_related = ["organization"]
+    list_select_related = ["organization", "schedule"]
     autocomplete_fields = ["organization"]
     # `paused` changes only through the actions (resuming takes a plan slot).
     readonly_fields = [
@@ -54,6 +54,12 @@ class MonitorAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._is_operator(request)
+
+    def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The schedule row copies the interval and regions; an operator's new monitor is
+        # scheduled as one made through the API is.
+        services.monitor_reschedule(monitor=obj)
 
     @admin.action(description="Pause selected monitors")
     def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:

@@ -28,7 +28,7 @@ def monitor_list(
     region: str | None = None,
     search: str | None = None,
 ) -> QuerySet[Monitor]:
-    qs = Monitor.objects.for_org(org)
+    qs = Monitor.objects.for_org(org).select_related("schedule")  # next_check_at
     if kind:
         qs = qs.filter(kind=kind)
     if status:

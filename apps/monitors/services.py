@@ -13,7 +13,8 @@ from django.utils.text import slugify
 
 from apps.core import crypto
 from apps.core.errors import ServiceError
-from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorStatus
+from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
+from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
 from apps.plans.models import Feature, Limit, Plan
 from apps.plans.services import require_feature, require_interval, reserve
 from apps.tenants.models import Organization
@@ -61,9 +62,6 @@ def monitor_create(*, org: Organization, data: dict[str, Any]) -> Monitor:
             monitor.ping_token = uuid.uuid4()
         if monitor.paused:
             monitor.status = MonitorStatus.PAUSED
-        monitor.next_check_at = (
-            first_check_at(interval=monitor.interval_seconds) if kind in ACTIVE_KINDS else None
-        )
         try:
             with transaction.atomic():
                 monitor.save()
@@ -71,6 +69,11 @@ def monitor_create(*, org: Organization, data: dict[str, Any]) -> Monitor:
             raise ServiceError(
                 "A monitor with this slug exists.", field="slug", code="taken"
             ) from exc
+        # Heartbeats get a deadline from their first ping; paused monitors have nothing pending.
+        if kind in ACTIVE_KINDS and not monitor.paused:
+            schedule_set(monitor, first_check_at(interval=monitor.interval_seconds))
+        else:
+            schedule_forget(monitor)
     return monitor
 
 
@@ -90,11 +93,13 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
             setattr(monitor, field, value)
         if secret is not None:
             monitor.secret = crypto.encrypt(secret) if secret else ""
-        if "interval_seconds" in data and monitor.next_check_at and monitor.kind in ACTIVE_KINDS:
-            # A shorter interval takes effect at once rather than after the old, longer wait.
-            soonest = timezone.now() + timedelta(seconds=monitor.interval_seconds)
-            monitor.next_check_at = min(monitor.next_check_at, soonest)
         monitor.save()
+        if {"interval_seconds", "regions"} & data.keys() and monitor.next_check_at:
+            # A shorter interval takes effect at once rather than after the old, longer wait.
+            at = monitor.next_check_at
+            if "interval_seconds" in data and monitor.kind in ACTIVE_KINDS:
+                at = min(at, timezone.now() + timedelta(seconds=monitor.interval_seconds))
+            schedule_set(monitor, at)
         if paused is True and not monitor.paused:
             monitor_pause(monitor=monitor)
         elif paused is False and monitor.paused:
@@ -102,14 +107,32 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
     return monitor
 
 
+def monitor_reschedule(*, monitor: Monitor) -> None:
+    """Bring the monitor's pending row in line with a monitor saved elsewhere (the admin):
+    paused has none, a scheduler-run monitor keeps its next check or gets a first one, and
+    the row's copies of interval and regions follow the monitor."""
+    if monitor.paused:
+        schedule_clear([monitor.pk])
+        schedule_forget(monitor)
+        return
+    at = monitor.next_check_at
+    if at is None and monitor.kind in ACTIVE_KINDS:
+        at = first_check_at(interval=monitor.interval_seconds)
+    if at is not None:
+        schedule_set(monitor, at)
+
+
 def monitor_pause(*, monitor: Monitor, reason: str = "paused by a user") -> Monitor:
-    Monitor.objects.filter(pk=monitor.pk).update(
-        paused=True,
-        paused_reason=reason[:255],
-        status=MonitorStatus.PAUSED,
-        status_changed_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    """Stop checking: nothing stays pending, so the dispatcher and the sweep never see it."""
+    with transaction.atomic():
+        Monitor.objects.filter(pk=monitor.pk).update(
+            paused=True,
+            paused_reason=reason[:255],
+            status=MonitorStatus.PAUSED,
+            status_changed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        schedule_clear([monitor.pk])
     monitor.refresh_from_db()
     return monitor
 
@@ -121,7 +144,7 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
     with transaction.atomic():
         reserve(org=monitor.organization, limit=Limit.MONITORS)
         now = timezone.now()
-        Monitor.objects.filter(pk=monitor.pk, paused=True).update(
+        resumed = Monitor.objects.filter(pk=monitor.pk, paused=True).update(
             paused=False,
             paused_reason="",
             status=MonitorStatus.UNKNOWN,
@@ -129,8 +152,10 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
             consecutive_failures=0,
             consecutive_successes=0,
             updated_at=now,
-            next_check_at=now if monitor.kind in ACTIVE_KINDS else None,
         )
+        # Checked at once; a heartbeat waits for its next ping, as a new one does.
+        if resumed and monitor.kind in ACTIVE_KINDS:
+            schedule_set(monitor, now)
     monitor.refresh_from_db()
     return monitor
 
@@ -171,12 +196,14 @@ def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> d
                 status_changed_at=now,
                 updated_at=now,
             )
+            schedule_clear(over)
             effects["paused_monitors"] = [str(pk) for pk in over]
     floor = new_plan.min_interval_seconds
     raised = Monitor.objects.for_org(org).filter(interval_seconds__lt=floor)
     raised_ids = [str(pk) for pk in raised.values_list("pk", flat=True)]
     if raised_ids:
         raised.update(interval_seconds=floor, updated_at=timezone.now())
+        MonitorSchedule.objects.filter(monitor_id__in=raised_ids).update(interval_seconds=floor)
         effects["raised_intervals"] = {"to_seconds": floor, "monitors": raised_ids}
     return effects
 

@@ -10,13 +10,10 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import Throttled
 
-from apps.monitors.heartbeats import MAX_BODY_BYTES, ping_record
+from apps.monitors.heartbeats import MAX_BODY_BYTES
 from apps.monitors.models import PingKind
-from apps.plans.metering import check_rate
-
-PINGS_PER_MINUTE_PER_MONITOR = 120
+from apps.monitors.pings import ping_accept
 
 
 def _text(body: str, status: int = 200) -> HttpResponse:
@@ -37,13 +34,8 @@ def ping(request: HttpRequest, token: uuid.UUID, action: str = "") -> HttpRespon
         kind, exit_code = PingKind.EXIT, int(action)
     else:
         return _text("not found", 404)
-    try:
-        check_rate(ident=f"ping:{token}", per_minute=PINGS_PER_MINUTE_PER_MONITOR)
-    except Throttled as exc:
-        response = _text("rate limited", 429)
-        response["Retry-After"] = str(int(exc.wait or 60))
-        return response
-    ping = ping_record(
+    # Rate-limited per monitor inside the ping's own statement (apps.monitors.pings).
+    answer = ping_accept(
         token=token,
         kind=kind,
         exit_code=exit_code,
@@ -51,6 +43,10 @@ def ping(request: HttpRequest, token: uuid.UUID, action: str = "") -> HttpRespon
         remote_addr=request.META.get("REMOTE_ADDR"),
         user_agent=request.headers.get("User-Agent", ""),
     )
-    if ping is None:
+    if not answer.found:
         return _text("not found", 404)
+    if answer.limited:
+        response = _text("rate limited", 429)
+        response["Retry-After"] = str(answer.retry_after)
+        return response
     return _text("OK")

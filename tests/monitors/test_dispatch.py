@@ -5,65 +5,50 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.monitors import engine
-from apps.monitors.models import Monitor
+from apps.monitors import engine, services
+from apps.monitors.models import Monitor, MonitorSchedule
+from apps.monitors.schedule import lane_of
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _monitors(org, n, *, due_at, interval=60, **extra):
-    rows = [
-        Monitor(
-            organization=org,
-            name=f"m{i}",
-            slug=f"m{i}",
-            kind="http",
-            interval_seconds=interval,
-            config={"url": "http://127.0.0.1:9/"},
+def _monitors(org, n, *, due_at, interval=60, kind="http", prefix="m", **extra):
+    rows = Monitor.objects.bulk_create(
+        [
+            Monitor(
+                organization=org,
+                name=f"{prefix}{i}",
+                slug=f"{prefix}{i}",
+                kind=kind,
+                interval_seconds=interval,
+                config={"url": "http://127.0.0.1:9/"},
+                **extra,
+            )
+            for i in range(n)
+        ]
+    )
+    MonitorSchedule.objects.bulk_create(
+        MonitorSchedule(
+            monitor=m,
+            lane=lane_of(kind),
             next_check_at=due_at,
-            **extra,
+            interval_seconds=interval,
+            regions=m.regions,
         )
-        for i in range(n)
-    ]
-    return Monitor.objects.bulk_create(rows)
+        for m in rows
+    )
+    return rows
 
 
 def test_only_due_active_monitors_are_claimed_and_advanced(org):
     now = timezone.now()
     due = _monitors(org, 3, due_at=now - timedelta(seconds=5))
-    Monitor.objects.bulk_create(
-        [
-            Monitor(
-                organization=org,
-                name="later",
-                slug="later",
-                kind="http",
-                interval_seconds=60,
-                config={},
-                next_check_at=now + timedelta(seconds=30),
-            ),
-            Monitor(
-                organization=org,
-                name="paused",
-                slug="paused",
-                kind="http",
-                interval_seconds=60,
-                config={},
-                next_check_at=now - timedelta(seconds=5),
-                paused=True,
-            ),
-            Monitor(
-                organization=org,
-                name="hb",
-                slug="hb",
-                kind="heartbeat",
-                interval_seconds=60,
-                config={},
-                next_check_at=now - timedelta(seconds=5),
-            ),
-        ]
-    )
+    _monitors(org, 1, due_at=now + timedelta(seconds=30), prefix="later")
+    (paused,) = _monitors(org, 1, due_at=now - timedelta(seconds=5), prefix="paused")
+    services.monitor_pause(monitor=paused)
+    # A heartbeat's deadline is the sweep's, not the dispatcher's.
+    _monitors(org, 1, due_at=now - timedelta(seconds=5), prefix="hb", kind="heartbeat")
     claimed = engine.claim_due(now=now)
     assert {c.monitor_id for c in claimed} == {str(m.pk) for m in due}
     assert all(abs(c.lag_seconds - 5) < 0.01 for c in claimed)
@@ -72,6 +57,29 @@ def test_only_due_active_monitors_are_claimed_and_advanced(org):
         # Phase kept: the previous due time plus one interval.
         assert m.next_check_at == now - timedelta(seconds=5) + timedelta(seconds=60)
     assert engine.claim_due(now=now) == []
+
+
+def test_pausing_takes_a_monitor_out_of_dispatch_and_resuming_checks_it_at_once(org):
+    now = timezone.now()
+    (monitor,) = _monitors(org, 1, due_at=now - timedelta(seconds=5))
+    services.monitor_pause(monitor=monitor)
+    assert monitor.next_check_at is None
+    assert engine.claim_due(now=now + timedelta(days=1)) == []
+    services.monitor_resume(monitor=monitor)
+    assert monitor.next_check_at is not None
+    assert [c.monitor_id for c in engine.claim_due()] == [str(monitor.pk)]
+
+
+def test_a_shorter_interval_moves_the_next_check_closer(org):
+    now = timezone.now()
+    (monitor,) = _monitors(org, 1, due_at=now + timedelta(hours=1), interval=3600)
+    services.monitor_update(monitor=monitor, data={"interval_seconds": 300})
+    monitor.refresh_from_db()
+    assert monitor.next_check_at <= timezone.now() + timedelta(seconds=300)
+    claimed = engine.claim_due(now=monitor.next_check_at)
+    # The claim advances by the new interval (the schedule row follows the monitor).
+    monitor.refresh_from_db()
+    assert monitor.next_check_at == claimed[0].due_at + timedelta(seconds=300)
 
 
 def test_a_monitor_a_whole_interval_behind_restarts_from_now(org):
@@ -144,12 +152,26 @@ def test_two_dispatchers_at_once_never_claim_the_same_monitor():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="query plan of PostgreSQL")
-def test_the_claim_uses_the_partial_index(org):
-    """O(due), not O(all monitors): the claim reads the due index, never the table."""
+def test_the_claim_reads_the_due_index_and_never_the_whole_table(org):
+    """O(due), not O(all monitors): with statistics expecting many due rows the claim still
+    reads the partial index `schedule_due` and joins back by primary key, never a scan."""
     now = timezone.now()
-    _monitors(org, 50, due_at=now + timedelta(hours=1))
+    _monitors(org, 3000, due_at=now + timedelta(hours=1))
+    _monitors(org, 100, due_at=now - timedelta(seconds=1), prefix="due")
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("ANALYZE monitors_monitorschedule")
+        cursor.execute(engine._CLAIM_PLANNER)
         cursor.execute("EXPLAIN " + engine._CLAIM_SQL, {"now": now, "limit": 5000})
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "monitor_due" in plan
+    assert "schedule_due" in plan
+    assert "Seq Scan" not in plan
+    assert "monitors_monitor " not in plan  # the wide monitor table is not touched at all
+
+
+def test_a_claim_is_two_statements_in_one_transaction(org, django_assert_num_queries):
+    now = timezone.now()
+    _monitors(org, 20, due_at=now - timedelta(seconds=1))
+    # PostgreSQL: savepoint, planner settings, the claim, release. SQLite: savepoint, select,
+    # one update for the batch, release.
+    with django_assert_num_queries(4):
+        assert len(engine.claim_due(now=now)) == 20

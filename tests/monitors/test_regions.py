@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.monitors import engine
 from apps.monitors.checkers.base import CheckOutcome, Outcome
 from apps.monitors.models import Monitor, MonitorStatus
+from apps.monitors.schedule import schedule_set
 from apps.monitors.state import round_outcome
 from tests.factories import OrganizationFactory
 
@@ -93,7 +94,7 @@ def test_dispatch_sends_the_round_to_every_region(org, monkeypatch):
     )
     monitor = _monitor(org, quorum=2)
     due = timezone.now() - timedelta(seconds=1)
-    Monitor.objects.filter(pk=monitor.pk).update(next_check_at=due)
+    schedule_set(monitor, due)
     engine.dispatch()
     assert sorted(q for _, q in sent) == ["checks.default", "checks.eu", "checks.us"]
     assert {args[2][str(monitor.pk)] for args, _ in sent} == {due.isoformat()}
@@ -150,8 +151,8 @@ def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings
             quorum=2,
             failure_threshold=1,
             timeout_seconds=2,
-            next_check_at=timezone.now() - timedelta(seconds=1),
         )
+        schedule_set(monitor, timezone.now() - timedelta(seconds=1))
         with (
             start_worker(
                 app,

@@ -63,6 +63,9 @@ class MonitorInput(StrictSerializer):
 
 
 class MonitorOutput(serializers.ModelSerializer):
+    # From MonitorSchedule (None when nothing is pending: paused, or before a heartbeat's
+    # first ping); rendered like the model's own datetimes.
+    next_check_at = serializers.DateTimeField(read_only=True, allow_null=True)
     ping_url = serializers.SerializerMethodField()
     has_secret = serializers.SerializerMethodField()
 

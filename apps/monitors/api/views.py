@@ -67,7 +67,7 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
 
     def scoped_queryset(self, org):
         if self.action != "list":
-            return super().scoped_queryset(org)
+            return super().scoped_queryset(org).select_related("schedule")
         p = self.request.query_params
         return selectors.monitor_list(
             org=org,
