@@ -6,9 +6,16 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import TenantScopedAdmin
+from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
 from apps.monitors import services
-from apps.monitors.models import CheckResult, HeartbeatPing, MetricSample, Monitor, ResultRollup
+from apps.monitors.models import (
+    CheckResult,
+    HeartbeatPing,
+    MetricSample,
+    Monitor,
+    MonitorSchedule,
+    ResultRollup,
+)
 
 
 @admin.register(Monitor)
@@ -152,3 +159,25 @@ class ResultRollupAdmin(_History):
     raw_id_fields = ["monitor"]
     date_hierarchy = "bucket_start"
     show_full_result_count = False
+
+
+@admin.register(MonitorSchedule)
+class MonitorScheduleAdmin(OperatorOnlyAdmin):
+    """The dispatcher's queue, for operators diagnosing scheduler lag: read-only, because the
+    engine owns these rows (pause/resume and edits of the monitor move them)."""
+
+    list_display = ("monitor", "lane", "next_check_at", "interval_seconds", "regions")
+    list_filter = ("lane",)
+    list_select_related = ("monitor",)
+    raw_id_fields = ("monitor",)
+    ordering = ("next_check_at",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

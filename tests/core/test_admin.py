@@ -155,3 +155,17 @@ def test_operators_see_every_plan_limit_in_the_plan_pages(operator):
     form = client.get(f"/admin/plans/plan/{pro.pk}/change/").content.decode()
     for name in Limit.values:
         assert f'name="{name}"' in form, name
+
+
+def test_the_schedule_queue_is_for_operators_only(operator, owner, org):
+    from apps.monitors import services as monitor_services
+
+    monitor_services.monitor_create(
+        org=org, data={"name": "web", "kind": "tcp", "config": {"host": "127.0.0.1", "port": 9}}
+    )
+    operator_client = Client()
+    operator_client.force_login(operator)
+    page = operator_client.get("/admin/monitors/monitorschedule/")
+    assert page.status_code == 200
+    assert "web" in page.content.decode()
+    assert _staff_client(owner).get("/admin/monitors/monitorschedule/").status_code == 403
