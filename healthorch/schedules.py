@@ -75,4 +75,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,
     },
+    # Every 15 seconds, catch up on healing work whose task was lost: verifications that are
+    # due, pending attempts never picked up, and attempts whose worker died mid-action.
+    "healing-sweep": {
+        "task": "apps.healing.tasks.healing_sweep",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
 }

@@ -8,6 +8,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from apps.alerts.models import Channel, EscalationPolicy, EscalationStep
+from apps.audit import audit
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -73,6 +74,12 @@ def policy_create(*, org: Organization, data: dict[str, Any]) -> EscalationPolic
             enabled=data.get("enabled", True),
         )
         _write_steps(org=org, policy=policy, steps=data["steps"])
+        audit.record(
+            org=org,
+            action="escalationpolicy.created",
+            target=policy,
+            after={**audit.snapshot(policy), "steps": data["steps"]},
+        )
     return policy
 
 
@@ -81,6 +88,7 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
     new steps from their next due step on."""
     org = policy.organization
     require_feature(org=org, feature=FEATURE)
+    before = audit.snapshot(policy)
     with transaction.atomic():
         _lock_org(org)
         if "severities" in data:
@@ -92,9 +100,23 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
         policy.save()
         if "steps" in data:
             _write_steps(org=org, policy=policy, steps=data["steps"])
+        audit.record(
+            org=org,
+            action="escalationpolicy.updated",
+            target=policy,
+            before=before,
+            data={"steps_replaced": "steps" in data},
+        )
     return policy
 
 
 def policy_delete(*, policy: EscalationPolicy) -> None:
     """Deleting is always allowed (a downgraded organization can still clean up)."""
-    policy.delete()
+    with transaction.atomic():
+        audit.record(
+            org=policy.organization_id,
+            action="escalationpolicy.deleted",
+            target=policy,
+            before=audit.snapshot(policy),
+        )
+        policy.delete()

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class HealingConfig(AppConfig):
+    name = "apps.healing"
+    label = "healing"
+
+    def ready(self) -> None:
+        from apps.healing import actions  # noqa: F401  (registers the built-in actions)
+        from apps.healing.services import on_incident_event
+        from apps.incidents import events
+
+        # Decisions follow incident events in the same transaction (apps/incidents/events.py).
+        events.on_incident_event(on_incident_event)
