@@ -5,6 +5,7 @@ timeline and in /api/v1/healing-attempts/."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -73,7 +74,8 @@ def test_the_policy_restarts_the_service_verifies_it_and_the_incident_resolves(
     assert flaky.restarts == []  # nothing is called before the decision commits
 
     assert work.drain() == ["execute", "verify"]
-    assert len(flaky.restarts) == 1 and flaky.bad_signatures == 0
+    assert len(flaky.restarts) == 1
+    assert flaky.bad_signatures == 0
     body = flaky.restarts[0]
     assert body["event"] == "healing"
     assert body["incident"]["id"] == str(incident.pk)
@@ -84,7 +86,8 @@ def test_the_policy_restarts_the_service_verifies_it_and_the_incident_resolves(
     incident.refresh_from_db()
     assert attempt.status == AttemptStatus.SUCCEEDED
     assert attempt.verification == Verification.RECOVERED
-    assert attempt.duration_ms is not None and attempt.outcome["status_code"] == 200
+    assert attempt.duration_ms is not None
+    assert attempt.outcome["status_code"] == 200
     assert incident.status == IncidentStatus.RESOLVED
     monitor.refresh_from_db()
     assert monitor.status == "up"
@@ -99,11 +102,13 @@ def test_the_policy_restarts_the_service_verifies_it_and_the_incident_resolves(
 
     # The run is audited as the system's, and the API shows the attempt.
     run = AuditEntry.objects.get(action="healing.run")
-    assert run.actor_kind == "system" and run.object_id == str(attempt.pk)
+    assert run.actor_kind == "system"
+    assert run.object_id == str(attempt.pk)
     listed = client_for(owner).get("/api/v1/healing-attempts/", {"incident": incident.pk})
     assert listed.status_code == 200
     [row] = listed.json()["results"]
-    assert row["status"] == "succeeded" and row["verification"] == "recovered"
+    assert row["status"] == "succeeded"
+    assert row["verification"] == "recovered"
     detail = client_for(owner).get(f"/api/v1/incidents/{incident.pk}/")
     if detail.status_code == 200 and "events" in detail.json():
         assert "healing" in [e["kind"] for e in detail.json()["events"]]
@@ -137,7 +142,7 @@ def test_cooldown_and_max_attempts_hold_under_repeated_failures(
     assert stopped.count() == 1  # said once, not on every failed check
     assert "Max attempts reached: 3 of 3" in stopped.get().explanation
     starts = sorted(acted.values_list("created_at", flat=True))
-    assert all(b - a >= timedelta(minutes=5) for a, b in zip(starts, starts[1:]))
+    assert all(b - a >= timedelta(minutes=5) for a, b in itertools.pairwise(starts))
 
 
 def test_the_cooldown_spans_incidents_on_the_same_monitor(pro, flaky, work, capture):
