@@ -22,7 +22,10 @@ POLICY = PolicyView(
 )
 
 
-def verdict(facts, *, policy=POLICY, history=History(), auto=True, **kw):
+NO_HISTORY = History()
+
+
+def verdict(facts, *, policy=POLICY, history=NO_HISTORY, auto=True, **kw):
     return decide(
         facts=facts,
         policy=policy,
