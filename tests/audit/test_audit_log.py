@@ -142,9 +142,13 @@ def test_channels_members_keys_plans_policies_acks_and_healing_runs_are_recorded
 
 
 def test_a_rolled_back_change_leaves_no_entry(business):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        monitor_services.monitor_create(org=business, data=dict(MONITOR))
-        raise RuntimeError("boom")
+    def create_then_fail():
+        with transaction.atomic():
+            monitor_services.monitor_create(org=business, data=dict(MONITOR))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
     assert not AuditEntry.objects.filter(object_type="monitor").exists()
 
 
