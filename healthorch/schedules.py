@@ -82,4 +82,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 15.0,
         "options": {"expires": 30},
     },
+    # Every 5 minutes, run the anomaly model over up to 50 monitors that are still up and have
+    # a `use_anomaly` policy (ml_healing plans), round-robin, so a policy can act before a hard
+    # threshold opens an incident.
+    "healing-anomaly-scan": {
+        "task": "apps.healing.tasks.healing_anomaly_scan",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
 }

@@ -47,11 +47,23 @@ class AuditEntry(models.Model):
     )
     at = models.DateTimeField(default=timezone.now, editable=False)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    # No database constraint and DO_NOTHING: the entry keeps naming the user or key after they
+    # are deleted (SET_NULL would have to UPDATE rows that must never change).
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_api_key = models.ForeignKey(
-        "tenants.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "tenants.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     # Kept even after the user or key is gone: "alice@example.com", "key hk_ab12cd34", "system".
     actor_label = models.CharField(max_length=200)

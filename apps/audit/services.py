@@ -74,7 +74,10 @@ def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, An
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
     """{field: {"before", "after"}} for the fields that differ."""
-    before, after = before or {}, after or {}
+    # Values made JSON-safe (nested secret keys redacted); top-level secrets were already
+    # replaced by snapshot()'s marker, which still differs when the secret changes.
+    before = {k: _plain(v) for k, v in (before or {}).items()}
+    after = {k: _plain(v) for k, v in (after or {}).items()}
     changes = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)

@@ -22,3 +22,8 @@ def healing_verify(attempt_id: str) -> bool:
 @shared_task(acks_late=True, time_limit=240, soft_time_limit=200)
 def healing_sweep() -> dict:
     return services.healing_sweep()
+
+
+@shared_task(acks_late=True, time_limit=240, soft_time_limit=200)
+def healing_anomaly_scan() -> int:
+    return services.anomaly_scan()

@@ -251,3 +251,27 @@ def test_snapshots_redact_secrets_but_show_that_they_changed(business):
     [update] = entries("monitor.updated")
     assert update.changes == {"secret": {"before": "[redacted]", "after": "[redacted]"}}
     assert "hunter2" not in str(before)
+
+
+def test_deleting_the_actor_or_the_organization_keeps_or_erases_entries_cleanly(
+    business, key_client, other_org
+):
+    from apps.tenants.services import api_key_revoke, api_keys_purge_dead
+
+    client = key_client(business)
+    client.post("/api/v1/monitors/", MONITOR, format="json")
+    api_key_revoke(api_key=client.api_key)
+    # A purged key (and a deleted user) leave the entries as they were, still naming them.
+    client.api_key.revoked_at = timezone.now() - timedelta(days=40)
+    from apps.tenants.models import ApiKey
+
+    ApiKey.objects.filter(pk=client.api_key.pk).update(revoked_at=client.api_key.revoked_at)
+    assert api_keys_purge_dead() == 1
+    entry = AuditEntry.objects.get(action="monitor.created")
+    assert entry.actor_api_key_id == client.api_key.pk
+    assert entry.actor_label == f"key {client.api_key.prefix}"
+    # Erasing a tenant erases its log with it (and nobody else's).
+    monitor_services.monitor_create(org=other_org, data=dict(MONITOR))
+    business.delete()
+    assert not AuditEntry.objects.filter(organization_id=business.pk).exists()
+    assert AuditEntry.objects.filter(organization=other_org).count() == 1
