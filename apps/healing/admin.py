@@ -20,6 +20,10 @@ class HealingPolicyAdmin(TenantScopedAdmin):
     exclude = ["action_secret"]
     raw_id_fields = ["monitor"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # The action config needs the API's validation and secret handling.
+        return False
+
 
 @admin.register(HealingAttempt)
 class HealingAttemptAdmin(TenantScopedAdmin):

@@ -118,6 +118,7 @@ def policy_create(*, org: Organization, data: dict[str, Any]) -> tuple[HealingPo
         audit.record(
             org=org, action="healingpolicy.created", target=policy, after=audit.snapshot(policy)
         )
+        _policies_changed(org.pk)
     return policy, secret
 
 
@@ -145,6 +146,7 @@ def policy_update(*, policy: HealingPolicy, data: dict[str, Any]) -> HealingPoli
     with transaction.atomic():
         policy.save()
         audit.record(org=org, action="healingpolicy.updated", target=policy, before=before)
+        _policies_changed(org.pk)
     return policy
 
 
@@ -156,6 +158,7 @@ def policy_delete(*, policy: HealingPolicy) -> None:
             target=policy,
             before=audit.snapshot(policy),
         )
+        _policies_changed(policy.organization_id)
         policy.delete()
 
 
@@ -353,9 +356,57 @@ def _start(attempt: HealingAttempt, *, actor: Actor) -> None:
     transaction.on_commit(lambda: _send("execute", pk))
 
 
+# {organization id: (monotonic expiry, has an enabled policy)}: the listener runs for every
+# opened incident and every further failure, and most organizations have no policy; without
+# this, a thousand monitors going down in one batch would cost a thousand policy queries.
+# Policy writes in this process clear it; other processes see a new first policy within
+# POLICY_PRESENCE_TTL seconds.
+POLICY_PRESENCE_TTL = 10.0
+_policy_presence: dict[Any, tuple[float, bool]] = {}
+
+
+def _org_has_policies(org_id: Any) -> bool:
+    now = time.monotonic()
+    cached = _policy_presence.get(org_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    has = HealingPolicy.objects.filter(organization_id=org_id, enabled=True).exists()
+    _policy_presence[org_id] = (now + POLICY_PRESENCE_TTL, has)
+    return has
+
+
+def policy_presence_prime(*, changes: list) -> None:
+    """A batch listener on status changes (apps.monitors.state.on_status_changes): learn, in
+    one query, which organizations of the batch have a policy, so the per-event listener that
+    follows costs nothing for a thousand monitors changing at once."""
+    now = time.monotonic()
+    stale = {
+        m.organization_id
+        for m, _, _ in changes
+        if (cached := _policy_presence.get(m.organization_id)) is None or cached[0] <= now
+    }
+    if not stale:
+        return
+    having = set(
+        HealingPolicy.objects.filter(organization_id__in=stale, enabled=True)
+        .order_by()
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    for org_id in stale:
+        _policy_presence[org_id] = (now + POLICY_PRESENCE_TTL, org_id in having)
+
+
+def _policies_changed(org_id: Any) -> None:
+    _policy_presence.pop(org_id, None)
+    transaction.on_commit(lambda: _policy_presence.pop(org_id, None))
+
+
 def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     """Registered with apps.incidents.events from HealingConfig.ready."""
     if event.kind not in (EventKind.OPENED, EventKind.FAILED_AGAIN):
+        return
+    if incident.monitor_id is None or not _org_has_policies(incident.organization_id):
         return
     heal_evaluate(incident=incident, trigger=event.kind)
 

@@ -18,7 +18,7 @@ from apps.incidents.models import Severity
 from apps.monitors.models import Monitor
 
 
-class PolicyInput(StrictSerializer):
+class HealingPolicyInput(StrictSerializer):
     name = serializers.CharField(max_length=200)
     enabled = serializers.BooleanField(default=True)
     monitor = serializers.UUIDField(required=False, allow_null=True)
@@ -72,7 +72,7 @@ class PolicyInput(StrictSerializer):
         return attrs
 
 
-class PolicyOutput(serializers.ModelSerializer):
+class HealingPolicyOutput(serializers.ModelSerializer):
     secret_fields = serializers.SerializerMethodField()
 
     class Meta:
@@ -105,18 +105,18 @@ class PolicyOutput(serializers.ModelSerializer):
         return list(cls.secret_fields) if cls else []
 
 
-class PolicyCreatedOutput(PolicyOutput):
+class HealingPolicyCreatedOutput(HealingPolicyOutput):
     secrets = serializers.SerializerMethodField(help_text="The secret config, shown this once.")
 
-    class Meta(PolicyOutput.Meta):
-        fields = [*PolicyOutput.Meta.fields, "secrets"]
+    class Meta(HealingPolicyOutput.Meta):
+        fields = [*HealingPolicyOutput.Meta.fields, "secrets"]
         read_only_fields = fields
 
     def get_secrets(self, policy: HealingPolicy) -> dict[str, Any]:
         return self.context.get("secrets", {})
 
 
-class AttemptFilters(serializers.Serializer):
+class HealingAttemptFilters(serializers.Serializer):
     incident = serializers.UUIDField(required=False)
     monitor = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=AttemptStatus.choices, required=False)
@@ -125,7 +125,7 @@ class AttemptFilters(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
 
 
-class AttemptOutput(serializers.ModelSerializer):
+class HealingAttemptOutput(serializers.ModelSerializer):
     policy_name = serializers.CharField(source="policy.name", default=None, allow_null=True)
     verification = serializers.ChoiceField(choices=Verification.choices)
 
@@ -160,7 +160,7 @@ class AttemptOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EvidenceOutput(serializers.Serializer):
+class RootCauseEvidenceOutput(serializers.Serializer):
     kind = serializers.CharField()
     title = serializers.CharField()
     score = serializers.FloatField()
@@ -172,5 +172,5 @@ class RootCauseOutput(serializers.Serializer):
     summary = serializers.CharField()
     summary_source = serializers.ChoiceField(choices=["deterministic", "llm"])
     llm_error = serializers.CharField(allow_blank=True)
-    evidence = EvidenceOutput(many=True)
+    evidence = RootCauseEvidenceOutput(many=True)
     window = serializers.DictField()

@@ -10,11 +10,11 @@ from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
 from apps.healing import rootcause, selectors, services
 from apps.healing.api.serializers import (
-    AttemptFilters,
-    AttemptOutput,
-    PolicyCreatedOutput,
-    PolicyInput,
-    PolicyOutput,
+    HealingAttemptFilters,
+    HealingAttemptOutput,
+    HealingPolicyCreatedOutput,
+    HealingPolicyInput,
+    HealingPolicyOutput,
     RootCauseOutput,
 )
 from apps.healing.models import AttemptStatus, Decision, HealingAttempt, HealingPolicy
@@ -26,20 +26,22 @@ _WRITE = errors(*AUTHENTICATED, 402, 429)
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: PolicyOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: PolicyOutput, **_READ}),
+    list=extend_schema(responses={200: HealingPolicyOutput(many=True), **_READ}),
+    retrieve=extend_schema(responses={200: HealingPolicyOutput, **_READ}),
     create=extend_schema(
-        request=PolicyInput,
-        responses={201: PolicyCreatedOutput, **_WRITE},
+        request=HealingPolicyInput,
+        responses={201: HealingPolicyCreatedOutput, **_WRITE},
         summary="Create a healing policy; the response shows the action's secrets, once",
     ),
-    partial_update=extend_schema(request=PolicyInput, responses={200: PolicyOutput, **_WRITE}),
+    partial_update=extend_schema(
+        request=HealingPolicyInput, responses={200: HealingPolicyOutput, **_WRITE}
+    ),
     destroy=extend_schema(responses={204: None, **_READ}),
 )
 @extend_schema(tags=["healing"], parameters=[ORG_HEADER])
 class HealingPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     model = HealingPolicy
-    serializer_class = PolicyOutput
+    serializer_class = HealingPolicyOutput
     pagination_class = None  # a handful per organization
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -47,18 +49,20 @@ class HealingPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
         return selectors.policy_list(org=org)
 
     def create(self, request: Request) -> Response:
-        data = PolicyInput(data=request.data, context={"org": self.organization})
+        data = HealingPolicyInput(data=request.data, context={"org": self.organization})
         data.is_valid(raise_exception=True)
         policy, secrets = services.policy_create(org=self.organization, data=data.validated_data)
-        body = PolicyCreatedOutput(policy, context={"secrets": secrets}).data
+        body = HealingPolicyCreatedOutput(policy, context={"secrets": secrets}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         policy = self.get_object()
-        data = PolicyInput(data=request.data, partial=True, context={"org": self.organization})
+        data = HealingPolicyInput(
+            data=request.data, partial=True, context={"org": self.organization}
+        )
         data.is_valid(raise_exception=True)
         services.policy_update(policy=policy, data=dict(data.validated_data))
-        return Response(PolicyOutput(policy).data)
+        return Response(HealingPolicyOutput(policy).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
         services.policy_delete(policy=self.get_object())
@@ -85,21 +89,21 @@ _ATTEMPT_FILTERS = [
 @extend_schema_view(
     list=extend_schema(
         parameters=_ATTEMPT_FILTERS,
-        responses={200: AttemptOutput(many=True), **errors(400, 401, 403, 404, 429)},
+        responses={200: HealingAttemptOutput(many=True), **errors(400, 401, 403, 404, 429)},
         summary="Every healing decision and attempt, newest first (cursor-paginated)",
     ),
-    retrieve=extend_schema(responses={200: AttemptOutput, **_READ}),
+    retrieve=extend_schema(responses={200: HealingAttemptOutput, **_READ}),
 )
 @extend_schema(tags=["healing"], parameters=[ORG_HEADER])
 class HealingAttemptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     model = HealingAttempt
-    serializer_class = AttemptOutput
+    serializer_class = HealingAttemptOutput
     pagination_class = AttemptCursor
 
     def scoped_queryset(self, org):
         if self.action != "list":
             return selectors.attempt_list(org=org)
-        filters = AttemptFilters(data=self.request.query_params)
+        filters = HealingAttemptFilters(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return selectors.attempt_list(org=org, **filters.validated_data)
 
@@ -122,14 +126,14 @@ def _incident(view: TenantAPIView, pk) -> Incident:
 class IncidentHealView(TenantAPIView):
     @extend_schema(
         request=None,
-        responses={202: AttemptOutput, **errors(400, 401, 403, 404, 409, 429)},
+        responses={202: HealingAttemptOutput, **errors(400, 401, 403, 404, 409, 429)},
         summary="Run healing on the incident now (the pending suggestion, or a new decision)",
     )
     def post(self, request: Request, pk) -> Response:
         incident = _incident(self, pk)
         user = self.tenancy.user
         attempt = services.heal_request(incident=incident, user=user)
-        return Response(AttemptOutput(attempt).data, status=status.HTTP_202_ACCEPTED)
+        return Response(HealingAttemptOutput(attempt).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["healing"], parameters=[ORG_HEADER])
