@@ -145,7 +145,7 @@ def make_org(slug: str, peers: Peers, *, plan: str = "pro", monitors: int = 1, a
                     "secret": SECRET,
                 },
                 "auto": auto,
-                "use_anomaly": plan == "business",
+                "use_anomaly": plan == "business",  # enterprise: the rules path alone
                 "verify_after_seconds": 3600,
             },
         )
@@ -155,12 +155,13 @@ def make_org(slug: str, peers: Peers, *, plan: str = "pro", monitors: int = 1, a
 
 def bench_decisions(peers: Peers, n: int) -> None:
     from apps.healing import engine, selectors, services
+    from apps.healing.services.decisions import _policy_view
     from apps.incidents.models import Incident
     from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
     from apps.monitors.engine import results_record
     from apps.monitors.models import CheckResult
 
-    org, monitors = make_org(f"{PREFIX}-decide", peers, monitors=n, auto=False)
+    org, monitors = make_org(f"{PREFIX}-decide", peers, plan="enterprise", monitors=n, auto=False)
     outcome = CheckOutcome(Outcome.DOWN, status_code=503, error_class=ErrorClass.STATUS)
     results_record(monitors=monitors, outcomes=[outcome] * n, region="default")
     incidents = list(
@@ -173,7 +174,7 @@ def bench_decisions(peers: Peers, n: int) -> None:
         started = time.perf_counter()
         verdict, _ = services.evaluate(incident=incident, policy=policy, now=now)
         full.append(time.perf_counter() - started)
-        view = services._policy_view(policy)
+        view = _policy_view(policy)
         started = time.perf_counter()
         engine.decide(
             facts=engine.Facts.of(incident),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from apps.healing import services
+from apps.healing.services import queue as healing_queue
 from apps.plans.services import organization_change_plan
 from tests.healing.support import RESTART_SECRET, Work, serve_flaky
 
@@ -20,7 +21,7 @@ def capture(django_capture_on_commit_callbacks):
 @pytest.fixture
 def work(monkeypatch, django_capture_on_commit_callbacks):
     queue = Work(capture=django_capture_on_commit_callbacks)
-    monkeypatch.setattr(services, "_send", queue.record)
+    monkeypatch.setattr(healing_queue, "send", queue.record)
     return queue
 
 

@@ -4,7 +4,7 @@
   broken) and `POST /restart`, which verifies the X-Healthorch-Signature like a customer's
   restart hook would and, when accepted, makes the service healthy again. `restart_status`
   scripts a failing hook; `restarts` keeps the verified bodies and their arrival times.
-- `Work`: the healing task queue as the services see it (`apps.healing.services._send`
+- `Work`: the healing task queue as the services see it (`apps.healing.services.queue.send`
   records instead of publishing to the broker); `drain()` runs the recorded tasks here, so a
   test drives the story step by step. The broker path is the same thin task wrapper.
 """
