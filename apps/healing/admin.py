@@ -20,8 +20,13 @@ class HealingPolicyAdmin(TenantScopedAdmin):
     exclude = ["action_secret"]
     raw_id_fields = ["monitor"]
 
+    # Shown, not edited here: writes go through the API's services, which check the plan's
+    # gates (auto_orchestration, ml_healing), validate and encrypt the action's config, and
+    # write the audit log.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # The action config needs the API's validation and secret handling.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
