@@ -82,4 +82,19 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,
     },
+    # Every 15 seconds, catch up on healing work whose task was lost: verifications that are
+    # due, pending attempts never picked up, and attempts whose worker died mid-action.
+    "healing-sweep": {
+        "task": "apps.healing.tasks.healing_sweep",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
+    # Every 5 minutes, run the anomaly model over up to 50 monitors that are still up and have
+    # a `use_anomaly` policy (ml_healing plans), round-robin, so a policy can act before a hard
+    # threshold opens an incident.
+    "healing-anomaly-scan": {
+        "task": "apps.healing.tasks.healing_anomaly_scan",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
 }

@@ -66,6 +66,8 @@ LOCAL_APPS = [
     "apps.incidents",
     "apps.alerts",
     "apps.billing",
+    "apps.audit",
+    "apps.healing",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Remembers the request so audit-log entries know who acted (apps/audit/context.py).
+    "apps.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -278,6 +282,10 @@ SPECTACULAR_SETTINGS = {
         "ChannelKindEnum": "apps.alerts.models.ChannelKind",
         "NotificationKindEnum": "apps.alerts.models.NotificationKind",
         "NotificationStatusEnum": "apps.alerts.models.NotificationStatus",
+        "HealingDecisionEnum": "apps.healing.models.Decision",
+        "HealingAttemptStatusEnum": "apps.healing.models.AttemptStatus",
+        "HealingVerificationEnum": "apps.healing.models.Verification",
+        "AuditActorKindEnum": "apps.audit.models.ActorKind",
     },
 }
 
@@ -320,6 +328,13 @@ ALERTS_GROUP_HOLD_SECONDS = config.integer("ALERTS_GROUP_HOLD_SECONDS", 5, minim
 ALERTS_SENDING_LEASE_SECONDS = config.integer("ALERTS_SENDING_LEASE_SECONDS", 120, minimum=30)
 # Links in notifications point here (e.g. https://healthorch.example.com); empty: no link.
 HEALTHORCH_PUBLIC_URL = config.string("HEALTHORCH_PUBLIC_URL", "")
+
+# --- Healing and root-cause analysis ---------------------------------------------------------
+# An Ollama-compatible server (`POST <url>/api/generate`) that rewrites the root-cause evidence
+# as prose. Empty (the default): off, the deterministic summary is returned.
+ROOT_CAUSE_LLM_URL = config.string("ROOT_CAUSE_LLM_URL", "")
+ROOT_CAUSE_LLM_MODEL = config.string("ROOT_CAUSE_LLM_MODEL", "llama3.2")
+ROOT_CAUSE_LLM_TIMEOUT_SECONDS = config.integer("ROOT_CAUSE_LLM_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Stripe / dj-stripe (used only by apps.billing) -----------------------------------------
 STRIPE_LIVE_MODE = config.boolean("STRIPE_LIVE_MODE", False)

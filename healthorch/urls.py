@@ -16,6 +16,8 @@ api_v1 = [
     path("", include("apps.billing.api.urls")),
     path("", include("apps.incidents.api.urls")),
     path("", include("apps.alerts.api.urls")),
+    path("", include("apps.healing.api.urls")),
+    path("", include("apps.audit.api.urls")),
 ]
 
 urlpatterns = [

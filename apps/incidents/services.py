@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.audit import audit
 from apps.core.db import bulk_update_values
 from apps.core.errors import Conflict, ServiceError
 from apps.incidents import events, rules
@@ -391,6 +392,13 @@ def incident_acknowledge(
             ]
         )
         _event(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
+        audit.record(
+            org=locked.organization_id,
+            action="incident.acknowledged",
+            target=locked,
+            before={"status": IncidentStatus.TRIGGERED},
+            after={"status": locked.status},
+        )
     return locked
 
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.audit import audit
 from apps.core import crypto
 from apps.core.errors import ServiceError
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
@@ -74,6 +75,9 @@ def monitor_create(*, org: Organization, data: dict[str, Any]) -> Monitor:
             schedule_set(monitor, first_check_at(interval=monitor.interval_seconds))
         else:
             schedule_forget(monitor)
+        audit.record(
+            org=org, action="monitor.created", target=monitor, after=audit.snapshot(monitor)
+        )
     return monitor
 
 
@@ -88,6 +92,7 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
     slug_taken = Monitor.objects.for_org(org).filter(slug=data.get("slug")).exclude(pk=monitor.pk)
     if "slug" in data and slug_taken.exists():
         raise ServiceError("A monitor with this slug exists.", field="slug", code="taken")
+    before = audit.snapshot(monitor)
     with transaction.atomic():
         for field, value in data.items():
             setattr(monitor, field, value)
@@ -104,6 +109,7 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
             monitor_pause(monitor=monitor)
         elif paused is False and monitor.paused:
             monitor_resume(monitor=monitor)
+        audit.record(org=org, action="monitor.updated", target=monitor, before=before)
     return monitor
 
 
@@ -161,7 +167,14 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
 
 
 def monitor_delete(*, monitor: Monitor) -> None:
-    monitor.delete()
+    with transaction.atomic():
+        audit.record(
+            org=monitor.organization_id,
+            action="monitor.deleted",
+            target=monitor,
+            before=audit.snapshot(monitor),
+        )
+        monitor.delete()
 
 
 def secret_of(monitor: Monitor) -> str:

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit import audit
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter, UsageMetric
 from apps.plans.selectors import (
@@ -193,6 +194,15 @@ def organization_change_plan(
             source=source,
             reason=reason,
             effects={k: v for k, v in effects.items() if v},
+        )
+        audit.record(
+            org=locked,
+            action="plan.changed",
+            target=locked,
+            object_type="plan",
+            before={"plan": old.code},
+            after={"plan": plan.code},
+            data={"source": source, "reason": reason},
         )
         transaction.on_commit(lambda: invalidate_entitlements(org_id=org.pk))
     org.plan = plan

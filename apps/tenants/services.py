@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
+from apps.audit import audit
 from apps.core.errors import Conflict, ServiceError
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 
@@ -128,15 +129,17 @@ def api_key_create(
         raise ServiceError("Expiry must be in the future.", field="expires_at", code="past")
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
     secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(
-        organization=org,
-        name=name.strip() or "API key",
-        prefix=f"{API_KEY_PREFIX}{prefix}",
-        key_hash=hash_api_key(secret),
-        scopes=normalized,
-        created_by=created_by,
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            organization=org,
+            name=name.strip() or "API key",
+            prefix=f"{API_KEY_PREFIX}{prefix}",
+            key_hash=hash_api_key(secret),
+            scopes=normalized,
+            created_by=created_by,
+            expires_at=expires_at,
+        )
+        audit.record(org=org, action="apikey.created", target=key, after=audit.snapshot(key))
     return IssuedApiKey(api_key=key, secret=secret)
 
 
@@ -158,10 +161,12 @@ def _normalize_scopes(scopes: list[str]) -> list[str]:
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; idempotent. The row stays for audit until the hourly purge."""
     if api_key.revoked_at is None:
-        # Compare-and-set so two concurrent revocations keep the first timestamp.
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        with transaction.atomic():
+            # Compare-and-set so two concurrent revocations keep the first timestamp.
+            if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            ):
+                audit.record(org=api_key.organization_id, action="apikey.revoked", target=api_key)
         api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
@@ -213,7 +218,15 @@ def member_add(*, org: Organization, email: str, role: str, actor_role: str) -> 
         reserve(org=org, limit=Limit.MEMBERS)
         try:
             with transaction.atomic():
-                return Membership.objects.create(organization=org, user=user, role=role)
+                membership = Membership.objects.create(organization=org, user=user, role=role)
+                audit.record(
+                    org=org,
+                    action="member.added",
+                    target=membership,
+                    object_repr=user.email,
+                    after={"role": role},
+                )
+                return membership
         except IntegrityError as exc:  # a concurrent add of the same user won
             raise already from exc
 
@@ -229,8 +242,16 @@ def member_change_role(*, membership: Membership, role: str, actor_role: str) ->
         current = _lock_for_owner_change(membership)
         if current.role == Role.OWNER and role != Role.OWNER:
             _ensure_another_owner(current)
+        before = {"role": current.role}
         current.role = role
         current.save(update_fields=["role", "updated_at"])
+        audit.record(
+            org=current.organization_id,
+            action="member.role_changed",
+            target=current,
+            object_repr=current.user.email,
+            before=before,
+        )
     return current
 
 
@@ -242,6 +263,13 @@ def member_remove(*, membership: Membership, actor_role: str, actor_is_self: boo
         current = _lock_for_owner_change(membership)
         if current.role == Role.OWNER:
             _ensure_another_owner(current)
+        audit.record(
+            org=current.organization_id,
+            action="member.removed",
+            target=current,
+            object_repr=current.user.email,
+            before={"role": current.role},
+        )
         current.delete()
 
 

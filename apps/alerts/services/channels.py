@@ -8,10 +8,12 @@ import json
 import logging
 from typing import Any
 
+from django.db import transaction
 from rest_framework import serializers
 
 from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
+from apps.audit import audit
 from apps.core import crypto
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
@@ -68,16 +70,20 @@ def channel_create(
     """
     require_feature(org=org, feature=KIND_FEATURES[kind])
     public, secret = _clean(kind, config)
-    channel = Channel.objects.create(
-        organization=org,
-        kind=kind,
-        name=name,
-        config=public,
-        secret=crypto.encrypt(json.dumps(secret)) if secret else "",
-        enabled=enabled,
-        notify_on_resolved=notify_on_resolved,
-        severities=_severities(severities),
-    )
+    with transaction.atomic():
+        channel = Channel.objects.create(
+            organization=org,
+            kind=kind,
+            name=name,
+            config=public,
+            secret=crypto.encrypt(json.dumps(secret)) if secret else "",
+            enabled=enabled,
+            notify_on_resolved=notify_on_resolved,
+            severities=_severities(severities),
+        )
+        audit.record(
+            org=org, action="channel.created", target=channel, after=audit.snapshot(channel)
+        )
     routes_changed()
     logger.info(
         "channel created", extra={"org": org.slug, "channel": str(channel.pk), "kind": kind}
@@ -90,6 +96,7 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
     out keep their stored values (they were never shown, so the caller cannot resend them).
     Re-enabling a channel that a permanent error disabled clears the reason."""
     fields = ["updated_at"]
+    before = audit.snapshot(channel)
     if data.get("enabled") or "config" in data:
         # Turning on (or reconfiguring) a kind the plan no longer includes is an upgrade.
         require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
@@ -112,13 +119,24 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
         if channel.enabled:
             channel.disabled_reason = ""
         fields += ["enabled", "disabled_reason"]
-    channel.save(update_fields=fields)
+    with transaction.atomic():
+        channel.save(update_fields=fields)
+        audit.record(
+            org=channel.organization_id, action="channel.updated", target=channel, before=before
+        )
     routes_changed()
     return channel
 
 
 def channel_delete(*, channel: Channel) -> None:
-    channel.delete()
+    with transaction.atomic():
+        audit.record(
+            org=channel.organization_id,
+            action="channel.deleted",
+            target=channel,
+            before=audit.snapshot(channel),
+        )
+        channel.delete()
     routes_changed()
 
 

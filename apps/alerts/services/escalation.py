@@ -332,3 +332,27 @@ def escalation_run_step(
         extra={"incident": str(incident_id), "step": step + 1, "channels": len(channels)},
     )
     return True
+
+
+def escalation_expedite(*, incident_id: Any, reason: str, now: Any = None) -> bool:
+    """Run the incident's next escalation step now instead of at its due time (healing
+    failed, so waiting for the policy's delay only delays the humans). When the walk is
+    over, the last step runs once more. Acknowledged or resolved incidents are left alone.
+    Returns whether a step ran; the claim in escalation_run_step keeps it exactly-once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        incident = (
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=incident_id)
+        )
+        if incident.status != IncidentStatus.TRIGGERED or incident.suppressed:
+            return False
+        step, repeats = incident.escalation_step, incident.escalation_repeats
+        if incident.next_escalation_at is None:
+            step = max(0, min(step, len(route_for(incident=incident).steps) - 1))
+        _set_walk(incident, step, repeats, now)
+    logger.info("escalation expedited", extra={"incident": str(incident_id), "reason": reason})
+    return escalation_run_step(
+        incident_id=incident_id, due_at=now, step=step, repeats=repeats, now=now
+    )

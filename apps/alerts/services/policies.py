@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from apps.alerts.models import Channel, EscalationPolicy, EscalationStep
 from apps.alerts.services.escalation import routes_changed
+from apps.audit import audit
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -74,6 +75,12 @@ def policy_create(*, org: Organization, data: dict[str, Any]) -> EscalationPolic
             enabled=data.get("enabled", True),
         )
         _write_steps(org=org, policy=policy, steps=data["steps"])
+        audit.record(
+            org=org,
+            action="escalationpolicy.created",
+            target=policy,
+            after={**audit.snapshot(policy), "steps": data["steps"]},
+        )
     routes_changed()
     return policy
 
@@ -83,6 +90,7 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
     new steps from their next due step on."""
     org = policy.organization
     require_feature(org=org, feature=FEATURE)
+    before = audit.snapshot(policy)
     with transaction.atomic():
         _lock_org(org)
         if "severities" in data:
@@ -94,11 +102,25 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
         policy.save()
         if "steps" in data:
             _write_steps(org=org, policy=policy, steps=data["steps"])
+        audit.record(
+            org=org,
+            action="escalationpolicy.updated",
+            target=policy,
+            before=before,
+            data={"steps_replaced": "steps" in data},
+        )
     routes_changed()
     return policy
 
 
 def policy_delete(*, policy: EscalationPolicy) -> None:
     """Deleting is always allowed (a downgraded organization can still clean up)."""
-    policy.delete()
+    with transaction.atomic():
+        audit.record(
+            org=policy.organization_id,
+            action="escalationpolicy.deleted",
+            target=policy,
+            before=audit.snapshot(policy),
+        )
+        policy.delete()
     routes_changed()

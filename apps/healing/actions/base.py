@@ -1,0 +1,146 @@
+"""The healing action contract. Adding `kubernetes_rollout` or `ssh_command` is one module:
+
+    @register
+    class KubernetesRollout(Action):
+        kind = "kubernetes_rollout"
+        config_serializer = KubernetesConfig       # DRF serializer: validates the config
+        secret_fields = ("token",)                 # stored encrypted, never shown again
+
+        def run(self, request: ActionRequest) -> dict:
+            ...call the API with self.config, within self.timeout...
+            return {"rollout": name}               # recorded as the attempt's outcome
+            # or: raise ActionError("API answered 403")  -> the attempt is failed
+
+Actions know nothing of models: they get an `ActionRequest` (plain facts about the incident)
+and the validated config, return details to record, or raise `ActionError`. Whether the
+service recovered is not theirs to say: the engine re-checks the monitor afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.monitors import ssrf
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionRequest:
+    attempt_id: str
+    organization: str  # slug
+    reason: str  # the engine's explanation
+    incident: dict[str, Any] = field(default_factory=dict)
+    monitor: dict[str, Any] = field(default_factory=dict)
+    condition: str = ""
+
+
+class ActionError(Exception):
+    """The action could not be carried out (unreachable, refused, timed out)."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class Action:
+    kind: ClassVar[str]
+    config_serializer: ClassVar[type[serializers.Serializer]]
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    # False for actions that only record the decision (a dry run).
+    acts: ClassVar[bool] = True
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        serializer = self.config_serializer(data=config, context={"stored": True})
+        if not serializer.is_valid():
+            raise ActionError(f"invalid {self.kind} action config: {serializer.errors}")
+        self.config: dict[str, Any] = dict(serializer.validated_data)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
+
+    @classmethod
+    def clean_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Validate a config as entered (raises DRF ValidationError), filling in defaults."""
+        serializer = cls.config_serializer(data=config)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @classmethod
+    def split_secrets(cls, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        public = {k: v for k, v in config.items() if k not in cls.secret_fields}
+        secret = {k: v for k, v in config.items() if k in cls.secret_fields}
+        return public, secret
+
+    def run(self, request: ActionRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Action]] = {}
+A = TypeVar("A", bound=type[Action])
+
+
+def register(cls: A) -> A:
+    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"healing action kind {cls.kind!r} is already registered")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def action_for(kind: str, config: dict[str, Any]) -> Action:
+    try:
+        cls = REGISTRY[kind]
+    except KeyError:
+        raise ActionError(f"unknown healing action kind {kind!r}") from None
+    return cls(config)
+
+
+# --- shared config pieces ---------------------------------------------------------------------
+
+
+def allow_private() -> bool:
+    return bool(settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
+
+
+def validate_target_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise serializers.ValidationError("Use an http:// or https:// URL.")
+    try:
+        ssrf.check_literal(parts.hostname, allow_private=allow_private())
+    except ssrf.BlockedTarget as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+    return value
+
+
+def guard(url: str) -> None:
+    """Refuse internal addresses at call time too: the name may have been re-pointed since
+    the policy was saved. Redirects are never followed, so they cannot bypass it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ssrf.check_literal(host, allow_private=allow_private())
+        ssrf.resolve_blocking(host, port, allow_private=allow_private())
+    except ssrf.BlockedTarget as exc:
+        raise ActionError(f"action target blocked: {exc}") from exc
+    except ssrf.ResolutionFailed as exc:
+        raise ActionError(str(exc)) from exc
+
+
+class TimeoutField(serializers.FloatField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=False,
+            min_value=0.5,
+            max_value=MAX_TIMEOUT_SECONDS,
+            default=DEFAULT_TIMEOUT_SECONDS,
+            **kwargs,
+        )

@@ -1,0 +1,88 @@
+"""`http_request`: a configured request to a cloud or orchestration API.
+
+Config: `method` (GET/POST/PUT/PATCH/DELETE, default POST), `url`, optional `headers`
+(treated as secret: they usually carry credentials; stored encrypted, never shown again),
+optional `body` (a JSON value, sent as JSON), `expected_status` (list of codes; default any
+2xx), `timeout_seconds` (default 10, at most 30).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from rest_framework import serializers
+
+from apps.healing.actions.base import (
+    Action,
+    ActionError,
+    ActionRequest,
+    TimeoutField,
+    guard,
+    register,
+    validate_target_url,
+)
+
+_RESERVED = {"host", "content-length", "transfer-encoding"}
+
+
+class HttpRequestConfig(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=["GET", "POST", "PUT", "PATCH", "DELETE"], default="POST"
+    )
+    url = serializers.URLField(max_length=2000, validators=[validate_target_url])
+    headers = serializers.DictField(
+        child=serializers.CharField(max_length=2000, allow_blank=True), required=False
+    )
+    body = serializers.JSONField(required=False)
+    expected_status = serializers.ListField(
+        child=serializers.IntegerField(min_value=100, max_value=599),
+        required=False,
+        max_length=20,
+    )
+    timeout_seconds = TimeoutField()
+
+    def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 headers.")
+        for name, header_value in value.items():
+            if not name or any(c in name for c in " :\r\n") or name.lower() in _RESERVED:
+                raise serializers.ValidationError(f"Header {name!r} cannot be set.")
+            if "\r" in header_value or "\n" in header_value:
+                raise serializers.ValidationError(f"Header {name!r} has a line break.")
+        return value
+
+
+@register
+class HttpRequestAction(Action):
+    kind = "http_request"
+    config_serializer = HttpRequestConfig
+    secret_fields = ("headers",)
+
+    def run(self, request: ActionRequest) -> dict[str, Any]:
+        url = self.config["url"]
+        guard(url)
+        kwargs: dict[str, Any] = {}
+        if "body" in self.config:
+            kwargs["json"] = self.config["body"]
+        try:
+            response = requests.request(
+                self.config.get("method", "POST"),
+                url,
+                headers={"User-Agent": "healthorch-healing/1", **self.config.get("headers", {})},
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+                **kwargs,
+            )
+        except requests.Timeout as exc:
+            raise ActionError(f"request timed out after {self.timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise ActionError(f"request failed: {type(exc).__name__}") from exc
+        with response:
+            status = response.status_code
+        expected = self.config.get("expected_status")
+        ok = status in expected if expected else 200 <= status < 300
+        if not ok:
+            raise ActionError(f"request answered {status}", details={"status_code": status})
+        return {"status_code": status}

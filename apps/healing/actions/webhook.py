@@ -1,0 +1,101 @@
+"""`webhook`: a signed JSON POST to the customer's remediation endpoint (e.g. a restart hook).
+
+Config: `url`, `secret` (generated when omitted; shown once), optional `timeout_seconds`
+(default 10, at most 30). Signed exactly like alert webhooks (apps/alerts/channels/webhook.py):
+
+    X-Healthorch-Timestamp: <unix seconds>
+    X-Healthorch-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">
+    X-Healthorch-Event: healing
+
+Body: {"event": "healing", "attempt_id", "organization", "condition", "reason",
+"incident": {"id", "title", "severity", "rule", "opened_at"}, "monitor": {"id", "name",
+"slug", "tags"}}. Any 2xx is success; anything else, a timeout or a refused connection fails
+the attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import requests
+from rest_framework import serializers
+
+from apps.alerts.channels.webhook import sign
+from apps.healing.actions.base import (
+    Action,
+    ActionError,
+    ActionRequest,
+    TimeoutField,
+    guard,
+    register,
+    validate_target_url,
+)
+
+
+class WebhookActionConfig(serializers.Serializer):
+    url = serializers.URLField(max_length=2000, validators=[validate_target_url])
+    secret = serializers.CharField(required=False, min_length=16, max_length=200)
+    timeout_seconds = TimeoutField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("secret"):
+            if self.context.get("stored"):
+                raise serializers.ValidationError({"secret": "A stored webhook needs its secret."})
+            attrs["secret"] = secrets.token_urlsafe(32)
+        return attrs
+
+
+def body_for(request: ActionRequest) -> bytes:
+    return json.dumps(
+        {
+            "event": "healing",
+            "attempt_id": request.attempt_id,
+            "organization": request.organization,
+            "condition": request.condition,
+            "reason": request.reason,
+            "incident": request.incident,
+            "monitor": request.monitor,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+@register
+class WebhookAction(Action):
+    kind = "webhook"
+    config_serializer = WebhookActionConfig
+    secret_fields = ("secret",)
+
+    def run(self, request: ActionRequest) -> dict[str, Any]:
+        url = self.config["url"]
+        guard(url)
+        body = body_for(request)
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "healthorch-healing/1",
+            "X-Healthorch-Event": "healing",
+            "X-Healthorch-Timestamp": str(timestamp),
+            "X-Healthorch-Signature": sign(self.config["secret"], timestamp, body),
+        }
+        try:
+            response = requests.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout as exc:
+            raise ActionError(f"webhook timed out after {self.timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise ActionError(f"webhook connection failed: {type(exc).__name__}") from exc
+        with response:
+            status = response.status_code
+        if not 200 <= status < 300:
+            raise ActionError(f"webhook answered {status}", details={"status_code": status})
+        return {"status_code": status}

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.core.admin import TenantScopedAdmin
+from apps.healing.models import HealingAttempt, HealingPolicy
+
+
+@admin.register(HealingPolicy)
+class HealingPolicyAdmin(TenantScopedAdmin):
+    list_display = ["name", "organization", "monitor", "tag", "action_kind", "auto", "enabled"]
+    list_filter = ["action_kind", "auto", "enabled", "use_anomaly"]
+    search_fields = ["name", "tag"]
+    list_select_related = ["organization", "monitor"]
+    # The action's config goes through the API (validated, secrets encrypted); here it is shown.
+    readonly_fields = ["action_kind", "action_config", "created_at", "updated_at"]
+    exclude = ["action_secret"]
+    raw_id_fields = ["monitor"]
+
+    # Shown, not edited here: writes go through the API's services, which check the plan's
+    # gates (auto_orchestration, ml_healing), validate and encrypt the action's config, and
+    # write the audit log.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HealingAttempt)
+class HealingAttemptAdmin(TenantScopedAdmin):
+    """History: shown and filtered, never edited (attempts are facts)."""
+
+    list_display = [
+        "created_at",
+        "organization",
+        "decision",
+        "action_kind",
+        "status",
+        "verification",
+        "duration_ms",
+        "escalated",
+    ]
+    list_filter = ["decision", "status", "verification", "path", "automatic"]
+    search_fields = ["explanation", "error", "condition"]
+    list_select_related = ["organization"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in HealingAttempt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import TenantAPIView, TenantViewSet
+from apps.core.schema import AUTHENTICATED, errors
+from apps.healing import rootcause, selectors, services
+from apps.healing.api.serializers import (
+    HealingAttemptFilters,
+    HealingAttemptOutput,
+    HealingPolicyCreatedOutput,
+    HealingPolicyInput,
+    HealingPolicyOutput,
+    RootCauseOutput,
+)
+from apps.healing.models import AttemptStatus, Decision, HealingAttempt, HealingPolicy
+from apps.incidents.models import Incident
+from apps.tenants.api.views import ORG_HEADER
+
+_READ = errors(401, 403, 404, 429)
+_WRITE = errors(*AUTHENTICATED, 402, 429)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: HealingPolicyOutput(many=True), **_READ}),
+    retrieve=extend_schema(responses={200: HealingPolicyOutput, **_READ}),
+    create=extend_schema(
+        request=HealingPolicyInput,
+        responses={201: HealingPolicyCreatedOutput, **_WRITE},
+        summary="Create a healing policy; the response shows the action's secrets, once",
+    ),
+    partial_update=extend_schema(
+        request=HealingPolicyInput, responses={200: HealingPolicyOutput, **_WRITE}
+    ),
+    destroy=extend_schema(responses={204: None, **_READ}),
+)
+@extend_schema(tags=["healing"], parameters=[ORG_HEADER])
+class HealingPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = HealingPolicy
+    serializer_class = HealingPolicyOutput
+    pagination_class = None  # a handful per organization
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        return selectors.policy_list(org=org)
+
+    def create(self, request: Request) -> Response:
+        data = HealingPolicyInput(data=request.data, context={"org": self.organization})
+        data.is_valid(raise_exception=True)
+        policy, secrets = services.policy_create(org=self.organization, data=data.validated_data)
+        body = HealingPolicyCreatedOutput(policy, context={"secrets": secrets}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        policy = self.get_object()
+        data = HealingPolicyInput(
+            data=request.data, partial=True, context={"org": self.organization}
+        )
+        data.is_valid(raise_exception=True)
+        services.policy_update(policy=policy, data=dict(data.validated_data))
+        return Response(HealingPolicyOutput(policy).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.policy_delete(policy=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AttemptCursor(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+_ATTEMPT_FILTERS = [
+    OpenApiParameter("incident", str, description="incident id"),
+    OpenApiParameter("monitor", str, description="monitor id"),
+    OpenApiParameter("status", str, enum=AttemptStatus.values),
+    OpenApiParameter("decision", str, enum=Decision.values),
+    OpenApiParameter("since", str, description="created at or after (ISO 8601)"),
+    OpenApiParameter("until", str, description="created before (ISO 8601)"),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=_ATTEMPT_FILTERS,
+        responses={200: HealingAttemptOutput(many=True), **errors(400, 401, 403, 404, 429)},
+        summary="Every healing decision and attempt, newest first (cursor-paginated)",
+    ),
+    retrieve=extend_schema(responses={200: HealingAttemptOutput, **_READ}),
+)
+@extend_schema(tags=["healing"], parameters=[ORG_HEADER])
+class HealingAttemptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = HealingAttempt
+    serializer_class = HealingAttemptOutput
+    pagination_class = AttemptCursor
+
+    def scoped_queryset(self, org):
+        if self.action != "list":
+            return selectors.attempt_list(org=org)
+        filters = HealingAttemptFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.attempt_list(org=org, **filters.validated_data)
+
+
+def _incident(view: TenantAPIView, pk) -> Incident:
+    from django.http import Http404
+
+    incident = (
+        Incident.objects.for_org(view.organization)
+        .select_related("monitor", "organization")
+        .filter(pk=pk)
+        .first()
+    )
+    if incident is None:
+        raise Http404
+    return incident
+
+
+@extend_schema(tags=["healing"], parameters=[ORG_HEADER])
+class IncidentHealView(TenantAPIView):
+    @extend_schema(
+        request=None,
+        responses={202: HealingAttemptOutput, **errors(400, 401, 403, 404, 409, 429)},
+        summary="Run healing on the incident now (the pending suggestion, or a new decision)",
+    )
+    def post(self, request: Request, pk) -> Response:
+        incident = _incident(self, pk)
+        user = self.tenancy.user
+        attempt = services.heal_request(incident=incident, user=user)
+        return Response(HealingAttemptOutput(attempt).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["healing"], parameters=[ORG_HEADER])
+class IncidentRootCauseView(TenantAPIView):
+    @extend_schema(
+        responses={200: RootCauseOutput, **_READ},
+        summary="What changed just before the incident, ranked with evidence",
+    )
+    def get(self, request: Request, pk) -> Response:
+        incident = _incident(self, pk)
+        return Response(RootCauseOutput(rootcause.analyse(incident=incident)).data)
