@@ -7,7 +7,7 @@ from apps.tenants import services
 from apps.tenants.models import ApiKey, Organization
 
 pytestmark = pytest.mark.django_db
-LOCAL_APPS = ["tenants", "plans", "monitors", "incidents", "alerts", "billing"]
+LOCAL_APPS = ["tenants", "plans", "monitors", "incidents", "alerts", "billing", "healing", "audit"]
 
 
 def _staff_client(user) -> Client:
