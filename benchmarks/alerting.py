@@ -26,7 +26,8 @@ so the same script measures the embedded default and production-like settings:
     CELERY_BROKER_URL=redis://127.0.0.1:6379/12 CACHE_URL=redis://127.0.0.1:6379/13 \\
     .venv/bin/python benchmarks/alerting.py [--samples 30] [--storm 1000]
 
-The database named by DATABASE_URL is migrated and its `bench-alert-*` organizations are
+The database named by DATABASE_URL must exist (`createdb -h 127.0.0.1 -U postgres
+healthorch_bench_alerting`); it is migrated and its `bench-alert-*` organizations are
 deleted and recreated on every run: never point it at data you keep.
 """
 
@@ -280,7 +281,7 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
+        os.kill(worker.pid, signal.SIGTERM)  # warm shutdown: the parent stops its pool
         try:
             worker.wait(20)
         except subprocess.TimeoutExpired:
