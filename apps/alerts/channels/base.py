@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from rest_framework import serializers
+from apps.core.plugins import ConfiguredPlugin
 
 SEVERITIES = ("info", "warning", "error", "critical")
 EVENTS = ("opened", "escalated", "acknowledged", "resolved", "flapping", "test")
@@ -52,13 +52,10 @@ def is_permanent_status(status: int) -> bool:
     return 400 <= status < 500 and status not in (408, 429)
 
 
-class Transport:
+class Transport(ConfiguredPlugin):
     """One delivery kind. Subclasses set `kind`, `config_serializer`, `secret_fields`."""
 
     kind: ClassVar[str]
-    config_serializer: ClassVar[type[serializers.Serializer]]
-    # Config keys to keep out of API responses and logs (stored encrypted, shown once).
-    secret_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: dict[str, Any]) -> None:
         # "stored" tells serializers the config was already saved once: values such as a
@@ -69,20 +66,6 @@ class Transport:
                 f"invalid {self.kind} channel config: {serializer.errors}", permanent=True
             )
         self.config: dict[str, Any] = dict(serializer.validated_data)
-
-    @classmethod
-    def clean_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Validate a config as entered (raises DRF ValidationError), filling in defaults."""
-        serializer = cls.config_serializer(data=config)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @classmethod
-    def split_secrets(cls, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(public, secret) halves of a validated config."""
-        public = {k: v for k, v in config.items() if k not in cls.secret_fields}
-        secret = {k: v for k, v in config.items() if k in cls.secret_fields}
-        return public, secret
 
     def notify(self, message: Message) -> dict[str, Any]:
         raise NotImplementedError

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core.plugins import ConfiguredPlugin
 from apps.monitors import ssrf
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -49,10 +50,8 @@ class ActionError(Exception):
         self.details = details or {}
 
 
-class Action:
+class Action(ConfiguredPlugin):
     kind: ClassVar[str]
-    config_serializer: ClassVar[type[serializers.Serializer]]
-    secret_fields: ClassVar[tuple[str, ...]] = ()
     # False for actions that only record the decision (a dry run).
     acts: ClassVar[bool] = True
 
@@ -65,19 +64,6 @@ class Action:
     @property
     def timeout(self) -> float:
         return float(self.config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
-
-    @classmethod
-    def clean_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Validate a config as entered (raises DRF ValidationError), filling in defaults."""
-        serializer = cls.config_serializer(data=config)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-    @classmethod
-    def split_secrets(cls, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        public = {k: v for k, v in config.items() if k not in cls.secret_fields}
-        secret = {k: v for k, v in config.items() if k in cls.secret_fields}
-        return public, secret
 
     def run(self, request: ActionRequest) -> dict[str, Any]:
         raise NotImplementedError
