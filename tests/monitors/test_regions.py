@@ -131,7 +131,10 @@ def test_regions_finishing_together_fold_the_round_exactly_once():
 
 @pytest.mark.django_db(transaction=True)
 def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings):
-    """Beat's dispatch -> the broker -> a worker per region queue -> one verdict per round."""
+    """Beat's dispatch -> the broker -> a worker per region queue -> one verdict per round.
+
+    The workers get 30 s to stop: the round's down verdict now opens an incident too (its
+    listeners run in the task), and on a loaded 2-core CI machine 10 s was seen to be short."""
     from celery.contrib.testing.worker import start_worker
 
     from healthorch.celery import app
@@ -153,6 +156,11 @@ def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings
             timeout_seconds=2,
         )
         schedule_set(monitor, timezone.now() - timedelta(seconds=1))
+        # Batches other tests dispatched to the real broker and nobody consumed would keep
+        # these workers busy (a check of a vanished target runs to its timeout).
+        with app.connection_for_write() as conn:
+            for queue in ("checks.default", "checks.eu"):
+                conn.default_channel.queue_purge(queue)
         with (
             start_worker(
                 app,
@@ -160,7 +168,7 @@ def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings
                 perform_ping_check=False,
                 queues=["checks.default"],
                 hostname="default@test",
-                shutdown_timeout=10,
+                shutdown_timeout=30,
             ),
             start_worker(
                 app,
@@ -168,7 +176,7 @@ def test_one_real_worker_per_region_checks_and_the_round_is_judged_once(settings
                 perform_ping_check=False,
                 queues=["checks.eu"],
                 hostname="eu@test",
-                shutdown_timeout=10,
+                shutdown_timeout=30,
             ),
         ):
             assert engine.dispatch() == 1
