@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
+from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -125,3 +126,15 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+
+def time_param(request: Request, name: str):
+    """An optional ISO 8601 query parameter (`since`, `until`): None when absent, a 400 naming
+    the parameter when it does not parse."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
+    return value

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -11,7 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantViewSet
+from apps.core.api import TenantViewSet, time_param
 from apps.core.schema import AUTHENTICATED, errors
 from apps.incidents import rules, selectors, services
 from apps.incidents.api import serializers as s
@@ -50,16 +49,6 @@ class WindowCursor(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-
-
-def _time_param(request: Request, name: str):
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    value = parse_datetime(raw)
-    if value is None:
-        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
-    return value
 
 
 def _choices_param(request: Request, name: str, allowed: list[str]) -> list[str] | None:
@@ -128,8 +117,8 @@ class IncidentViewSet(mixins.ListModelMixin, TenantViewSet):
             status=_choices_param(request, "status", [*IncidentStatus.values, "open"]),
             severity=_choices_param(request, "severity", Severity.values),
             monitor=monitor,
-            since=_time_param(request, "since"),
-            until=_time_param(request, "until"),
+            since=time_param(request, "since"),
+            until=time_param(request, "until"),
         )
 
     def retrieve(self, request: Request, pk: str) -> Response:

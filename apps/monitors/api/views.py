@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,7 +12,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantAPIView, TenantViewSet
+from apps.core.api import TenantAPIView, TenantViewSet, time_param
 from apps.core.schema import AUTHENTICATED, errors
 from apps.monitors import config_as_code, engine, ingest, rollups, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
@@ -34,16 +33,6 @@ class ResultCursor(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
-
-
-def _time_param(request: Request, name: str):
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    value = parse_datetime(raw)
-    if value is None:
-        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
-    return value
 
 
 @extend_schema_view(
@@ -134,8 +123,8 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         monitor = self.get_object()
         qs = selectors.result_list(
             monitor=monitor,
-            since=_time_param(request, "since"),
-            until=_time_param(request, "until"),
+            since=time_param(request, "since"),
+            until=time_param(request, "until"),
         )
         paginator = ResultCursor()
         page = paginator.paginate_queryset(qs, request, view=self)
