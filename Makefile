@@ -18,6 +18,7 @@ run: $(STAMP)
 
 ## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis).
 test: $(STAMP)
+	@scripts/ensure_chromium.sh
 	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -1,0 +1,89 @@
+"""Headless Chromium for tests that need a real browser: the admin console, status pages.
+
+Debian's `/usr/bin/chromium` driven by Playwright (never a browser Playwright downloads: the
+machine's network only reaches the package registries). `make test` installs the package where
+it can (`scripts/ensure_chromium.sh`); where it is absent the browser tests skip and say why.
+A failing test leaves a full-page screenshot in `artifacts/browser/<test id>.png`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+# Without the background-networking flags Chromium tries Google's hosts at start-up and the
+# closed network refuses them (STACK.md); a fresh profile per session keeps runs independent.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM
+    # calls made by the test itself between page actions.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    profile = tempfile.mkdtemp(prefix="healthorch-chromium-")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator:
+    """A fresh browser context (cookies, storage) per test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def admin_login(live_server) -> Callable:
+    """Log a user into the admin console through its real login form."""
+
+    def login(page, user, password: str = "browser-pass") -> None:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=password]", password)
+        page.click("input[type=submit]")
+
+    return login
