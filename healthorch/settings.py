@@ -287,6 +287,7 @@ SPECTACULAR_SETTINGS = {
         "HealingAttemptStatusEnum": "apps.healing.models.AttemptStatus",
         "HealingVerificationEnum": "apps.healing.models.Verification",
         "AuditActorKindEnum": "apps.audit.models.ActorKind",
+        "IncidentUpdateStatusEnum": "apps.statuspages.models.UpdateStatus",
     },
 }
 
