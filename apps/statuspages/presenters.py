@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.urls import reverse
 
+from apps.statuspages.bars import DayBars
 from apps.statuspages.selectors import IncidentView, PageSnapshot
 
 
@@ -34,6 +36,20 @@ def _incident(view: IncidentView) -> dict[str, Any]:
     }
 
 
+def _days(bars: DayBars) -> list[dict[str, Any]]:
+    out = []
+    for i in range(len(bars)):
+        total = bars.up[i] + bars.down[i]
+        out.append(
+            {
+                "date": (bars.first + timedelta(days=i)).isoformat(),
+                "uptime": round(100 * bars.up[i] / total, 4) if total else None,
+                "checks": total,
+            }
+        )
+    return out
+
+
 def snapshot_json(snapshot: PageSnapshot, base: str) -> dict[str, Any]:
     page = snapshot.page
     return {
@@ -52,13 +68,7 @@ def snapshot_json(snapshot: PageSnapshot, base: str) -> dict[str, Any]:
                         "name": row.name,
                         "status": row.status,
                         "uptime_90d": round(row.uptime, 4) if row.uptime is not None else None,
-                        "days": [
-                            {
-                                "date": bar.day.isoformat(),
-                                "uptime": round(bar.uptime, 4) if bar.uptime is not None else None,
-                            }
-                            for bar in row.bars
-                        ],
+                        "days": _days(row.bars),
                     }
                     for row in section.rows
                 ],
