@@ -36,13 +36,13 @@ def _incident(view: IncidentView) -> dict[str, Any]:
     }
 
 
-def _days(bars: DayBars) -> list[dict[str, Any]]:
+def _days(bars: DayBars, dates: list[str]) -> list[dict[str, Any]]:
     out = []
     for i in range(len(bars)):
         total = bars.up[i] + bars.down[i]
         out.append(
             {
-                "date": (bars.first + timedelta(days=i)).isoformat(),
+                "date": dates[i],
                 "uptime": round(100 * bars.up[i] / total, 4) if total else None,
                 "checks": total,
             }
@@ -52,6 +52,10 @@ def _days(bars: DayBars) -> list[dict[str, Any]]:
 
 def snapshot_json(snapshot: PageSnapshot, base: str) -> dict[str, Any]:
     page = snapshot.page
+    first = snapshot.days[0]
+    dates = [
+        (first + timedelta(days=i)).isoformat() for i in range((snapshot.days[1] - first).days + 1)
+    ]
     return {
         "page": {
             "name": page.name,
@@ -68,7 +72,7 @@ def snapshot_json(snapshot: PageSnapshot, base: str) -> dict[str, Any]:
                         "name": row.name,
                         "status": row.status,
                         "uptime_90d": round(row.uptime, 4) if row.uptime is not None else None,
-                        "days": _days(row.bars),
+                        "days": _days(row.bars, dates),
                     }
                     for row in section.rows
                 ],
