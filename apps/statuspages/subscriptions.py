@@ -182,8 +182,19 @@ def update_fan_out(*, update_id: str) -> int:
         messages.append(message)
     sent = 0
     if messages:
-        with get_connection() as connection:  # one SMTP session for the whole batch
-            sent = connection.send_messages(messages) or 0
+        try:
+            with get_connection() as connection:  # one SMTP session for the whole batch
+                sent = connection.send_messages(messages) or 0
+        except Exception:
+            # At most once: the claim stands, so a retry cannot mail the first recipients
+            # twice; the failure is logged with the update id for an operator.
+            logger.exception(
+                "status update email failed",
+                extra={"update": str(update_id), "recipients": len(messages)},
+            )
     IncidentUpdate.objects.filter(pk=update_id).update(recipients=sent)
-    logger.info("status update emailed", extra={"update": str(update_id), "sent": sent})
+    logger.info(
+        "status update emailed",
+        extra={"update": str(update_id), "sent": sent, "recipients": len(messages)},
+    )
     return sent

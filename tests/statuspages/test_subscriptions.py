@@ -149,3 +149,23 @@ def test_forged_or_crossed_links_do_nothing(page):
         assert Client().post(f"/status/acme/confirm/{token}").status_code == 400
     subscriber.refresh_from_db()
     assert subscriber.confirmed_at is None
+
+
+def test_an_unreachable_mail_server_is_logged_and_not_retried_into_duplicates(
+    page, settings, caplog
+):
+    from tests.support import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens
+    subscriber = Subscriber.objects.create(
+        organization=page.organization, page=page, email="a@example.test"
+    )
+    services.subscriber_confirm(token=tokens.subscriber_token(subscriber.pk, "confirm"))
+    incident = make_incident(page.sections.get().items.get().monitor)
+    update = services.incident_update_post(incident=incident, status="identified", message="m")
+    assert services.update_fan_out(update_id=str(update.pk)) == 0
+    assert "status update email failed" in caplog.text
+    update.refresh_from_db()
+    assert update.notified_at is not None
+    assert update.recipients == 0
