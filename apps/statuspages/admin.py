@@ -106,8 +106,22 @@ class ItemInline(_OwnRows, admin.TabularInline):
     extra = 1
 
 
+class SectionForm(forms.ModelForm):
+    class Meta:
+        model = StatusPageSection
+        fields = ["organization", "page", "name", "position"]
+
+    def clean(self):
+        data = super().clean()
+        org, page = data.get("organization"), data.get("page")
+        if org is not None and page is not None and page.organization_id != org.pk:
+            raise forms.ValidationError("The page belongs to another organization.")
+        return data
+
+
 @admin.register(StatusPageSection)
 class SectionAdmin(_OwnRows, TenantScopedAdmin):
+    form = SectionForm
     list_display = ["name", "page", "position", "organization"]
     list_select_related = ["page", "organization"]
     fields = ["organization", "page", "name", "position"]

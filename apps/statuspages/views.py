@@ -146,7 +146,8 @@ def status_json(request: HttpRequest, slug: str) -> HttpResponse:
         lambda: json.dumps(snapshot_json(selectors.page_snapshot(page=page), _base(request))),
     )
     response = HttpResponse(body, content_type="application/json")
-    response["Access-Control-Allow-Origin"] = "*" if not page.private else "null"
+    if not page.private:  # public data: any site may embed it
+        response["Access-Control-Allow-Origin"] = "*"
     return _cache_headers(response, page)
 
 
