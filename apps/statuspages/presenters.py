@@ -19,7 +19,7 @@ def _incident(view: IncidentView) -> dict[str, Any]:
     incident = view.incident
     return {
         "id": str(incident.pk),
-        "title": incident.title,
+        "title": view.title,
         "status": view.public_status,
         "severity": incident.severity,
         "started_at": _when(incident.opened_at),

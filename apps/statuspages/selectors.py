@@ -73,6 +73,7 @@ class IncidentView:
     public_status: str
     updates: list[IncidentUpdate]
     postmortem: Any = None
+    title: str = ""
 
     @property
     def is_active(self) -> bool:
@@ -139,6 +140,16 @@ def public_state(incident: Incident, updates: list[IncidentUpdate]) -> str:
     if updates:
         return updates[0].status
     return UpdateStatus.RESOLVED if not incident.is_open else UpdateStatus.INVESTIGATING
+
+
+def public_title(incident: Incident, names: dict[Any, tuple[str, str]]) -> str:
+    """The incident's title with the monitor's internal name replaced by the name the page
+    shows (rules write titles like "billing-db-primary is down"; the page may call it
+    "Payments")."""
+    internal, public = names.get(incident.monitor_id, ("", ""))
+    if internal and public and internal != public:
+        return incident.title.replace(internal, public)
+    return incident.title
 
 
 def _day_bars(monitor_ids: list[Any], today: date) -> dict[Any, bar_math.DayBars]:
@@ -225,7 +236,10 @@ def _maintenance(org_id: Any, monitors: list, now: datetime) -> list[Maintenance
     return out
 
 
-def _incidents(page: StatusPage, monitor_ids: list[Any], now: datetime) -> list[IncidentView]:
+def _incidents(
+    page: StatusPage, names: dict[Any, tuple[str, str]], now: datetime
+) -> list[IncidentView]:
+    monitor_ids = list(names)
     since = now - timedelta(days=page.history_days)
     incidents = (
         Incident.objects.filter(organization_id=page.organization_id)
@@ -248,7 +262,15 @@ def _incidents(page: StatusPage, monitor_ids: list[Any], now: datetime) -> list[
         postmortem = getattr(incident, "postmortem", None)
         if postmortem is not None and not postmortem.published:
             postmortem = None
-        out.append(IncidentView(incident, public_state(incident, updates), updates, postmortem))
+        out.append(
+            IncidentView(
+                incident,
+                public_state(incident, updates),
+                updates,
+                postmortem,
+                public_title(incident, names),
+            )
+        )
     return out
 
 
@@ -290,7 +312,8 @@ def page_snapshot(*, page: StatusPage, now: datetime | None = None) -> PageSnaps
             rows.append(row)
         views.append(SectionView(section.name, section_rows))
     maintenance = _maintenance(page.organization_id, list(monitors.values()), now) if ids else []
-    incidents = _incidents(page, ids, now)
+    names = {item.monitor_id: (item.monitor.name, item.public_name) for item in items}
+    incidents = _incidents(page, names, now)
     active = [i for i in incidents if i.is_active]
     history = [i for i in incidents if not i.is_active]
     return PageSnapshot(

@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.statuspages import tokens
-from apps.statuspages.models import IncidentUpdate, StatusPage, Subscriber
+from apps.statuspages.models import IncidentUpdate, StatusPage, StatusPageMonitor, Subscriber
+from apps.statuspages.selectors import public_title
 
 logger = logging.getLogger(__name__)
 
@@ -154,11 +155,26 @@ def update_fan_out(*, update_id: str) -> int:
     ).update(notified_at=now)
     if not claimed:
         return 0
-    update = IncidentUpdate.objects.select_related("incident").get(pk=update_id)
+    update = IncidentUpdate.objects.select_related("incident__monitor").get(pk=update_id)
     recipients = _recipients(update)
+    incident = update.incident
+    # The monitor's public name on each page (one query), so emails say what the page says.
+    shown = (
+        dict(
+            StatusPageMonitor.objects.filter(monitor_id=incident.monitor_id).values_list(
+                "section__page_id", "display_name"
+            )
+        )
+        if incident.monitor_id
+        else {}
+    )
+    internal = incident.monitor.name if incident.monitor_id else ""
     messages = []
     for subscriber in recipients:
         page = subscriber.page
+        title = public_title(
+            incident, {incident.monitor_id: (internal, shown.get(page.pk) or internal)}
+        )
         unsubscribe = _link(
             subscriber,
             "statuspage-unsubscribe",
@@ -167,14 +183,14 @@ def update_fan_out(*, update_id: str) -> int:
         base = (settings.HEALTHORCH_PUBLIC_URL or subscriber.link_base).rstrip("/")
         page_url = base + reverse("statuspage", kwargs={"slug": page.slug})
         body = (
-            f"{update.incident.title}\n"
+            f"{title}\n"
             f"{update.get_status_display()} - {update.posted_at:%Y-%m-%d %H:%M} UTC\n\n"
             f"{update.message}\n\n"
             f"Status page: {page_url}\n\n"
             f"Unsubscribe: {unsubscribe}\n"
         )
         message = EmailMessage(
-            subject=f"[{page.name}] {update.get_status_display()}: {update.incident.title}",
+            subject=f"[{page.name}] {update.get_status_display()}: {title}",
             body=body,
             to=[subscriber.email],
             headers={"List-Unsubscribe": f"<{unsubscribe}>"},

@@ -174,14 +174,14 @@ def status_rss(request: HttpRequest, slug: str) -> HttpResponse:
         for view in snapshot.active_incidents + snapshot.history:
             incident = view.incident
             anchor = f"{link}#incident-{incident.pk}"
-            items.append(
-                (incident.opened_at, f"{incident.title}: started", incident.description, anchor)
-            )
+            # Not the incident's description: rules fill it with internal detail (targets,
+            # error messages) that a public feed should not carry.
+            items.append((incident.opened_at, f"{view.title}: started", view.title, anchor))
             for update in view.updates:
                 items.append(
                     (
                         update.posted_at,
-                        f"{incident.title}: {update.get_status_display()}",
+                        f"{view.title}: {update.get_status_display()}",
                         update.message,
                         f"{anchor}-{update.pk}",
                     )
@@ -190,7 +190,7 @@ def status_rss(request: HttpRequest, slug: str) -> HttpResponse:
                 items.append(
                     (
                         view.postmortem.updated_at,
-                        f"{incident.title}: postmortem",
+                        f"{view.title}: postmortem",
                         view.postmortem.body,
                         f"{anchor}-postmortem",
                     )

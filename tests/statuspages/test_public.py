@@ -236,3 +236,21 @@ def test_the_page_costs_the_same_queries_for_3_or_50_monitors_in_1_or_5_sections
     assert html.count('class="bars"') == 50
     assert many == few
     assert many <= 10
+
+
+def test_incidents_are_titled_with_the_monitors_public_name(pro, member):
+    monitor = make_monitor(pro, "billing-db-primary")
+    page = make_page(pro, slug="names")
+    services.section_create(
+        org=pro,
+        data={
+            "page": page.pk,
+            "name": "Core",
+            "monitors": [{"monitor": monitor.pk, "display_name": "Payments"}],
+        },
+    )
+    make_incident(monitor, title="billing-db-primary is down")
+    for path in ("/status/names/", "/status/names/status.json", "/status/names/feed.rss"):
+        body = Client().get(path).content.decode()
+        assert "Payments is down" in body, path
+        assert "billing-db-primary" not in body, path

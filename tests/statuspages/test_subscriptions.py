@@ -169,3 +169,25 @@ def test_an_unreachable_mail_server_is_logged_and_not_retried_into_duplicates(
     update.refresh_from_db()
     assert update.notified_at is not None
     assert update.recipients == 0
+
+
+def test_update_emails_use_the_monitors_public_name(pro, mailbox):
+    monitor = make_monitor(pro, "billing-db-primary")
+    page = make_page(pro, slug="names")
+    services.section_create(
+        org=pro,
+        data={
+            "page": page.pk,
+            "name": "Core",
+            "monitors": [{"monitor": monitor.pk, "display_name": "Payments"}],
+        },
+    )
+    subscriber = Subscriber.objects.create(organization=pro, page=page, email="a@example.test")
+    services.subscriber_confirm(token=tokens.subscriber_token(subscriber.pk, "confirm"))
+    incident = make_incident(monitor, title="billing-db-primary is down")
+    update = services.incident_update_post(incident=incident, status="identified", message="m")
+    assert services.update_fan_out(update_id=str(update.pk)) == 1
+    message, body = _mail(mailbox.envelopes[0])
+    assert "Payments is down" in message["Subject"]
+    assert "billing-db-primary" not in message["Subject"]
+    assert "billing-db-primary" not in body
