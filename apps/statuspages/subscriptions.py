@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.statuspages import tokens
 from apps.statuspages.models import IncidentUpdate, StatusPage, StatusPageMonitor, Subscriber
 from apps.statuspages.selectors import public_title
+from healthorch.metrics import statuspage_emails_sent_total
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +86,16 @@ def confirmation_send(*, subscriber_id: str) -> bool:
         "The link works for 7 days. If you did not ask for this, ignore this email: "
         "nothing will be sent to you.\n"
     )
-    EmailMessage(
-        subject=f"Confirm your subscription to {page.name} status updates",
-        body=body,
-        to=[subscriber.email],
-    ).send()
+    try:
+        EmailMessage(
+            subject=f"Confirm your subscription to {page.name} status updates",
+            body=body,
+            to=[subscriber.email],
+        ).send()
+    except Exception:
+        statuspage_emails_sent_total.labels(kind="confirmation", outcome="failed").inc()
+        raise  # the visitor can ask again; the task's failure is logged by Celery
+    statuspage_emails_sent_total.labels(kind="confirmation", outcome="sent").inc()
     return True
 
 
@@ -202,12 +208,15 @@ def update_fan_out(*, update_id: str) -> int:
             with get_connection() as connection:  # one SMTP session for the whole batch
                 sent = connection.send_messages(messages) or 0
         except Exception:
+            statuspage_emails_sent_total.labels(kind="update", outcome="failed").inc(len(messages))
             # At most once: the claim stands, so a retry cannot mail the first recipients
             # twice; the failure is logged with the update id for an operator.
             logger.exception(
                 "status update email failed",
                 extra={"update": str(update_id), "recipients": len(messages)},
             )
+    if sent:
+        statuspage_emails_sent_total.labels(kind="update", outcome="sent").inc(sent)
     IncidentUpdate.objects.filter(pk=update_id).update(recipients=sent)
     logger.info(
         "status update emailed",

@@ -31,6 +31,7 @@ from apps.statuspages import badges, selectors, services, tokens
 from apps.statuspages import cache as page_cache
 from apps.statuspages.models import Badge, StatusPage
 from apps.statuspages.presenters import snapshot_json
+from healthorch.metrics import statuspage_requests_total
 
 _COOKIE_SALT = "healthorch.statuspages.access"
 _COOKIE_AGE = 30 * 24 * 3600
@@ -102,10 +103,12 @@ def _render(page: StatusPage, fmt: str, build) -> tuple[Any, bool]:
     if not page.private:
         cached = page_cache.get(page.slug, fmt)
         if cached is not None:
+            statuspage_requests_total.labels(format=fmt, cache="hit").inc()
             return cached, True
     value = build()
     if not page.private:
         page_cache.put(page.slug, fmt, value)
+    statuspage_requests_total.labels(format=fmt, cache="private" if page.private else "miss").inc()
     return value, False
 
 

@@ -65,8 +65,16 @@ def test_an_unpublished_or_unknown_page_is_a_404(page):
     assert Client().get("/status/nope/status.json").status_code == 404
 
 
+def _served(cache: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"format": "html", "cache": cache}
+    return REGISTRY.get_sample_value("statuspage_requests_total", labels) or 0.0
+
+
 def test_a_public_page_is_cacheable_and_served_from_the_cache(page, settings):
     client = Client()
+    hits, misses = _served("hit"), _served("miss")
     first = client.get("/status/acme/")
     assert first["Cache-Control"] == f"public, max-age={settings.STATUS_PAGE_CACHE_SECONDS}"
     assert first["X-Cache"] == "miss"
@@ -75,6 +83,7 @@ def test_a_public_page_is_cacheable_and_served_from_the_cache(page, settings):
     assert second["X-Cache"] == "hit"
     assert len(queries) == 1  # the page row; the rendering comes from the cache
     assert second.content == first.content
+    assert (_served("hit") - hits, _served("miss") - misses) == (1, 1)
 
 
 def test_a_posted_update_shows_at_once_despite_the_cache(page, member):
