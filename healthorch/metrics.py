@@ -31,3 +31,13 @@ heartbeat_pings_total = Counter(
     "Pings answered by the fast ping path, by answer (recorded, not_found, limited, error)",
     ["answer"],
 )
+statuspage_emails_sent_total = Counter(
+    "statuspage_emails_sent_total",
+    "Status page subscriber emails, by kind (confirmation, update) and outcome (sent, failed)",
+    ["kind", "outcome"],
+)
+statuspage_requests_total = Counter(
+    "statuspage_requests_total",
+    "Status page renderings served, by format (html, json, rss) and cache (hit, miss, private)",
+    ["format", "cache"],
+)

@@ -68,6 +68,7 @@ LOCAL_APPS = [
     "apps.billing",
     "apps.audit",
     "apps.healing",
+    "apps.statuspages",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -286,6 +287,7 @@ SPECTACULAR_SETTINGS = {
         "HealingAttemptStatusEnum": "apps.healing.models.AttemptStatus",
         "HealingVerificationEnum": "apps.healing.models.Verification",
         "AuditActorKindEnum": "apps.audit.models.ActorKind",
+        "IncidentUpdateStatusEnum": "apps.statuspages.models.UpdateStatus",
     },
 }
 
@@ -328,6 +330,15 @@ ALERTS_GROUP_HOLD_SECONDS = config.integer("ALERTS_GROUP_HOLD_SECONDS", 5, minim
 ALERTS_SENDING_LEASE_SECONDS = config.integer("ALERTS_SENDING_LEASE_SECONDS", 120, minimum=30)
 # Links in notifications point here (e.g. https://healthorch.example.com); empty: no link.
 HEALTHORCH_PUBLIC_URL = config.string("HEALTHORCH_PUBLIC_URL", "")
+
+# --- Status pages ---------------------------------------------------------------------------
+# Public pages are rendered at most this often per page (0: never cached) and sent with
+# `Cache-Control: public, max-age=` this; private pages are never cached.
+STATUS_PAGE_CACHE_SECONDS = config.integer("STATUS_PAGE_CACHE_SECONDS", 30, minimum=0)
+# Badges: `Cache-Control: public, max-age=` this.
+BADGE_CACHE_SECONDS = config.integer("BADGE_CACHE_SECONDS", 60, minimum=0)
+# Email subscriptions a client (IP address) may request per minute.
+STATUS_SUBSCRIBE_PER_MINUTE = config.integer("STATUS_SUBSCRIBE_PER_MINUTE", 5, minimum=1)
 
 # --- Healing and root-cause analysis ---------------------------------------------------------
 # An Ollama-compatible server (`POST <url>/api/generate`) that rewrites the root-cause evidence

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.billing.webhooks import VerifiedWebhookView
 from apps.core import views as core_views
 from apps.monitors import views as monitor_views
+from apps.statuspages.urls import badge_urls, status_urls
 from apps.tenants.api.views import DevBootstrapView
 
 api_v1 = [
@@ -18,6 +19,7 @@ api_v1 = [
     path("", include("apps.alerts.api.urls")),
     path("", include("apps.healing.api.urls")),
     path("", include("apps.audit.api.urls")),
+    path("", include("apps.statuspages.api.urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +30,8 @@ urlpatterns = [
     path("ping/<uuid:token>", monitor_views.ping, name="ping"),
     path("ping/<uuid:token>/<str:action>", monitor_views.ping, name="ping-action"),
     path("api/v1/", include(api_v1)),
+    path("status/", include(status_urls)),
+    path("badge/", include(badge_urls)),
     path("billing/", include("apps.billing.urls")),
     # dj-stripe's webhook path, served by a view that checks the signature before storing
     # anything; dj-stripe's own URLs stay included for its namespace.

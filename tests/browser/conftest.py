@@ -40,7 +40,9 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the async-unsafe switch below must be gone before later test
+# packages run (tests/core runs `manage.py check --deploy` in a subprocess that inherits it).
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
@@ -48,6 +50,7 @@ def browser() -> Iterator:
 
     # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM
     # calls made by the test itself between page actions.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     profile = tempfile.mkdtemp(prefix="healthorch-chromium-")
     with sync_playwright() as p:
@@ -57,6 +60,10 @@ def browser() -> Iterator:
         finally:
             browser.close()
             shutil.rmtree(profile, ignore_errors=True)
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -1,0 +1,212 @@
+"""Status page API: pages, sections, badges, and incident updates and postmortems.
+
+Everything goes through the tenancy gate (apps.core.api): another organization's page,
+section, badge or incident is a 404; viewers and read keys may only read.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import TenantAPIView, TenantViewSet
+from apps.core.schema import AUTHENTICATED, errors
+from apps.incidents.models import Incident
+from apps.statuspages import selectors, services
+from apps.statuspages.api import serializers as s
+from apps.statuspages.models import (
+    Badge,
+    IncidentUpdate,
+    Postmortem,
+    StatusPage,
+    StatusPageSection,
+)
+from apps.tenants.api.views import ORG_HEADER
+
+_READ = errors(401, 403, 404, 429)
+_WRITE = errors(*AUTHENTICATED, 429)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.PageOutput(many=True), **_READ}),
+    retrieve=extend_schema(responses={200: s.PageOutput, **_READ}),
+    create=extend_schema(
+        request=s.PageInput, responses={201: s.PageOutput, **errors(*AUTHENTICATED, 402, 429)}
+    ),
+    partial_update=extend_schema(
+        request=s.PageInput, responses={200: s.PageOutput, **errors(*AUTHENTICATED, 402, 429)}
+    ),
+    destroy=extend_schema(responses={204: None, **_WRITE}),
+)
+@extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
+class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = StatusPage
+    serializer_class = s.PageOutput
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        return selectors.page_list(org=org)
+
+    def create(self, request: Request) -> Response:
+        data = s.PageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        page = services.status_page_create(org=self.organization, data=dict(data.validated_data))
+        return Response(s.PageOutput(page).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        page = self.get_object()
+        data = s.PageInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        page = services.status_page_update(page=page, data=dict(data.validated_data))
+        return Response(s.PageOutput(page).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.status_page_delete(page=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.SectionOutput(many=True), **_READ}),
+    retrieve=extend_schema(responses={200: s.SectionOutput, **_READ}),
+    create=extend_schema(request=s.SectionInput, responses={201: s.SectionOutput, **_WRITE}),
+    partial_update=extend_schema(
+        request=s.SectionInput, responses={200: s.SectionOutput, **_WRITE}
+    ),
+    destroy=extend_schema(responses={204: None, **_WRITE}),
+)
+@extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
+class SectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = StatusPageSection
+    serializer_class = s.SectionOutput
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        qs = selectors.section_list(org=org)
+        page = self.request.query_params.get("page")
+        if page and self.action == "list":
+            qs = qs.filter(page_id=_uuid_param(page, "page"))
+        return qs
+
+    def _out(self, section: StatusPageSection) -> dict:
+        return s.SectionOutput(
+            selectors.section_list(org=self.organization).get(pk=section.pk)
+        ).data
+
+    def create(self, request: Request) -> Response:
+        data = s.SectionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        section = services.section_create(org=self.organization, data=dict(data.validated_data))
+        return Response(self._out(section), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        section = self.get_object()
+        data = s.SectionInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values.pop("page", None)  # a section stays on its page
+        section = services.section_update(section=section, data=values)
+        return Response(self._out(section))
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.section_delete(section=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _uuid_param(raw: str, name: str):
+    from rest_framework import serializers
+
+    try:
+        return serializers.UUIDField().to_internal_value(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from exc
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.BadgeOutput(many=True), **_READ}),
+    retrieve=extend_schema(responses={200: s.BadgeOutput, **_READ}),
+    create=extend_schema(request=s.BadgeInput, responses={201: s.BadgeOutput, **_WRITE}),
+    destroy=extend_schema(responses={204: None, **_WRITE}),
+)
+@extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
+class BadgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = Badge
+    serializer_class = s.BadgeOutput
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        return selectors.badge_list(org=org)
+
+    def create(self, request: Request) -> Response:
+        data = s.BadgeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        badge = services.badge_create(
+            org=self.organization, monitor_id=data.validated_data["monitor"]
+        )
+        return Response(s.BadgeOutput(badge).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.badge_delete(badge=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _IncidentScoped(TenantAPIView):
+    model = Incident
+
+    def incident(self, incident_id) -> Incident:
+        from django.shortcuts import get_object_or_404
+
+        return get_object_or_404(self.get_queryset(), pk=incident_id)
+
+
+@extend_schema(tags=["incidents"], parameters=[ORG_HEADER])
+class IncidentUpdatesView(_IncidentScoped):
+    @extend_schema(responses={200: s.UpdateOutput(many=True), **_READ})
+    def get(self, request: Request, incident_id) -> Response:
+        incident = self.incident(incident_id)
+        updates = IncidentUpdate.objects.filter(incident=incident).order_by("-posted_at")
+        return Response(s.UpdateOutput(updates, many=True).data)
+
+    @extend_schema(
+        request=s.UpdateInput,
+        responses={201: s.UpdateOutput, **_WRITE},
+        summary="Publish an update (investigating, identified, monitoring, resolved)",
+    )
+    def post(self, request: Request, incident_id) -> Response:
+        incident = self.incident(incident_id)
+        data = s.UpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        update = services.incident_update_post(
+            incident=incident, user=self.tenancy.user, **data.validated_data
+        )
+        return Response(s.UpdateOutput(update).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["incidents"], parameters=[ORG_HEADER])
+class PostmortemView(_IncidentScoped):
+    @extend_schema(responses={200: s.PostmortemOutput, **_READ})
+    def get(self, request: Request, incident_id) -> Response:
+        incident = self.incident(incident_id)
+        postmortem = Postmortem.objects.filter(incident=incident).first()
+        if postmortem is None:
+            from django.http import Http404
+
+            raise Http404
+        return Response(s.PostmortemOutput(postmortem).data)
+
+    @extend_schema(
+        request=s.PostmortemInput,
+        responses={200: s.PostmortemOutput, **_WRITE},
+        summary="Write or replace the incident's postmortem",
+    )
+    def put(self, request: Request, incident_id) -> Response:
+        incident = self.incident(incident_id)
+        data = s.PostmortemInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        postmortem = services.postmortem_set(
+            incident=incident, user=self.tenancy.user, **data.validated_data
+        )
+        return Response(s.PostmortemOutput(postmortem).data)
+
+    post = put
