@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("apps.alerts.api.urls")),
     path("", include("apps.healing.api.urls")),
     path("", include("apps.audit.api.urls")),
+    path("", include("apps.reports.api.urls")),
 ]
 
 urlpatterns = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -55,7 +55,9 @@ def hour_floor(moment: datetime) -> datetime:
 
 
 def _local_midnight(day: date, tz: zoneinfo.ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
+    # In UTC: subtracting two datetimes that share a zoneinfo tzinfo is wall-clock arithmetic
+    # in Python, which would make a DST month 744 hours long.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def month_of(day: date, tz: zoneinfo.ZoneInfo) -> Period:
@@ -107,7 +109,7 @@ def _moment(raw: str, field: str, tz: zoneinfo.ZoneInfo) -> tuple[datetime, bool
         raise PeriodError(field, "Use a date (YYYY-MM-DD) or an ISO 8601 date-time.")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=tz)
-    return value, False
+    return value.astimezone(UTC), False
 
 
 def previous(kind: str, now: datetime, tz: zoneinfo.ZoneInfo) -> Period:
@@ -143,7 +145,7 @@ def parse_period(
         lo, _ = _moment(start, "start", tz)
         hi, was_date = _moment(end, "end", tz)
         if was_date:
-            hi = _local_midnight(hi.date() + timedelta(days=1), tz)
+            hi = _local_midnight(hi.astimezone(tz).date() + timedelta(days=1), tz)
         if hi <= lo:
             raise PeriodError("end", "The end must be after the start.")
         if hi - lo > MAX_SPAN:
