@@ -52,7 +52,7 @@ class _JSONErrors:
     def perform_content_negotiation(self, request: Request, force: bool = False):
         try:
             return super().perform_content_negotiation(request, force)
-        except exceptions.NotFound:
+        except (exceptions.NotFound, Http404):
             request.accepted_renderer = renderers.JSONRenderer()
             request.accepted_media_type = "application/json"
             raise serializers.ValidationError({"format": ["Use json, csv or pdf."]}) from None
