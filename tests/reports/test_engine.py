@@ -313,3 +313,28 @@ def test_the_health_score_follows_the_documented_formula():
         target_error_pct=0.5,
     )
     assert perfect == 100
+
+
+def test_whole_days_come_from_daily_rollups_and_the_first_check_stays_exact(pro_org):
+    from apps.monitors import rollups
+    from apps.monitors.models import Granularity, ResultRollup
+
+    monitor = make_monitor(pro_org)
+    first = datetime(2026, 5, 4, 14, tzinfo=UTC)
+    hours = {first + timedelta(hours=h): {"up": 60} for h in range(34)}  # to May 6th 00:00
+    hours[datetime(2026, 5, 5, 3, tzinfo=UTC)] = {"up": 54, "down": 6}
+    hour_rollups(monitor, hours)
+    rollups.rollup_day(datetime(2026, 5, 4, tzinfo=UTC))
+    rollups.rollup_day(datetime(2026, 5, 5, tzinfo=UTC))
+    # The report must read May 5th from its daily row: its hours are gone.
+    ResultRollup.objects.filter(
+        granularity=Granularity.HOUR, bucket_start__gte=datetime(2026, 5, 5, tzinfo=UTC)
+    ).delete()
+    period = parse_period(kind="monthly", start="2026-05", end=None, tz=zoneinfo.ZoneInfo("UTC"))
+    row = selectors.sla_report(
+        org=pro_org, period=period, monitors=[monitor], now=datetime(2026, 6, 2, tzinfo=UTC)
+    )["monitors"][0]
+    assert row["measured_from"] == first.isoformat()
+    assert row["checks"]["counted"] == 34 * 60
+    assert row["availability_pct"] == round(100 * (34 * 60 - 6) / (34 * 60), 4)
+    assert row["sla"]["violation_days"] == []  # 1434 / 1440 = 99.58 % on the 5th
