@@ -15,7 +15,7 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Min, OuterRef, Q, Subquery, Sum
@@ -64,10 +64,14 @@ _ROW = (
 )
 
 
-def _local_day_counts(org, ids, start, end, tz) -> dict[Any, dict]:
-    """{monitor: {local day: (Tally, first hour)}} summed in the database from hourly rows,
-    for report time zones whose days are not UTC days."""
-    rows = (
+def _local_bad_days(org, ids, start, end, tz) -> dict[Any, dict]:
+    """{monitor: {local day: Tally}} for the local days that had any bad hour, in a report
+    time zone whose days are not UTC days (the only days that can miss the target).
+
+    Two small queries instead of grouping every hourly row by local day: the hours with a
+    failure, then the local days containing them, each day's monitors in one IN list.
+    """
+    bad = (
         ResultRollup.objects.filter(
             organization=org,
             granularity=Granularity.HOUR,
@@ -75,16 +79,32 @@ def _local_day_counts(org, ids, start, end, tz) -> dict[Any, dict]:
             bucket_start__gte=start,
             bucket_start__lt=end,
         )
+        .filter(Q(down__gt=0) | Q(degraded__gt=0))
+        .values_list("monitor_id", "bucket_start")
+    )
+    by_day: dict[Any, set] = defaultdict(set)
+    for m, at in bad:
+        by_day[at.astimezone(tz).date()].add(m)
+    out: dict[Any, dict] = defaultdict(dict)
+    if not by_day:
+        return out
+    days = Q()
+    for day, monitors in by_day.items():
+        lo = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        days |= Q(
+            monitor_id__in=monitors, bucket_start__gte=max(lo, start), bucket_start__lt=min(hi, end)
+        )
+    for row in (
+        ResultRollup.objects.filter(days, organization=org, granularity=Granularity.HOUR)
         .annotate(day=TruncDate("bucket_start", tzinfo=tz))
         .values("monitor_id", "day")
-        .annotate(first=Min("bucket_start"), **_SUMS)
+        .annotate(**_SUMS)
         .order_by()
-    )
-    out: dict[Any, dict] = defaultdict(dict)
-    for row in rows:
+    ):
         t = Tally()
         t.add({k[2:]: v for k, v in row.items() if k.startswith("s_")})
-        out[row["monitor_id"]][row["day"]] = (t, row["first"])
+        out[row["monitor_id"]][row["day"]] = t
     return out
 
 
@@ -112,11 +132,11 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
         m, at = row[0], row[1]
         t = latency[m]
         t.add_latency(row[-4], row[-3], row[-2], row[-1])
-        if not utc:
-            return
         counts = dict(zip(COUNTS, row[2 : 2 + len(COUNTS)], strict=True))
         counts["maintenance_seconds"] = row[2 + len(COUNTS)]
-        key = at.date()
+        # UTC reports count per UTC day here; other zones keep one total per monitor and get
+        # their local days from _local_bad_days.
+        key = at.date() if utc else None
         tally, first = daily[m].get(key, (None, None))
         if tally is None:
             tally = Tally()
@@ -153,7 +173,7 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
             hours, organization=org, granularity=Granularity.HOUR, monitor_id__in=ids
         ).values_list(*_ROW):
             take(row, False)
-    if utc and day_first:
+    if day_first:
         # A day row starts at midnight; the monitor's first check may be later that day.
         first_hours = Q()
         for m, day in day_first.items():
@@ -167,10 +187,8 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
             .order_by()
             .values_list("monitor_id", "first")
         ):
-            key = day_first[m].date()
+            key = day_first[m].date() if utc else None
             daily[m][key] = (daily[m][key][0], first)
-    if not utc:
-        daily = _local_day_counts(org, ids, start, end, tz)
     return daily, latency
 
 
@@ -238,6 +256,11 @@ def monitor_rows(
     daily, latency = (
         _rollups(org, ids, period.start, rolled_end, tz) if rolled_end > period.start else ({}, {})
     )
+    local_days = (
+        _local_bad_days(org, ids, period.start, rolled_end, tz)
+        if rolled_end > period.start and str(tz) not in _UTC_NAMES
+        else None
+    )
     ongoing = period.start <= now < period.end
     live = {}
     if period.end > live_from and now > live_from and now > period.start:
@@ -252,9 +275,15 @@ def monitor_rows(
         total = Tally()
         first: datetime | None = None
         bad_days = []
-        for day, (t, first_hour) in sorted(daily.get(m.pk, {}).items()):
+        for _day, (t, first_hour) in daily.get(m.pk, {}).items():
             total.add(t)
             first = first_hour if first is None else min(first, first_hour)
+        days = (
+            {d: t for d, (t, _) in daily.get(m.pk, {}).items()}
+            if local_days is None
+            else local_days.get(m.pk, {})
+        )
+        for day, t in sorted(days.items()):
             avail = t.availability(accounting)
             if avail is not None and avail < targets.availability_pct:
                 bad_days.append(day.isoformat())

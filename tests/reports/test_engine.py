@@ -126,6 +126,10 @@ def test_a_31_day_month_with_a_dst_change_is_743_local_hours(pro_org):
         at += timedelta(hours=1)
     hours[datetime(2026, 3, 29, 10, tzinfo=UTC)] = {"up": 30, "down": 30}
     hour_rollups(monitor, hours)
+    from apps.monitors import rollups
+
+    for d in range(1, 31):  # the whole UTC days inside are read from their daily rows
+        rollups.rollup_day(datetime(2026, 3, d, tzinfo=UTC))
     period = parse_period(kind="monthly", start="2026-03-15", end=None, tz=BERLIN)
     assert (period.start, period.end, period.seconds) == (begin, finish, 743 * 3600)
     report = selectors.sla_report(
