@@ -65,3 +65,18 @@ def test_the_command_prints_the_overview(platform):
     with time_machine.travel(NOW, tick=False):
         call_command("slaoverview", stdout=out)
     assert "3 organizations, 2 meet their plan's target" in out.getvalue()
+
+
+def test_report_settings_in_the_console_are_scoped_to_the_members_organization(
+    client, org, outsider
+):
+    from apps.reports.models import ReportSettings
+
+    ours = ReportSettings.objects.create(organization=org, schedule="weekly")
+    outsider.is_staff = True
+    outsider.save()
+    client.force_login(outsider)
+    assert client.get(f"/admin/reports/reportsettings/{ours.pk}/change/").status_code == 404
+    listing = client.get("/admin/reports/reportsettings/")
+    assert listing.status_code == 200
+    assert str(ours.pk) not in listing.content.decode()
