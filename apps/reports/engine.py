@@ -127,6 +127,7 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
     daily: dict[Any, dict] = defaultdict(dict)
     latency: dict[Any, Tally] = defaultdict(Tally)
     day_first: dict[Any, datetime] = {}
+    hour_first: dict[Any, datetime] = {}
 
     def take(row: tuple, is_day: bool) -> None:
         m, at = row[0], row[1]
@@ -145,6 +146,8 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
         daily[m][key] = (tally, first)
         if is_day:
             day_first[m] = min(day_first.get(m, at), at)
+        else:
+            hour_first[m] = min(hour_first.get(m, at), at)
 
     covered: set = set()
     if days:
@@ -173,12 +176,20 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
             hours, organization=org, granularity=Granularity.HOUR, monitor_id__in=ids
         ).values_list(*_ROW):
             take(row, False)
-    if day_first:
-        # A day row starts at midnight; the monitor's first check may be later that day.
+    # A day row starts at midnight; the monitor's first check may be later that day. Only
+    # monitors with no hourly row before their first day row need looking at, grouped by
+    # that day (usually one IN list).
+    refine: dict[datetime, list] = defaultdict(list)
+    for m, day in day_first.items():
+        if hour_first.get(m) is None or hour_first[m] > day:
+            refine[day].append(m)
+    if refine:
         first_hours = Q()
-        for m, day in day_first.items():
+        for day, monitors in refine.items():
             first_hours |= Q(
-                monitor_id=m, bucket_start__gte=day, bucket_start__lt=day + timedelta(days=1)
+                monitor_id__in=monitors,
+                bucket_start__gte=day,
+                bucket_start__lt=day + timedelta(days=1),
             )
         for m, first in (
             ResultRollup.objects.filter(first_hours, organization=org, granularity=Granularity.HOUR)
@@ -188,7 +199,9 @@ def _rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally
             .values_list("monitor_id", "first")
         ):
             key = day_first[m].date() if utc else None
-            daily[m][key] = (daily[m][key][0], first)
+            tally, old = daily[m][key]
+            # `old` is the day row's midnight unless an hourly row came earlier (then kept).
+            daily[m][key] = (tally, first if old == day_first[m] else min(old, first))
     return daily, latency
 
 
