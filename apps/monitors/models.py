@@ -360,6 +360,8 @@ class ErrorRollup(models.Model):
         indexes = [
             models.Index(fields=["organization", "bucket_start"], name="error_rollup_org_time"),
             models.Index(fields=["monitor", "bucket_start"], name="error_rollup_monitor_time"),
+            # The rollup job replaces one hour's rows of every organization at once.
+            models.Index(fields=["bucket_start"], name="error_rollup_time"),
         ]
 
     def __str__(self) -> str:

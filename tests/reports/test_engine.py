@@ -342,3 +342,18 @@ def test_whole_days_come_from_daily_rollups_and_the_first_check_stays_exact(pro_
     assert row["checks"]["counted"] == 34 * 60
     assert row["availability_pct"] == round(100 * (34 * 60 - 6) / (34 * 60), 4)
     assert row["sla"]["violation_days"] == []  # 1434 / 1440 = 99.58 % on the 5th
+
+
+def test_rolling_an_hour_up_again_replaces_its_error_groups(pro_org):
+    from apps.monitors import rollups
+    from apps.monitors.models import ErrorRollup
+
+    monitor = make_monitor(pro_org)
+    results(monitor, DAY, [("down", None, "timeout")] * 3 + [("down", None, "refused")])
+    rollups.rollup_hour(DAY)
+    results(monitor, DAY + timedelta(minutes=30), [("down", None, "timeout")])  # a late one
+    rollups.rollup_hour(DAY)
+    groups = {g.error_class: g for g in ErrorRollup.objects.filter(monitor=monitor)}
+    assert {k: g.count for k, g in groups.items()} == {"timeout": 4, "refused": 1}
+    assert groups["timeout"].first_seen == DAY
+    assert groups["timeout"].last_seen == DAY + timedelta(minutes=30)
