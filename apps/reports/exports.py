@@ -50,7 +50,11 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    text = str(value)
+    # A monitor named "=HYPERLINK(...)" must stay text when the file is opened in a spreadsheet.
+    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
 
 
 def report_csv(report: dict) -> str:
