@@ -157,7 +157,9 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         # The SLA engine's figures, so this endpoint and the reports never disagree.
         from apps.reports.selectors import monitor_uptime
 
-        return Response(monitor_uptime(monitor=self.get_object()))
+        monitor = self.get_object()
+        monitor.organization = self.organization  # loaded with its plan by the tenancy gate
+        return Response(monitor_uptime(monitor=monitor))
 
     @extend_schema(
         request=inline_serializer(
