@@ -115,7 +115,8 @@ def monitor_rows(
                 total,
                 first=first,
                 bad_days=bad_days,
-                recent=recent.get(m.pk),
+                # An ongoing period always gets burn rates (the live hour may be all there is).
+                recent=recent[m.pk] if ongoing else None,
                 live=acc,
                 incidents=incidents.get(m.pk, []),
                 longest=outages.get(m.pk, 0.0),
