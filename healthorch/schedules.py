@@ -89,6 +89,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 15.0,
         "options": {"expires": 30},
     },
+    # Daily at 06:15 UTC (after the night's rollups), mail each organization's SLA report for
+    # its last complete month, or week if it chose weekly reports; once per period per
+    # organization, to its owners who did not opt out.
+    "send-scheduled-reports": {
+        "task": "apps.reports.tasks.send_scheduled_reports",
+        "schedule": crontab(hour=6, minute=15),
+    },
     # Every 5 minutes, run the anomaly model over up to 50 monitors that are still up and have
     # a `use_anomaly` policy (ml_healing plans), round-robin, so a policy can act before a hard
     # threshold opens an incident.

@@ -69,6 +69,7 @@ LOCAL_APPS = [
     "apps.audit",
     "apps.healing",
     "apps.statuspages",
+    "apps.reports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 

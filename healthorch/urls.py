@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("apps.healing.api.urls")),
     path("", include("apps.audit.api.urls")),
     path("", include("apps.statuspages.api.urls")),
+    path("", include("apps.reports.api.urls")),
 ]
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
 from apps.monitors import services
 from apps.monitors.models import (
     CheckResult,
+    ErrorRollup,
     HeartbeatPing,
     MetricSample,
     Monitor,
@@ -155,6 +156,17 @@ class ResultRollupAdmin(_History):
         "p99_ms",
     ]
     list_filter = ["granularity"]
+    list_select_related = ["monitor"]
+    raw_id_fields = ["monitor"]
+    date_hierarchy = "bucket_start"
+    show_full_result_count = False
+
+
+@admin.register(ErrorRollup)
+class ErrorRollupAdmin(_History):
+    list_display = ["monitor", "bucket_start", "outcome", "error_class", "message", "count"]
+    list_filter = ["outcome", "error_class"]
+    search_fields = ["message"]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
     date_hierarchy = "bucket_start"

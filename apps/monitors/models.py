@@ -301,6 +301,15 @@ class ResultRollup(models.Model):
     p95_ms = models.FloatField(null=True, blank=True)
     p99_ms = models.FloatField(null=True, blank=True)
     histogram = models.JSONField(default=dict)
+    # SLA accounting decided from each result's moment (apps.monitors.accounting): results
+    # taken while a maintenance window covered the monitor, by outcome; down results (outside
+    # maintenance) while a parent dependency was down; seconds of the bucket in maintenance.
+    maint_up = models.PositiveIntegerField(default=0)
+    maint_degraded = models.PositiveIntegerField(default=0)
+    maint_down = models.PositiveIntegerField(default=0)
+    maint_inconclusive = models.PositiveIntegerField(default=0)
+    dependency_down = models.PositiveIntegerField(default=0)
+    maintenance_seconds = models.FloatField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -323,3 +332,37 @@ class ResultRollup(models.Model):
     @property
     def avg_ms(self) -> float | None:
         return self.latency_sum_ms / self.latency_count if self.latency_count else None
+
+
+class ErrorRollup(models.Model):
+    """Failed results of one monitor in one hour, grouped by error class and message, so the
+    error analysis over 90 days reads these rows instead of millions of raw results."""
+
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.CASCADE, related_name="error_rollups", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    bucket_start = models.DateTimeField()
+    outcome = models.CharField(max_length=16)
+    error_class = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=200, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-bucket_start"]
+        indexes = [
+            models.Index(fields=["organization", "bucket_start"], name="error_rollup_org_time"),
+            models.Index(fields=["monitor", "bucket_start"], name="error_rollup_monitor_time"),
+            # The rollup job replaces one hour's rows of every organization at once.
+            models.Index(fields=["bucket_start"], name="error_rollup_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.error_class or self.outcome}: {self.message[:40]} x{self.count}"

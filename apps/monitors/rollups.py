@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.monitors.models import CheckResult, Granularity, Monitor, ResultRollup
+from apps.monitors import accounting
+from apps.monitors.models import CheckResult, ErrorRollup, Granularity, ResultRollup
 
 BASE = 1.04
 _LOG_BASE = math.log(BASE)
@@ -58,16 +59,41 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+_OUTCOMES = ("up", "degraded", "down", "inconclusive")
+_ACCOUNTING = (
+    "maint_up",
+    "maint_degraded",
+    "maint_down",
+    "maint_inconclusive",
+    "dependency_down",
+)
+
+
 class _Acc:
-    __slots__ = ("counts", "hist", "lat_count", "lat_max", "lat_min", "lat_sum", "org")
+    __slots__ = (
+        "acct",
+        "counts",
+        "errors",
+        "hist",
+        "lat_count",
+        "lat_max",
+        "lat_min",
+        "lat_sum",
+        "maint_seconds",
+        "org",
+    )
 
     def __init__(self, org) -> None:
         self.org = org
-        self.counts = {"up": 0, "degraded": 0, "down": 0, "inconclusive": 0}
+        self.counts = dict.fromkeys(_OUTCOMES, 0)
+        self.acct = dict.fromkeys(_ACCOUNTING, 0)
+        self.maint_seconds = 0.0
         self.hist: dict[str, int] = defaultdict(int)
         self.lat_count, self.lat_sum = 0, 0.0
         self.lat_min: float | None = None
         self.lat_max: float | None = None
+        # (outcome, error class, message) -> [count, first seen, last seen]
+        self.errors: dict[tuple[str, str, str], list] = {}
 
     def add(self, outcome: str, ms: float | None) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -78,11 +104,42 @@ class _Acc:
             self.lat_min = ms if self.lat_min is None else min(self.lat_min, ms)
             self.lat_max = ms if self.lat_max is None else max(self.lat_max, ms)
 
+    def add_error(self, outcome: str, error_class: str, message: str, at: datetime) -> None:
+        key = (outcome, error_class or "", (message or "")[:200])
+        seen = self.errors.get(key)
+        if seen is None:
+            self.errors[key] = [1, at, at]
+        else:
+            seen[0] += 1
+            seen[1] = min(seen[1], at)
+            seen[2] = max(seen[2], at)
+
+    def merge_row(self, r: ResultRollup) -> None:
+        for key in _OUTCOMES:
+            self.counts[key] += getattr(r, key)
+        for key in _ACCOUNTING:
+            self.acct[key] += getattr(r, key)
+        self.maint_seconds += r.maintenance_seconds
+        for key, count in r.histogram.items():
+            self.hist[key] += count
+        self.lat_count += r.latency_count
+        self.lat_sum += r.latency_sum_ms
+        if r.latency_min_ms is not None:
+            self.lat_min = (
+                r.latency_min_ms if self.lat_min is None else min(self.lat_min, r.latency_min_ms)
+            )
+        if r.latency_max_ms is not None:
+            self.lat_max = (
+                r.latency_max_ms if self.lat_max is None else max(self.lat_max, r.latency_max_ms)
+            )
+
     def fields(self) -> dict:
         hist = dict(self.hist)
         return {
             "total": sum(self.counts.values()),
-            **{k: self.counts.get(k, 0) for k in ("up", "degraded", "down", "inconclusive")},
+            **{k: self.counts.get(k, 0) for k in _OUTCOMES},
+            **self.acct,
+            "maintenance_seconds": self.maint_seconds,
             "latency_count": self.lat_count,
             "latency_sum_ms": self.lat_sum,
             "latency_min_ms": self.lat_min,
@@ -94,23 +151,64 @@ class _Acc:
         }
 
 
-def rollup_hour(hour_start: datetime) -> int:
-    """(Re)compute the hourly rollups of one hour from raw results. Idempotent."""
-    hour_start = _hour(hour_start)
-    end = hour_start + timedelta(hours=1)
+def _is_error(outcome: str, error_class: str) -> bool:
+    return outcome in ("down", "inconclusive") or bool(error_class)
+
+
+def accumulate(
+    start: datetime, end: datetime, *, monitor_ids: Iterable | None = None
+) -> dict[object, _Acc]:
+    """Fold the raw results of [start, end) (at most an hour) into one accumulator per monitor,
+    deciding for each result whether maintenance covered it and whether a parent was down.
+
+    The rollup job and the SLA engine's current hour both come through here, so a live hour
+    and a rolled-up one count the same way.
+    """
+    qs = CheckResult.objects.filter(checked_at__gte=start, checked_at__lt=end)
+    if monitor_ids is not None:
+        qs = qs.filter(monitor_id__in=list(monitor_ids))
+    rows = qs.values_list(
+        "monitor_id",
+        "organization_id",
+        "outcome",
+        "response_time_ms",
+        "checked_at",
+        "error_class",
+        "error_message",
+    ).iterator(chunk_size=10_000)
+    raw: dict[object, list] = defaultdict(list)
+    orgs: dict[object, object] = {}
+    for monitor_id, org_id, *rest in rows:
+        raw[monitor_id].append(rest)
+        orgs[monitor_id] = org_id
+    ctx = accounting.hour_context(raw.keys(), start, end)
     acc: dict[object, _Acc] = {}
-    rows = (
-        CheckResult.objects.filter(checked_at__gte=hour_start, checked_at__lt=end)
-        .values_list("monitor_id", "organization_id", "outcome", "response_time_ms")
-        .iterator(chunk_size=10_000)
-    )
-    for monitor_id, org_id, outcome, ms in rows:
-        bucket = acc.get(monitor_id)
-        if bucket is None:
-            bucket = acc[monitor_id] = _Acc(org_id)
-        # Latency of failed checks (timeouts, refusals) is not the service's latency.
-        bucket.add(outcome, ms if outcome in ("up", "degraded") else None)
+    for monitor_id, results in raw.items():
+        a = acc[monitor_id] = _Acc(orgs[monitor_id])
+        a.maint_seconds = ctx.maintenance_seconds(monitor_id)
+        check_maint = monitor_id in ctx.maintenance
+        check_parent = monitor_id in ctx.parent_down
+        for outcome, ms, at, error_class, message in results:
+            # Latency of failed checks (timeouts, refusals) is not the service's latency.
+            a.add(outcome, ms if outcome in ("up", "degraded") else None)
+            if _is_error(outcome, error_class):
+                a.add_error(outcome, error_class, message, at)
+            if check_maint and ctx.in_maintenance(monitor_id, at):
+                key = f"maint_{outcome}"
+                if key in a.acct:
+                    a.acct[key] += 1
+            elif outcome == "down" and check_parent and ctx.parent_is_down(monitor_id, at):
+                a.acct["dependency_down"] += 1
+    return acc
+
+
+def rollup_hour(hour_start: datetime) -> int:
+    """(Re)compute the hourly rollups (and error groups) of one hour from raw results.
+    Idempotent."""
+    hour_start = _hour(hour_start)
+    acc = accumulate(hour_start, hour_start + timedelta(hours=1))
     _store(Granularity.HOUR, hour_start, acc)
+    _store_errors(hour_start, acc)
     return len(acc)
 
 
@@ -127,18 +225,31 @@ def rollup_day(day_start: datetime) -> int:
         a = acc.get(r.monitor_id)
         if a is None:
             a = acc[r.monitor_id] = _Acc(r.organization_id)
-        for key in ("up", "degraded", "down", "inconclusive"):
-            a.counts[key] += getattr(r, key)
-        for key, count in r.histogram.items():
-            a.hist[key] += count
-        a.lat_count += r.latency_count
-        a.lat_sum += r.latency_sum_ms
-        if r.latency_min_ms is not None:
-            a.lat_min = r.latency_min_ms if a.lat_min is None else min(a.lat_min, r.latency_min_ms)
-        if r.latency_max_ms is not None:
-            a.lat_max = r.latency_max_ms if a.lat_max is None else max(a.lat_max, r.latency_max_ms)
+        a.merge_row(r)
     _store(Granularity.DAY, day_start, acc)
     return len(acc)
+
+
+def _store_errors(hour_start: datetime, acc: dict[object, _Acc]) -> None:
+    rows = [
+        ErrorRollup(
+            monitor_id=monitor_id,
+            organization_id=a.org,
+            bucket_start=hour_start,
+            outcome=outcome,
+            error_class=error_class,
+            message=message,
+            count=count,
+            first_seen=first,
+            last_seen=last,
+        )
+        for monitor_id, a in acc.items()
+        for (outcome, error_class, message), (count, first, last) in a.errors.items()
+    ]
+    # Replace the hour's groups wholesale: a re-run (late results) must not double-count.
+    with transaction.atomic():
+        ErrorRollup.objects.filter(bucket_start=hour_start).delete()
+        ErrorRollup.objects.bulk_create(rows, batch_size=1000)
 
 
 def _store(granularity: str, start: datetime, acc: dict[object, _Acc]) -> None:
@@ -177,57 +288,6 @@ def rollup_recent(*, now: datetime | None = None, hours: int = 2) -> None:
         rollup_hour(current - timedelta(hours=n))
     if now.hour < hours + 1:  # shortly after midnight, close yesterday
         rollup_day(current - timedelta(days=1))
-
-
-WINDOWS = {
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "90d": timedelta(days=90),
-}
-
-
-def uptime(*, monitor: Monitor, now: datetime | None = None) -> dict[str, dict]:
-    """Uptime and latency over 24 h / 7 d / 30 d / 90 d from hourly rollups, plus the
-    current hour from raw results (at most an hour of one monitor's rows, via its index).
-
-    Uptime counts degraded as up and leaves inconclusive results out; null without data.
-    """
-    now = now or timezone.now()
-    current = _hour(now)
-    live = _Acc(monitor.organization_id)
-    for outcome, ms in CheckResult.objects.filter(
-        monitor=monitor, checked_at__gte=current
-    ).values_list("outcome", "response_time_ms"):
-        live.add(outcome, ms if outcome in ("up", "degraded") else None)
-    rollups = list(
-        ResultRollup.objects.filter(
-            monitor=monitor,
-            granularity=Granularity.HOUR,
-            bucket_start__gte=current - WINDOWS["90d"],
-            bucket_start__lt=current,
-        ).values_list("bucket_start", "up", "degraded", "down", "histogram")
-    )
-    out = {}
-    for name, span in WINDOWS.items():
-        since = now - span
-        up = live.counts["up"] + live.counts["degraded"]
-        down = live.counts["down"]
-        hists = [dict(live.hist)]
-        for start, r_up, r_degraded, r_down, hist in rollups:
-            if start >= _hour(since):
-                up += r_up + r_degraded
-                down += r_down
-                hists.append(hist)
-        merged = merge(hists)
-        out[name] = {
-            "uptime_pct": round(100 * up / (up + down), 4) if up + down else None,
-            "checks": up + down,
-            "p50_ms": percentile(merged, 0.5),
-            "p95_ms": percentile(merged, 0.95),
-            "p99_ms": percentile(merged, 0.99),
-        }
-    return out
 
 
 def prune_results(

@@ -7,7 +7,17 @@ from apps.tenants import services
 from apps.tenants.models import ApiKey, Organization
 
 pytestmark = pytest.mark.django_db
-LOCAL_APPS = ["tenants", "plans", "monitors", "incidents", "alerts", "billing", "healing", "audit"]
+LOCAL_APPS = [
+    "tenants",
+    "plans",
+    "monitors",
+    "incidents",
+    "alerts",
+    "billing",
+    "healing",
+    "audit",
+    "reports",
+]
 
 
 def _staff_client(user) -> Client:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantViewSet, time_param
 from apps.core.schema import AUTHENTICATED, errors
-from apps.monitors import config_as_code, engine, ingest, rollups, selectors, services
+from apps.monitors import config_as_code, engine, ingest, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
 from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
 from apps.tenants.api.views import ORG_HEADER
@@ -150,11 +150,16 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             ),
             **errors(401, 403, 404, 429),
         },
-        summary="Uptime and latency percentiles over 24 h, 7 d, 30 d and 90 d (from rollups)",
+        summary="Uptime and latency percentiles over 24 h, 7 d, 30 d and 90 d (the SLA engine, from rollups)",
     )
     @action(detail=True, methods=["get"])
     def uptime(self, request: Request, pk: str) -> Response:
-        return Response(rollups.uptime(monitor=self.get_object()))
+        # The SLA engine's figures, so this endpoint and the reports never disagree.
+        from apps.reports.selectors import monitor_uptime
+
+        monitor = self.get_object()
+        monitor.organization = self.organization  # loaded with its plan by the tenancy gate
+        return Response(monitor_uptime(monitor=monitor))
 
     @extend_schema(
         request=inline_serializer(
