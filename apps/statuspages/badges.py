@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from django.template.loader import render_to_string
 
 from apps.monitors.models import Monitor, MonitorStatus
-from apps.monitors.rollups import WINDOWS, uptime
+from apps.reports.periods import ROLLING
+from apps.reports.selectors import monitor_uptime
 
-PERIODS = tuple(WINDOWS)  # 24h, 7d, 30d, 90d
+PERIODS = tuple(ROLLING)  # 24h, 7d, 30d, 90d
 
 # Colours by name (the names are Shields' own, so shields.json passes them through).
 COLORS = {
@@ -104,8 +105,8 @@ def status_badge(monitor: Monitor) -> BadgeData:
 
 
 def uptime_badge(monitor: Monitor, period: str) -> BadgeData:
-    """Uptime over the period from hourly rollups (plus the current hour's own results)."""
-    figures = uptime(monitor=monitor)[period]
+    """Uptime over the period from the SLA engine: the same figure as the uptime endpoint."""
+    figures = monitor_uptime(monitor=monitor, windows=[period])[period]
     pct = figures["uptime_pct"]
     if pct is None:
         return BadgeData(f"uptime {period}", "no data", "lightgrey")
@@ -114,7 +115,7 @@ def uptime_badge(monitor: Monitor, period: str) -> BadgeData:
 
 def response_badge(monitor: Monitor, period: str) -> BadgeData:
     """Median response time over the period, coloured against the monitor's expectation."""
-    figures = uptime(monitor=monitor)[period]
+    figures = monitor_uptime(monitor=monitor, windows=[period])[period]
     p50 = figures["p50_ms"]
     if p50 is None:
         return BadgeData(f"response {period}", "no data", "lightgrey")
