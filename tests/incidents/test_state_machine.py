@@ -97,13 +97,14 @@ def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(
     """A batch of monitors going down (or recovering) together is a fixed number of
     statements, however many monitors: the incidents listeners work on the whole batch.
 
-    The incident-event listeners (apps.alerts) are detached here: this measures what
-    incidents costs. Alerts still reacts per event (a few statements per incident), which
-    tests/alerts measures on its own."""
+    The incident-event listeners (apps.alerts, apps.healing) are detached here: this
+    measures what incidents costs. tests/alerts/test_batch_seam.py measures the openings with
+    the alerts listener attached."""
     from apps.incidents import events
     from apps.plans.services import organization_change_plan
 
     monkeypatch.setattr(events, "_LISTENERS", [])
+    monkeypatch.setattr(events, "_BATCH_LISTENERS", [])
 
     organization_change_plan(org=org, plan_code="business", source="test")
     few = [make_monitor(org, name=f"f{i}", failure_threshold=1) for i in range(3)]
