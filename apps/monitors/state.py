@@ -135,11 +135,16 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
             changed.append((monitor, old, ordered[monitor.pk][-1]))
     bulk_update_values(Monitor, locked, FOLDED_FIELDS)
     announce_many(changed)
-    if _FOLD_LISTENERS:
-        folded = [(monitor, ordered[monitor.pk]) for monitor in locked]
+    announce_folded([(monitor, ordered[monitor.pk]) for monitor in locked])
+    return locked
+
+
+def announce_folded(folded: list[tuple[Monitor, list]]) -> None:
+    """Tell the fold listeners about results folded into these monitors (changed or not),
+    inside the same transaction, after the status listeners."""
+    if folded:
         for listener in _FOLD_LISTENERS:
             listener(folded=folded)
-    return locked
 
 
 @dataclass
