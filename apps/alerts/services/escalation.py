@@ -1,6 +1,8 @@
 """Who hears about an incident, when: the listener on incident events and the escalation walk.
 
-Events we react to (published by apps.incidents with `data["notify"]` True):
+The listener is a batch listener (apps.incidents.events.publish_many): a fold batch that
+opened many incidents is one call, one outbox insert and one incident update. Events we react
+to (published by apps.incidents with `data["notify"]` True):
 - `opened`: run the policy's first step (now, or schedule it after its delay);
 - `resolved`: the resolved notice to every channel that was notified of the incident
   (channels with notify_on_resolved off are skipped); escalation stops;
@@ -14,6 +16,11 @@ The walk: `Incident.escalation_step` is the index of the step due at `next_escal
 (null: nothing more to do). Step 1's delay counts from the opening, each later step's from
 the previous step; after the last step the policy restarts `repeat` times (a restart waits
 step 1's delay, at least a minute). Acknowledging or resolving clears `next_escalation_at`.
+
+Holds: the walk waits while `apps.incidents.selectors.incidents_on_hold` says so (snoozed or
+silenced, in maintenance, monitor paused or not checked since it came back). The sweep moves a
+held incident's due step to the end of the hold, so that step runs once the hold is over and
+later steps count from then.
 """
 
 from __future__ import annotations
