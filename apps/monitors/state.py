@@ -148,6 +148,22 @@ def announce_folded(folded: list[tuple[Monitor, list]]) -> None:
 
 
 @dataclass
+class StatusSet:
+    """The `result` of a status change that no check made (a pause, a resume): when."""
+
+    checked_at: datetime
+
+
+def announce_set(monitors: list[tuple[Monitor, str]], at: datetime) -> None:
+    """Tell the listeners about statuses set by a person or a rule, not by a check (each
+    monitor carries its new status; `str` is the old one), inside the same transaction, so
+    they are rows of the monitor's history like any other change."""
+    announce_many(
+        [(monitor, old, StatusSet(at)) for monitor, old in monitors if old != monitor.status]
+    )
+
+
+@dataclass
 class _RoundVerdict:
     outcome: str
     checked_at: datetime

@@ -129,3 +129,24 @@ def test_a_healthy_batch_costs_the_incidents_no_statement(org, monkeypatch):
     monkeypatch.setattr(state, "_CHANGES_LISTENERS", [])
     monkeypatch.setattr(state, "_FOLD_LISTENERS", [])
     assert _statements(monitors, up) == with_listeners
+
+
+def test_pausing_and_resuming_are_rows_of_the_history_and_never_count_as_flapping(org, published):
+    from apps.monitors import services as monitor_services
+
+    monitor = make_monitor(org)
+    feed(monitor, up())
+    for _ in range(4):  # 8 changes, over the flapping threshold of 5 if they counted
+        monitor_services.monitor_pause(monitor=monitor)
+        monitor_services.monitor_resume(monitor=monitor)
+    feed(monitor, up())
+
+    changes = list(
+        StatusChange.objects.filter(monitor=monitor).order_by("at", "id").values_list("old", "new")
+    )
+    assert changes == [("unknown", "up")] + [("up", "paused"), ("paused", "unknown")] + [
+        ("unknown", "paused"),
+        ("paused", "unknown"),
+    ] * 3 + [("unknown", "up")]
+    assert not Incident.objects.filter(monitor=monitor).exists()
+    assert notified(published) == []
