@@ -9,10 +9,14 @@ Two figures (issue 5):
    webhook channel), so no sample waits on another's grouping window. Samples run one after
    another; the script enqueues `run_checks` for the monitor, as the dispatcher would.
 2. **storm**: N monitors (default 1,000) of one organization go down in the same round
-   (batches of 200 enqueued at once, as dispatch does). Counted: webhook messages that reached
-   the receiver for that organization, how many monitors they name (a grouped message lists
-   its incidents in `extra.incidents`), and the time from the first failing check to the moment
-   every monitor had been named.
+   (batches of 200 enqueued at once, as dispatch does), critical, with two webhook channels. Per
+   channel: webhook messages that reached the receiver, how many monitors they name (a grouped
+   message lists its incidents in `extra.incidents`), and the time from the first failing
+   check to the moment every monitor had been named; also when the last incident was written.
+
+Each phase prints the CPU used (cores) by this script (with the local peers), the worker, the
+database and Redis, and `others`: the rest of the machine's busy time, i.e. other people's
+work on this shared machine (benchmarks/cpu.py). Distrust a figure taken with `others` high.
 
 Everything runs on 127.0.0.1: a local target (503 for every monitor here), a local receiver,
 one worker process (`celery worker --concurrency 2`, queues default + checks.default, no beat:
@@ -22,12 +26,12 @@ so the same script measures the embedded default and production-like settings:
     # embedded default: SQLite file + filesystem broker
     DATABASE_URL=sqlite:///var/bench_alerting.sqlite3 .venv/bin/python benchmarks/alerting.py
     # PostgreSQL + Redis
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench_alerting \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_alerts_bench \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/12 CACHE_URL=redis://127.0.0.1:6379/13 \\
     .venv/bin/python benchmarks/alerting.py [--samples 30] [--storm 1000]
 
 The database named by DATABASE_URL must exist (`createdb -h 127.0.0.1 -U postgres
-healthorch_bench_alerting`); it is migrated and its `bench-alert-*` organizations are
+healthorch_alerts_bench`); it is migrated and its `bench-alert-*` organizations are
 deleted and recreated on every run: never point it at data you keep.
 """
 
@@ -62,6 +66,8 @@ django.setup()
 from aiohttp import web  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+
+from benchmarks.cpu import CpuWindow, pids_named, proc_cpu, session_cpu  # noqa: E402
 
 PREFIX = "bench-alert"
 SECRET = "bench-secret-0123456789abcdef0123"  # noqa: S105 (a local receiver)
@@ -151,23 +157,27 @@ def enqueue(ids: list) -> None:
         run_checks.apply_async(args=[batch, "default", None], queue="checks.default")
 
 
-def make_org(slug: str, peers: Peers, *, plan: str = "pro"):
+def make_org(slug: str, peers: Peers, *, plan: str = "pro", channels: tuple[str, ...] = ("",)):
     from apps.alerts.services.channels import channel_create
     from apps.plans.services import organization_change_plan
     from apps.tenants.models import Organization
 
     org = Organization.objects.create(name=slug, slug=slug)
     organization_change_plan(org=org, plan_code=plan, source="benchmark")
-    channel_create(
-        org=org,
-        kind="webhook",
-        name="bench hook",
-        config={"url": f"http://127.0.0.1:{peers.receiver_port}/{slug}", "secret": SECRET},
-    )
+    for suffix in channels:
+        channel_create(
+            org=org,
+            kind="webhook",
+            name=f"bench hook{suffix}",
+            config={
+                "url": f"http://127.0.0.1:{peers.receiver_port}/{slug}{suffix}",
+                "secret": SECRET,
+            },
+        )
     return org
 
 
-def make_monitor(org, peers: Peers, name: str):
+def make_monitor(org, peers: Peers, name: str, *, critical: bool = False):
     from apps.monitors import services
 
     return services.monitor_create(
@@ -178,6 +188,7 @@ def make_monitor(org, peers: Peers, name: str):
             "interval_seconds": 3600,
             "timeout_seconds": 5,
             "failure_threshold": 1,
+            "critical": critical,
             "config": {"url": f"http://127.0.0.1:{peers.target_port}/{name}"},
         },
     )
@@ -206,6 +217,64 @@ def named_monitors(body: dict) -> set[str]:
     return names
 
 
+def cpu_window(worker: subprocess.Popen) -> CpuWindow:
+    me = os.getpid()
+    sources = {"script": lambda: proc_cpu(me), "worker": lambda: session_cpu(worker.pid)}
+    # PostgreSQL and Redis are ours only when the run uses them (else they are others' work).
+    if connection.vendor == "postgresql":
+        sources["postgres"] = lambda: sum(proc_cpu(p) for p in pids_named("postgres"))
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        sources["redis"] = lambda: sum(proc_cpu(p) for p in pids_named("redis-server"))
+    return CpuWindow(sources).start()
+
+
+def run_storm(peers: Peers, org, storm: list, worker: subprocess.Popen, timeout: float) -> None:
+    from apps.incidents.models import Incident
+
+    paths = [f"/{org.slug}/a", f"/{org.slug}/b"]
+    wanted = {m.name for m in storm}
+    cpu = cpu_window(worker)
+    started = time.time()
+    enqueue([m.pk for m in storm])
+    complete: dict[str, float] = {}
+    deadline = time.monotonic() + max(timeout, 60)
+    while time.monotonic() < deadline and len(complete) < len(paths):
+        for path in paths:
+            arrivals = list(peers.arrivals.get(path, []))
+            seen: set[str] = set()
+            for _, body in arrivals:
+                seen |= named_monitors(body)
+            if path not in complete and wanted <= seen:
+                complete[path] = max(at for at, _ in arrivals)
+        time.sleep(0.05)
+    cpu.stop()
+    first_check = min(crossing_time(m) for m in storm[:50])
+    written = Incident.objects.filter(organization=org).order_by("-created_at").first()
+    written_at = written.created_at.timestamp() - first_check if written else float("nan")
+    print(
+        f"\nstorm: {len(wanted)} monitors down at once (first failing check "
+        f"{first_check - started:.1f} s after enqueueing; last incident written "
+        f"{written_at:.1f} s after that check)",
+        flush=True,
+    )
+    for path in paths:
+        arrivals = peers.arrivals.get(path, [])
+        grouped = sum(1 for _, body in arrivals if body.get("extra", {}).get("grouped"))
+        if path in complete:
+            print(
+                f"  channel {path}: {len(arrivals)} webhook messages ({grouped} grouped) naming "
+                f"all {len(wanted)}; all named {complete[path] - first_check:.1f} s after the "
+                f"first failing check (bar: grouped, within 10 s)",
+                flush=True,
+            )
+        else:
+            seen = set()
+            for _, body in arrivals:
+                seen |= named_monitors(body)
+            print(f"  channel {path}: {len(seen)} of {len(wanted)} named in {len(arrivals)}")
+    print(f"  cpu (cores): {cpu.line()}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=30)
@@ -230,13 +299,15 @@ def main() -> None:
         (org := make_org(f"{PREFIX}-{i}", peers), make_monitor(org, peers, f"svc-{i}"))
         for i in range(args.samples + 1)
     ]
-    storm_org = make_org(f"{PREFIX}-storm", peers, plan="enterprise")
-    storm = [make_monitor(storm_org, peers, f"storm-{i}") for i in range(args.storm)]
+    storm_org = make_org(f"{PREFIX}-storm", peers, plan="enterprise", channels=("/a", "/b"))
+    # Critical: every channel is told at once (the default route for critical incidents).
+    storm = [make_monitor(storm_org, peers, f"storm-{i}", critical=True) for i in range(args.storm)]
     connection.close()  # the worker must not wait on a SQLite write lock we hold
 
     worker = start_worker()
     try:
         wait_worker_ready(peers, samples[0])
+        cpu = cpu_window(worker)
         latencies = []
         for org, monitor in samples[1:]:
             enqueue([monitor.pk])
@@ -253,33 +324,10 @@ def main() -> None:
                 f"(bar: p95 < 2,000 ms)",
                 flush=True,
             )
+        cpu.stop()
+        print(f"  cpu (cores): {cpu.line()}", flush=True)
 
-        path = f"/{storm_org.slug}"
-        started = time.time()
-        enqueue([m.pk for m in storm])
-        wanted = {m.name for m in storm}
-        seen: set[str] = set()
-        deadline = time.monotonic() + max(args.timeout, 60)
-        complete_at = None
-        while time.monotonic() < deadline:
-            for _, body in peers.arrivals.get(path, []):
-                seen |= named_monitors(body)
-            if wanted <= seen:
-                complete_at = max(at for at, _ in peers.arrivals[path])
-                break
-            time.sleep(0.05)
-        messages = len(peers.arrivals.get(path, []))
-        first_check = min(crossing_time(m) for m in storm[:50])
-        if complete_at is None:
-            print(f"\nstorm: {len(seen)} of {len(wanted)} monitors named in {messages} messages")
-        else:
-            print(
-                f"\nstorm: {len(wanted)} monitors down at once -> {messages} webhook messages "
-                f"naming all of them; all named {complete_at - first_check:.1f} s after the "
-                f"first failing check ({complete_at - started:.1f} s after enqueueing) "
-                f"(bar: grouped, within 10 s)",
-                flush=True,
-            )
+        run_storm(peers, storm_org, storm, worker, args.timeout)
     finally:
         os.kill(worker.pid, signal.SIGTERM)  # warm shutdown: the parent stops its pool
         try:

@@ -285,7 +285,7 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
     for monitor_id, at in (
         StatusChange.objects.filter(monitor_id__in=ids, at__gt=since)
         .exclude(new__in=NOT_FLIPS)
-        .exclude(old=MonitorStatus.MAINTENANCE)
+        .exclude(old__in=NOT_FLIPS)
         .values_list("monitor_id", "at")
     ):
         times[monitor_id].append(at)

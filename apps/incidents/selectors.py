@@ -15,8 +15,10 @@ from apps.incidents.models import (
     IncidentEvent,
     MaintenanceWindow,
     MonitorDependency,
+    RuleKind,
     WindowKind,
 )
+from apps.monitors.models import MonitorStatus
 from apps.tenants.models import Organization
 
 
@@ -107,11 +109,51 @@ def covering(windows: list[MaintenanceWindow], monitor) -> tuple[MaintenanceWind
     return maintenance, silence
 
 
-def incident_is_silenced(*, incident: Incident, at: datetime | None = None) -> bool:
-    """Whether a silence or maintenance window covers the incident's monitor now (a snoozed
-    incident is): escalation should wait while this is true."""
-    if incident.monitor_id is None:
-        return False
+# Incidents of these rules wait, after a pause or a maintenance window, until a check says the
+# monitor is down again (or up: then they resolve).
+_DOWN_RULES = (RuleKind.SERVICE_DOWN, RuleKind.CRITICAL_SERVICE_DOWN)
+
+
+def incidents_on_hold(
+    *, incidents: list[Incident], at: datetime | None = None
+) -> dict[object, datetime | None]:
+    """The incidents (of these; `monitor` loaded) whose escalation must wait at `at`, each
+    with the moment its hold ends, or None when no clock ends it. On hold while:
+
+    - a silence (a snooze) or a maintenance window covers its monitor: until the last of
+      them ends;
+    - its monitor is paused or in maintenance: until someone resumes it, or the sweep takes
+      it out of maintenance;
+    - (down incidents) its monitor was resumed or left maintenance with no verdict yet
+      (status unknown): until a check finds it down again, or up, which resolves it.
+
+    Two queries whatever the number of incidents (the windows, their monitors)."""
     at = at or timezone.now()
-    found = windows_in_force(org_ids={incident.organization_id}, at=at)
-    return any(window_math.covers(w, incident.monitor) for w in found)
+    watched = [i for i in incidents if i.monitor_id is not None]
+    if not watched:
+        return {}
+    windows = windows_in_force(org_ids={i.organization_id for i in watched}, at=at)
+    held: dict[object, datetime | None] = {}
+    for incident in watched:
+        monitor = incident.monitor
+        if monitor.paused or monitor.status in (MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE):
+            held[incident.pk] = None
+            continue
+        if incident.rule in _DOWN_RULES and monitor.status == MonitorStatus.UNKNOWN:
+            held[incident.pk] = None
+            continue
+        ends = [
+            window_math.occurrence_at(w, at)[1] for w in windows if window_math.covers(w, monitor)
+        ]
+        if ends:
+            # Every window in the list is in force now, so together they hold until the
+            # last one ends.
+            held[incident.pk] = max(ends)
+    return held
+
+
+def incident_is_silenced(*, incident: Incident, at: datetime | None = None) -> bool:
+    """Whether the incident's escalation waits now (see incidents_on_hold): a silence (a
+    snoozed incident is) or maintenance window covers its monitor, or the monitor is paused
+    or not checked since."""
+    return incident.pk in incidents_on_hold(incidents=[incident], at=at)

@@ -51,7 +51,7 @@ def _changes_within(monitor_id: object, at: datetime, seconds: int) -> int:
             monitor_id=monitor_id, at__gt=at - timedelta(seconds=seconds), at__lte=at
         )
         .exclude(new__in=NOT_FLIPS)
-        .exclude(old=MonitorStatus.MAINTENANCE)
+        .exclude(old__in=NOT_FLIPS)
         .count()
     )
 

@@ -27,7 +27,13 @@ from apps.monitors.models import (
     ScheduleLane,
 )
 from apps.monitors.schedule import schedule_clear, schedule_set
-from apps.monitors.state import FOLDED_FIELDS, announce, apply_outcomes, fold_outcomes
+from apps.monitors.state import (
+    FOLDED_FIELDS,
+    announce,
+    announce_folded,
+    apply_outcomes,
+    fold_outcomes,
+)
 
 MAX_BODY_BYTES = 10 * 1024
 
@@ -158,6 +164,10 @@ def ping_record(
             schedule_set(locked, deadline_after(locked, now))
         if old is not None:
             announce(locked, old, observation)
+        elif kind == PingKind.FAIL and locked.status == MonitorStatus.DOWN and observation:
+            # Failing again while down: the open incident counts the occurrence. Only this
+            # case leaves the one-statement path (apps.monitors.pings) to come here.
+            announce_folded([(locked, [observation])])
     return RECORDED
 
 

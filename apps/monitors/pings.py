@@ -5,9 +5,10 @@ change no status (a job that was up pings success again): for those, one stateme
 monitor by its token, counts the ping in the monitor's rate-limit window, inserts the ping,
 updates the monitor's counters and moves its deadline. It applies the ping only when the
 state machine would leave the status as it is; a ping that would change it (a failure past
-the threshold, a recovery), a cron-scheduled success (its deadline needs croniter) or a
-limited one does nothing here and goes through `heartbeats.ping_record`, the transactional
-reference path that folds through `state.apply_outcomes` and calls the status-change
+the threshold, a recovery), a failure of a monitor already down (its open incident counts
+the occurrence, which needs the fold listeners), a cron-scheduled success (its deadline needs
+croniter) or a limited one does nothing here and goes through `heartbeats.ping_record`, the
+transactional reference path that folds through `state.apply_outcomes` and calls the status-change
 listeners inside its transaction. So listeners always see a real Monitor row under lock.
 
 The counters below mirror `state.next_status` for the two outcomes a ping can have (up and
@@ -74,6 +75,7 @@ WITH m AS (
 ), go AS (
     SELECT * FROM o
     WHERE NOT o.limited AND o.new_status = o.status AND NOT (o.sets_deadline AND o.cron)
+        AND NOT (o.folds AND %(kind)s = 'fail' AND o.status = 'down')
 ), p AS (
     INSERT INTO monitors_heartbeatping (monitor_id, organization_id, kind, exit_code,
         received_at, duration_ms, remote_addr, user_agent, body)

@@ -16,6 +16,7 @@ from apps.core import crypto
 from apps.core.errors import ServiceError
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
 from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
+from apps.monitors.state import announce_set
 from apps.plans.models import Feature, Limit, Plan
 from apps.plans.services import require_feature, require_interval, reserve
 from apps.tenants.models import Organization
@@ -129,16 +130,22 @@ def monitor_reschedule(*, monitor: Monitor) -> None:
 
 
 def monitor_pause(*, monitor: Monitor, reason: str = "paused by a user") -> Monitor:
-    """Stop checking: nothing stays pending, so the dispatcher and the sweep never see it."""
+    """Stop checking: nothing stays pending, so the dispatcher and the sweep never see it.
+    The status change is announced (a StatusChange row; open incidents stop escalating)."""
+    now = timezone.now()
     with transaction.atomic():
+        locked = Monitor.objects.select_for_update(of=("self",)).get(pk=monitor.pk)
+        old = locked.status
         Monitor.objects.filter(pk=monitor.pk).update(
             paused=True,
             paused_reason=reason[:255],
             status=MonitorStatus.PAUSED,
-            status_changed_at=timezone.now(),
-            updated_at=timezone.now(),
+            status_changed_at=now,
+            updated_at=now,
         )
         schedule_clear([monitor.pk])
+        locked.paused, locked.status, locked.status_changed_at = True, MonitorStatus.PAUSED, now
+        announce_set([(locked, old)], now)
     monitor.refresh_from_db()
     return monitor
 
@@ -150,18 +157,29 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
     with transaction.atomic():
         reserve(org=monitor.organization, limit=Limit.MONITORS)
         now = timezone.now()
-        resumed = Monitor.objects.filter(pk=monitor.pk, paused=True).update(
-            paused=False,
-            paused_reason="",
-            status=MonitorStatus.UNKNOWN,
-            status_changed_at=now,
-            consecutive_failures=0,
-            consecutive_successes=0,
-            updated_at=now,
+        locked = (
+            Monitor.objects.select_for_update(of=("self",))
+            .filter(pk=monitor.pk, paused=True)
+            .first()
         )
-        # Checked at once; a heartbeat waits for its next ping, as a new one does.
-        if resumed and monitor.kind in ACTIVE_KINDS:
-            schedule_set(monitor, now)
+        if locked is not None:
+            old = locked.status
+            Monitor.objects.filter(pk=monitor.pk).update(
+                paused=False,
+                paused_reason="",
+                status=MonitorStatus.UNKNOWN,
+                status_changed_at=now,
+                consecutive_failures=0,
+                consecutive_successes=0,
+                updated_at=now,
+            )
+            locked.paused, locked.paused_reason = False, ""
+            locked.status, locked.status_changed_at = MonitorStatus.UNKNOWN, now
+            locked.consecutive_failures = locked.consecutive_successes = 0
+            announce_set([(locked, old)], now)
+            # Checked at once; a heartbeat waits for its next ping, as a new one does.
+            if monitor.kind in ACTIVE_KINDS:
+                schedule_set(monitor, now)
     monitor.refresh_from_db()
     return monitor
 
@@ -202,6 +220,7 @@ def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> d
         if over:
             reason = f"plan changed to {new_plan.code}: over its limit of {cap} active monitors"
             now = timezone.now()
+            pausing = list(Monitor.objects.filter(pk__in=over))
             Monitor.objects.filter(pk__in=over).update(
                 paused=True,
                 paused_reason=reason,
@@ -210,6 +229,10 @@ def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> d
                 updated_at=now,
             )
             schedule_clear(over)
+            olds = [(m, m.status) for m in pausing]
+            for m in pausing:
+                m.paused, m.status, m.status_changed_at = True, MonitorStatus.PAUSED, now
+            announce_set(olds, now)
             effects["paused_monitors"] = [str(pk) for pk in over]
     floor = new_plan.min_interval_seconds
     raised = Monitor.objects.for_org(org).filter(interval_seconds__lt=floor)

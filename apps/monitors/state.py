@@ -135,11 +135,32 @@ def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> lis
             changed.append((monitor, old, ordered[monitor.pk][-1]))
     bulk_update_values(Monitor, locked, FOLDED_FIELDS)
     announce_many(changed)
-    if _FOLD_LISTENERS:
-        folded = [(monitor, ordered[monitor.pk]) for monitor in locked]
+    announce_folded([(monitor, ordered[monitor.pk]) for monitor in locked])
+    return locked
+
+
+def announce_folded(folded: list[tuple[Monitor, list]]) -> None:
+    """Tell the fold listeners about results folded into these monitors (changed or not),
+    inside the same transaction, after the status listeners."""
+    if folded:
         for listener in _FOLD_LISTENERS:
             listener(folded=folded)
-    return locked
+
+
+@dataclass
+class StatusSet:
+    """The `result` of a status change that no check made (a pause, a resume): when."""
+
+    checked_at: datetime
+
+
+def announce_set(monitors: list[tuple[Monitor, str]], at: datetime) -> None:
+    """Tell the listeners about statuses set by a person or a rule, not by a check (each
+    monitor carries its new status; `str` is the old one), inside the same transaction, so
+    they are rows of the monitor's history like any other change."""
+    announce_many(
+        [(monitor, old, StatusSet(at)) for monitor, old in monitors if old != monitor.status]
+    )
 
 
 @dataclass

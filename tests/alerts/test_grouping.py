@@ -158,7 +158,7 @@ def test_a_thousand_monitors_down_at_once_make_a_few_grouped_messages(
     """Real clock. How long writing 1,000 incidents takes is the incident fold's cost (and
     this shared machine's load); what grouping adds after the last one is committed is the
     hold plus one flush and one delivery per channel, asserted here. The whole figure on a
-    quiet machine is measured by benchmarks/alerts_grouping.py."""
+    quiet machine is measured by benchmarks/alerting.py."""
     make_webhook(org, receiver)
     make_webhook(org, receiver, name="second", path="/second")
     started = time.monotonic()

@@ -97,13 +97,14 @@ def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(
     """A batch of monitors going down (or recovering) together is a fixed number of
     statements, however many monitors: the incidents listeners work on the whole batch.
 
-    The incident-event listeners (apps.alerts) are detached here: this measures what
-    incidents costs. Alerts still reacts per event (a few statements per incident), which
-    tests/alerts measures on its own."""
+    The incident-event listeners (apps.alerts, apps.healing) are detached here: this
+    measures what incidents costs. tests/alerts/test_batch_seam.py measures the openings with
+    the alerts listener attached."""
     from apps.incidents import events
     from apps.plans.services import organization_change_plan
 
     monkeypatch.setattr(events, "_LISTENERS", [])
+    monkeypatch.setattr(events, "_BATCH_LISTENERS", [])
 
     organization_change_plan(org=org, plan_code="business", source="test")
     few = [make_monitor(org, name=f"f{i}", failure_threshold=1) for i in range(3)]
@@ -128,3 +129,24 @@ def test_a_healthy_batch_costs_the_incidents_no_statement(org, monkeypatch):
     monkeypatch.setattr(state, "_CHANGES_LISTENERS", [])
     monkeypatch.setattr(state, "_FOLD_LISTENERS", [])
     assert _statements(monitors, up) == with_listeners
+
+
+def test_pausing_and_resuming_are_rows_of_the_history_and_never_count_as_flapping(org, published):
+    from apps.monitors import services as monitor_services
+
+    monitor = make_monitor(org)
+    feed(monitor, up())
+    for _ in range(4):  # 8 changes, over the flapping threshold of 5 if they counted
+        monitor_services.monitor_pause(monitor=monitor)
+        monitor_services.monitor_resume(monitor=monitor)
+    feed(monitor, up())
+
+    changes = list(
+        StatusChange.objects.filter(monitor=monitor).order_by("at", "id").values_list("old", "new")
+    )
+    assert changes == [("unknown", "up")] + [("up", "paused"), ("paused", "unknown")] + [
+        ("unknown", "paused"),
+        ("paused", "unknown"),
+    ] * 3 + [("unknown", "up")]
+    assert not Incident.objects.filter(monitor=monitor).exists()
+    assert notified(published) == []

@@ -3,6 +3,6 @@
 - `channels`: channel CRUD, test messages, the disable a permanent error causes;
 - `policies`: escalation policy CRUD;
 - `outbox`: incident events -> Notification rows, grouping of opened notices;
-- `escalation`: the incident-event listener, the escalation walk and its sweep;
+- `escalation`: the incident-event batch listener, the escalation walk, its holds and its sweep;
 - `delivery`: claiming, sending, retrying, the dead-letter retry and the lost-task sweep.
 """

@@ -1,6 +1,8 @@
 """Who hears about an incident, when: the listener on incident events and the escalation walk.
 
-Events we react to (published by apps.incidents with `data["notify"]` True):
+The listener is a batch listener (apps.incidents.events.publish_many): a fold batch that
+opened many incidents is one call, one outbox insert and one incident update. Events we react
+to (published by apps.incidents with `data["notify"]` True):
 - `opened`: run the policy's first step (now, or schedule it after its delay);
 - `resolved`: the resolved notice to every channel that was notified of the incident
   (channels with notify_on_resolved off are skipped); escalation stops;
@@ -14,6 +16,11 @@ The walk: `Incident.escalation_step` is the index of the step due at `next_escal
 (null: nothing more to do). Step 1's delay counts from the opening, each later step's from
 the previous step; after the last step the policy restarts `repeat` times (a restart waits
 step 1's delay, at least a minute). Acknowledging or resolving clears `next_escalation_at`.
+
+Holds: the walk waits while `apps.incidents.selectors.incidents_on_hold` says so (snoozed or
+silenced, in maintenance, monitor paused or not checked since it came back). The sweep moves a
+held incident's due step to the end of the hold, so that step runs once the hold is over and
+later steps count from then.
 """
 
 from __future__ import annotations
@@ -33,9 +40,16 @@ from apps.alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
-from apps.alerts.services.outbox import notifications_write, transaction_memo
+from apps.alerts.services.outbox import (
+    notification_rows,
+    notifications_save,
+    notifications_write,
+    transaction_memo,
+)
+from apps.core.db import bulk_update_values
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus, Severity
+from apps.incidents.selectors import incident_is_silenced, incidents_on_hold
 from apps.plans.selectors import entitlements_for
 
 logger = logging.getLogger(__name__)
@@ -147,53 +161,80 @@ def _set_walk(incident: Incident, step: int, repeats: int, due: Any) -> None:
 # --- the listener ---------------------------------------------------------------------------
 
 
-def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
-    """Registered with apps.incidents.events from AlertsConfig.ready; runs in the event's
-    transaction."""
-    if not (event.data or {}).get("notify"):
-        return
-    if incident.suppressed:
-        # Its opening told no one (a parent dependency was down), but its recovery is still
-        # delivered: there is no "channel told" to answer, so it goes where the first step
-        # would have gone.
-        if event.kind == EventKind.RESOLVED:
-            notify_suppressed_recovery(incident=incident, event=event)
-        return
-    if event.kind == EventKind.OPENED:
-        escalation_start(incident=incident, event=event)
-    elif event.kind == EventKind.RESOLVED:
-        notify_resolved(incident=incident, event=event)
-    elif event.kind == EventKind.FLAPPING:
-        route = route_for(incident=incident)
-        notifications_write(
-            incident=incident,
-            event=event,
-            channels=route.steps[0].channels,
-            kind=NotificationKind.FLAPPING,
-            key_prefix=str(event.pk),
-        )
-    else:
-        logger.info("incident event not notified", extra={"kind": event.kind, "event": event.pk})
+def on_incident_events(*, items: list[tuple[Incident, IncidentEvent]]) -> None:
+    """Registered with apps.incidents.events (a batch listener) from AlertsConfig.ready; runs
+    in the events' transaction. Openings are handled together: a batch of them costs one
+    outbox insert and one incident update, whatever its size."""
+    opened = []
+    for incident, event in items:
+        if not (event.data or {}).get("notify"):
+            continue
+        if incident.suppressed:
+            # Its opening told no one (a parent dependency was down), but its recovery is
+            # still delivered: there is no "channel told" to answer, so it goes where the
+            # first step would have gone.
+            if event.kind == EventKind.RESOLVED:
+                notify_suppressed_recovery(incident=incident, event=event)
+            continue
+        if event.kind == EventKind.OPENED:
+            opened.append((incident, event))
+        elif event.kind == EventKind.RESOLVED:
+            notify_resolved(incident=incident, event=event)
+        elif event.kind == EventKind.FLAPPING:
+            route = route_for(incident=incident)
+            notifications_write(
+                incident=incident,
+                event=event,
+                channels=route.steps[0].channels,
+                kind=NotificationKind.FLAPPING,
+                key_prefix=str(event.pk),
+            )
+        else:
+            logger.info(
+                "incident event not notified", extra={"kind": event.kind, "event": event.pk}
+            )
+    escalation_start_many(opened)
 
 
 def escalation_start(*, incident: Incident, event: IncidentEvent) -> None:
     """Run the first step now if its delay is zero, else schedule it from the opening."""
-    route = route_for(incident=incident)
-    if not any(step.channels for step in route.steps):
-        return  # no channel takes this severity: nothing to walk
-    first = route.steps[0]
-    if first.delay_minutes:
-        due = incident.opened_at + timedelta(minutes=first.delay_minutes)
-        _set_walk(incident, 0, 0, due)
+    escalation_start_many([(incident, event)])
+
+
+def escalation_start_many(opened: list[tuple[Incident, IncidentEvent]]) -> None:
+    """escalation_start for many openings: the first steps due now are written as one outbox
+    insert, and every walk set by one incident update. Routes and grouping state are read
+    once per (organization, severity) and channel, not per incident."""
+    if not opened:
         return
-    notifications_write(
-        incident=incident,
-        event=event,
-        channels=first.channels,
-        kind=NotificationKind.OPENED,
-        key_prefix=str(event.pk),
-    )
-    _set_walk(incident, *_after(route, 0, 0, timezone.now()))
+    now = timezone.now()
+    rows: list[Notification] = []
+    walking: list[Incident] = []
+    for incident, event in opened:
+        route = route_for(incident=incident)
+        if not any(step.channels for step in route.steps):
+            continue  # no channel takes this severity: nothing to walk
+        first = route.steps[0]
+        if first.delay_minutes:
+            walk = (0, 0, incident.opened_at + timedelta(minutes=first.delay_minutes))
+        else:
+            rows += notification_rows(
+                incident=incident,
+                event=event,
+                channels=first.channels,
+                kind=NotificationKind.OPENED,
+                key_prefix=str(event.pk),
+                now=now,
+            )
+            walk = _after(route, 0, 0, now)
+        # The caller's instance too, so a later save() of it does not write the old values.
+        incident.escalation_step, incident.escalation_repeats, incident.next_escalation_at = walk
+        walking.append(incident)
+    notifications_save(rows)
+    bulk_update_values(Incident, walking, _WALK_FIELDS)
+
+
+_WALK_FIELDS = ["escalation_step", "escalation_repeats", "next_escalation_at"]
 
 
 # Statuses that mean "this channel was (or is being) told about the incident".
@@ -254,8 +295,19 @@ def notify_suppressed_recovery(*, incident: Incident, event: IncidentEvent) -> l
 # --- the sweep ------------------------------------------------------------------------------
 
 
+# An incident on hold (apps.incidents.selectors.incidents_on_hold) is looked at again after
+# this long at most: a snooze ends on its own clock, but a window deleted early or a monitor
+# resumed has none.
+HOLD_RECHECK = timedelta(seconds=60)
+
+
 def escalation_sweep(*, now: Any = None, limit: int = 200) -> int:
-    """Run every due escalation step; returns how many ran. Bounded per call."""
+    """Run every due escalation step; returns how many ran. Bounded per call.
+
+    Incidents on hold (snoozed, silenced, in maintenance, monitor paused or not checked since
+    it came back) do not escalate: their due step moves to the end of the hold (at most
+    HOLD_RECHECK ahead, then looked at again), so it runs once the hold is over, and they
+    never crowd the sweep's limit meanwhile."""
     now = now or timezone.now()
     # Acknowledged or resolved incidents whose due time was left set have nothing to do.
     Incident.objects.filter(next_escalation_at__isnull=False).exclude(
@@ -263,15 +315,44 @@ def escalation_sweep(*, now: Any = None, limit: int = 200) -> int:
     ).update(next_escalation_at=None)
     due = list(
         Incident.objects.filter(next_escalation_at__lte=now, status=IncidentStatus.TRIGGERED)
-        .order_by("next_escalation_at")
-        .values_list("pk", "next_escalation_at", "escalation_step", "escalation_repeats")[:limit]
+        .select_related("monitor")
+        .order_by("next_escalation_at")[:limit]
     )
+    holds = incidents_on_hold(incidents=due, at=now)
     ran = 0
-    for pk, due_at, step, repeats in due:
+    for incident in due:
+        if incident.pk in holds:
+            escalation_hold(incident=incident, until=holds[incident.pk], now=now)
+            continue
         ran += escalation_run_step(
-            incident_id=pk, due_at=due_at, step=step, repeats=repeats, now=now
+            incident_id=incident.pk,
+            due_at=incident.next_escalation_at,
+            step=incident.escalation_step,
+            repeats=incident.escalation_repeats,
+            now=now,
         )
     return ran
+
+
+def escalation_hold(*, incident: Incident, until: Any, now: Any) -> bool:
+    """Move a held incident's due step to the end of its hold (or HOLD_RECHECK ahead).
+
+    Compare-and-set on (status, next_escalation_at): an acknowledgement or a step run by a
+    racing sweep meanwhile wins, and this changes nothing."""
+    later = now + HOLD_RECHECK
+    if until is not None and until < later:
+        later = max(until, now)
+    moved = Incident.objects.filter(
+        pk=incident.pk,
+        status=IncidentStatus.TRIGGERED,
+        next_escalation_at=incident.next_escalation_at,
+    ).update(next_escalation_at=later)
+    if moved:
+        logger.info(
+            "escalation held",
+            extra={"incident": str(incident.pk), "until": later.isoformat()},
+        )
+    return bool(moved)
 
 
 def escalation_run_step(
@@ -343,11 +424,13 @@ def escalation_expedite(*, incident_id: Any, reason: str, now: Any = None) -> bo
     with transaction.atomic():
         incident = (
             Incident.objects.select_for_update(of=("self",))
-            .select_related("organization")
+            .select_related("organization", "monitor")
             .get(pk=incident_id)
         )
         if incident.status != IncidentStatus.TRIGGERED or incident.suppressed:
             return False
+        if incident.monitor_id is not None and incident_is_silenced(incident=incident, at=now):
+            return False  # held: the sweep runs the step once the hold is over
         step, repeats = incident.escalation_step, incident.escalation_repeats
         if incident.next_escalation_at is None:
             step = max(0, min(step, len(route_for(incident=incident).steps) - 1))

@@ -76,7 +76,7 @@ def _schedule_flush(channel_id: Any, due: Any) -> None:
 # --- writing rows ---------------------------------------------------------------------------
 
 
-def notifications_write(
+def notification_rows(
     *,
     incident: Incident,
     event: IncidentEvent | None,
@@ -84,17 +84,18 @@ def notifications_write(
     kind: str,
     key_prefix: str,
     step: int | None = None,
+    now: Any = None,
 ) -> list[Notification]:
-    """Write one pending notification per channel (idempotent per key) and enqueue them.
-
-    Opened notices may be held for grouping; every other kind goes out at once.
-    """
+    """The pending notification per channel for one incident event, not saved yet (write
+    them with `notifications_save`). Opened notices may be held for grouping; every other
+    kind goes out at once. Inside a transaction the grouping state is read once per channel,
+    so building rows for many incidents costs no query per incident."""
     if not channels:
         return []
-    now = timezone.now()
+    now = now or timezone.now()
     payload = messages.incident_payload(incident=incident, kind=kind, event=event, step=step)
     holds = _holds(channels=channels, now=now) if kind == NotificationKind.OPENED else {}
-    rows = [
+    return [
         Notification(
             organization_id=incident.organization_id,
             channel=channel,
@@ -110,6 +111,13 @@ def notifications_write(
         )
         for channel in channels
     ]
+
+
+def notifications_save(rows: list[Notification]) -> list[Notification]:
+    """Insert the rows in one statement (idempotent per key) and enqueue them after commit:
+    the ones held for grouping as one flush per (channel, batch), the others each."""
+    if not rows:
+        return []
     # ignore_conflicts: the same event seen twice (a re-run listener) writes nothing new, and
     # the unique key is what makes that safe, not a read beforehand.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
@@ -118,6 +126,28 @@ def notifications_write(
         if row.hold_until is not None:
             _schedule_flush(row.channel_id, row.hold_until)
     return rows
+
+
+def notifications_write(
+    *,
+    incident: Incident,
+    event: IncidentEvent | None,
+    channels: list[Channel],
+    kind: str,
+    key_prefix: str,
+    step: int | None = None,
+) -> list[Notification]:
+    """Write one pending notification per channel (idempotent per key) and enqueue them."""
+    return notifications_save(
+        notification_rows(
+            incident=incident,
+            event=event,
+            channels=channels,
+            kind=kind,
+            key_prefix=key_prefix,
+            step=step,
+        )
+    )
 
 
 def transaction_memo(name: str) -> dict[Any, Any] | None:

@@ -1,49 +1,37 @@
-"""Writes for incidents: open (or fold into the open one), failed again, acknowledge, note,
-resolve, snooze, custom incidents; alert rules, dependencies and maintenance windows.
-
-Every IncidentEvent is written through `_event`, which publishes it to the listeners
-(apps.alerts) inside the same transaction. `data["notify"]` tells them whether people hear
-about it.
-"""
+"""Incidents opening, folding and resolving by themselves (batched: a thousand monitors down at
+once is a few statements), custom incidents, and `_event`, the one way a single timeline line
+is written and published."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from apps.audit import audit
 from apps.core.db import bulk_update_values
-from apps.core.errors import Conflict, ServiceError
-from apps.incidents import events, rules
+from apps.incidents import events
 from apps.incidents.models import (
     CUSTOM_RULE,
     OPEN_STATUSES,
-    AlertRule,
     EventKind,
     Incident,
     IncidentEvent,
     IncidentStatus,
-    MaintenanceWindow,
-    MonitorDependency,
-    Recurrence,
-    WindowKind,
 )
 from apps.monitors.models import Monitor
 from apps.tenants.models import Organization
 from healthorch import metrics
 
 logger = logging.getLogger(__name__)
-
-SNOOZE_DEFAULT_MINUTES = 60
 
 
 def _event(
@@ -69,9 +57,15 @@ def _event(
     return event
 
 
-def _count_opened(severity: str) -> None:
-    # After commit: a rolled-back open must not count.
-    transaction.on_commit(lambda: metrics.incidents_created_total.labels(severity=severity).inc())
+def _count_opened(*severities: str) -> None:
+    # After commit: a rolled-back open must not count. One callback for a whole batch.
+    counts = Counter(severities)
+
+    def count() -> None:
+        for severity, n in counts.items():
+            metrics.incidents_created_total.labels(severity=severity).inc(n)
+
+    transaction.on_commit(count)
 
 
 # --- Opening and folding (batched: a thousand monitors down at once is a few statements) ------
@@ -174,9 +168,13 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
         for key, i in opened
     ]
     IncidentEvent.objects.bulk_create(events_)
-    for (_, incident), event in zip(opened, events_, strict=True):
-        events.publish(incident=incident, event=event)
-        _count_opened(incident.severity)
+    # One call for the batch: the listeners write what the whole batch needs at once.
+    events.publish_many(
+        [(incident, event) for (_, incident), event in zip(opened, events_, strict=True)]
+    )
+    if opened:
+        _count_opened(*(incident.severity for _, incident in opened))
+    for _, incident in opened:
         logger.info(
             "incident opened",
             extra={
@@ -275,8 +273,7 @@ def incidents_seen_many(items: list[tuple[Incident, datetime, int | None, dict[s
             )
     bulk_update_values(IncidentEvent, [e for _, e in grown], ["count", "at", "data"])
     IncidentEvent.objects.bulk_create([e for _, e in created])
-    for incident, event in grown + created:
-        events.publish(incident=incident, event=event)
+    events.publish_many(grown + created)
 
 
 def incident_seen(
@@ -325,8 +322,7 @@ def incidents_resolve_many(
             )
         )
     IncidentEvent.objects.bulk_create(rows)
-    for incident, event in zip(locked, rows, strict=True):
-        events.publish(incident=incident, event=event)
+    events.publish_many(list(zip(locked, rows, strict=True)))
     logger.info("incidents resolved", extra={"count": len(locked), "auto": True})
     return locked
 
@@ -356,251 +352,3 @@ def incident_create_custom(
         _count_opened(severity)
         _event(incident, EventKind.OPENED, at=now, notify=True, actor=actor, rule=CUSTOM_RULE)
     return incident
-
-
-# --- People acting on incidents ---------------------------------------------------------------
-
-
-def _lock(incident: Incident) -> Incident:
-    return (
-        Incident.objects.select_for_update(of=("self",))
-        .select_related("monitor")
-        .get(pk=incident.pk)
-    )
-
-
-def incident_acknowledge(
-    *, incident: Incident, user: AbstractBaseUser | None, note: str = ""
-) -> Incident:
-    """Someone is on it: stops escalation. Acknowledging twice is a 409; resolved too."""
-    with transaction.atomic():
-        locked = _lock(incident)
-        if locked.status != IncidentStatus.TRIGGERED:
-            raise Conflict(f"The incident is {locked.status}.", code=f"already_{locked.status}")
-        now = timezone.now()
-        locked.status = IncidentStatus.ACKNOWLEDGED
-        locked.acknowledged_at = now
-        locked.acknowledged_by = user
-        locked.next_escalation_at = None
-        locked.save(
-            update_fields=[
-                "status",
-                "acknowledged_at",
-                "acknowledged_by",
-                "next_escalation_at",
-                "updated_at",
-            ]
-        )
-        _event(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
-        audit.record(
-            org=locked.organization_id,
-            action="incident.acknowledged",
-            target=locked,
-            before={"status": IncidentStatus.TRIGGERED},
-            after={"status": locked.status},
-        )
-    return locked
-
-
-def incident_note(*, incident: Incident, user: AbstractBaseUser | None, text: str) -> IncidentEvent:
-    with transaction.atomic():
-        locked = _lock(incident)
-        return _event(
-            locked, EventKind.NOTE, at=timezone.now(), notify=False, actor=user, note=text
-        )
-
-
-def incident_resolve(
-    *,
-    incident: Incident,
-    user: AbstractBaseUser | None = None,
-    note: str = "",
-    at: datetime | None = None,
-    notify: bool = True,
-    **data: Any,
-) -> Incident:
-    """Close the incident (by a user, or automatically when `user` is None) and stop
-    escalation. The resolved event is notified unless `notify` is False. Resolving a resolved
-    incident is a 409."""
-    with transaction.atomic():
-        locked = _lock(incident)
-        if locked.status == IncidentStatus.RESOLVED:
-            raise Conflict("The incident is resolved already.", code="already_resolved")
-        at = at or timezone.now()
-        locked.status = IncidentStatus.RESOLVED
-        locked.resolved_at = at
-        locked.resolved_by = user
-        locked.next_escalation_at = None
-        locked.save(
-            update_fields=[
-                "status",
-                "resolved_at",
-                "resolved_by",
-                "next_escalation_at",
-                "updated_at",
-            ]
-        )
-        _event(
-            locked,
-            EventKind.RESOLVED,
-            at=at,
-            notify=notify,
-            actor=user,
-            note=note,
-            auto=user is None,
-            **data,
-        )
-    logger.info(
-        "incident resolved",
-        extra={"incident": str(locked.pk), "auto": user is None, "notify": notify},
-    )
-    return locked
-
-
-def incident_snooze(
-    *, incident: Incident, user: AbstractBaseUser | None, minutes: int = SNOOZE_DEFAULT_MINUTES
-) -> MaintenanceWindow:
-    """ "Snooze": a silence on the incident's monitor for `minutes` from now. New incidents of
-    that monitor are recorded but not notified until it ends; the incident stays open."""
-    if incident.monitor_id is None:
-        raise ServiceError(
-            "A custom incident has no monitor to silence; acknowledge it instead.",
-            code="no_monitor",
-        )
-    if not incident.is_open:
-        raise Conflict("The incident is resolved already.", code="already_resolved")
-    now = timezone.now()
-    until = now + timedelta(minutes=minutes)
-    with transaction.atomic():
-        window = MaintenanceWindow.objects.create(
-            organization_id=incident.organization_id,
-            name=f"Snoozed: {incident.title}"[:200],
-            kind=WindowKind.SILENCE,
-            recurrence=Recurrence.ONCE,
-            starts_at=now,
-            ends_at=until,
-            incident=incident,
-            created_by=user,
-        )
-        window.monitors.add(incident.monitor_id)
-        _event(
-            incident,
-            EventKind.SUPPRESSED,
-            at=now,
-            notify=False,
-            actor=user,
-            snoozed_until=until.isoformat(),
-            silence=str(window.pk),
-        )
-    return window
-
-
-# --- Alert rules ------------------------------------------------------------------------------
-
-
-def alert_rules_ensure(*, org: Organization) -> None:
-    """Give the organization one row per rule kind (the defaults), keeping existing rows."""
-    have = set(AlertRule.objects.for_org(org).values_list("kind", flat=True))
-    missing = [
-        AlertRule(
-            organization=org,
-            kind=kind,
-            enabled=rule.enabled,
-            threshold=rule.threshold,
-            window_seconds=rule.window_seconds,
-            severity=rule.severity,
-        )
-        for kind, rule in rules.DEFAULTS.items()
-        if kind not in have
-    ]
-    if missing:
-        AlertRule.objects.bulk_create(missing, ignore_conflicts=True)
-
-
-def alert_rule_update(*, rule: AlertRule, data: dict[str, Any]) -> AlertRule:
-    for field, value in data.items():
-        setattr(rule, field, value)
-    rule.save()
-    return rule
-
-
-# --- Dependencies -----------------------------------------------------------------------------
-
-
-def dependency_create(
-    *, org: Organization, monitor: Monitor, depends_on: Monitor
-) -> MonitorDependency:
-    """`monitor` depends on `depends_on` (both of `org`). Refuses itself and cycles."""
-    if monitor.pk == depends_on.pk:
-        raise ServiceError("A monitor cannot depend on itself.", field="depends_on", code="self")
-    # Walk up from the parent: reaching the child again would make a cycle.
-    seen, frontier = set(), {depends_on.pk}
-    while frontier:
-        if monitor.pk in frontier:
-            raise ServiceError(
-                "That would make a dependency cycle.", field="depends_on", code="cycle"
-            )
-        seen |= frontier
-        frontier = (
-            set(
-                MonitorDependency.objects.for_org(org)
-                .filter(monitor_id__in=frontier)
-                .values_list("depends_on_id", flat=True)
-            )
-            - seen
-        )
-    try:
-        with transaction.atomic():
-            return MonitorDependency.objects.create(
-                organization=org, monitor=monitor, depends_on=depends_on
-            )
-    except IntegrityError as exc:
-        raise ServiceError(
-            "This dependency exists already.", field="depends_on", code="exists"
-        ) from exc
-
-
-def dependency_delete(*, dependency: MonitorDependency) -> None:
-    dependency.delete()
-
-
-# --- Maintenance windows ----------------------------------------------------------------------
-
-
-def window_create(
-    *, org: Organization, data: dict[str, Any], user: AbstractBaseUser | None = None
-) -> MaintenanceWindow:
-    """Create a window or silence; monitors it covers enter maintenance at once if it is in
-    force now (the sweep would within 30 s)."""
-    from apps.incidents import sweeps
-
-    monitors = data.pop("monitors", [])
-    with transaction.atomic():
-        window = MaintenanceWindow.objects.create(organization=org, created_by=user, **data)
-        window.monitors.set(monitors)
-        sweeps.maintenance_sync(org_ids={org.pk})
-    return window
-
-
-def window_update(*, window: MaintenanceWindow, data: dict[str, Any]) -> MaintenanceWindow:
-    from apps.incidents import sweeps
-
-    monitors = data.pop("monitors", None)
-    with transaction.atomic():
-        for field, value in data.items():
-            setattr(window, field, value)
-        window.save()
-        if monitors is not None:
-            window.monitors.set(monitors)
-        sweeps.maintenance_sync(org_ids={window.organization_id})
-    return window
-
-
-def window_delete(*, window: MaintenanceWindow) -> None:
-    """Delete a window; monitors it held in maintenance leave it at once."""
-    from apps.incidents import sweeps
-
-    org_id = window.organization_id
-    with transaction.atomic():
-        window.delete()
-        sweeps.maintenance_sync(org_ids={org_id})

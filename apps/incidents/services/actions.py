@@ -1,0 +1,162 @@
+"""People acting on incidents: acknowledge, note, resolve, snooze."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit import audit
+from apps.core.errors import Conflict, ServiceError
+from apps.incidents.models import (
+    EventKind,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    MaintenanceWindow,
+    Recurrence,
+    WindowKind,
+)
+from apps.incidents.services.opening import _event
+
+SNOOZE_DEFAULT_MINUTES = 60
+
+logger = logging.getLogger(__name__)
+
+
+def _lock(incident: Incident) -> Incident:
+    return (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("monitor")
+        .get(pk=incident.pk)
+    )
+
+
+def incident_acknowledge(
+    *, incident: Incident, user: AbstractBaseUser | None, note: str = ""
+) -> Incident:
+    """Someone is on it: stops escalation. Acknowledging twice is a 409; resolved too."""
+    with transaction.atomic():
+        locked = _lock(incident)
+        if locked.status != IncidentStatus.TRIGGERED:
+            raise Conflict(f"The incident is {locked.status}.", code=f"already_{locked.status}")
+        now = timezone.now()
+        locked.status = IncidentStatus.ACKNOWLEDGED
+        locked.acknowledged_at = now
+        locked.acknowledged_by = user
+        locked.next_escalation_at = None
+        locked.save(
+            update_fields=[
+                "status",
+                "acknowledged_at",
+                "acknowledged_by",
+                "next_escalation_at",
+                "updated_at",
+            ]
+        )
+        _event(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
+        audit.record(
+            org=locked.organization_id,
+            action="incident.acknowledged",
+            target=locked,
+            before={"status": IncidentStatus.TRIGGERED},
+            after={"status": locked.status},
+        )
+    return locked
+
+
+def incident_note(*, incident: Incident, user: AbstractBaseUser | None, text: str) -> IncidentEvent:
+    with transaction.atomic():
+        locked = _lock(incident)
+        return _event(
+            locked, EventKind.NOTE, at=timezone.now(), notify=False, actor=user, note=text
+        )
+
+
+def incident_resolve(
+    *,
+    incident: Incident,
+    user: AbstractBaseUser | None = None,
+    note: str = "",
+    at: datetime | None = None,
+    notify: bool = True,
+    **data: Any,
+) -> Incident:
+    """Close the incident (by a user, or automatically when `user` is None) and stop
+    escalation. The resolved event is notified unless `notify` is False. Resolving a resolved
+    incident is a 409."""
+    with transaction.atomic():
+        locked = _lock(incident)
+        if locked.status == IncidentStatus.RESOLVED:
+            raise Conflict("The incident is resolved already.", code="already_resolved")
+        at = at or timezone.now()
+        locked.status = IncidentStatus.RESOLVED
+        locked.resolved_at = at
+        locked.resolved_by = user
+        locked.next_escalation_at = None
+        locked.save(
+            update_fields=[
+                "status",
+                "resolved_at",
+                "resolved_by",
+                "next_escalation_at",
+                "updated_at",
+            ]
+        )
+        _event(
+            locked,
+            EventKind.RESOLVED,
+            at=at,
+            notify=notify,
+            actor=user,
+            note=note,
+            auto=user is None,
+            **data,
+        )
+    logger.info(
+        "incident resolved",
+        extra={"incident": str(locked.pk), "auto": user is None, "notify": notify},
+    )
+    return locked
+
+
+def incident_snooze(
+    *, incident: Incident, user: AbstractBaseUser | None, minutes: int = SNOOZE_DEFAULT_MINUTES
+) -> MaintenanceWindow:
+    """ "Snooze": a silence on the incident's monitor for `minutes` from now. New incidents of
+    that monitor are recorded but not notified until it ends; the incident stays open."""
+    if incident.monitor_id is None:
+        raise ServiceError(
+            "A custom incident has no monitor to silence; acknowledge it instead.",
+            code="no_monitor",
+        )
+    if not incident.is_open:
+        raise Conflict("The incident is resolved already.", code="already_resolved")
+    now = timezone.now()
+    until = now + timedelta(minutes=minutes)
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.create(
+            organization_id=incident.organization_id,
+            name=f"Snoozed: {incident.title}"[:200],
+            kind=WindowKind.SILENCE,
+            recurrence=Recurrence.ONCE,
+            starts_at=now,
+            ends_at=until,
+            incident=incident,
+            created_by=user,
+        )
+        window.monitors.add(incident.monitor_id)
+        _event(
+            incident,
+            EventKind.SUPPRESSED,
+            at=now,
+            notify=False,
+            actor=user,
+            snoozed_until=until.isoformat(),
+            silence=str(window.pk),
+        )
+    return window
