@@ -426,6 +426,7 @@ def incident_resolve(
         locked = _lock(incident)
         if locked.status == IncidentStatus.RESOLVED:
             raise Conflict("The incident is resolved already.", code="already_resolved")
+        previous = locked.status
         at = at or timezone.now()
         locked.status = IncidentStatus.RESOLVED
         locked.resolved_at = at
@@ -450,11 +451,31 @@ def incident_resolve(
             auto=user is None,
             **data,
         )
+        if user is not None:  # a person closed it (automatic resolutions are the timeline's)
+            audit.record(
+                org=locked.organization_id,
+                action="incident.resolved",
+                target=locked,
+                before={"status": previous},
+                after={"status": locked.status},
+            )
     logger.info(
         "incident resolved",
         extra={"incident": str(locked.pk), "auto": user is None, "notify": notify},
     )
     return locked
+
+
+def incident_delete(*, incident: Incident) -> None:
+    """Erase an incident and its timeline (operators, in the console); recorded."""
+    with transaction.atomic():
+        audit.record(
+            org=incident.organization_id,
+            action="incident.deleted",
+            target=incident,
+            before=audit.snapshot(incident, fields=["title", "status", "severity", "opened_at"]),
+        )
+        incident.delete()
 
 
 def incident_snooze(
