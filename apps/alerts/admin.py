@@ -95,6 +95,40 @@ class EscalationStepInline(admin.TabularInline):
     extra = 0
     filter_horizontal = ["channels"]
 
+    # Steps are edited with their policy: the policy admin's tenant gate decides (Django's
+    # model permissions would hide them from every tenant member).
+    def _policy_admin(self) -> TenantScopedAdmin:
+        return self.admin_site._registry[EscalationPolicy]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._policy_admin().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        parent = self._policy_admin()
+        return (
+            parent.has_change_permission(request, obj)
+            if obj
+            else parent.has_add_permission(request)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: Any):
+        # Only the channels of organizations this person writes in are offered.
+        if db_field.name == "channels":
+            parent = self._policy_admin()
+            channels = Channel.objects.select_related("organization")
+            if not parent._is_operator(request):
+                channels = channels.filter(
+                    organization__in=parent._org_ids(request, parent.write_roles)
+                )
+            kwargs["queryset"] = channels
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
 
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(TenantScopedAdmin):

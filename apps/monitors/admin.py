@@ -79,6 +79,12 @@ class MonitorAdmin(TenantScopedAdmin):
         obj.pk, obj.slug = made.pk, made.slug
         obj._state.adding = False
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The schedule row goes with its monitor: the engine's row, not one a person deletes.
+        perms_needed.discard(MonitorSchedule._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Monitor) -> None:
         services.monitor_delete(monitor=obj)
 
