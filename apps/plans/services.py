@@ -259,6 +259,7 @@ def limit_override_remove(*, override: LimitOverride) -> None:
             action="plan.limit_override_removed",
             target=override,
             before=audit.snapshot(override, fields=["value", "reason", "expires_at"]),
+            after={},
             data={"limit": override.limit},
         )
         override.delete()
