@@ -56,7 +56,16 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
     with transaction.atomic():
         org = Organization.objects.create(name=name, slug=_unique_slug(name))
         if owner is not None:
-            Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
+            membership = Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
+            # The founder adds themselves (registration has no signed-in user yet).
+            audit.record(
+                org=org,
+                action="member.added",
+                target=membership,
+                object_repr=owner.email,
+                after={"role": Role.OWNER},
+                actor=audit.user_actor(owner),
+            )
     return org
 
 

@@ -227,3 +227,37 @@ def test_limit_overrides_set_by_a_service_call_outside_a_request_are_the_systems
     entry = the_entry("plan.limit_overridden")
     assert entry.actor_kind == "system"
     assert entry.data == {"limit": "monitors"}
+
+
+def test_healing_run_by_an_api_key_is_the_keys_and_not_automatic(business, key_client):
+    from apps.healing.models import HealingAttempt
+    from apps.healing.services import policies as healing_policies
+    from apps.incidents.models import Incident
+    from tests.incidents.conftest import down, feed
+
+    monitor = monitor_services.monitor_create(org=business, data={**TCP, "failure_threshold": 1})
+    healing_policies.policy_create(
+        org=business, data={"name": "dry", "monitor": monitor, "action_kind": "noop"}
+    )
+    feed(monitor, down())
+    incident = Incident.objects.get(monitor=monitor)
+    client = key_client(business)
+
+    assert client.post(f"/api/v1/incidents/{incident.pk}/heal").status_code == 202
+
+    run = the_entry("healing.run")
+    assert (run.actor_kind, run.actor_api_key_id) == ("api_key", client.api_key.pk)
+    attempt = HealingAttempt.objects.get(pk=run.object_id)
+    assert attempt.automatic is False
+
+
+def test_registering_records_the_founder_joining_as_owner(db):
+    org, _token = tenant_services.user_register(
+        email="founder@example.test",
+        password="a long and unusual passphrase 7",
+        organization_name="Initech",
+    )
+    entry = the_entry("member.added")
+    assert entry.organization_id == org.pk
+    assert (entry.actor_kind, entry.actor_label) == ("user", "founder@example.test")
+    assert entry.changes == {"role": {"before": None, "after": "owner"}}
