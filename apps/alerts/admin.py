@@ -43,7 +43,8 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
         data = {f: form.cleaned_data[f] for f in form.changed_data}
-        channels.channel_update(channel=Channel.objects.get(pk=obj.pk), data=data)
+        if data:  # "Save" on an unchanged form changes (and records) nothing
+            channels.channel_update(channel=Channel.objects.get(pk=obj.pk), data=data)
 
     def delete_model(self, request: HttpRequest, obj: Channel) -> None:
         channels.channel_delete(channel=obj)

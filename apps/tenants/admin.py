@@ -259,10 +259,11 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
-            services.api_key_update(
-                api_key=ApiKey.objects.get(pk=obj.pk),
-                **{f: form.cleaned_data[f] for f in form.changed_data},
-            )
+            if form.changed_data:  # an unchanged form changes (and records) nothing
+                services.api_key_update(
+                    api_key=ApiKey.objects.get(pk=obj.pk),
+                    **{f: form.cleaned_data[f] for f in form.changed_data},
+                )
             return
         issued = services.api_key_create(
             org=form.cleaned_data["organization"],
