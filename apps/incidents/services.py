@@ -417,11 +417,13 @@ def incident_resolve(
     note: str = "",
     at: datetime | None = None,
     notify: bool = True,
+    manual: bool = False,
     **data: Any,
 ) -> Incident:
-    """Close the incident (by a user, or automatically when `user` is None) and stop
+    """Close the incident (by a user, by an API key with `manual`, or automatically) and stop
     escalation. The resolved event is notified unless `notify` is False. Resolving a resolved
-    incident is a 409."""
+    incident is a 409. A resolution someone asked for is audited."""
+    manual = manual or user is not None
     with transaction.atomic():
         locked = _lock(incident)
         if locked.status == IncidentStatus.RESOLVED:
@@ -448,10 +450,10 @@ def incident_resolve(
             notify=notify,
             actor=user,
             note=note,
-            auto=user is None,
+            auto=not manual,
             **data,
         )
-        if user is not None:  # a person closed it (automatic resolutions are the timeline's)
+        if manual:  # someone closed it (automatic resolutions are the timeline's)
             audit.record(
                 org=locked.organization_id,
                 action="incident.resolved",
@@ -461,7 +463,7 @@ def incident_resolve(
             )
     logger.info(
         "incident resolved",
-        extra={"incident": str(locked.pk), "auto": user is None, "notify": notify},
+        extra={"incident": str(locked.pk), "auto": not manual, "notify": notify},
     )
     return locked
 

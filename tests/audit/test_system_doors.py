@@ -261,3 +261,38 @@ def test_registering_records_the_founder_joining_as_owner(db):
     assert entry.organization_id == org.pk
     assert (entry.actor_kind, entry.actor_label) == ("user", "founder@example.test")
     assert entry.changes == {"role": {"before": None, "after": "owner"}}
+
+
+def test_an_api_key_acknowledging_and_resolving_is_recorded_as_the_key(org, key_client):
+    from apps.incidents.models import Incident
+    from tests.incidents.conftest import down, feed
+
+    monitor = monitor_services.monitor_create(org=org, data={**TCP, "failure_threshold": 1})
+    feed(monitor, down())
+    incident = Incident.objects.get(monitor=monitor)
+    client = key_client(org)
+    base = f"/api/v1/incidents/{incident.pk}"
+
+    assert client.post(f"{base}/acknowledge/", {}, format="json").status_code == 200
+    resolved = client.post(f"{base}/resolve/", {"note": "rolled back"}, format="json")
+
+    assert resolved.status_code == 200
+    assert resolved.json()["timeline"][-1]["data"]["auto"] is False  # someone asked
+    for action in ("incident.acknowledged", "incident.resolved"):
+        entry = the_entry(action)
+        assert (entry.actor_kind, entry.actor_api_key_id) == ("api_key", client.api_key.pk)
+    assert the_entry("incident.resolved").changes == {
+        "status": {"before": "acknowledged", "after": "resolved"}
+    }
+
+
+def test_an_incident_resolving_on_its_own_is_not_a_person_s_action(org):
+    from apps.incidents.models import Incident, IncidentStatus
+    from tests.incidents.conftest import down, feed, up
+
+    monitor = monitor_services.monitor_create(org=org, data={**TCP, "failure_threshold": 1})
+    feed(monitor, down())
+    feed(monitor, up())
+
+    assert Incident.objects.get(monitor=monitor).status == IncidentStatus.RESOLVED
+    assert not AuditEntry.objects.filter(action="incident.resolved").exists()
