@@ -221,7 +221,11 @@ def test_sending_a_test_notification_from_the_console_is_recorded(org, admin_use
 # --- plans: comps, overrides, the plan itself ---------------------------------------------------
 
 
-def test_an_operator_comps_a_plan_changes_it_and_ends_the_comp_all_recorded(org, operator):
+def test_an_operator_comps_a_plan_changes_it_and_ends_the_comp_all_recorded(org, operator, owner):
+    tenant_list = console(owner).get("/admin/tenants/organization/").content.decode()
+    assert 'value="comp_plan"' not in tenant_list  # operators only
+    forged = act(console(owner), "tenants/organization", "comp_plan", [org])
+    assert not forged.redirect_chain  # no comp form: the action is not theirs
     client = console(operator)
     shortcut = act(client, "tenants/organization", "comp_plan", [org], confirm=False)
     assert shortcut.redirect_chain[-1][0].endswith(
