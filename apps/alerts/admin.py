@@ -14,8 +14,10 @@ from apps.alerts.models import (
     NotificationAttempt,
     NotificationStatus,
 )
-from apps.alerts.services import delivery
+from apps.alerts.services import channels, delivery, policies
 from apps.core.admin import TenantScopedAdmin
+
+TEST_MAX = 10  # test messages are sent from the web process, one after another
 
 
 @admin.register(Channel)
@@ -30,14 +32,103 @@ class ChannelAdmin(TenantScopedAdmin):
     exclude = ["secret"]
     readonly_fields = ["kind", "config", "disabled_reason", "created_at", "updated_at"]
 
+    actions = ["send_test"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # channels are created through the API, which validates their config
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A channel does not move between organizations (its secrets and routes are theirs).
+        return [*self.readonly_fields, "organization"]
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        data = {f: form.cleaned_data[f] for f in form.changed_data}
+        if data:  # "Save" on an unchanged form changes (and records) nothing
+            channels.channel_update(channel=Channel.objects.get(pk=obj.pk), data=data)
+
+    def delete_model(self, request: HttpRequest, obj: Channel) -> None:
+        channels.channel_delete(channel=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset:
+            channels.channel_delete(channel=channel)
+
+    @admin.action(description="Send a test notification", permissions=["operate"])
+    def send_test(self, request: HttpRequest, queryset: QuerySet[Channel]):
+        targets = self.operable(request, queryset.select_related("organization"))
+        if not targets:
+            return self.nothing_to_do(request, "No channel selected that you may test.")
+        if len(targets) > TEST_MAX:
+            return self.nothing_to_do(request, f"Test at most {TEST_MAX} channels at once.")
+        page = self.confirm(
+            request,
+            targets,
+            action="send_test",
+            question=f"Send a test message through {len(targets)} channel(s) now?",
+        )
+        if page:
+            return page
+        for channel in targets:
+            sent = channels.channel_test(channel=channel)
+            level = messages.SUCCESS if sent.status == NotificationStatus.SENT else messages.ERROR
+            error = f" ({sent.last_error})" if sent.last_error else ""
+            self.message_user(request, f"{channel}: test {sent.status}{error}.", level)
+
+
+def _policy_data(form: Any, formsets: Any) -> dict[str, Any]:
+    """The policy form and its step inlines as the service's input (steps in order)."""
+    steps = []
+    for formset in formsets:
+        for row in formset.cleaned_data:
+            if row and not row.get("DELETE"):
+                steps.append(row)
+    steps.sort(key=lambda row: row.get("position") or 0)
+    data = {f: form.cleaned_data[f] for f in ("name", "severities", "repeat", "enabled")}
+    data["steps"] = [
+        {"delay_minutes": row["delay_minutes"], "channels": [c.pk for c in row["channels"]]}
+        for row in steps
+    ]
+    return data
 
 
 class EscalationStepInline(admin.TabularInline):
     model = EscalationStep
     extra = 0
     filter_horizontal = ["channels"]
+
+    # Steps are edited with their policy: the policy admin's tenant gate decides (Django's
+    # model permissions would hide them from every tenant member).
+    def _policy_admin(self) -> TenantScopedAdmin:
+        return self.admin_site._registry[EscalationPolicy]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._policy_admin().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        parent = self._policy_admin()
+        return (
+            parent.has_change_permission(request, obj)
+            if obj
+            else parent.has_add_permission(request)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: Any):
+        # Only the channels of organizations this person writes in are offered.
+        if db_field.name == "channels":
+            parent = self._policy_admin()
+            channels = Channel.objects.select_related("organization")
+            if not parent._is_operator(request):
+                channels = channels.filter(
+                    organization__in=parent._org_ids(request, parent.write_roles)
+                )
+            kwargs["queryset"] = channels
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(EscalationPolicy)
@@ -49,6 +140,34 @@ class EscalationPolicyAdmin(TenantScopedAdmin):
     autocomplete_fields = ["organization"]
     inlines = [EscalationStepInline]
 
+    # The policy and its steps are written together by the service (in save_related, where
+    # the inlines are known): one severity per policy, the plan's feature, the audit entry.
+    def save_model(self, request: HttpRequest, obj: EscalationPolicy, form, change: bool) -> None:
+        pass
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        data = _policy_data(form, formsets)
+        for formset in formsets:  # what the admin's history message reads after a save
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if change:
+            saved = policies.policy_update(
+                policy=EscalationPolicy.objects.get(pk=form.instance.pk), data=data
+            )
+        else:
+            saved = policies.policy_create(org=form.cleaned_data["organization"], data=data)
+        form.instance.pk = saved.pk
+        form.instance._state.adding = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["organization"] if obj is not None else []
+
+    def delete_model(self, request: HttpRequest, obj: EscalationPolicy) -> None:
+        policies.policy_delete(policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[EscalationPolicy]) -> None:
+        for policy in queryset:
+            policies.policy_delete(policy=policy)
+
 
 @admin.register(EscalationStep)
 class EscalationStepAdmin(TenantScopedAdmin):
@@ -59,6 +178,16 @@ class EscalationStepAdmin(TenantScopedAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # edited inside their policy
+
+    # Read-only on its own: steps change only with their policy, through its service.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class AttemptInline(admin.TabularInline):
@@ -100,20 +229,30 @@ class NotificationAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Retry selected dead notifications")
-    def retry_dead(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        queued = 0
-        for n in queryset.filter(status=NotificationStatus.DEAD).select_related("channel"):
-            if not self.has_change_permission(request, n):
-                continue
+    @admin.action(description="Retry selected dead notifications", permissions=["operate"])
+    def retry_dead(self, request: HttpRequest, queryset: QuerySet[Notification]):
+        dead = self.operable(
+            request, queryset.filter(status=NotificationStatus.DEAD).select_related("channel")
+        )
+        targets = [n for n in dead if n.channel.enabled]
+        for n in dead:
             if not n.channel.enabled:
                 self.message_user(
                     request,
                     f"{n}: its channel is disabled ({n.channel.disabled_reason}); enable it first.",
                     messages.WARNING,
                 )
-                continue
-            queued += delivery.notification_retry(notification=n)
+        if not targets:
+            return self.nothing_to_do(request, "No dead notification to retry.")
+        page = self.confirm(
+            request,
+            targets,
+            action="retry_dead",
+            question=f"Send {len(targets)} dead notification(s) again, with a fresh budget?",
+        )
+        if page:
+            return page
+        queued = sum(delivery.notification_retry(notification=n) for n in targets)
         self.message_user(
             request, f"Queued {queued} notification(s) for delivery.", messages.SUCCESS
         )

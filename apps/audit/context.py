@@ -34,6 +34,11 @@ class Actor:
 SYSTEM = Actor(kind=ActorKind.SYSTEM, label="system")
 
 
+def system_actor(label: str) -> Actor:
+    """The system, named more precisely ("manage.py apply_monitors", "delivery")."""
+    return Actor(kind=ActorKind.SYSTEM, label=label[:200])
+
+
 def _user_actor(user: Any, *, operator: bool) -> Actor:
     label = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"
     kind = ActorKind.OPERATOR if operator else ActorKind.USER

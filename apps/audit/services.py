@@ -134,3 +134,39 @@ def record(
         extra={"action": action, "object_id": entry.object_id, "actor": actor.label},
     )
     return entry
+
+
+def record_many(
+    *,
+    org: Any,
+    action: str,
+    objects: list[dict[str, Any]],
+    data: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> list[AuditEntry]:
+    """Append one entry per object of a bulk change (a downgrade pausing 500 monitors) in one
+    INSERT. Each item: `object_type`, `object_id`, `object_repr`, optional `before`/`after`."""
+    if not objects:
+        return []
+    actor = actor or current_actor()
+    org_id = org if not isinstance(org, models.Model) else org.pk
+    request_id = request_id_var.get()
+    entries = AuditEntry.objects.bulk_create(
+        AuditEntry(
+            organization_id=org_id,
+            actor_kind=actor.kind,
+            actor_user=actor.user,
+            actor_api_key=actor.api_key,
+            actor_label=actor.label,
+            action=action,
+            object_type=item["object_type"],
+            object_id=str(item["object_id"]),
+            object_repr=str(item.get("object_repr") or "")[:200],
+            changes=diff(item.get("before"), item.get("after")),
+            data=_plain(data or {}),
+            request_id="" if request_id == "-" else request_id,
+        )
+        for item in objects
+    )
+    logger.info("audit", extra={"action": action, "count": len(entries), "actor": actor.label})
+    return entries

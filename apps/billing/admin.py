@@ -49,15 +49,18 @@ class BillingAccountAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        if not self._is_operator(request):
-            actions.pop("resync_from_stripe", None)
-        return actions
-
-    @admin.action(description="Resync from Stripe")
-    def resync_from_stripe(self, request: HttpRequest, queryset) -> None:
-        for account in queryset.select_related("organization"):
+    @admin.action(description="Resync from Stripe", permissions=["resync"])
+    def resync_from_stripe(self, request: HttpRequest, queryset):
+        accounts = list(queryset.select_related("organization"))
+        page = self.confirm(
+            request,
+            accounts,
+            action="resync_from_stripe",
+            question=f"Re-read {len(accounts)} subscription(s) from Stripe and apply the plans?",
+        )
+        if page:
+            return page
+        for account in accounts:
             try:
                 change = services.organization_resync(org=account.organization, actor=request.user)
             except ServiceError as exc:
@@ -67,6 +70,10 @@ class BillingAccountAdmin(TenantScopedAdmin):
                 continue
             what = f"{change.from_plan} -> {change.to_plan}" if change else "plan unchanged"
             self.message_user(request, f"{account.organization}: resynced, {what}.")
+        return None
+
+    def has_resync_permission(self, request: HttpRequest) -> bool:
+        return self._is_operator(request)
 
 
 class PlanCompForm(forms.ModelForm):
@@ -118,10 +125,20 @@ class PlanCompAdmin(OperatorOnlyAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="End the comp now")
-    def end_now(self, request: HttpRequest, queryset) -> None:
-        ended = 0
-        for comp in queryset.filter(ended_at__isnull=True).select_related("organization"):
+    @admin.action(description="End the comp now", permissions=["operate"])
+    def end_now(self, request: HttpRequest, queryset):
+        comps = list(queryset.filter(ended_at__isnull=True).select_related("organization"))
+        if not comps:
+            return self.nothing_to_do(request, "None of the selected comps is running.")
+        page = self.confirm(
+            request,
+            comps,
+            action="end_now",
+            question=f"End {len(comps)} comp(s) now? Each organization returns to its paid plan.",
+        )
+        if page:
+            return page
+        for comp in comps:
             services.comp_end(comp=comp, actor=request.user)
-            ended += 1
-        self.message_user(request, f"{ended} comp(s) ended.")
+        self.message_user(request, f"{len(comps)} comp(s) ended.")
+        return None

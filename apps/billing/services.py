@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit import audit
 from apps.billing import gateway
 from apps.billing.models import ALIVE_STATUSES, BillingAccount, PlanComp, SubscriptionStatus
 from apps.billing.selectors import FREE_PLAN, desired_plan
@@ -403,6 +404,12 @@ def comp_grant(
             expires_at=expires_at,
             created_by=actor,
         )
+        audit.record(
+            org=org,
+            action="plan.comped",
+            target=comp,
+            after=audit.snapshot(comp, fields=["plan", "reason", "expires_at"]),
+        )
         plan_reconcile(org=org, source="comp", actor=actor, now=now)
     return comp
 
@@ -414,7 +421,20 @@ def comp_end(*, comp: PlanComp, actor: AbstractBaseUser | None = None) -> PlanCh
         # Compare-and-set: a sweep expiring the same comp at the same moment ends it once.
         if not PlanComp.objects.filter(pk=comp.pk, ended_at__isnull=True).update(ended_at=now):
             return None
+        _record_comp_end(comp, ended_at=now)
         return plan_reconcile(org=comp.organization, source="comp ended", actor=actor, now=now)
+
+
+def _record_comp_end(comp: PlanComp, *, ended_at: datetime, actor: Any = None) -> None:
+    audit.record(
+        org=comp.organization_id,
+        action="plan.comp_ended",
+        target=comp,
+        before={"ended_at": None},
+        after={"ended_at": ended_at},
+        data={"plan": comp.plan_id},
+        actor=actor,
+    )
 
 
 def billing_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -431,6 +451,7 @@ def billing_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
             if PlanComp.objects.filter(pk=comp.pk, ended_at__isnull=True).update(
                 ended_at=comp.expires_at
             ):
+                _record_comp_end(comp, ended_at=comp.expires_at, actor=audit.SYSTEM)
                 changed += bool(
                     plan_reconcile(org=comp.organization, source="comp expired", now=now)
                 )

@@ -5,16 +5,26 @@ users with memberships) see only rows of organizations they belong to; what they
 their role there (viewers read, members edit, owners/admins also manage members and keys),
 not Django's per-model permissions, so roles mean the same in the API and the console.
 Another tenant's object id typed into the URL is "not found", as in the API.
+
+Writes made here go through the same services as the API (so they are validated, gated by the
+plan and audited); a service's refusal becomes an error message and rolls the whole save back.
+Write actions ask `operate` permission (the roles that may write, per object) and show a
+confirmation page (`ConsoleAdmin.confirm`) before they act.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from rest_framework.exceptions import ValidationError as InvalidInput
 
+from apps.core.errors import ServiceError, UpgradeRequired
 from apps.tenants.models import Membership, Organization, Role
 
 _WRITE_ROLES = {Role.OWNER, Role.ADMIN, Role.MEMBER}
@@ -34,7 +44,93 @@ def _roles(request: HttpRequest) -> dict[Any, str]:
     return cached
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+_REFUSALS = (ServiceError, UpgradeRequired, InvalidInput)
+
+
+def refusal_text(exc: Exception) -> str:
+    """A service's refusal in one sentence, for a console message."""
+    if isinstance(exc, ServiceError):
+        return exc.detail
+    if isinstance(exc, UpgradeRequired):
+        cap = f" (limit {exc.limit})" if exc.limit is not None else ""
+        return f"upgrade required: the {exc.current_plan} plan does not include {exc.feature}{cap}."
+    detail = exc.detail if isinstance(exc, InvalidInput) else str(exc)
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {' '.join(map(str, _as_list(v)))}" for k, v in detail.items())
+    return " ".join(map(str, _as_list(detail)))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+class ConsoleAdmin(admin.ModelAdmin):
+    """What every console page shares: refusals as messages, confirmation of actions."""
+
+    def _refused(self, request: HttpRequest, exc: Exception, what: str) -> HttpResponse:
+        # The admin's own transaction (form + inlines) was rolled back by the exception.
+        self.message_user(request, f"{what}: {refusal_text(exc)}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except _REFUSALS as exc:
+            return self._refused(request, exc, "Nothing was saved")
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().delete_view(request, *args, **kwargs)
+        except _REFUSALS as exc:
+            return self._refused(request, exc, "Nothing was deleted")
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changelist_view(request, *args, **kwargs)
+        except _REFUSALS as exc:
+            return self._refused(request, exc, "Stopped")
+
+    def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """May run write actions (pause, acknowledge, retry...): operators by default."""
+        return request.user.is_active and request.user.is_superuser
+
+    def operable(self, request: HttpRequest, objects: Any) -> list[Any]:
+        """The selected objects this user may act on (per object: a member of several
+        organizations may write in one and only read in another)."""
+        return [obj for obj in objects if self.has_operate_permission(request, obj)]
+
+    def confirm(
+        self,
+        request: HttpRequest,
+        objects: Sequence[Any],
+        *,
+        action: str,
+        question: str,
+        detail: str = "",
+    ) -> TemplateResponse | None:
+        """The page asking "are you sure?" before `action` acts on `objects`; None once the
+        person said yes (the page posts the same selection back with `confirm=yes`)."""
+        if request.POST.get("confirm") == "yes":
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Are you sure?",
+            "question": question,
+            "detail": detail,
+            "opts": self.model._meta,
+            "shown": list(objects[:50]),
+            "more": max(0, len(objects) - 50),
+            "pks": [obj.pk for obj in objects],
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/healthorch/confirm_action.html", context)
+
+    def nothing_to_do(self, request: HttpRequest, what: str) -> None:
+        self.message_user(request, what, messages.WARNING)
+
+
+class TenantScopedAdmin(ConsoleAdmin):
     #: path from the model to its organization, for models that are not TenantModel
     organization_field: ClassVar[str] = "organization"
     #: roles allowed to add/change/delete; member-and-key models set this to owners/admins
@@ -86,6 +182,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, obj, self.write_roles)
 
+    def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, obj, self.write_roles)
+
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
         # Django's default redirects to the index with "doesn't exist"; we answer 404 as the
         # API does, whether the object is missing or belongs to another tenant.
@@ -100,7 +199,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class OperatorOnlyAdmin(admin.ModelAdmin):
+class OperatorOnlyAdmin(ConsoleAdmin):
     """Platform-wide models (plans, billing internals): invisible to tenant members."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin import TenantScopedAdmin
 from apps.healing.models import HealingAttempt, HealingPolicy
+from apps.healing.services import policies
 
 
 @admin.register(HealingPolicy)
@@ -28,6 +30,13 @@ class HealingPolicyAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: HealingPolicy) -> None:
+        policies.policy_delete(policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HealingPolicy]) -> None:
+        for policy in queryset:
+            policies.policy_delete(policy=policy)
 
 
 @admin.register(HealingAttempt)

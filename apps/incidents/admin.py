@@ -19,6 +19,7 @@ from apps.incidents.models import (
     AlertRule,
     Incident,
     IncidentEvent,
+    IncidentStatus,
     MaintenanceWindow,
     MonitorDependency,
     StatusChange,
@@ -94,31 +95,50 @@ class IncidentAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._is_operator(request)
 
-    @admin.action(description="Acknowledge selected incidents")
-    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
-        self._each(
+    def delete_model(self, request: HttpRequest, obj: Incident) -> None:
+        services.incident_delete(incident=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        for incident in queryset:
+            services.incident_delete(incident=incident)
+
+    @admin.action(description="Acknowledge selected incidents", permissions=["operate"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]):
+        targets = self.operable(request, queryset.filter(status=IncidentStatus.TRIGGERED))
+        return self._each(
             request,
-            queryset,
+            targets,
+            "acknowledge",
+            f"Acknowledge {len(targets)} incident(s)? Their escalation stops.",
             lambda i: services.incident_acknowledge(incident=i, user=request.user),
         )
 
-    @admin.action(description="Resolve selected incidents")
-    def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
-        self._each(
-            request, queryset, lambda i: services.incident_resolve(incident=i, user=request.user)
+    @admin.action(description="Resolve selected incidents", permissions=["operate"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]):
+        targets = self.operable(request, queryset.exclude(status=IncidentStatus.RESOLVED))
+        return self._each(
+            request,
+            targets,
+            "resolve",
+            f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved.",
+            lambda i: services.incident_resolve(incident=i, user=request.user),
         )
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Incident], act) -> None:
+    def _each(self, request: HttpRequest, targets: list[Incident], action: str, question, act):
+        if not targets:
+            return self.nothing_to_do(request, f"No selected incident to {action}.")
+        page = self.confirm(request, targets, action=action, question=question)
+        if page:
+            return page
         done = 0
-        for incident in queryset:
-            if not self.has_change_permission(request, incident):
-                continue
+        for incident in targets:
             try:
                 act(incident)
                 done += 1
             except ServiceError as exc:
                 self.message_user(request, f"{incident}: {exc.detail}", messages.WARNING)
         self.message_user(request, f"{done} incident(s) updated.")
+        return None
 
 
 @admin.register(IncidentEvent)

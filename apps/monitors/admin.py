@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
 from apps.monitors import services
 from apps.monitors.models import (
+    ACTIVE_KINDS,
     CheckResult,
     ErrorRollup,
     HeartbeatPing,
@@ -17,6 +18,9 @@ from apps.monitors.models import (
     MonitorSchedule,
     ResultRollup,
 )
+
+# Checks run in the web process, one after another: keep a click's worth of them bounded.
+CHECK_NOW_MAX = 20
 
 
 @admin.register(Monitor)
@@ -53,7 +57,7 @@ class MonitorAdmin(TenantScopedAdmin):
         "updated_at",
     ]
     exclude = ["secret", "last_start_at"]
-    actions = ["pause", "resume"]
+    actions = ["pause", "resume", "check_now"]
 
     # Until the console issue gives the admin the API's validated forms (per-kind config, SSRF
     # at save, plan limits), only operators add or edit monitors here; members use the API.
@@ -64,28 +68,67 @@ class MonitorAdmin(TenantScopedAdmin):
         return self._is_operator(request)
 
     def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # The schedule row copies the interval and regions; an operator's new monitor is
-        # scheduled as one made through the API is.
-        services.monitor_reschedule(monitor=obj)
+        # Through the services, as the API: scheduled, checked against the plan, audited.
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f != "organization"}
+        if change:
+            if "organization" in form.changed_data:
+                data["organization"] = obj.organization
+            services.monitor_update(monitor=Monitor.objects.get(pk=obj.pk), data=data)
+            return
+        fields = {f: v for f, v in form.cleaned_data.items() if f != "organization"}
+        made = services.monitor_create(org=obj.organization, data=fields)
+        obj.pk, obj.slug = made.pk, made.slug
+        obj._state.adding = False
 
-    @admin.action(description="Pause selected monitors")
-    def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
-        done = 0
-        for monitor in queryset.filter(paused=False):
-            if self.has_change_permission(request, monitor):
-                services.monitor_pause(monitor=monitor, reason=f"paused by {request.user}")
-                done += 1
-        self.message_user(request, f"Paused {done} monitor(s).", messages.SUCCESS)
+    def get_deleted_objects(self, objs: Any, request: HttpRequest):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The schedule row goes with its monitor: the engine's row, not one a person deletes.
+        perms_needed.discard(MonitorSchedule._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
-    @admin.action(description="Resume selected monitors")
-    def resume(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
+    def delete_model(self, request: HttpRequest, obj: Monitor) -> None:
+        services.monitor_delete(monitor=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
+        for monitor in queryset:
+            services.monitor_delete(monitor=monitor)
+
+    @admin.action(description="Pause selected monitors", permissions=["operate"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]):
+        targets = self.operable(request, queryset.filter(paused=False))
+        if not targets:
+            return self.nothing_to_do(request, "None of the selected monitors can be paused.")
+        page = self.confirm(
+            request,
+            targets,
+            action="pause",
+            question=f"Pause {len(targets)} monitor(s)? They are not checked until resumed.",
+        )
+        if page:
+            return page
+        for monitor in targets:
+            services.monitor_pause(monitor=monitor, reason=f"paused by {request.user}")
+        self.message_user(request, f"Paused {len(targets)} monitor(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected monitors", permissions=["operate"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Monitor]):
         from apps.core.errors import UpgradeRequired
 
+        targets = self.operable(
+            request, queryset.filter(paused=True).select_related("organization__plan")
+        )
+        if not targets:
+            return self.nothing_to_do(request, "None of the selected monitors is paused.")
+        page = self.confirm(
+            request,
+            targets,
+            action="resume",
+            question=f"Resume {len(targets)} monitor(s)? Each takes a slot of its plan.",
+        )
+        if page:
+            return page
         done = 0
-        for monitor in queryset.filter(paused=True).select_related("organization__plan"):
-            if not self.has_change_permission(request, monitor):
-                continue
+        for monitor in targets:
             try:
                 services.monitor_resume(monitor=monitor)
                 done += 1
@@ -93,6 +136,32 @@ class MonitorAdmin(TenantScopedAdmin):
                 self.message_user(request, f"{monitor}: {exc}", messages.ERROR)
                 break
         self.message_user(request, f"Resumed {done} monitor(s).", messages.SUCCESS)
+
+    @admin.action(description="Check selected monitors now", permissions=["operate"])
+    def check_now(self, request: HttpRequest, queryset: QuerySet[Monitor]):
+        targets = [
+            m
+            for m in self.operable(request, queryset.filter(paused=False))
+            if m.kind in ACTIVE_KINDS
+        ]
+        if not targets:
+            return self.nothing_to_do(
+                request, "Only active, unpaused http/tcp/tls/dns/postgres/redis monitors run now."
+            )
+        if len(targets) > CHECK_NOW_MAX:
+            return self.nothing_to_do(
+                request, f"Check at most {CHECK_NOW_MAX} monitors at once (each runs here)."
+            )
+        page = self.confirm(
+            request,
+            targets,
+            action="check_now",
+            question=f"Run {len(targets)} check(s) now? Results count like scheduled ones.",
+        )
+        if page:
+            return page
+        outcomes = [f"{m.name}: {services.monitor_check_now(monitor=m).outcome}" for m in targets]
+        self.message_user(request, "Checked " + "; ".join(outcomes) + ".", messages.SUCCESS)
 
 
 class _History(TenantScopedAdmin):

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from rest_framework import serializers
 
 from apps.audit import audit
 from apps.core import crypto
@@ -26,6 +27,8 @@ from apps.tenants.models import Organization
 FIRST_CHECK_SPREAD_SECONDS = 60
 
 _FEATURE_FOR_KIND = {MonitorKind.METRIC: Feature.METRICS_INGESTION}
+# What pausing and resuming change, as the audit log shows it.
+_PAUSE_FIELDS = ("paused", "paused_reason", "status")
 
 
 def first_check_at(*, interval: int, now: datetime | None = None) -> datetime:
@@ -93,7 +96,8 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
     slug_taken = Monitor.objects.for_org(org).filter(slug=data.get("slug")).exclude(pk=monitor.pk)
     if "slug" in data and slug_taken.exists():
         raise ServiceError("A monitor with this slug exists.", field="slug", code="taken")
-    before = audit.snapshot(monitor)
+    # Pausing and resuming write their own entries; this one holds the other fields.
+    before = {k: v for k, v in audit.snapshot(monitor).items() if k not in _PAUSE_FIELDS}
     with transaction.atomic():
         for field, value in data.items():
             setattr(monitor, field, value)
@@ -106,11 +110,12 @@ def monitor_update(*, monitor: Monitor, data: dict[str, Any]) -> Monitor:
             if "interval_seconds" in data and monitor.kind in ACTIVE_KINDS:
                 at = min(at, timezone.now() + timedelta(seconds=monitor.interval_seconds))
             schedule_set(monitor, at)
+        if data or secret is not None:
+            audit.record(org=org, action="monitor.updated", target=monitor, before=before)
         if paused is True and not monitor.paused:
             monitor_pause(monitor=monitor)
         elif paused is False and monitor.paused:
             monitor_resume(monitor=monitor)
-        audit.record(org=org, action="monitor.updated", target=monitor, before=before)
     return monitor
 
 
@@ -131,27 +136,36 @@ def monitor_reschedule(*, monitor: Monitor) -> None:
 
 def monitor_pause(*, monitor: Monitor, reason: str = "paused by a user") -> Monitor:
     """Stop checking: nothing stays pending, so the dispatcher and the sweep never see it.
-    The status change is announced (a StatusChange row; open incidents stop escalating)."""
+    The status change is announced (a StatusChange row; open incidents stop escalating) and
+    audited. Pausing a paused monitor changes (and records) nothing."""
     now = timezone.now()
     with transaction.atomic():
+        # The row lock makes two pauses at once change and record the monitor once.
         locked = Monitor.objects.select_for_update(of=("self",)).get(pk=monitor.pk)
-        old = locked.status
-        Monitor.objects.filter(pk=monitor.pk).update(
-            paused=True,
-            paused_reason=reason[:255],
-            status=MonitorStatus.PAUSED,
-            status_changed_at=now,
-            updated_at=now,
-        )
-        schedule_clear([monitor.pk])
-        locked.paused, locked.status, locked.status_changed_at = True, MonitorStatus.PAUSED, now
-        announce_set([(locked, old)], now)
+        if not locked.paused:
+            before = audit.snapshot(locked, fields=list(_PAUSE_FIELDS))
+            old = locked.status
+            Monitor.objects.filter(pk=monitor.pk).update(
+                paused=True,
+                paused_reason=reason[:255],
+                status=MonitorStatus.PAUSED,
+                status_changed_at=now,
+                updated_at=now,
+            )
+            schedule_clear([monitor.pk])
+            locked.paused, locked.status, locked.status_changed_at = True, MonitorStatus.PAUSED, now
+            locked.paused_reason = reason[:255]
+            announce_set([(locked, old)], now)
+            audit.record(
+                org=monitor.organization_id, action="monitor.paused", target=locked, before=before
+            )
     monitor.refresh_from_db()
     return monitor
 
 
 def monitor_resume(*, monitor: Monitor) -> Monitor:
-    """Resume checking; takes an active-monitor slot (402 when the plan is full)."""
+    """Resume checking; takes an active-monitor slot (402 when the plan is full). Announced
+    and audited like a pause."""
     if not monitor.paused:
         return monitor
     with transaction.atomic():
@@ -163,6 +177,7 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
             .first()
         )
         if locked is not None:
+            before = audit.snapshot(locked, fields=list(_PAUSE_FIELDS))
             old = locked.status
             Monitor.objects.filter(pk=monitor.pk).update(
                 paused=False,
@@ -180,8 +195,34 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
             # Checked at once; a heartbeat waits for its next ping, as a new one does.
             if monitor.kind in ACTIVE_KINDS:
                 schedule_set(monitor, now)
+            audit.record(
+                org=monitor.organization_id, action="monitor.resumed", target=locked, before=before
+            )
     monitor.refresh_from_db()
     return monitor
+
+
+def monitor_check_now(*, monitor: Monitor) -> Any:
+    """Run the monitor's check now, in this process, and record the result (it feeds the
+    state machine as a scheduled one does). Only active, unpaused monitors run on demand."""
+    from apps.monitors import engine
+
+    if monitor.paused or monitor.kind not in ACTIVE_KINDS:
+        raise serializers.ValidationError(
+            {
+                "detail": [
+                    "Only active http, tcp, tls, dns, postgres and redis monitors run on demand."
+                ]
+            }
+        )
+    [result] = engine.run_monitors([monitor.pk])
+    audit.record(
+        org=monitor.organization_id,
+        action="monitor.checked",
+        target=monitor,
+        data={"result": result.pk, "outcome": result.outcome},
+    )
+    return result
 
 
 def monitor_delete(*, monitor: Monitor) -> None:
@@ -221,6 +262,13 @@ def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> d
             reason = f"plan changed to {new_plan.code}: over its limit of {cap} active monitors"
             now = timezone.now()
             pausing = list(Monitor.objects.filter(pk__in=over))
+            _record_downgrade(
+                org,
+                "monitor.paused",
+                Monitor.objects.filter(pk__in=over),
+                after={"paused": True, "paused_reason": reason, "status": MonitorStatus.PAUSED},
+                plan=new_plan,
+            )
             Monitor.objects.filter(pk__in=over).update(
                 paused=True,
                 paused_reason=reason,
@@ -238,10 +286,37 @@ def apply_plan_limits(*, org: Organization, old_plan: Plan, new_plan: Plan) -> d
     raised = Monitor.objects.for_org(org).filter(interval_seconds__lt=floor)
     raised_ids = [str(pk) for pk in raised.values_list("pk", flat=True)]
     if raised_ids:
+        _record_downgrade(
+            org, "monitor.updated", raised, after={"interval_seconds": floor}, plan=new_plan
+        )
         raised.update(interval_seconds=floor, updated_at=timezone.now())
         MonitorSchedule.objects.filter(monitor_id__in=raised_ids).update(interval_seconds=floor)
         effects["raised_intervals"] = {"to_seconds": floor, "monitors": raised_ids}
     return effects
+
+
+def _record_downgrade(
+    org: Organization, action: str, monitors: Any, *, after: dict[str, Any], plan: Plan
+) -> None:
+    """One audit entry per monitor a downgrade changes, by the system (the plan's rule acted,
+    whoever changed the plan), in the plan change's transaction."""
+    fields = list(after)
+    audit.record_many(
+        org=org,
+        action=action,
+        objects=[
+            {
+                "object_type": "monitor",
+                "object_id": m.pk,
+                "object_repr": m.name,
+                "before": audit.snapshot(m, fields=fields),
+                "after": after,
+            }
+            for m in monitors.only("pk", "name", *fields)
+        ],
+        data={"cause": "plan.changed", "plan": plan.code},
+        actor=audit.SYSTEM,
+    )
 
 
 def count_active_monitors(org: Organization) -> int:

@@ -57,7 +57,7 @@ class LimitOverrideAdmin(OperatorOnlyAdmin):
     readonly_fields = ["created_by", "created_at"]
 
     def save_model(self, request: HttpRequest, obj: LimitOverride, form, change: bool) -> None:
-        services.limit_override_set(
+        saved = services.limit_override_set(
             org=obj.organization,
             limit=obj.limit,
             value=obj.value,
@@ -65,9 +65,15 @@ class LimitOverrideAdmin(OperatorOnlyAdmin):
             expires_at=obj.expires_at,
             actor=request.user,
         )
+        obj.pk = saved.pk
+        obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: LimitOverride) -> None:
         services.limit_override_remove(override=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for override in queryset:
+            services.limit_override_remove(override=override)
 
 
 class _ReadOnly(TenantScopedAdmin):

@@ -225,19 +225,45 @@ def limit_override_set(
     """Give one organization a different limit than its plan's (operators only)."""
     if not reason.strip():
         raise ServiceError("Say why this organization gets an exception.", field="reason")
-    override, _ = LimitOverride.objects.update_or_create(
-        organization=org,
-        limit=Limit(limit).value,
-        defaults={"value": value, "reason": reason, "expires_at": expires_at, "created_by": actor},
-    )
-    transaction.on_commit(lambda: invalidate_entitlements(org_id=org.pk))
+    fields = ["value", "reason", "expires_at"]
+    with transaction.atomic():
+        existing = LimitOverride.objects.filter(organization=org, limit=Limit(limit).value).first()
+        before = audit.snapshot(existing, fields=fields) if existing else {}
+        override, _ = LimitOverride.objects.update_or_create(
+            organization=org,
+            limit=Limit(limit).value,
+            defaults={
+                "value": value,
+                "reason": reason,
+                "expires_at": expires_at,
+                "created_by": actor,
+            },
+        )
+        audit.record(
+            org=org,
+            action="plan.limit_overridden",
+            target=override,
+            before=before,
+            after=audit.snapshot(override, fields=fields),
+            data={"limit": override.limit},
+        )
+        transaction.on_commit(lambda: invalidate_entitlements(org_id=org.pk))
     return override
 
 
 def limit_override_remove(*, override: LimitOverride) -> None:
     org_id = override.organization_id
-    override.delete()
-    transaction.on_commit(lambda: invalidate_entitlements(org_id=org_id))
+    with transaction.atomic():
+        audit.record(
+            org=org_id,
+            action="plan.limit_override_removed",
+            target=override,
+            before=audit.snapshot(override, fields=["value", "reason", "expires_at"]),
+            after={},
+            data={"limit": override.limit},
+        )
+        override.delete()
+        transaction.on_commit(lambda: invalidate_entitlements(org_id=org_id))
 
 
 def plan_saved() -> None:

@@ -72,6 +72,23 @@ class OrganizationAdmin(TenantScopedAdmin):
             return
         super().save_model(request, obj, form, change)
 
+    actions = ["comp_plan"]
+
+    @admin.action(description="Comp a plan (free for a while)", permissions=["comp"])
+    def comp_plan(self, request: HttpRequest, queryset: QuerySet[Organization]):
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        # The comp form is the confirmation: plan, reason and expiry are asked there.
+        orgs = list(queryset[:2])
+        if len(orgs) != 1:
+            return self.nothing_to_do(request, "Select exactly one organization to comp.")
+        url = reverse("admin:billing_plancomp_add")
+        return HttpResponseRedirect(f"{url}?organization={orgs[0].pk}")
+
+    def has_comp_permission(self, request: HttpRequest) -> bool:
+        return self._is_operator(request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         from django.db.models import Count
 
@@ -140,15 +157,15 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
         if not change:
-            from django.db import transaction
-
-            from apps.plans.models import Limit
-            from apps.plans.services import reserve
-
-            # The form said there was room; the locked reservation settles a race for it.
-            with transaction.atomic():
-                reserve(org=obj.organization, limit=Limit.MEMBERS)
-                super().save_model(request, obj, form, change)
+            # The form said there was room; the service's locked reservation settles a race.
+            made = services.member_add(
+                org=obj.organization,
+                email=obj.user.email,
+                role=obj.role,
+                actor_role=self._actor_role(request, obj),
+            )
+            obj.pk = made.pk
+            obj._state.adding = False
             return
         if "role" in form.changed_data:
             services.member_change_role(
@@ -165,6 +182,10 @@ class MembershipAdmin(TenantScopedAdmin):
             actor_role=self._actor_role(request, obj),
             actor_is_self=obj.user_id == request.user.pk,
         )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("user"):
+            self.delete_model(request, membership)
 
     def _actor_role(self, request: HttpRequest, obj: Membership) -> str:
         if self._is_operator(request):
@@ -238,7 +259,11 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            if form.changed_data:  # an unchanged form changes (and records) nothing
+                services.api_key_update(
+                    api_key=ApiKey.objects.get(pk=obj.pk),
+                    **{f: form.cleaned_data[f] for f in form.changed_data},
+                )
             return
         issued = services.api_key_create(
             org=form.cleaned_data["organization"],
@@ -254,11 +279,26 @@ class ApiKeyAdmin(TenantScopedAdmin):
             f"Copy the new key now; it will not be shown again: {issued.secret}",
         )
 
-    @admin.action(description="Revoke selected API keys")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = 0
-        for key in queryset.filter(revoked_at__isnull=True):
-            if self.has_change_permission(request, key):
-                services.api_key_revoke(api_key=key)
-                count += 1
-        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
+        services.api_key_delete(api_key=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_delete(api_key=key)
+
+    @admin.action(description="Revoke selected API keys", permissions=["operate"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]):
+        targets = self.operable(request, queryset.filter(revoked_at__isnull=True))
+        if not targets:
+            return self.nothing_to_do(request, "None of the selected keys is still valid.")
+        page = self.confirm(
+            request,
+            targets,
+            action="revoke",
+            question=f"Revoke {len(targets)} API key(s)? Requests with them fail from now on.",
+        )
+        if page:
+            return page
+        for key in targets:
+            services.api_key_revoke(api_key=key)
+        self.message_user(request, f"Revoked {len(targets)} API key(s).", messages.SUCCESS)

@@ -7,6 +7,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -55,7 +56,16 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
     with transaction.atomic():
         org = Organization.objects.create(name=name, slug=_unique_slug(name))
         if owner is not None:
-            Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
+            membership = Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
+            # The founder adds themselves (registration has no signed-in user yet).
+            audit.record(
+                org=org,
+                action="member.added",
+                target=membership,
+                object_repr=owner.email,
+                after={"role": Role.OWNER},
+                actor=audit.user_actor(owner),
+            )
     return org
 
 
@@ -187,9 +197,54 @@ def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
     api_key.last_used_at = now
 
 
+_UNSET: Any = object()
+
+
+def api_key_update(*, api_key: ApiKey, name: str | None = None, expires_at: Any = _UNSET) -> ApiKey:
+    """Rename a key or change its expiry (scopes never change: mint a new key instead)."""
+    before = audit.snapshot(api_key, fields=["name", "expires_at"])
+    if name is not None:
+        api_key.name = name.strip() or "API key"
+    if expires_at is not _UNSET:
+        api_key.expires_at = expires_at
+    with transaction.atomic():
+        api_key.save(update_fields=["name", "expires_at"])
+        audit.record(
+            org=api_key.organization_id, action="apikey.updated", target=api_key, before=before
+        )
+    return api_key
+
+
+def api_key_delete(*, api_key: ApiKey) -> None:
+    """Delete a key outright (the console); its audit entries keep naming it."""
+    with transaction.atomic():
+        audit.record(
+            org=api_key.organization_id,
+            action="apikey.deleted",
+            target=api_key,
+            before=audit.snapshot(api_key, fields=["name", "prefix", "scopes", "revoked_at"]),
+        )
+        api_key.delete()
+
+
 def api_keys_purge_dead(*, older_than_days: int = 30) -> int:
+    """Delete keys revoked or expired long ago (hourly, by the system), each one recorded."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = ApiKey.objects.filter(Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)).delete()
+    dead = ApiKey.objects.filter(Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff))
+    with transaction.atomic():
+        rows = list(dead.values("pk", "organization_id", "name", "prefix"))
+        for row in rows:
+            audit.record(
+                org=row["organization_id"],
+                action="apikey.deleted",
+                object_type="apikey",
+                object_id=row["pk"],
+                object_repr=f"{row['name']} ({row['prefix']}…)",
+                before={"name": row["name"], "prefix": row["prefix"]},
+                data={"cause": f"purged: revoked or expired over {older_than_days} days ago"},
+                actor=audit.system_actor("api key purge"),
+            )
+        deleted, _ = ApiKey.objects.filter(pk__in=[r["pk"] for r in rows]).delete()
     return deleted
 
 

@@ -57,7 +57,7 @@ def test_an_operator_retries_a_dead_notification_from_the_admin(
     with capture(execute=True):
         response = client.post(
             "/admin/alerts/notification/",
-            {"action": "retry_dead", "_selected_action": [str(dead.pk)]},
+            {"action": "retry_dead", "_selected_action": [str(dead.pk)], "confirm": "yes"},
         )
     assert response.status_code == 302
     nudges.drain()
@@ -76,7 +76,7 @@ def test_a_tenant_sees_only_their_notifications_and_channels(owner, outsider, de
     assert "ops hook" not in stranger.get("/admin/alerts/channel/").content.decode()
     with_action = stranger.post(
         "/admin/alerts/notification/",
-        {"action": "retry_dead", "_selected_action": [str(dead.pk)]},
+        {"action": "retry_dead", "_selected_action": [str(dead.pk)], "confirm": "yes"},
     )
     assert with_action.status_code in (200, 302)
     dead.refresh_from_db()

@@ -252,6 +252,12 @@ def test_a_permanent_refusal_is_dead_at_once_and_disables_the_channel(
     channel.refresh_from_db()
     assert not channel.enabled
     assert "410" in channel.disabled_reason
+    # Audited as the system's doing, once, with what changed.
+    from apps.audit.models import AuditEntry
+
+    [entry] = AuditEntry.objects.filter(action="channel.disabled")
+    assert (entry.actor_kind, entry.object_id) == ("system", str(channel.pk))
+    assert "410" in entry.changes["disabled_reason"]["after"]
     # A disabled channel is not picked for new incidents at all.
     assert not Notification.objects.filter(incident=second).exists()
     assert len(receiver.requests) == 1

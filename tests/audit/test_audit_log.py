@@ -275,3 +275,46 @@ def test_deleting_the_actor_or_the_organization_keeps_or_erases_entries_cleanly(
     business.delete()
     assert not AuditEntry.objects.filter(organization_id=business.pk).exists()
     assert AuditEntry.objects.filter(organization=other_org).count() == 1
+
+
+def test_policy_updates_and_deletions_through_the_api_are_recorded(business, owner, client_for):
+    client = client_for(owner)
+    channel = client.post(
+        "/api/v1/channels/",
+        {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/h"}},
+        format="json",
+    ).json()
+    made = client.post(
+        "/api/v1/escalation-policies/",
+        {
+            "name": "on call",
+            "severities": ["critical"],
+            "steps": [{"delay_minutes": 0, "channels": [channel["id"]]}],
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    url = f"/api/v1/escalation-policies/{made.json()['id']}/"
+    assert client.patch(url, {"repeat": 2}, format="json").status_code == 200
+    assert client.delete(url).status_code == 204
+    assert entries("escalationpolicy.updated")[0].changes == {"repeat": {"before": 0, "after": 2}}
+    assert entries("escalationpolicy.deleted")[0].changes["name"] == {
+        "before": "on call",
+        "after": None,
+    }
+
+    monitor = monitor_services.monitor_create(org=business, data=dict(MONITOR))
+    policy = client.post(
+        "/api/v1/healing-policies/",
+        {"name": "dry run", "monitor": str(monitor.pk), "action_kind": "noop"},
+        format="json",
+    ).json()
+    url = f"/api/v1/healing-policies/{policy['id']}/"
+    assert client.patch(url, {"max_attempts": 5}, format="json").status_code == 200
+    assert client.delete(url).status_code == 204
+    [updated] = entries("healingpolicy.updated")
+    assert (updated.actor_user_id, updated.changes) == (
+        owner.pk,
+        {"max_attempts": {"before": 3, "after": 5}},
+    )
+    assert len(entries("healingpolicy.deleted")) == 1

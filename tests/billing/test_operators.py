@@ -185,7 +185,7 @@ def test_the_operator_resyncs_one_organization_from_the_admin(
 
     response = _login(operator).post(
         "/admin/billing/billingaccount/",
-        {"action": "resync_from_stripe", "_selected_action": [str(account.pk)]},
+        {"action": "resync_from_stripe", "_selected_action": [str(account.pk)], "confirm": "yes"},
         follow=True,
     )
 

@@ -109,10 +109,11 @@ def test_revoking_from_the_admin(operator, org):
     key = services.api_key_create(org=org, name="x", scopes=["read"]).api_key
     client = Client()
     client.force_login(operator)
-    client.post(
-        "/admin/tenants/apikey/",
-        {"action": "revoke", "_selected_action": [str(key.pk)]},
-    )
+    selection = {"action": "revoke", "_selected_action": [str(key.pk)]}
+    page = client.post("/admin/tenants/apikey/", selection)
+    assert "Revoke 1 API key(s)?" in page.content.decode()  # asked first
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+    client.post("/admin/tenants/apikey/", {**selection, "confirm": "yes"})
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
 
 

@@ -56,7 +56,11 @@ def test_acknowledging_from_the_console_goes_through_the_service(owner, incident
     client = _staff(owner)
     response = client.post(
         "/admin/incidents/incident/",
-        {"action": "acknowledge", "_selected_action": [str(ours.pk), str(theirs.pk)]},
+        {
+            "action": "acknowledge",
+            "_selected_action": [str(ours.pk), str(theirs.pk)],
+            "confirm": "yes",
+        },
     )
     assert response.status_code == 302
     ours.refresh_from_db()

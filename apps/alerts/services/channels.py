@@ -145,9 +145,22 @@ def channel_disable(*, channel_id: Any, reason: str) -> bool:
 
     Compare-and-set on `enabled`: two deliveries failing at once record one reason.
     """
-    done = Channel.objects.filter(pk=channel_id, enabled=True).update(
-        enabled=False, disabled_reason=reason[:500]
-    )
+    with transaction.atomic():
+        done = Channel.objects.filter(pk=channel_id, enabled=True).update(
+            enabled=False, disabled_reason=reason[:500]
+        )
+        if done:
+            channel = Channel.objects.only("organization_id", "name").get(pk=channel_id)
+            audit.record(
+                org=channel.organization_id,
+                action="channel.disabled",
+                target=channel,
+                object_repr=channel.name,
+                before={"enabled": True, "disabled_reason": ""},
+                after={"enabled": False, "disabled_reason": reason[:500]},
+                data={"cause": "permanent delivery error"},
+                actor=audit.system_actor("delivery"),
+            )
     if done:
         routes_changed()
         logger.warning("channel disabled", extra={"channel": str(channel_id), "reason": reason})
@@ -163,7 +176,14 @@ def channel_test(*, channel: Channel):
     from apps.alerts.services.delivery import deliver_test
 
     require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
-    return deliver_test(channel=channel)
+    sent = deliver_test(channel=channel)
+    audit.record(
+        org=channel.organization_id,
+        action="channel.tested",
+        target=channel,
+        data={"notification": sent.pk, "status": sent.status},
+    )
+    return sent
 
 
 def apply_plan_features(*, org: Organization, old_plan: Any, new_plan: Any) -> dict[str, Any]:
@@ -172,11 +192,27 @@ def apply_plan_features(*, org: Organization, old_plan: Any, new_plan: Any) -> d
     features = set(new_plan.features or [])
     locked = [kind for kind, feature in KIND_FEATURES.items() if feature not in features]
     channels = Channel.objects.for_org(org).filter(kind__in=locked, enabled=True)
-    ids = [str(pk) for pk in channels.values_list("pk", flat=True)]
+    found = list(channels.values_list("pk", "name", "disabled_reason"))
+    ids = [str(pk) for pk, _, _ in found]
     if ids:
         routes_changed()
-        channels.update(
-            enabled=False,
-            disabled_reason=f"plan {new_plan.code} does not include this channel kind",
+        reason = f"plan {new_plan.code} does not include this channel kind"
+        channels.update(enabled=False, disabled_reason=reason)
+        # Recorded as the system's doing (the plan's rule), in the plan change's transaction.
+        audit.record_many(
+            org=org,
+            action="channel.disabled",
+            objects=[
+                {
+                    "object_type": "channel",
+                    "object_id": pk,
+                    "object_repr": name,
+                    "before": {"enabled": True, "disabled_reason": old},
+                    "after": {"enabled": False, "disabled_reason": reason},
+                }
+                for pk, name, old in found
+            ],
+            data={"cause": "plan.changed", "plan": new_plan.code},
+            actor=audit.SYSTEM,
         )
     return {"disabled_channels": ids} if ids else {}

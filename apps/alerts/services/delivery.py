@@ -33,6 +33,7 @@ from apps.alerts.models import (
 )
 from apps.alerts.services.channels import channel_disable, channel_full_config
 from apps.alerts.services.outbox import enqueue_deliveries, group_flush, held_channels_due
+from apps.audit import audit
 from apps.core.errors import UpgradeRequired
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, Severity
@@ -251,6 +252,14 @@ def notification_retry(*, notification: Notification) -> bool:
             last_error="",
         )
         if done:
+            audit.record(
+                org=notification.organization_id,
+                action="notification.retried",
+                target=notification,
+                object_repr=f"{notification.kind} via {notification.channel_id}",
+                before={"status": NotificationStatus.DEAD},
+                after={"status": NotificationStatus.PENDING},
+            )
             enqueue_deliveries([notification.pk])
     return bool(done)
 

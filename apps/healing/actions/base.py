@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from rest_framework import serializers
 
@@ -119,6 +120,36 @@ def guard(url: str) -> None:
         raise ActionError(f"action target blocked: {exc}") from exc
     except ssrf.ResolutionFailed as exc:
         raise ActionError(str(exc)) from exc
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    label: str,
+    timeout: float,
+    expected: list[int] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """One outbound call for every HTTP-speaking action: the call-time SSRF guard, no
+    redirects, the body never read (a hostile endpoint cannot stream us gigabytes), and one
+    mapping of timeouts, connection errors and unexpected statuses to `ActionError`s whose
+    message starts with `label`. Success (`expected`, else any 2xx) returns the outcome."""
+    guard(url)
+    try:
+        response = requests.request(
+            method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs
+        )
+    except requests.Timeout as exc:
+        raise ActionError(f"{label} timed out after {timeout:g}s") from exc
+    except requests.RequestException as exc:
+        raise ActionError(f"{label} connection failed: {type(exc).__name__}") from exc
+    with response:
+        status = response.status_code
+    ok = status in expected if expected else 200 <= status < 300
+    if not ok:
+        raise ActionError(f"{label} answered {status}", details={"status_code": status})
+    return {"status_code": status}
 
 
 class TimeoutField(serializers.FloatField):

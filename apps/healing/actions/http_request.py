@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from rest_framework import serializers
 
 from apps.healing.actions.base import (
     Action,
-    ActionError,
     ActionRequest,
     TimeoutField,
-    guard,
     register,
+    send,
     validate_target_url,
 )
 
@@ -61,28 +59,15 @@ class HttpRequestAction(Action):
 
     def run(self, request: ActionRequest) -> dict[str, Any]:
         url = self.config["url"]
-        guard(url)
         kwargs: dict[str, Any] = {}
         if "body" in self.config:
             kwargs["json"] = self.config["body"]
-        try:
-            response = requests.request(
-                self.config.get("method", "POST"),
-                url,
-                headers={"User-Agent": "healthorch-healing/1", **self.config.get("headers", {})},
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-                **kwargs,
-            )
-        except requests.Timeout as exc:
-            raise ActionError(f"request timed out after {self.timeout:g}s") from exc
-        except requests.RequestException as exc:
-            raise ActionError(f"request failed: {type(exc).__name__}") from exc
-        with response:
-            status = response.status_code
-        expected = self.config.get("expected_status")
-        ok = status in expected if expected else 200 <= status < 300
-        if not ok:
-            raise ActionError(f"request answered {status}", details={"status_code": status})
-        return {"status_code": status}
+        return send(
+            self.config.get("method", "POST"),
+            url,
+            label="request",
+            timeout=self.timeout,
+            expected=self.config.get("expected_status"),
+            headers={"User-Agent": "healthorch-healing/1", **self.config.get("headers", {})},
+            **kwargs,
+        )

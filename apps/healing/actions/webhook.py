@@ -20,17 +20,15 @@ import secrets
 import time
 from typing import Any
 
-import requests
 from rest_framework import serializers
 
 from apps.alerts.channels.webhook import sign
 from apps.healing.actions.base import (
     Action,
-    ActionError,
     ActionRequest,
     TimeoutField,
-    guard,
     register,
+    send,
     validate_target_url,
 )
 
@@ -71,7 +69,6 @@ class WebhookAction(Action):
 
     def run(self, request: ActionRequest) -> dict[str, Any]:
         url = self.config["url"]
-        guard(url)
         body = body_for(request)
         timestamp = int(time.time())
         headers = {
@@ -81,21 +78,4 @@ class WebhookAction(Action):
             "X-Healthorch-Timestamp": str(timestamp),
             "X-Healthorch-Signature": sign(self.config["secret"], timestamp, body),
         }
-        try:
-            response = requests.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.Timeout as exc:
-            raise ActionError(f"webhook timed out after {self.timeout:g}s") from exc
-        except requests.RequestException as exc:
-            raise ActionError(f"webhook connection failed: {type(exc).__name__}") from exc
-        with response:
-            status = response.status_code
-        if not 200 <= status < 300:
-            raise ActionError(f"webhook answered {status}", details={"status_code": status})
-        return {"status_code": status}
+        return send("POST", url, label="webhook", timeout=self.timeout, data=body, headers=headers)

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit import audit
-from apps.audit.context import SYSTEM, Actor, user_actor
+from apps.audit.context import SYSTEM, Actor, current_actor, user_actor
 from apps.core.errors import Conflict, ServiceError
 from apps.healing import anomaly, engine, selectors
 from apps.healing.models import (
@@ -173,7 +173,10 @@ def _record_verdict(
     now: datetime,
     trigger: str,
     user: AbstractBaseUser | None = None,
+    manual: bool = False,
 ) -> HealingAttempt:
+    # A person or an API key asked (manual), or the engine acted on its own (the system).
+    manual = manual or user is not None
     attempt = HealingAttempt.objects.create(
         organization_id=incident.organization_id,
         incident=incident,
@@ -186,13 +189,13 @@ def _record_verdict(
         explanation=verdict.explanation,
         inputs={**verdict.inputs, "trigger": trigger, "guard": verdict.guard},
         status=_STATUS_FOR[verdict.decision],
-        automatic=verdict.acts and user is None,
+        automatic=verdict.acts and not manual,
         requested_by=user,
     )
     attempt.incident = incident
     _timeline(attempt, "decided", at=now, note=verdict.explanation, actor=user)
     if attempt.status == AttemptStatus.PENDING:
-        _start(attempt, actor=user_actor(user) if user is not None else SYSTEM)
+        _start(attempt, actor=_requester(user) if manual else SYSTEM)
     logger.info(
         "healing decided",
         extra={
@@ -203,6 +206,11 @@ def _record_verdict(
         },
     )
     return attempt
+
+
+def _requester(user: AbstractBaseUser | None) -> Actor:
+    """Who asked for a manual run: the user, else the request's API key (current_actor)."""
+    return user_actor(user) if user is not None else current_actor()
 
 
 def _start(attempt: HealingAttempt, *, actor: Actor) -> None:
@@ -290,7 +298,7 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
             suggestion.refresh_from_db()
             suggestion.incident = incident
             _timeline(suggestion, "requested", at=now, note=note, actor=user)
-            _start(suggestion, actor=user_actor(user) if user else SYSTEM)
+            _start(suggestion, actor=_requester(user))
             return suggestion
         verdict = engine.Verdict(
             Decision.EXECUTE,
@@ -301,5 +309,11 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
             {"facts": engine.Facts.of(incident).as_dict(), "policy": policy.name},
         )
         return _record_verdict(
-            incident=incident, policy=policy, verdict=verdict, now=now, trigger="request", user=user
+            incident=incident,
+            policy=policy,
+            verdict=verdict,
+            now=now,
+            trigger="request",
+            user=user,
+            manual=True,
         )

@@ -153,7 +153,10 @@ class IncidentViewSet(mixins.ListModelMixin, TenantViewSet):
         data = s.NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         incident = services.incident_resolve(
-            incident=self.get_object(), user=self.tenancy.user, note=data.validated_data["note"]
+            incident=self.get_object(),
+            user=self.tenancy.user,
+            note=data.validated_data["note"],
+            manual=True,  # a user or an API key asked, even when no user is signed in
         )
         return Response(self._detail(incident))
 

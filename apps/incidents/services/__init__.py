@@ -13,6 +13,7 @@ from apps.incidents.services.actions import (
     SNOOZE_DEFAULT_MINUTES,
     incident_acknowledge,
     incident_note,
+    incident_delete,
     incident_resolve,
     incident_snooze,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "incident_create_custom",
     "incident_note",
     "incident_open",
+    "incident_delete",
     "incident_resolve",
     "incident_seen",
     "incident_snooze",

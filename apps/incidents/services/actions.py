@@ -84,15 +84,18 @@ def incident_resolve(
     note: str = "",
     at: datetime | None = None,
     notify: bool = True,
+    manual: bool = False,
     **data: Any,
 ) -> Incident:
-    """Close the incident (by a user, or automatically when `user` is None) and stop
+    """Close the incident (by a user, by an API key with `manual`, or automatically) and stop
     escalation. The resolved event is notified unless `notify` is False. Resolving a resolved
-    incident is a 409."""
+    incident is a 409. A resolution someone asked for is audited."""
+    manual = manual or user is not None
     with transaction.atomic():
         locked = _lock(incident)
         if locked.status == IncidentStatus.RESOLVED:
             raise Conflict("The incident is resolved already.", code="already_resolved")
+        previous = locked.status
         at = at or timezone.now()
         locked.status = IncidentStatus.RESOLVED
         locked.resolved_at = at
@@ -114,14 +117,34 @@ def incident_resolve(
             notify=notify,
             actor=user,
             note=note,
-            auto=user is None,
+            auto=not manual,
             **data,
         )
+        if manual:  # someone closed it (automatic resolutions are the timeline's)
+            audit.record(
+                org=locked.organization_id,
+                action="incident.resolved",
+                target=locked,
+                before={"status": previous},
+                after={"status": locked.status},
+            )
     logger.info(
         "incident resolved",
-        extra={"incident": str(locked.pk), "auto": user is None, "notify": notify},
+        extra={"incident": str(locked.pk), "auto": not manual, "notify": notify},
     )
     return locked
+
+
+def incident_delete(*, incident: Incident) -> None:
+    """Erase an incident and its timeline (operators, in the console); recorded."""
+    with transaction.atomic():
+        audit.record(
+            org=incident.organization_id,
+            action="incident.deleted",
+            target=incident,
+            before=audit.snapshot(incident, fields=["title", "status", "severity", "opened_at"]),
+        )
+        incident.delete()
 
 
 def incident_snooze(

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantViewSet, time_param
 from apps.core.schema import AUTHENTICATED, errors
-from apps.monitors import config_as_code, engine, ingest, selectors, services
+from apps.monitors import config_as_code, ingest, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
 from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
 from apps.tenants.api.views import ORG_HEADER
@@ -101,16 +101,7 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     )
     @action(detail=True, methods=["post"])
     def check(self, request: Request, pk: str) -> Response:
-        monitor = self.get_object()
-        if monitor.paused or monitor.kind not in engine.ACTIVE_KINDS:
-            raise serializers.ValidationError(
-                {
-                    "detail": [
-                        "Only active http, tcp, tls, dns, postgres and redis monitors run on demand."
-                    ]
-                }
-            )
-        result = engine.run_monitors([monitor.pk])[0]
+        result = services.monitor_check_now(monitor=self.get_object())
         return Response(ResultOutput(result).data)
 
     @extend_schema(

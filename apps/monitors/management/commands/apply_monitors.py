@@ -9,6 +9,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
+from apps.audit import audit
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors import config_as_code, reporting
 
@@ -37,9 +38,11 @@ class Command(BaseCommand):
         except yaml.YAMLError as exc:
             raise CommandError(f"{name}: not valid YAML or JSON: {exc}") from exc
         try:
-            applied = config_as_code.document_apply(
-                org, doc, prune=options["prune"], dry_run=options["dry_run"]
-            )
+            # Audited as the system, named after the command (no person signs in here).
+            with audit.acting_as(audit.system_actor("manage.py apply_monitors")):
+                applied = config_as_code.document_apply(
+                    org, doc, prune=options["prune"], dry_run=options["dry_run"]
+                )
         except ValidationError as exc:
             for line in config_as_code.error_lines(exc.detail):
                 self.stderr.write(line)

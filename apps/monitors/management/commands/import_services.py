@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
+from apps.audit import audit
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors import config_as_code, reporting
 
@@ -36,7 +37,9 @@ class Command(BaseCommand):
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path}: not valid JSON: {exc}") from exc
         try:
-            done = config_as_code.services_import(org=org, doc=doc)
+            # Audited as the system, named after the command (no person signs in here).
+            with audit.acting_as(audit.system_actor("manage.py import_services")):
+                done = config_as_code.services_import(org=org, doc=doc)
         except ValidationError as exc:
             for line in config_as_code.error_lines(exc.detail):
                 self.stderr.write(line)

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from apps.audit import audit
 from apps.tenants import services
 from apps.tenants.models import ApiKey, Membership, Organization, Role
 
@@ -67,7 +68,18 @@ class Command(BaseCommand):
         org = Organization.objects.filter(slug="demo").first()
         if org is None:
             org = Organization.objects.create(name="Demo", slug="demo")
-        Membership.objects.get_or_create(organization=org, user=user, defaults={"role": Role.OWNER})
+        membership, added = Membership.objects.get_or_create(
+            organization=org, user=user, defaults={"role": Role.OWNER}
+        )
+        if added:
+            audit.record(
+                org=org,
+                action="member.added",
+                target=membership,
+                object_repr=user.email,
+                after={"role": Role.OWNER},
+                actor=audit.system_actor("manage.py bootstrap_demo"),
+            )
         self._demo_monitors(org)
         api_key = saved.get("api_key")
         if not api_key or not self._key_works(api_key):
