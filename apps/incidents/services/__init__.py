@@ -12,8 +12,8 @@
 from apps.incidents.services.actions import (
     SNOOZE_DEFAULT_MINUTES,
     incident_acknowledge,
-    incident_note,
     incident_delete,
+    incident_note,
     incident_resolve,
     incident_snooze,
 )
@@ -49,9 +49,9 @@ __all__ = [
     "dependency_delete",
     "incident_acknowledge",
     "incident_create_custom",
+    "incident_delete",
     "incident_note",
     "incident_open",
-    "incident_delete",
     "incident_resolve",
     "incident_seen",
     "incident_snooze",
