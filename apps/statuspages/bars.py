@@ -28,21 +28,14 @@ class DayBars:
     def __len__(self) -> int:
         return len(self.up)
 
-    def uptime(self, i: int) -> float | None:
-        total = self.up[i] + self.down[i]
-        return 100 * self.up[i] / total if total else None
-
-    def state(self, i: int) -> str:
-        uptime = self.uptime(i)
-        if uptime is None:
-            return "nodata"
-        if uptime >= 100:
-            return "up"
-        return "partial" if uptime >= 99 else "down"
-
     def overall(self) -> float | None:
         up, total = sum(self.up), sum(self.up) + sum(self.down)
         return 100 * up / total if total else None
+
+
+def bar_state(pct: float) -> str:
+    """A day's colour: no downtime, under 1 % down, or more (the page's legend)."""
+    return "up" if pct >= 100 else "partial" if pct >= 99 else "down"
 
 
 def format_pct(value: float | None) -> str:
@@ -68,7 +61,7 @@ def svg(bars: DayBars, labels: list[str], name: str) -> str:
         total = bars.up[i] + bars.down[i]
         if total:
             pct = 100 * bars.up[i] / total
-            state = "up" if pct >= 100 else "partial" if pct >= 99 else "down"
+            state = bar_state(pct)
             text = f"{labels[i]}: {format_pct(pct)} uptime ({total} checks)"
         else:
             state, text = "nodata", f"{labels[i]}: no data"
