@@ -21,8 +21,21 @@ _WRITE_ROLES = {Role.OWNER, Role.ADMIN, Role.MEMBER}
 _MANAGE_ROLES = {Role.OWNER, Role.ADMIN}
 
 
-def _roles(request: HttpRequest) -> dict[Any, str]:
-    """{organization_id: role} for the signed-in user, cached on the request."""
+#: the organization a member of several chose in the console's switcher (its id as text)
+SESSION_ORG_KEY = "console_organization"
+
+
+def is_operator(request: HttpRequest) -> bool:
+    """Operators (superusers) see the whole platform; everyone else sees their organizations."""
+    return request.user.is_active and request.user.is_superuser
+
+
+def tenant_roles(request: HttpRequest, *, scoped: bool = True) -> dict[Any, str]:
+    """{organization_id: role} for the signed-in user, cached on the request.
+
+    `scoped`: only the organization chosen in the switcher, when one is chosen and the user is
+    still a member there; otherwise every membership.
+    """
     cached = getattr(request, "_tenant_roles", None)
     if cached is None:
         cached = dict(
@@ -31,6 +44,27 @@ def _roles(request: HttpRequest) -> dict[Any, str]:
             )
         )
         request._tenant_roles = cached
+    if not scoped:
+        return cached
+    chosen = getattr(request, "session", {}).get(SESSION_ORG_KEY)
+    if chosen:
+        picked = {org: role for org, role in cached.items() if str(org) == chosen}
+        if picked:
+            return picked
+    return cached
+
+
+def member_organizations(request: HttpRequest) -> list[tuple[str, str]]:
+    """[(id, name)] of the user's organizations, for the switcher; cached on the request."""
+    cached = getattr(request, "_member_orgs", None)
+    if cached is None:
+        cached = [
+            (str(pk), name)
+            for pk, name in Organization.objects.filter(memberships__user_id=request.user.pk)
+            .order_by("name")
+            .values_list("pk", "name")
+        ]
+        request._member_orgs = cached
     return cached
 
 
@@ -41,10 +75,12 @@ class TenantScopedAdmin(admin.ModelAdmin):
     write_roles: ClassVar[set[str]] = _WRITE_ROLES
 
     def _is_operator(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return is_operator(request)
 
     def _org_ids(self, request: HttpRequest, roles: set[str] | None = None) -> list[Any]:
-        return [org for org, role in _roles(request).items() if roles is None or role in roles]
+        return [
+            org for org, role in tenant_roles(request).items() if roles is None or role in roles
+        ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
@@ -55,7 +91,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def _allowed(self, request: HttpRequest, obj: Any, roles: set[str] | None) -> bool:
         if self._is_operator(request):
             return True
-        if not request.user.is_active or not request.user.is_staff:
+        # Members enter without Django's staff flag (apps.core.console.site lets them in);
+        # what they reach is decided by their memberships alone.
+        if not request.user.is_active:
             return False
         orgs = self._org_ids(request, roles)
         if obj is None:
