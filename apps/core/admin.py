@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
@@ -128,6 +129,30 @@ class TenantScopedAdmin(admin.ModelAdmin):
         # Django's default redirects to the index with "doesn't exist"; we answer 404 as the
         # API does, whether the object is missing or belongs to another tenant.
         raise Http404
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        # Django checks the change permission of a POST before it looks the object up, so a
+        # forged POST to another tenant's id would answer 403 where a GET answers 404.
+        if (
+            object_id is not None
+            and request.method == "POST"
+            and not self._is_operator(request)
+            and self.get_object(request, unquote(object_id)) is None
+        ):
+            raise Http404
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        # Same ordering issue as above: the permission check comes before the lookup.
+        if not self._is_operator(request) and self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().delete_view(request, object_id, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         # A tenant can only attach rows to organizations where they may write.

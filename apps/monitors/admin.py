@@ -103,6 +103,9 @@ class _History(TenantScopedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)  # retention prunes; tenants do not rewrite history
+
 
 @admin.register(CheckResult)
 class CheckResultAdmin(_History):
