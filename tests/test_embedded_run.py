@@ -1,5 +1,6 @@
 """`make run`'s program on a fresh var folder: migrates, prints credentials, serves the API,
-runs a task through the filesystem broker on its worker, and stops everything on Ctrl-C."""
+runs a task through the filesystem broker on its worker, checks the demo target's scenarios (an
+incident opens for the one that is down), and stops everything on Ctrl-C."""
 
 import os
 import re
@@ -23,7 +24,15 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "LOG_FORMAT"}
     }
-    env.update({"HEALTHORCH_VAR_DIR": str(tmp_path), "PORT": str(port)})
+    demo_port, demo_tls_port = free_port(), free_port()
+    env.update(
+        {
+            "HEALTHORCH_VAR_DIR": str(tmp_path),
+            "PORT": str(port),
+            "DEMO_TARGET_PORT": str(demo_port),
+            "DEMO_TARGET_TLS_PORT": str(demo_tls_port),
+        }
+    )
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -81,6 +90,17 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
             return any(m["name"] == "healthorch health" and m["status"] == "up" for m in monitors)
 
         wait_for(demo_monitor_up, 150, "the demo monitor to be checked and up")
+
+        # The demo target serves its scenarios, and the one scripted down opens an incident.
+        assert requests.get(f"http://127.0.0.1:{demo_port}/s/down", timeout=5).status_code == 503
+
+        def down_incident() -> bool:
+            incidents = requests.get(
+                f"{base}/api/v1/incidents/", headers={"X-API-Key": key}, timeout=5
+            ).json()["results"]
+            return any("legacy api (down)" in i["title"] for i in incidents)
+
+        wait_for(down_incident, 90, "an incident for the demo target's down scenario")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -92,3 +112,5 @@ def test_the_embedded_product_starts_serves_and_stops(tmp_path):
     # Nothing keeps listening after Ctrl-C.
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", demo_port)) != 0
