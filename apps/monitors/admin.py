@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin, TenantScopedAdmin
 from apps.monitors import services
 from apps.monitors.checkers.base import ErrorClass, Outcome
 from apps.monitors.models import (
@@ -96,31 +96,17 @@ class MonitorAdmin(TenantScopedAdmin):
         self.message_user(request, f"Resumed {done} monitor(s).", messages.SUCCESS)
 
 
-class _FixedChoices(admin.SimpleListFilter):
-    """A filter whose choices are known in code: Django's default for a plain CharField runs
-    SELECT DISTINCT over the whole table on every page (30 ms per filter at 100,000 results)."""
-
-    values: ClassVar[list[str]] = []
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(v, v) for v in self.values]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        return queryset if value is None else queryset.filter(**{self.parameter_name: value})
-
-
-class OutcomeFilter(_FixedChoices):
+class OutcomeFilter(FixedChoicesFilter):
     title, parameter_name = "outcome", "outcome"
     values = [Outcome.UP, Outcome.DEGRADED, Outcome.DOWN, Outcome.INCONCLUSIVE]
 
 
-class ErrorClassFilter(_FixedChoices):
+class ErrorClassFilter(FixedChoicesFilter):
     title, parameter_name = "error class", "error_class"
     values = [v for k, v in vars(ErrorClass).items() if k.isupper() and v]
 
 
-class RegionFilter(_FixedChoices):
+class RegionFilter(FixedChoicesFilter):
     title, parameter_name = "region", "region"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
