@@ -40,7 +40,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while the browser is open, and later tests that call asyncio.run() (the check engine) would
+# fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
