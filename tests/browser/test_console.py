@@ -127,3 +127,24 @@ def test_a_viewer_has_no_write_buttons_and_a_forged_post_is_refused(page, live_s
     assert forged.status == 403
     window.refresh_from_db()
     assert window.name == "deploy"
+
+
+def test_a_member_of_two_organizations_switches_between_them_in_the_header(
+    page, live_server, admin_login
+):
+    acme, globex = OrganizationFactory(name="Acme"), OrganizationFactory(name="Globex")
+    member = MembershipFactory(organization=acme, role=Role.MEMBER).user
+    MembershipFactory(organization=globex, user=member, role=Role.VIEWER)
+    for org, name in ((acme, "acme-api"), (globex, "globex-api")):
+        Monitor.objects.create(organization=org, name=name, slug=name, kind="http", config={})
+    admin_login(page, member)
+    page.wait_for_url(f"{live_server.url}/admin/")
+    page.goto(f"{live_server.url}/admin/monitors/monitor/")
+    assert page.locator("#result_list", has_text="acme-api").count() == 1
+    assert page.locator("#result_list", has_text="globex-api").count() == 1
+    with page.expect_navigation():
+        page.select_option("#org-switch-select", label="Globex")
+    assert page.url == f"{live_server.url}/admin/monitors/monitor/"
+    listing = page.locator("#result_list").inner_text()
+    assert "globex-api" in listing
+    assert "acme-api" not in listing

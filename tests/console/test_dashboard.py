@@ -186,3 +186,26 @@ def test_switching_to_an_organization_one_is_not_in_is_404(member, other_org):
 
 def test_a_member_of_one_organization_gets_no_switcher(member):
     assert "org-switcher" not in _dashboard(support.login(member))
+
+
+def test_scheduler_lag_is_the_oldest_check_still_due(org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitors.models import MonitorSchedule
+
+    late, on_time, later = support.monitors(org, 3)
+    now = timezone.now()
+    for monitor, offset in ((late, -45), (on_time, -2), (later, +60)):
+        MonitorSchedule.objects.update_or_create(
+            monitor=monitor,
+            defaults={
+                "lane": "check",
+                "next_check_at": now + timedelta(seconds=offset),
+                "interval_seconds": 60,
+            },
+        )
+    lag = support.operator_client().get("/admin/").context["dashboard"]["scheduler"]
+    assert lag["due"] == 2
+    assert 45 <= lag["seconds"] < 55
