@@ -41,7 +41,8 @@ if not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = config.str_list("CSRF_TRUSTED_ORIGINS", [])
 
 DJANGO_APPS = [
-    "django.contrib.admin",
+    # Django's admin with healthorch's site (dashboard, tenant members, organization switcher).
+    "apps.core.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""Run the whole product on embedded defaults: web + Celery worker + Celery beat.
+"""Run the whole product on embedded defaults: web + Celery worker + Celery beat + demo target.
 
 SQLite in ./var, kombu's filesystem broker (no server to install), DEBUG on, the dev bootstrap
-endpoint enabled. Migrates, creates the demo operator/organization/key and prints them, then
-supervises the three processes: Ctrl-C (or any one of them dying) stops all of them.
+endpoint enabled. Migrates, creates the demo operator/organization/key and its monitors (the
+product itself and the demo target's scenarios) and prints them, then supervises the four
+processes: Ctrl-C (or any one of them dying) stops all of them. The demo target
+(`manage.py demo_target`) serves scripted scenarios on PORT+1 (TLS on PORT+2; override with
+DEMO_TARGET_PORT / DEMO_TARGET_TLS_PORT, DEMO_TARGET=0 leaves it out) and pushes metrics.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ def main() -> int:
     env = _env()
     port = env.get("PORT", "8000")
     host = env.get("HOST", "127.0.0.1")
+    demo = env.get("DEMO_TARGET", "1") != "0"
+    if demo:
+        env.setdefault("DEMO_TARGET_PORT", str(int(port) + 1))
+        env.setdefault("DEMO_TARGET_TLS_PORT", str(int(port) + 2))
+    else:
+        env.pop("DEMO_TARGET_PORT", None)
+    var_dir = Path(env.get("HEALTHORCH_VAR_DIR", ROOT / "var"))
     print("healthorch: migrating the database (the first run takes about a minute)...", flush=True)
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "bootstrap_demo")
@@ -60,6 +70,16 @@ def main() -> int:
         ],
         "beat": [*celery, "beat", "--loglevel=INFO", "--pidfile="],
     }
+    if demo:
+        commands["demo-target"] = [
+            PYTHON,
+            "manage.py",
+            "demo_target",
+            f"--port={env['DEMO_TARGET_PORT']}",
+            f"--tls-port={env['DEMO_TARGET_TLS_PORT']}",
+            f"--push-metrics=http://{host}:{port}",
+            f"--api-key-file={var_dir / 'demo-credentials.json'}",
+        ]
     procs: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -72,9 +92,7 @@ def main() -> int:
     for name, cmd in commands.items():
         # Own process group: the terminal's Ctrl-C reaches us once; we then stop each child.
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    print(
-        f"healthorch: web on http://{host}:{port}/  (Ctrl-C stops web, worker and beat)", flush=True
-    )
+    print(f"healthorch: web on http://{host}:{port}/  (Ctrl-C stops every process)", flush=True)
 
     exit_code = 0
     while not stopping:

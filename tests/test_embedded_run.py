@@ -1,5 +1,8 @@
 """`make run`'s program on a fresh var folder: migrates, prints credentials, serves the API,
-runs a task through the filesystem broker on its worker, and stops everything on Ctrl-C."""
+runs a task through the filesystem broker on its worker, checks the demo target's scenarios (an
+incident opens for the one that is down), passes the end-to-end script (scripts/saas_e2e.sh),
+and stops everything on Ctrl-C. One product start serves every test here (it costs a minute of
+migrations)."""
 
 import os
 import re
@@ -7,88 +10,182 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
+from tests.e2e_stripe import product_env, stripe_standin
 from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_embedded_product_starts_serves_and_stops(tmp_path):
-    port = free_port()
-    env = {
+@dataclass
+class Embedded:
+    base: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen
+    key: str
+    demo_port: int
+    stripe_complete_url: str
+
+
+def _clean_env() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "LOG_FORMAT"}
     }
-    env.update({"HEALTHORCH_VAR_DIR": str(tmp_path), "PORT": str(port)})
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "scripts/embedded.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> Iterator[Embedded]:
+    var = tmp_path_factory.mktemp("embedded")
+    port, demo_port, demo_tls_port = free_port(), free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with stripe_standin(base) as (fake, complete_url):
+        env = _clean_env()
+        env.update(
+            {
+                "HEALTHORCH_VAR_DIR": str(var),
+                "PORT": str(port),
+                "DEMO_TARGET_PORT": str(demo_port),
+                "DEMO_TARGET_TLS_PORT": str(demo_tls_port),
+                # Billing against the Stripe stand-in (tests/e2e_stripe.py), so the script can
+                # upgrade through Checkout; nothing else in the product depends on it.
+                **product_env(fake),
+            }
         )
-    try:
-        base = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                return requests.get(f"{base}/ready", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(ready, 240, "/ready")
-        text = log.read_text()
-        key = re.search(r"API key\s+: (hk_\S+)", text).group(1)
-        password = re.search(r"operator\s+: \S+ / (\S+)", text).group(1)
-        assert password
-        org = requests.get(f"{base}/api/v1/organization", headers={"X-API-Key": key}, timeout=5)
-        assert org.json()["slug"] == "demo"
-        assert requests.post(f"{base}/api/dev/bootstrap", json={}, timeout=5).status_code == 201
-
-        # A task enqueued from another process reaches the embedded worker.
-        subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "shell",
-                "-c",
-                "from apps.tenants.tasks import purge_dead_api_keys as t; t.delay()",
-            ],
-            cwd=ROOT,
-            env={**env, "DEBUG": "1"},
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        wait_for(lambda: "purged dead api keys" in log.read_text(), 60, "the worker")
-        assert "beat: Starting" in log.read_text()
-
-        # Beat dispatches the demo monitors and the worker checks them: the product is alive.
-        def demo_monitor_up() -> bool:
-            monitors = requests.get(
-                f"{base}/api/v1/monitors/",
-                headers={"X-API-Key": key},
-                params={"search": "health"},
-                timeout=5,
-            ).json()["results"]
-            return any(m["name"] == "healthorch health" and m["status"] == "up" for m in monitors)
-
-        wait_for(demo_monitor_up, 150, "the demo monitor to be checked and up")
-    finally:
-        proc.send_signal(signal.SIGINT)
+        log = var / "run.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "scripts/embedded.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+
+            def ready() -> bool:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                try:
+                    return requests.get(f"{base}/ready", timeout=5).status_code == 200
+                except requests.RequestException:
+                    return False
+
+            wait_for(ready, 240, "/ready")
+            key = re.search(r"API key\s+: (hk_\S+)", log.read_text()).group(1)
+            yield Embedded(base, env, log, proc, key, demo_port, complete_url)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
     assert "healthorch: stopped" in log.read_text()
     # Nothing keeps listening after Ctrl-C.
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0
+    for p in (port, demo_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", p)) != 0
+
+
+def test_the_embedded_product_starts_serves_and_runs_its_demo(embedded):
+    base, key, log = embedded.base, embedded.key, embedded.log
+    text = log.read_text()
+    password = re.search(r"operator\s+: \S+ / (\S+)", text).group(1)
+    assert password
+    org = requests.get(f"{base}/api/v1/organization", headers={"X-API-Key": key}, timeout=5)
+    assert org.json()["slug"] == "demo"
+    assert requests.post(f"{base}/api/dev/bootstrap", json={}, timeout=5).status_code == 201
+
+    # A task enqueued from another process reaches the embedded worker.
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from apps.tenants.tasks import purge_dead_api_keys as t; t.delay()",
+        ],
+        cwd=ROOT,
+        env={**embedded.env, "DEBUG": "1"},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    wait_for(lambda: "purged dead api keys" in log.read_text(), 60, "the worker")
+    assert "beat: Starting" in log.read_text()
+
+    # Beat dispatches the demo monitors and the worker checks them: the product is alive.
+    def demo_monitor_up() -> bool:
+        monitors = requests.get(
+            f"{base}/api/v1/monitors/",
+            headers={"X-API-Key": key},
+            params={"search": "health"},
+            timeout=5,
+        ).json()["results"]
+        return any(m["name"] == "healthorch health" and m["status"] == "up" for m in monitors)
+
+    wait_for(demo_monitor_up, 150, "the demo monitor to be checked and up")
+
+    # The demo target serves its scenarios, and the one scripted down opens an incident.
+    demo = f"http://127.0.0.1:{embedded.demo_port}"
+    assert requests.get(f"{demo}/s/down", timeout=5).status_code == 503
+
+    def down_incident() -> bool:
+        incidents = requests.get(
+            f"{base}/api/v1/incidents/", headers={"X-API-Key": key}, timeout=5
+        ).json()["results"]
+        return any("legacy api (down)" in i["title"] for i in incidents)
+
+    wait_for(down_incident, 90, "an incident for the demo target's down scenario")
+
+
+def test_the_end_to_end_script_passes_against_the_embedded_product(embedded):
+    # The pro plan's Stripe price, as an operator's `sync_plans` makes it (on the stand-in).
+    subprocess.run(
+        [sys.executable, "manage.py", "sync_plans"],
+        cwd=ROOT,
+        env={**embedded.env, "DEBUG": "1"},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    result = subprocess.run(
+        ["bash", "scripts/saas_e2e.sh"],
+        cwd=ROOT,
+        env={
+            **embedded.env,
+            "E2E_BASE_URL": embedded.base,
+            "E2E_STRIPE_COMPLETE_URL": embedded.stripe_complete_url,
+            "E2E_REQUIRE_CHECKOUT": "1",
+            "PYTHON": sys.executable,
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checkout completed: plan pro" in result.stdout
+    assert "E2E OK" in result.stdout
+
+
+def test_the_end_to_end_script_stops_at_the_first_deviation_and_names_it():
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(
+        ["bash", "scripts/saas_e2e.sh"],
+        cwd=ROOT,
+        env={**_clean_env(), "E2E_BASE_URL": nowhere, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "E2E FAILED at step 'the product answers'" in result.stderr
+    assert "--- bootstrap an organization" not in result.stdout

@@ -30,12 +30,49 @@ class ChannelAdmin(TenantScopedAdmin):
     # The transport config is validated (and its secrets split off and encrypted) by the API;
     # here it is shown, never edited, and the encrypted half is not shown at all.
     exclude = ["secret"]
-    readonly_fields = ["kind", "config", "disabled_reason", "created_at", "updated_at"]
+    readonly_fields = [
+        "kind",
+        "config",
+        "disabled_reason",
+        "created_at",
+        "updated_at",
+        "recent_deliveries",
+    ]
 
     actions = ["send_test"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # channels are created through the API, which validates their config
+
+    @admin.display(description="last 20 deliveries")
+    def recent_deliveries(self, obj: Channel) -> str:
+        # Not an inline: a busy channel has thousands of rows and an inline formset has no
+        # limit. One query on (channel, created_at).
+        from django.urls import reverse
+        from django.utils.html import format_html, format_html_join
+
+        rows = Notification.objects.filter(channel=obj).order_by("-created_at")[:20]
+        if not rows:
+            return "none yet"
+        return format_html(
+            "<table><tr><th>at</th><th>kind</th><th>status</th><th>attempts</th>"
+            "<th>last error</th></tr>{}</table>",
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+                (
+                    (
+                        reverse("admin:alerts_notification_change", args=[n.pk]),
+                        f"{n.created_at:%Y-%m-%d %H:%M:%S}",
+                        n.kind,
+                        n.status,
+                        n.attempts,
+                        n.last_error[:120],
+                    )
+                    for n in rows
+                ),
+            ),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A channel does not move between organizations (its secrets and routes are theirs).
@@ -228,6 +265,9 @@ class NotificationAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)  # the delivery log is history
 
     @admin.action(description="Retry selected dead notifications", permissions=["operate"])
     def retry_dead(self, request: HttpRequest, queryset: QuerySet[Notification]):

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -31,8 +32,21 @@ _WRITE_ROLES = {Role.OWNER, Role.ADMIN, Role.MEMBER}
 _MANAGE_ROLES = {Role.OWNER, Role.ADMIN}
 
 
-def _roles(request: HttpRequest) -> dict[Any, str]:
-    """{organization_id: role} for the signed-in user, cached on the request."""
+#: the organization a member of several chose in the console's switcher (its id as text)
+SESSION_ORG_KEY = "console_organization"
+
+
+def is_operator(request: HttpRequest) -> bool:
+    """Operators (superusers) see the whole platform; everyone else sees their organizations."""
+    return request.user.is_active and request.user.is_superuser
+
+
+def tenant_roles(request: HttpRequest, *, scoped: bool = True) -> dict[Any, str]:
+    """{organization_id: role} for the signed-in user, cached on the request.
+
+    `scoped`: only the organization chosen in the switcher, when one is chosen and the user is
+    still a member there; otherwise every membership.
+    """
     cached = getattr(request, "_tenant_roles", None)
     if cached is None:
         cached = dict(
@@ -41,6 +55,27 @@ def _roles(request: HttpRequest) -> dict[Any, str]:
             )
         )
         request._tenant_roles = cached
+    if not scoped:
+        return cached
+    chosen = getattr(request, "session", {}).get(SESSION_ORG_KEY)
+    if chosen:
+        picked = {org: role for org, role in cached.items() if str(org) == chosen}
+        if picked:
+            return picked
+    return cached
+
+
+def member_organizations(request: HttpRequest) -> list[tuple[str, str]]:
+    """[(id, name)] of the user's organizations, for the switcher; cached on the request."""
+    cached = getattr(request, "_member_orgs", None)
+    if cached is None:
+        cached = [
+            (str(pk), name)
+            for pk, name in Organization.objects.filter(memberships__user_id=request.user.pk)
+            .order_by("name")
+            .values_list("pk", "name")
+        ]
+        request._member_orgs = cached
     return cached
 
 
@@ -137,10 +172,12 @@ class TenantScopedAdmin(ConsoleAdmin):
     write_roles: ClassVar[set[str]] = _WRITE_ROLES
 
     def _is_operator(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return is_operator(request)
 
     def _org_ids(self, request: HttpRequest, roles: set[str] | None = None) -> list[Any]:
-        return [org for org, role in _roles(request).items() if roles is None or role in roles]
+        return [
+            org for org, role in tenant_roles(request).items() if roles is None or role in roles
+        ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
@@ -151,7 +188,9 @@ class TenantScopedAdmin(ConsoleAdmin):
     def _allowed(self, request: HttpRequest, obj: Any, roles: set[str] | None) -> bool:
         if self._is_operator(request):
             return True
-        if not request.user.is_active or not request.user.is_staff:
+        # Members enter without Django's staff flag (apps.core.console.site lets them in);
+        # what they reach is decided by their memberships alone.
+        if not request.user.is_active:
             return False
         orgs = self._org_ids(request, roles)
         if obj is None:
@@ -190,6 +229,30 @@ class TenantScopedAdmin(ConsoleAdmin):
         # API does, whether the object is missing or belongs to another tenant.
         raise Http404
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ):
+        # Django checks the change permission of a POST before it looks the object up, so a
+        # forged POST to another tenant's id would answer 403 where a GET answers 404.
+        if (
+            object_id is not None
+            and request.method == "POST"
+            and not self._is_operator(request)
+            and self.get_object(request, unquote(object_id)) is None
+        ):
+            raise Http404
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        # Same ordering issue as above: the permission check comes before the lookup.
+        if not self._is_operator(request) and self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().delete_view(request, object_id, extra_context)
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         # A tenant can only attach rows to organizations where they may write.
         if db_field.related_model is Organization and not self._is_operator(request):
@@ -197,6 +260,20 @@ class TenantScopedAdmin(ConsoleAdmin):
                 pk__in=self._org_ids(request, self.write_roles)
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """A filter whose choices are known in code: Django's default for a plain CharField runs
+    SELECT DISTINCT over the whole table on every page (30 ms per filter at 100,000 results)."""
+
+    values: ClassVar[list[str]] = []
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(v, v) for v in self.values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset if value is None else queryset.filter(**{self.parameter_name: value})
 
 
 class OperatorOnlyAdmin(ConsoleAdmin):

@@ -12,16 +12,18 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter, TenantScopedAdmin
 from apps.core.errors import ServiceError
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
+    CUSTOM_RULE,
     AlertRule,
     Incident,
     IncidentEvent,
     IncidentStatus,
     MaintenanceWindow,
     MonitorDependency,
+    RuleKind,
     StatusChange,
 )
 
@@ -49,6 +51,11 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class RuleFilter(FixedChoicesFilter):
+    title, parameter_name = "rule", "rule"
+    values = [*RuleKind.values, CUSTOM_RULE]
+
+
 @admin.register(Incident)
 class IncidentAdmin(TenantScopedAdmin):
     list_display = [
@@ -61,7 +68,7 @@ class IncidentAdmin(TenantScopedAdmin):
         "suppressed",
         "opened_at",
     ]
-    list_filter = ["status", "severity", "rule", "suppressed"]
+    list_filter = ["status", "severity", RuleFilter, "suppressed"]
     search_fields = ["title", "organization__slug", "monitor__name"]
     list_select_related = ["organization", "monitor"]
     date_hierarchy = "opened_at"

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin, TenantScopedAdmin
 from apps.monitors import services
+from apps.monitors.checkers.base import ErrorClass, Outcome
 from apps.monitors.models import (
     ACTIVE_KINDS,
     CheckResult,
@@ -164,6 +166,23 @@ class MonitorAdmin(TenantScopedAdmin):
         self.message_user(request, "Checked " + "; ".join(outcomes) + ".", messages.SUCCESS)
 
 
+class OutcomeFilter(FixedChoicesFilter):
+    title, parameter_name = "outcome", "outcome"
+    values = [Outcome.UP, Outcome.DEGRADED, Outcome.DOWN, Outcome.INCONCLUSIVE]
+
+
+class ErrorClassFilter(FixedChoicesFilter):
+    title, parameter_name = "error class", "error_class"
+    values = [v for k, v in vars(ErrorClass).items() if k.isupper() and v]
+
+
+class RegionFilter(FixedChoicesFilter):
+    title, parameter_name = "region", "region"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(r, r) for r in settings.HEALTHORCH_REGIONS]
+
+
 class _History(TenantScopedAdmin):
     """Append-only history: visible, filterable, never edited."""
 
@@ -172,6 +191,9 @@ class _History(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_operator(request)  # retention prunes; tenants do not rewrite history
 
 
 @admin.register(CheckResult)
@@ -185,28 +207,38 @@ class CheckResultAdmin(_History):
         "status_code",
         "error_class",
     ]
-    list_filter = ["outcome", "region", "error_class"]
+    # No date_hierarchy and fixed-choice filters: each of those scans the whole table per page.
+    list_filter = [
+        ("checked_at", admin.DateFieldListFilter),
+        OutcomeFilter,
+        RegionFilter,
+        ErrorClassFilter,
+    ]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    date_hierarchy = "checked_at"
+    # Newest first by the primary key: there is no index on checked_at alone (results are read
+    # per monitor or organization), so ordering by it sorts the table on every page.
+    ordering = ["-id"]
     show_full_result_count = False
 
 
 @admin.register(HeartbeatPing)
 class HeartbeatPingAdmin(_History):
     list_display = ["monitor", "received_at", "kind", "exit_code", "duration_ms", "remote_addr"]
-    list_filter = ["kind"]
+    list_filter = ["kind", ("received_at", admin.DateFieldListFilter)]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
+    ordering = ["-id"]
     show_full_result_count = False
 
 
 @admin.register(MetricSample)
 class MetricSampleAdmin(_History):
     list_display = ["organization", "source", "name", "value", "ts"]
-    list_filter = ["name"]
+    list_filter = [("ts", admin.DateFieldListFilter)]
     search_fields = ["source", "name"]
     list_select_related = ["organization"]
+    ordering = ["-id"]
     show_full_result_count = False
 
 
@@ -224,10 +256,10 @@ class ResultRollupAdmin(_History):
         "p95_ms",
         "p99_ms",
     ]
-    list_filter = ["granularity"]
+    list_filter = ["granularity", ("bucket_start", admin.DateFieldListFilter)]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    date_hierarchy = "bucket_start"
+    ordering = ["-id"]
     show_full_result_count = False
 
 

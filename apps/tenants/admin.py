@@ -31,6 +31,7 @@ class OrganizationAdmin(TenantScopedAdmin):
     organization_field = "id"
     write_roles = _MANAGE
     list_display = ["name", "slug", "plan", "member_count", "created_at"]
+    ordering = ["name"]  # also orders the autocomplete's pages
     list_filter = ["plan"]
     search_fields = ["name", "slug", "billing_email"]
     readonly_fields = ["id", "usage", "created_at", "updated_at"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 # Without the background-networking flags Chromium tries Google's hosts at start-up and the
-# closed network refuses them (STACK.md); a fresh profile per session keeps runs independent.
+# closed network refuses them (STACK.md). Playwright gives each launch a fresh profile.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -40,9 +38,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-# Package scope, not session: the async-unsafe switch below must be gone before later test
-# packages run (tests/core runs `manage.py check --deploy` in a subprocess that inherits it).
-@pytest.fixture(scope="package")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while the browser is open, and later tests that call asyncio.run() (the check engine) would
+# fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
@@ -52,14 +51,12 @@ def browser() -> Iterator:
     # calls made by the test itself between page actions.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    profile = tempfile.mkdtemp(prefix="healthorch-chromium-")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
-            shutil.rmtree(profile, ignore_errors=True)
             if previous is None:
                 os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
             else:

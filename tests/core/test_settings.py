@@ -24,7 +24,17 @@ def _run(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> subproces
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL"}
+        # The browser tests' Playwright loop sets DJANGO_ALLOW_ASYNC_UNSAFE for this process;
+        # a production check must not inherit it.
+        if key
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "CACHE_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update({"HEALTHORCH_VAR_DIR": str(tmp_path), **env_overrides})
     return subprocess.run(

@@ -81,6 +81,7 @@ class Command(BaseCommand):
                 actor=audit.system_actor("manage.py bootstrap_demo"),
             )
         self._demo_monitors(org)
+        self._demo_target_monitors(org)
         api_key = saved.get("api_key")
         if not api_key or not self._key_works(api_key):
             api_key = services.api_key_create(
@@ -136,6 +137,23 @@ class Command(BaseCommand):
             },
         ):
             monitor_create(org=org, data=data)
+
+    @staticmethod
+    def _demo_target_monitors(org: Organization) -> None:
+        """Monitors of the scripted demo target (scripts/embedded.py runs it and sets
+        DEMO_TARGET_PORT), so the demo shows incidents opening and resolving."""
+        port = os.environ.get("DEMO_TARGET_PORT")
+        if not port:
+            return
+        from apps.monitors.demo.setup import ensure_demo_target_monitors
+
+        tls_port = os.environ.get("DEMO_TARGET_TLS_PORT")
+        ensure_demo_target_monitors(
+            org=org,
+            port=int(port),
+            tls_port=int(tls_port) if tls_port else None,
+            cert_folder=Path(settings.VAR_DIR) / "demo-target",
+        )
 
     @staticmethod
     def _key_works(raw: str) -> bool:

@@ -1,0 +1,108 @@
+"""healthorch's admin site: the dashboard on the index, tenant members let in, and a switch
+between organizations for members of several.
+
+Who sees what is decided in one place, apps.core.admin (the tenancy gate); this site only lets
+tenant members through the door (Django's admin admits staff only) and draws the index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.core.admin import SESSION_ORG_KEY, is_operator, member_organizations, tenant_roles
+
+
+def _list_of(url: str) -> str:
+    parts = [p for p in url.split("?")[0].split("/") if p]
+    if len(parts) > 3 and parts[0] == "admin":
+        return "/" + "/".join(parts[:3]) + "/"
+    return url
+
+
+def _may_enter(user: Any) -> bool:
+    if not user.is_active:
+        return False
+    return bool(user.is_staff or user.is_superuser or user.memberships.exists())
+
+
+class ConsoleAuthenticationForm(AdminAuthenticationForm):
+    """Staff as in Django, plus any active member of an organization."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        if not _may_enter(user):
+            raise forms.ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
+class ConsoleSite(admin.AdminSite):
+    site_header = "healthorch console"
+    site_title = "healthorch console"
+    index_title = "Dashboard"
+    index_template = "admin/console_index.html"
+    login_form = ConsoleAuthenticationForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not user.is_active:
+            return False
+        return bool(user.is_staff or user.is_superuser or tenant_roles(request, scoped=False))
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        if getattr(request.user, "is_authenticated", False) and not is_operator(request):
+            orgs = member_organizations(request)
+            if len(orgs) > 1:
+                context["console_orgs"] = orgs
+                context["console_org"] = request.session.get(SESSION_ORG_KEY, "")
+        return context
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        from apps.core.console import figures
+
+        extra_context = dict(extra_context or {})
+        if is_operator(request):
+            extra_context["dashboard"] = figures.platform_dashboard()
+        else:
+            org_ids = list(tenant_roles(request))
+            if org_ids:
+                extra_context["dashboard"] = figures.organization_dashboard(org_ids=org_ids)
+        return super().index(request, extra_context)
+
+    def get_urls(self) -> list:
+        urls = super().get_urls()
+        return [
+            path(
+                "switch-organization/",
+                self.admin_view(require_POST(self.switch_organization)),
+                name="switch_organization",
+            ),
+            *urls,
+        ]
+
+    def switch_organization(self, request: HttpRequest) -> HttpResponse:
+        """Show one organization (or, with an empty choice, all of the member's)."""
+        chosen = request.POST.get("organization", "")
+        if chosen:
+            if chosen not in {str(pk) for pk in tenant_roles(request, scoped=False)}:
+                raise Http404  # not a member there: as if it did not exist
+            request.session[SESSION_ORG_KEY] = chosen
+        else:
+            request.session.pop(SESSION_ORG_KEY, None)
+        # Back to the list the member was on: an object page would belong to the old choice.
+        target = _list_of(request.POST.get("next", ""))
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = reverse("admin:index")
+        return HttpResponseRedirect(target)
