@@ -8,8 +8,8 @@
 # `make run` does), authenticates with its key, hits a plan limit (exact 402 body), starts a
 # local target (`manage.py demo_target`) and a local webhook receiver, creates an http and a
 # heartbeat monitor, makes the target fail, sees the incident and its webhook, acknowledges,
-# recovers, sees the resolution (and its webhook), reads the uptime, and upgrades through
-# Checkout. Every process it starts listens on 127.0.0.1 and is stopped on exit.
+# recovers, sees the resolution (and its webhook), reads the SLA summary and the uptime, and
+# upgrades through Checkout. Every process it starts listens on 127.0.0.1 and is stopped on exit.
 #
 # Checkout, honestly: Stripe's hosted Checkout page cannot run here, and localstripe has no
 # Checkout Session (STACK.md). So:
@@ -184,11 +184,15 @@ expect_status 200
 wait_until "the 'resolved' webhook for incident $INCIDENT" hook_has resolved
 
 step "fetch the SLA summary"
-# SWITCH to GET /api/v1/reports/summary once apps/reports (issue 7) is on main; until then the
-# monitor's uptime (from rollups) is what the product offers.
+api GET /api/v1/reports/summary
+expect_status 200
+[[ "$(field 'd["total"] >= 2 and d["unhealthy"] == 0 and d["active_incidents"] == 0')" == "True" ]] ||
+  fail "the summary should count both monitors, none unhealthy, no open incident: $BODY"
+[[ "$(field '"health_percentage" in d and "critical_unhealthy" in d')" == "True" ]] ||
+  fail "the summary should carry health_percentage and critical_unhealthy: $BODY"
 api GET "/api/v1/monitors/$MONITOR/uptime/"
 expect_status 200
-[[ "$(field '"24h" in json.dumps(d)')" == "True" ]] || fail "the uptime should cover 24h: $BODY"
+[[ "$(field 'd["24h"]["checks"] > 0')" == "True" ]] || fail "the uptime should count the checks of the last 24h: $BODY"
 
 step "upgrade through Checkout"
 api POST /billing/upgrade '{"plan": "pro"}'
