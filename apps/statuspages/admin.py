@@ -37,9 +37,9 @@ class _OwnRows:
         if db_field.related_model in (StatusPage, Monitor, StatusPageSection):
             qs = db_field.related_model.objects.all()
             if not (request.user.is_active and request.user.is_superuser):
-                from apps.core.admin import _WRITE_ROLES, _roles
+                from apps.core.admin import _WRITE_ROLES, tenant_roles
 
-                orgs = [o for o, role in _roles(request).items() if role in _WRITE_ROLES]
+                orgs = [o for o, role in tenant_roles(request).items() if role in _WRITE_ROLES]
                 qs = qs.filter(organization_id__in=orgs)
             kwargs["queryset"] = qs
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

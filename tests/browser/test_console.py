@@ -73,6 +73,11 @@ def test_an_operator_creates_a_monitor_sees_its_incident_and_acknowledges_it(
     row.locator("input.action-select").check()
     page.select_option("select[name=action]", "acknowledge")
     page.click("button[name=index]")
+    # Every write action asks first, naming what it will do; nothing has changed yet.
+    assert "Acknowledge 1 incident(s)?" in page.locator("#content").inner_text()
+    incident.refresh_from_db()
+    assert incident.status == "triggered"
+    page.click("input[type=submit][value^='Yes']")
     assert "1 incident(s) updated" in page.locator(".messagelist").inner_text()
     incident.refresh_from_db()
     assert incident.status == "acknowledged"
