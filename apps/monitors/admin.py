@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -23,6 +24,56 @@ from apps.monitors.models import (
 
 # Checks run in the web process, one after another: keep a click's worth of them bounded.
 CHECK_NOW_MAX = 20
+
+
+def _messages(detail: Any, within: str = "") -> list[str]:
+    """DRF's nested error detail ({"url": ["..."]} under `config`) as flat, readable lines,
+    each prefixed with its key unless that repeats the key it sits in."""
+    if isinstance(detail, dict):
+        return [
+            line if key in ("non_field_errors", within) else f"{key}: {line}"
+            for key, value in detail.items()
+            for line in _messages(value, key)
+        ]
+    if isinstance(detail, list):
+        return [line for item in detail for line in _messages(item, within)]
+    return [str(detail)]
+
+
+class MonitorForm(forms.ModelForm):
+    """The console's monitor form validates exactly as the API does: the same input
+    serializer (per-kind config, the SSRF guard at save, secrets moved out of the config,
+    regions and quorum), so a console save cannot store what the API would refuse. Plan
+    limits are the services' (their refusal becomes the console's error message)."""
+
+    validated: dict[str, Any]
+
+    def clean(self) -> dict[str, Any]:
+        from apps.monitors.api.serializers import MonitorInput
+
+        cleaned = super().clean()
+        adding = self.instance._state.adding
+        # On a change, what differs from the stored monitor (not `changed_data`: fields with a
+        # callable default compare against a hidden initial input a client may leave out).
+        payload = {
+            name: cleaned[name]
+            for name, field in MonitorInput().fields.items()
+            if name in cleaned
+            and not field.read_only
+            and (adding or cleaned[name] != getattr(self.instance, name))
+        }
+        if not adding:
+            payload.pop("kind", None)  # a monitor's kind never changes (the API says so too)
+        serializer = MonitorInput(
+            data=payload, partial=not adding, context={"monitor": self.instance}
+        )
+        if serializer.is_valid():
+            self.validated = dict(serializer.validated_data)
+            return cleaned
+        for field, detail in serializer.errors.items():
+            for line in _messages(detail, field):
+                self.add_error(field if field in self.fields else None, line)
+        return cleaned
 
 
 @admin.register(Monitor)
@@ -61,24 +112,27 @@ class MonitorAdmin(TenantScopedAdmin):
     exclude = ["secret", "last_start_at"]
     actions = ["pause", "resume", "check_now"]
 
-    # Until the console issue gives the admin the API's validated forms (per-kind config, SSRF
-    # at save, plan limits), only operators add or edit monitors here; members use the API.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._is_operator(request)
+    # Members with a writing role add and edit their organization's monitors here as through
+    # the API: the form validates as the API does, and saves go through the same services.
+    form = MonitorForm
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._is_operator(request)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("kind")  # fixed once made
+            if not self._is_operator(request):
+                fields.append("organization")  # tenants do not move monitors between orgs
+        return fields
 
     def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
         # Through the services, as the API: scheduled, checked against the plan, audited.
-        data = {f: form.cleaned_data[f] for f in form.changed_data if f != "organization"}
+        data = dict(form.validated)
         if change:
-            if "organization" in form.changed_data:
+            if "organization" in form.changed_data:  # operators only (read-only for tenants)
                 data["organization"] = obj.organization
             services.monitor_update(monitor=Monitor.objects.get(pk=obj.pk), data=data)
             return
-        fields = {f: v for f, v in form.cleaned_data.items() if f != "organization"}
-        made = services.monitor_create(org=obj.organization, data=fields)
+        made = services.monitor_create(org=obj.organization, data=data)
         obj.pk, obj.slug = made.pk, made.slug
         obj._state.adding = False
 
