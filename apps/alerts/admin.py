@@ -86,10 +86,6 @@ class ChannelAdmin(TenantScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: Channel) -> None:
         channels.channel_delete(channel=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
-        for channel in queryset:
-            channels.channel_delete(channel=channel)
-
     @admin.action(description="Send a test notification", permissions=["operate"])
     def send_test(self, request: HttpRequest, queryset: QuerySet[Channel]):
         targets = self.operable(request, queryset.select_related("organization"))
@@ -200,10 +196,6 @@ class EscalationPolicyAdmin(TenantScopedAdmin):
 
     def delete_model(self, request: HttpRequest, obj: EscalationPolicy) -> None:
         policies.policy_delete(policy=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[EscalationPolicy]) -> None:
-        for policy in queryset:
-            policies.policy_delete(policy=policy)
 
 
 @admin.register(EscalationStep)

@@ -113,6 +113,15 @@ class ConsoleAdmin(admin.ModelAdmin):
         except _REFUSALS as exc:
             return self._refused(request, exc, "Nothing was saved")
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # Where an admin deletes through a service (which records each deletion), the bulk
+        # "delete selected" goes through it one object at a time; elsewhere Django's one DELETE.
+        if type(self).delete_model is admin.ModelAdmin.delete_model:
+            super().delete_queryset(request, queryset)
+            return
+        for obj in queryset:
+            self.delete_model(request, obj)
+
     def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return super().delete_view(request, *args, **kwargs)

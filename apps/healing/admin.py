@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin import TenantScopedAdmin
@@ -33,10 +32,6 @@ class HealingPolicyAdmin(TenantScopedAdmin):
 
     def delete_model(self, request: HttpRequest, obj: HealingPolicy) -> None:
         policies.policy_delete(policy=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HealingPolicy]) -> None:
-        for policy in queryset:
-            policies.policy_delete(policy=policy)
 
 
 @admin.register(HealingAttempt)

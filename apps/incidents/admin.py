@@ -105,10 +105,6 @@ class IncidentAdmin(TenantScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: Incident) -> None:
         services.incident_delete(incident=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
-        for incident in queryset:
-            services.incident_delete(incident=incident)
-
     @admin.action(description="Acknowledge selected incidents", permissions=["operate"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.filter(status=IncidentStatus.TRIGGERED))
@@ -206,7 +202,3 @@ class MaintenanceWindowAdmin(TenantScopedAdmin):
 
     def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
         services.window_delete(window=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
-        for window in queryset:
-            services.window_delete(window=window)

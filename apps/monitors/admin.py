@@ -145,10 +145,6 @@ class MonitorAdmin(TenantScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: Monitor) -> None:
         services.monitor_delete(monitor=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
-        for monitor in queryset:
-            services.monitor_delete(monitor=monitor)
-
     @admin.action(description="Pause selected monitors", permissions=["operate"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]):
         targets = self.operable(request, queryset.filter(paused=False))

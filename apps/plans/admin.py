@@ -71,10 +71,6 @@ class LimitOverrideAdmin(OperatorOnlyAdmin):
     def delete_model(self, request: HttpRequest, obj: LimitOverride) -> None:
         services.limit_override_remove(override=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        for override in queryset:
-            services.limit_override_remove(override=override)
-
 
 class _ReadOnly(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -283,10 +283,6 @@ class ApiKeyAdmin(TenantScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
         services.api_key_delete(api_key=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset:
-            services.api_key_delete(api_key=key)
-
     @admin.action(description="Revoke selected API keys", permissions=["operate"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]):
         targets = self.operable(request, queryset.filter(revoked_at__isnull=True))
