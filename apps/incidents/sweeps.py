@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from apps.incidents import rules as rule_defaults
@@ -235,8 +235,8 @@ def cleared_resolve(*, now: datetime | None = None) -> int:
 
 def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Open a low_uptime incident for monitors whose uptime over the rule's window (complete
-    hours of ResultRollup, degraded counted as up, inconclusive left out) is below the
-    threshold, and resolve it once uptime is back at or above. One aggregate per window size."""
+    hours of ResultRollup, degraded counted as up, inconclusive and maintenance left out) is
+    below the threshold, and resolve it once uptime is back at or above. One aggregate per window size."""
     now = now or timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     windows = {rule_defaults.DEFAULTS[RuleKind.LOW_UPTIME].window_seconds}
@@ -261,7 +261,13 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
                 bucket_start__lt=hour,
             )
             .values("monitor_id", "organization_id")
-            .annotate(up=Sum("up"), degraded=Sum("degraded"), down=Sum("down"))
+            # Checks made inside a declared maintenance window do not count (as in the SLA
+            # reports): the rollups count them apart in maint_*.
+            .annotate(
+                up=Sum(F("up") - F("maint_up")),
+                degraded=Sum(F("degraded") - F("maint_degraded")),
+                down=Sum(F("down") - F("maint_down")),
+            )
         )
         rulesets.update(rules_for_orgs({r["organization_id"] for r in rows} - set(rulesets)))
         below, back = {}, []

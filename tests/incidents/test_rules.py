@@ -11,6 +11,7 @@ from apps.incidents.models import AlertRule, Incident, IncidentStatus, RuleKind
 from apps.monitors import engine, rollups
 from apps.monitors import services as monitor_services
 from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
+from apps.monitors.models import MonitorStatus
 from tests.incidents.conftest import down, feed, make_monitor, notified, up
 from tests.monitors import targets
 
@@ -172,6 +173,33 @@ def test_low_uptime_from_hourly_rollups(org, published):
     _rule(org, RuleKind.LOW_UPTIME, threshold=85)
     assert sweeps.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 1}
     assert notified(published)[-2:] == [("low_uptime", "opened"), ("low_uptime", "resolved")]
+
+
+def test_low_uptime_leaves_out_checks_made_during_maintenance(org):
+    from apps.incidents import services as incident_services
+
+    monitor = make_monitor(org, failure_threshold=5)
+    now = timezone.now().replace(minute=20, second=0, microsecond=0)
+    hour = now.replace(minute=0) - timedelta(hours=1)
+    # The same 18 up and 2 down as above, but both failures fall in a declared window.
+    incident_services.window_create(
+        org=org,
+        data={
+            "name": "db upgrade",
+            "starts_at": hour,
+            "ends_at": hour + timedelta(minutes=30),
+            "monitors": [monitor.pk],
+        },
+    )
+    for i in range(20):
+        feed(monitor, down() if i in (3, 11) else up(), at=hour + timedelta(minutes=i * 2))
+    rollups.rollup_hour(hour)
+    sweeps.maintenance_sync(org_ids={org.pk})  # the window is over: out of maintenance
+    monitor.refresh_from_db()
+    assert monitor.status != MonitorStatus.MAINTENANCE
+
+    assert sweeps.low_uptime_sweep(now=now) == {"opened": 0, "resolved": 0}
+    assert not Incident.objects.filter(rule=RuleKind.LOW_UPTIME).exists()
 
 
 def test_low_uptime_ignores_monitors_with_too_few_checks(org):
