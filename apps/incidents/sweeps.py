@@ -236,7 +236,8 @@ def cleared_resolve(*, now: datetime | None = None) -> int:
 def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Open a low_uptime incident for monitors whose uptime over the rule's window (complete
     hours of ResultRollup, degraded counted as up, inconclusive and maintenance left out) is
-    below the threshold, and resolve it once uptime is back at or above. One aggregate per window size."""
+    below the threshold, and resolve it once uptime is back at or above. One aggregate per
+    window size."""
     now = now or timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     windows = {rule_defaults.DEFAULTS[RuleKind.LOW_UPTIME].window_seconds}
