@@ -105,6 +105,25 @@ def prepare(n: int) -> list[str]:
             ],
             batch_size=2000,
         )
+    # A monitor's first ping moves it from `unknown` to `up`: a status change, which takes the
+    # transactional reference path with the incident listeners. The figure is for a steady
+    # stream of pings to monitors that are up, so every bench monitor gets its first ping here
+    # (in process, untimed; only on a fresh database).
+    from apps.monitors.models import MonitorStatus, PingKind
+    from apps.monitors.pings import ping_accept
+
+    fresh = Monitor.objects.filter(organization=org, kind=MonitorKind.HEARTBEAT).exclude(
+        status=MonitorStatus.UP
+    )
+    for token in fresh.values_list("ping_token", flat=True):
+        ping_accept(
+            token=token,
+            kind=PingKind.SUCCESS,
+            exit_code=None,
+            body=b"",
+            remote_addr="127.0.0.1",
+            user_agent="bench",
+        )
     return [
         str(t)
         for t in Monitor.objects.filter(organization=org, kind=MonitorKind.HEARTBEAT)
