@@ -44,9 +44,12 @@ case "$role" in
         fi
         # --no-control-socket: gunicorn otherwise creates a control socket under $HOME, which is
         # the read-only /app for this user. --timeout 30 kills a worker stuck on one request.
+        # --threads (gthread workers): a worker keeps its core busy while one request waits on
+        # PostgreSQL; 2 sync workers left cores idle (benchmarks/pings.py, README "Figures").
         exec gunicorn healthorch.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-2}" \
+            --threads "${WEB_THREADS:-4}" \
             --no-control-socket \
             --access-logfile - \
             --timeout 30 \

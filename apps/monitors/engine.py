@@ -7,6 +7,7 @@ dispatch (beat, every few seconds) -> run_checks task per batch and region -> ru
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections import Counter
@@ -46,8 +47,11 @@ TASK_BATCH = 200  # monitors per run_checks task
 MAX_CONCURRENCY = 200  # checks in flight per worker process
 # Checks of a batch start at most this often (per second) instead of all at once: a burst of
 # hundreds of simultaneous connects adds tens of ms to every measured latency on a small
-# machine, while evenly paced starts add a few (STACK.md: +2.5 ms p95 at 1,000/s).
-START_RATE_PER_SECOND = 1000.0
+# machine, while evenly paced starts add a few (STACK.md: +2.5 ms p95 at 1,000/s, +4 ms at
+# 1,500/s). At 1,000/s a batch of 200 spent 0.2 s just starting, which capped one worker
+# process near 540 checks/s (scheduler lag p95 > 1 s at 500/s offered); 1,500/s leaves slack
+# (benchmarks/checks.py, 2026-12-06).
+START_RATE_PER_SECOND = 1500.0
 
 
 def _load_checkers() -> None:
@@ -90,15 +94,22 @@ RETURNING s.monitor_id::text, due.regions::text,
 # With fresh statistics that expect thousands of due rows, the planner prefers hashing the
 # whole schedule table (a sequential scan: O(all monitors)) for the join back to the locked
 # rows; a nested loop over the primary key keeps the claim O(due).
+# The claim's commit does not wait for its WAL flush: if PostgreSQL crashed within the
+# next ~0.6 s the advance would be lost, and those monitors would be due (and checked) once
+# more, which is all a lost claim can do. The flush wait was 3-5 ms of a 5,000-row claim.
 _CLAIM_PLANNER = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+_CLAIM_SETTINGS = _CLAIM_PLANNER + "; SET LOCAL synchronous_commit = off; "
 
 
 def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
     # One statement on the narrow schedule table: select, lock and advance. The literal lane
     # lets the planner match the partial index `schedule_due` even with a generic plan.
+    # The settings travel in the same round trip (client-side binding sends one query
+    # string); the cursor starts on their results, so step on to the claim's rows.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_PLANNER)
-        cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit})
+        cursor.execute(_CLAIM_SETTINGS + _CLAIM_SQL, {"now": now, "limit": limit})
+        while cursor.description is None and cursor.nextset():
+            pass
         rows = cursor.fetchall()
     # Ids as text, due times as epoch microseconds (exact): parsing 5,000 uuids and
     # timestamptz texts in Python cost ~50 ms of a claim (benchmarks/dispatch.py).
@@ -285,8 +296,26 @@ def run_monitors(
     if not monitors:
         return []
     specs = [spec_for(m) for m in monitors]
-    outcomes = watchdog.vet_failures(asyncio.run(run_specs(specs)))
+    outcomes = watchdog.vet_failures(run_batch(specs))
     return results_record(monitors=monitors, outcomes=outcomes, region=region, rounds=rounds)
+
+
+def run_batch(specs: list[CheckSpec]) -> list[CheckOutcome]:
+    """run_specs in a fresh event loop, with Python's cyclic garbage collector held off.
+
+    A full collection walks every object of the worker process (Django, Celery, ORM rows) and
+    stops the event loop meanwhile, for tens of ms (up to ~270 ms measured); every response
+    that arrives then is timed that much slower. In benchmarks/checks.py the gen-2
+    collections took 4.3 s of a 40 s run. A batch is bounded (at most MAX_CONCURRENCY checks,
+    each within its timeout), so is its garbage; it is collected as usual after the batch.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return asyncio.run(run_specs(specs))
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- Recording --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -58,7 +59,9 @@ def _answer(action: str | None) -> tuple[str, int | None] | None:
 class PingFastPath:
     def __init__(self, application: Callable[[dict, StartResponse], Iterable[bytes]]) -> None:
         self.application = application
-        self._last_used = 0.0
+        # Per thread: Django's connection is per thread, and so is its last use (gunicorn's
+        # gthread workers run one application object in several threads).
+        self._local = threading.local()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         match = _PING_PATH.match(environ.get("PATH_INFO", ""))
@@ -114,7 +117,7 @@ class PingFastPath:
                 logger.exception("ping failed", extra={"path": environ.get("PATH_INFO")})
                 status, text, outcome = 503, "try again", "error"
             else:
-                self._last_used = time.monotonic()
+                self._local.last_used = time.monotonic()
                 if not answer.found:
                     status, text, outcome = 404, "not found", "not_found"
                 elif answer.limited:
@@ -158,7 +161,7 @@ class PingFastPath:
         if (
             conn.errors_occurred
             or (conn.close_at is not None and time.monotonic() >= conn.close_at)
-            or time.monotonic() - self._last_used > HEALTH_CHECK_IDLE_SECONDS
+            or time.monotonic() - getattr(self._local, "last_used", 0.0) > HEALTH_CHECK_IDLE_SECONDS
         ):
             conn.close_if_unusable_or_obsolete()
 

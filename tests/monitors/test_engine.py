@@ -166,3 +166,43 @@ def test_a_tcp_monitor(org, tcp_target):
     )
     (result,) = engine.run_monitors([monitor.pk])
     assert result.outcome == "up"
+
+
+def test_no_garbage_collection_pauses_a_batch_in_flight_and_the_collector_is_back_after(
+    http_target,
+):
+    # A probe checker (a plugin kind registered for this test only) reports whether the
+    # collector could run while the batch's checks were in flight, then does a real HTTP check.
+    import gc
+
+    from apps.monitors.checkers.base import REGISTRY, CheckSpec
+
+    seen: list[bool] = []
+    engine._load_checkers()
+    http = REGISTRY["http"]
+
+    async def probe(spec, ctx):
+        seen.append(gc.isenabled())
+        return await http(spec, ctx)
+
+    REGISTRY["gc-probe"] = probe
+    url = http_target.route("/ok", body="OK")
+    try:
+        assert gc.isenabled()
+        outcomes = engine.run_batch(
+            [
+                CheckSpec(
+                    monitor_id=str(i),
+                    kind="gc-probe",
+                    timeout=2,
+                    config={"url": url},
+                    allow_private=True,
+                )
+                for i in range(3)
+            ]
+        )
+    finally:
+        del REGISTRY["gc-probe"]
+    assert seen == [False, False, False]
+    assert [o.outcome for o in outcomes] == ["up", "up", "up"]
+    assert gc.isenabled()
