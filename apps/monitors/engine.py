@@ -7,12 +7,10 @@ dispatch (beat, every few seconds) -> run_checks task per batch and region -> ru
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core.pauses import gc_held
 from apps.monitors import watchdog
 from apps.monitors.checkers.base import (
     REGISTRY,
@@ -317,20 +316,6 @@ def run_batch(specs: list[CheckSpec]) -> list[CheckOutcome]:
     """
     with gc_held():
         return asyncio.run(run_specs(specs))
-
-
-@contextmanager
-def gc_held() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off for a short, bounded piece of work whose
-    timing matters (a batch of checks in flight, a dispatcher's claim of thousands of rows);
-    what it leaves is collected as usual afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- Recording --------------------------------------------------------------------------------

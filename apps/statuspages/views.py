@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
+from apps.core.pauses import gc_held
 from apps.plans.metering import check_rate
 from apps.statuspages import badges, selectors, services, tokens
 from apps.statuspages import cache as page_cache
@@ -105,7 +106,10 @@ def _render(page: StatusPage, fmt: str, build) -> tuple[Any, bool]:
         if cached is not None:
             statuspage_requests_total.labels(format=fmt, cache="hit").inc()
             return cached, True
-    value = build()
+    # Drawing thousands of bars allocates enough to trigger a full collection mid-render
+    # (apps.core.pauses): a visitor would wait for it; it runs right after instead.
+    with gc_held():
+        value = build()
     if not page.private:
         page_cache.put(page.slug, fmt, value)
     statuspage_requests_total.labels(format=fmt, cache="private" if page.private else "miss").inc()
