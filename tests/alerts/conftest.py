@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services import outbox
@@ -32,6 +33,13 @@ def nudges(monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(outbox, "_send", queue.record)
     outbox._flushes_scheduled.clear()
     return queue
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Time stands still (whole seconds) until a test shifts it."""
+    time_machine.move_to(timezone.now().replace(microsecond=0), tick=False)
+    return time_machine
 
 
 @pytest.fixture

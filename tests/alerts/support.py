@@ -194,3 +194,18 @@ def resolve(capture, incident: Incident) -> IncidentEvent:
         )
         events.publish(incident=incident, event=event)
     return event
+
+
+def sweep(capture, nudges) -> int:
+    """One escalation sweep with its on-commit deliveries run and the nudged tasks drained."""
+    from apps.alerts.services import escalation
+
+    with capture(execute=True):
+        ran = escalation.escalation_sweep()
+    nudges.drain()
+    return ran
+
+
+def paths(receiver) -> list[str]:
+    """The paths the webhook receiver was asked for, in order (one per channel)."""
+    return [r.path for r in receiver.requests]

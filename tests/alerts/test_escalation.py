@@ -16,15 +16,9 @@ from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent
 from apps.plans.services import organization_change_plan
 from tests.alerts.conftest import make_webhook
-from tests.alerts.support import acknowledge, open_incident, opened_event, resolve
+from tests.alerts.support import acknowledge, open_incident, opened_event, paths, resolve, sweep
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(timezone.now().replace(microsecond=0), tick=False)
-    return time_machine
 
 
 @pytest.fixture(autouse=True)
@@ -36,17 +30,6 @@ def _no_grouping(settings):
 def hooks(org, receiver):
     """Three webhook channels, oldest first: `first` is the default first channel."""
     return [make_webhook(org, receiver, name=n, path=f"/{n}") for n in ("first", "second", "third")]
-
-
-def sweep(capture, nudges) -> int:
-    with capture(execute=True):
-        ran = escalation.escalation_sweep()
-    nudges.drain()
-    return ran
-
-
-def paths(receiver) -> list[str]:
-    return [r.path for r in receiver.requests]
 
 
 def test_error_notifies_the_first_channel_at_once_then_every_channel_after_5_minutes(

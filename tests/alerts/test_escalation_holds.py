@@ -16,15 +16,10 @@ from apps.incidents.models import EventKind, Incident, IncidentStatus
 from apps.monitors import services as monitor_services
 from apps.monitors.models import MonitorStatus
 from tests.alerts.conftest import make_webhook
+from tests.alerts.support import paths, sweep
 from tests.incidents.conftest import down, feed, make_monitor, up
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(timezone.now().replace(microsecond=0), tick=False)
-    return time_machine
 
 
 @pytest.fixture(autouse=True)
@@ -49,17 +44,6 @@ def down_incident(org, hooks, receiver, nudges, capture, clock):
     incident = Incident.objects.get(monitor=monitor)
     assert incident.next_escalation_at == timezone.now() + timedelta(minutes=5)
     return incident
-
-
-def sweep(capture, nudges) -> int:
-    with capture(execute=True):
-        ran = escalation.escalation_sweep()
-    nudges.drain()
-    return ran
-
-
-def paths(receiver) -> list[str]:
-    return [r.path for r in receiver.requests]
 
 
 def escalations(incident) -> int:
