@@ -234,7 +234,16 @@ class RegionFilter(FixedChoicesFilter):
 
 
 class _History(TenantScopedAdmin):
-    """Append-only history: visible, filterable, never edited."""
+    """Append-only history: visible, filterable, never edited.
+
+    These tables are the big ones, so every list is newest first by the primary key (there is
+    no index on their timestamps alone: ordering by one sorts the table on every page) and
+    shows no full count beside a filtered one. Subclasses use date filters and fixed-choice
+    filters, not date_hierarchy or plain field filters: each of those scans the whole table
+    per page."""
+
+    ordering = ["-id"]
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -266,10 +275,6 @@ class CheckResultAdmin(_History):
     ]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    # Newest first by the primary key: there is no index on checked_at alone (results are read
-    # per monitor or organization), so ordering by it sorts the table on every page.
-    ordering = ["-id"]
-    show_full_result_count = False
 
 
 @admin.register(HeartbeatPing)
@@ -278,8 +283,6 @@ class HeartbeatPingAdmin(_History):
     list_filter = ["kind", ("received_at", admin.DateFieldListFilter)]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    ordering = ["-id"]
-    show_full_result_count = False
 
 
 @admin.register(MetricSample)
@@ -288,8 +291,6 @@ class MetricSampleAdmin(_History):
     list_filter = [("ts", admin.DateFieldListFilter)]
     search_fields = ["source", "name"]
     list_select_related = ["organization"]
-    ordering = ["-id"]
-    show_full_result_count = False
 
 
 @admin.register(ResultRollup)
@@ -309,19 +310,15 @@ class ResultRollupAdmin(_History):
     list_filter = ["granularity", ("bucket_start", admin.DateFieldListFilter)]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    ordering = ["-id"]
-    show_full_result_count = False
 
 
 @admin.register(ErrorRollup)
 class ErrorRollupAdmin(_History):
     list_display = ["monitor", "bucket_start", "outcome", "error_class", "message", "count"]
-    list_filter = ["outcome", "error_class"]
+    list_filter = [("bucket_start", admin.DateFieldListFilter), OutcomeFilter, ErrorClassFilter]
     search_fields = ["message"]
     list_select_related = ["monitor"]
     raw_id_fields = ["monitor"]
-    date_hierarchy = "bucket_start"
-    show_full_result_count = False
 
 
 @admin.register(MonitorSchedule)

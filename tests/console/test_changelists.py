@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEntry
 from apps.healing.models import HealingAttempt
 from apps.incidents.models import IncidentEvent, StatusChange
-from apps.monitors.models import HeartbeatPing, MetricSample
+from apps.monitors.models import ErrorRollup, HeartbeatPing, MetricSample
 from tests.console import support
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,7 @@ CHANGELISTS = [
     "/admin/monitors/monitor/",
     "/admin/monitors/checkresult/",
     "/admin/monitors/resultrollup/",
+    "/admin/monitors/errorrollup/",
     "/admin/monitors/heartbeatping/",
     "/admin/monitors/metricsample/",
     "/admin/incidents/incident/",
@@ -42,6 +43,17 @@ def _seed(org, n: int, tag: str) -> None:
         support.results(m, 2, outcome="down")
         support.rollups(m, hours=1, days=2)
         HeartbeatPing.objects.create(monitor=m, organization=org, kind="success", received_at=now)
+        ErrorRollup.objects.create(
+            monitor=m,
+            organization=org,
+            bucket_start=now.replace(minute=0, second=0, microsecond=0),
+            outcome="down",
+            error_class="timeout",
+            message="timed out",
+            count=2,
+            first_seen=now,
+            last_seen=now,
+        )
         MetricSample.objects.create(organization=org, source=tag, name="cpu", value=1, ts=now)
         StatusChange.objects.create(monitor=m, organization=org, old="up", new="down", at=now)
         incident = support.incident(org, monitor=m, title=f"{tag} {m.name}")
@@ -109,3 +121,29 @@ def test_result_filters_are_fixed_choices_that_filter_without_scanning(org):
     assert "upmon" not in page
     assert not [q for q in queries if "DISTINCT" in q["sql"].upper()]
     assert "?error_class=timeout" in page  # the choices come from the code, not the rows
+
+
+def test_error_groups_filter_by_fixed_choices_without_scanning(org):
+    (monitor,) = support.monitors(org, 1, prefix="errmon")
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for outcome, error_class, message in (
+        ("down", "timeout", "timed out after 10s"),
+        ("inconclusive", "dns", "no such host"),
+    ):
+        ErrorRollup.objects.create(
+            monitor=monitor,
+            organization=org,
+            bucket_start=hour,
+            outcome=outcome,
+            error_class=error_class,
+            message=message,
+            count=1,
+            first_seen=hour,
+            last_seen=hour,
+        )
+    client = support.operator_client()
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/monitors/errorrollup/?outcome=down").content.decode()
+    assert "timed out after 10s" in page
+    assert "no such host" not in page
+    assert not [q for q in queries if "DISTINCT" in q["sql"].upper()]
