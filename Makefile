@@ -21,9 +21,11 @@ test: $(STAMP)
 	@scripts/ensure_chromium.sh
 	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## ruff, and the import contract in pyproject.toml (apps import only downward).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -79,7 +79,7 @@ def main() -> None:
     setup_test_environment()
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     from apps.incidents.models import Incident
-    from apps.monitors import state
+    from apps.monitors import events
     from apps.plans.services import organization_change_plan, plans_ensure_defaults
     from apps.tenants.models import Organization
 
@@ -100,13 +100,10 @@ def main() -> None:
     else:
         with_incidents = run(org, n, "with")
     opened = Incident.objects.filter(organization=org).count()
-    saved = state._CHANGES_LISTENERS[:], state._FOLD_LISTENERS[:]
-    state._CHANGES_LISTENERS.clear()
-    state._FOLD_LISTENERS.clear()
     try:
-        bare = run(org, n, "bare")
+        with events.status_changes.muted(), events.fold.muted():
+            bare = run(org, n, "bare")
     finally:
-        state._CHANGES_LISTENERS[:], state._FOLD_LISTENERS[:] = saved
         # Leave nothing behind: sweeps read every organization's rows.
         org.delete()
 

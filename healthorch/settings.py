@@ -42,7 +42,7 @@ CSRF_TRUSTED_ORIGINS = config.str_list("CSRF_TRUSTED_ORIGINS", [])
 
 DJANGO_APPS = [
     # Django's admin with healthorch's site (dashboard, tenant members, organization switcher).
-    "apps.core.console.apps.ConsoleAdminConfig",
+    "apps.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,18 +59,23 @@ THIRD_PARTY_APPS = [
     "django_celery_beat",
     "djstripe",
 ]
+# Bottom floor first, in the order of the import contract (docs/architecture.md): each app may
+# import only those listed before it.
 LOCAL_APPS = [
     "apps.core",
-    "apps.tenants",
+    "apps.audit",
     "apps.plans",
+    "apps.tenants",
     "apps.monitors",
     "apps.incidents",
     "apps.alerts",
-    "apps.billing",
-    "apps.audit",
     "apps.healing",
-    "apps.statuspages",
     "apps.reports",
+    "apps.billing",
+    "apps.statuspages",
+    "apps.console.apps.ConsoleConfig",
+    # Last: connects every app's listeners to the seams they hear (healthorch/wiring.py).
+    "healthorch.apps.HealthorchConfig",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 

@@ -18,7 +18,6 @@ api_v1 = [
     path("", include("apps.incidents.api.urls")),
     path("", include("apps.alerts.api.urls")),
     path("", include("apps.healing.api.urls")),
-    path("", include("apps.audit.api.urls")),
     path("", include("apps.statuspages.api.urls")),
     path("", include("apps.reports.api.urls")),
 ]

@@ -15,7 +15,7 @@ from apps.alerts.models import (
     NotificationStatus,
 )
 from apps.alerts.services import channels, delivery, policies
-from apps.core.admin import TenantScopedAdmin
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 TEST_MAX = 10  # test messages are sent from the web process, one after another
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
 from apps.audit.models import AuditEntry
-from apps.tenants.models import Organization
+
+if TYPE_CHECKING:
+    from apps.tenants.models import Organization
 
 
 def audit_list(

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from apps.billing import services
 from apps.billing.models import BillingAccount, PlanComp
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import OperatorOnlyAdmin
 from apps.core.errors import ServiceError
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 
 @admin.register(BillingAccount)

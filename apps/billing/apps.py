@@ -7,7 +7,6 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from apps.billing import gateway, webhooks
+        from apps.billing import gateway
 
         gateway.configure_client()
-        webhooks.connect()

@@ -5,9 +5,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.admin import TenantScopedAdmin
 from apps.healing.models import HealingAttempt, HealingPolicy
 from apps.healing.services import policies
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 
 @admin.register(HealingPolicy)

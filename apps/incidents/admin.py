@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import FixedChoicesFilter, TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter
 from apps.core.errors import ServiceError
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
@@ -26,6 +26,7 @@ from apps.incidents.models import (
     RuleKind,
     StatusChange,
 )
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 
 class _ReadOnly(TenantScopedAdmin):

@@ -1,42 +1,34 @@
 """The seam between incidents and alerts.
 
-Incidents write IncidentEvent rows; whoever must react (apps.alerts: notify, escalate, send the
-resolved notice; apps.healing) registers a listener here from its AppConfig.ready.
+Incidents write IncidentEvent rows and publish them here; whoever must react (apps.alerts:
+notify, escalate, send the resolved notice; apps.healing) is connected in healthorch/wiring.py.
 Listeners run inside the transaction that wrote the events, so they can write their own rows
 (the notification outbox) atomically with them, and must defer side effects (enqueueing tasks,
 network calls) with `transaction.on_commit`. Incidents never import alerts.
 
-Two kinds of listener: a batch listener (`on_incident_events`) hears a whole batch in one call
+Two seams: a batch listener (`incident_events`) hears a whole batch in one call
 (a fold that opened a thousand incidents publishes them together, so the listener can write
-their notifications in one insert), a per-event listener (`on_incident_event`) hears each event
+their notifications in one insert), a per-event listener (`incident_event`) hears each event
 of it in order, after the batch listeners.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from apps.core.events import Seam
 
 if TYPE_CHECKING:
     from apps.incidents.models import Incident, IncidentEvent
 
-IncidentListener = Callable[..., None]  # (incident=, event=)
-BatchListener = Callable[..., None]  # (items=[(incident, event), ...])
-_LISTENERS: list[IncidentListener] = []
-_BATCH_LISTENERS: list[BatchListener] = []
+#: each event of a published batch, in order, after the batch listeners: (incident=, event=)
+incident_event = Seam("incidents.incident_event")
 
-
-def on_incident_event(listener: IncidentListener) -> IncidentListener:
-    if listener not in _LISTENERS:
-        _LISTENERS.append(listener)
-    return listener
-
-
-def on_incident_events(listener: BatchListener) -> BatchListener:
-    """Hear every published batch at once: `listener(items=[(incident, event), ...])`."""
-    if listener not in _BATCH_LISTENERS:
-        _BATCH_LISTENERS.append(listener)
-    return listener
+#: a whole published batch at once: (items=[(incident, event), ...]). A fold that opened a
+#: thousand incidents publishes them together, so a listener can write their notifications in
+#: one insert.
+incident_events = Seam("incidents.incident_events")
 
 
 def publish(*, incident: Incident, event: IncidentEvent) -> None:
@@ -50,8 +42,7 @@ def publish_many(items: Sequence[tuple[Incident, IncidentEvent]]) -> None:
     if not items:
         return
     items = list(items)
-    for batch_listener in _BATCH_LISTENERS:
-        batch_listener(items=items)
-    for incident, event in items:
-        for listener in _LISTENERS:
-            listener(incident=incident, event=event)
+    incident_events.send(items=items)
+    if incident_event.listeners:
+        for incident, event in items:
+            incident_event.send(incident=incident, event=event)

@@ -3,35 +3,27 @@
 Two facts about a result's moment cannot be read back from a rollup's counts, so the rollup
 job records them while it still has the timestamps:
 
-- whether a maintenance window (kind `maintenance`, from apps.incidents) covered the monitor:
-  reports exclude those results by default;
-- whether a parent dependency was down or in maintenance (its status from the StatusChange
-  log): such downtime is reported separately, as the dependency's fault.
+- whether a maintenance window covered the monitor: reports exclude those results by default;
+- whether a parent dependency was down or in maintenance: such downtime is reported
+  separately, as the dependency's fault.
 
-Maintenance comes from the windows as declared (the contract with the customer), not from the
-`maintenance` status the sweep sets up to 30 s late. A window edited after the fact changes
-the hours rolled up again afterwards, as a late result does.
+Windows and dependencies belong to apps.incidents, which stands above monitors: the rollup asks
+for an hour's `HourContext` on the `monitors.events.hour_context` seam, and incidents answers
+(apps/incidents/accounting.py). This module holds the answer's shape.
 """
 
 from __future__ import annotations
 
 import bisect
-import zoneinfo
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from croniter import croniter
-from django.db.models import OuterRef, Q, Subquery
-
-# A cron firing every minute over an hour: bounded so a pathological expression stays cheap.
-_MAX_OCCURRENCES = 200
 Interval = tuple[datetime, datetime]
 
 
-def _union(intervals: Iterable[Interval]) -> list[Interval]:
+def union(intervals: Iterable[Interval]) -> list[Interval]:
     merged: list[Interval] = []
     for start, end in sorted(intervals):
         if merged and start <= merged[-1][1]:
@@ -71,114 +63,3 @@ class HourContext:
 
     def maintenance_seconds(self, monitor_id: Any) -> float:
         return sum((e - s).total_seconds() for s, e in self.maintenance.get(monitor_id, ()))
-
-
-def window_occurrences(window: Any, start: datetime, end: datetime) -> list[Interval]:
-    """The parts of a maintenance window's occurrences that fall in [start, end)."""
-    from apps.incidents.models import Recurrence
-    from apps.incidents.windows import cron_of
-
-    lo = max(start, window.starts_at) if window.starts_at else start
-    hi = min(end, window.ends_at) if window.ends_at else end
-    if lo >= hi:
-        return []
-    if window.recurrence == Recurrence.ONCE:
-        return [(lo, hi)] if window.starts_at and window.ends_at else []
-    expression = cron_of(window)
-    if not expression or not window.duration_minutes:
-        return []
-    length = timedelta(minutes=window.duration_minutes)
-    tz = zoneinfo.ZoneInfo(window.timezone or "UTC")
-    # Local time, so "Sundays 02:00 Europe/Berlin" follows DST. An occurrence that began before
-    # `lo` may still be running: start looking one duration earlier (croniter's get_next is
-    # strictly after its start, hence the extra second).
-    it = croniter(expression, (lo - length - timedelta(seconds=1)).astimezone(tz))
-    out = []
-    for _ in range(_MAX_OCCURRENCES):
-        fire = it.get_next(datetime)
-        if fire >= hi:
-            break
-        s, e = max(fire, lo), min(fire + length, hi)
-        if s < e:
-            out.append((s, e))
-    return out
-
-
-def hour_context(monitor_ids: Iterable[Any], start: datetime, end: datetime) -> HourContext:
-    """Maintenance and parent-down intervals for these monitors over [start, end).
-
-    A fixed number of queries whatever the number of monitors: windows of the span, the
-    monitors' organizations and tags, their dependencies, and the parents' status log.
-    """
-    from apps.incidents.models import (
-        MaintenanceWindow,
-        MonitorDependency,
-        StatusChange,
-        WindowKind,
-    )
-    from apps.monitors.models import Monitor, MonitorStatus
-
-    ids = set(monitor_ids)
-    ctx = HourContext()
-    if not ids:
-        return ctx
-    monitors = list(Monitor.objects.filter(pk__in=ids).values_list("pk", "organization_id", "tags"))
-    org_ids = {org for _, org, _ in monitors}
-    windows = list(
-        MaintenanceWindow.objects.filter(kind=WindowKind.MAINTENANCE, organization_id__in=org_ids)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end))
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
-        .prefetch_related("monitors")
-    )
-    if windows:
-        spans = [(w, window_occurrences(w, start, end)) for w in windows]
-        spans = [(w, occ, {m.pk for m in w.monitors.all()}) for w, occ in spans if occ]
-        per_monitor: dict[Any, list[Interval]] = defaultdict(list)
-        for pk, org_id, tags in monitors:
-            for w, occ, members in spans:
-                if w.organization_id != org_id:
-                    continue
-                if w.all_monitors or pk in members or set(w.tags) & set(tags or []):
-                    per_monitor[pk].extend(occ)
-        ctx.maintenance = {pk: _union(v) for pk, v in per_monitor.items()}
-
-    parents_of: dict[Any, set] = defaultdict(set)
-    for child, parent in MonitorDependency.objects.filter(monitor_id__in=ids).values_list(
-        "monitor_id", "depends_on_id"
-    ):
-        parents_of[child].add(parent)
-    if parents_of:
-        parent_ids = set().union(*parents_of.values())
-        bad = {MonitorStatus.DOWN, MonitorStatus.MAINTENANCE}
-        before = StatusChange.objects.filter(monitor_id=OuterRef("pk"), at__lt=start).order_by(
-            "-at", "-id"
-        )
-        state = dict(
-            Monitor.objects.filter(pk__in=parent_ids)
-            .annotate(at_start=Subquery(before.values("new")[:1]))
-            .values_list("pk", "at_start")
-        )
-        changes: dict[Any, list[tuple[datetime, str]]] = defaultdict(list)
-        for pk, at, new in (
-            StatusChange.objects.filter(monitor_id__in=parent_ids, at__gte=start, at__lt=end)
-            .order_by("at", "id")
-            .values_list("monitor_id", "at", "new")
-        ):
-            changes[pk].append((at, new))
-        down: dict[Any, list[Interval]] = {}
-        for pk in parent_ids:
-            intervals, since = [], start if state.get(pk) in bad else None
-            for at, new in changes.get(pk, ()):
-                if new in bad and since is None:
-                    since = at
-                elif new not in bad and since is not None:
-                    intervals.append((since, at))
-                    since = None
-            if since is not None:
-                intervals.append((since, end))
-            down[pk] = intervals
-        for child, parents in parents_of.items():
-            merged = _union(i for p in parents for i in down.get(p, ()))
-            if merged:
-                ctx.parent_down[child] = merged
-    return ctx

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin
 from apps.monitors import services
 from apps.monitors.checkers.base import ErrorClass, Outcome
 from apps.monitors.models import (
@@ -21,6 +21,7 @@ from apps.monitors.models import (
     MonitorSchedule,
     ResultRollup,
 )
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 # Checks run in the web process, one after another: keep a click's worth of them bounded.
 CHECK_NOW_MAX = 20

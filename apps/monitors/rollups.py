@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.monitors import accounting
+from apps.monitors import accounting, events
 from apps.monitors.models import CheckResult, ErrorRollup, Granularity, ResultRollup
 
 BASE = 1.04
@@ -181,7 +181,8 @@ def accumulate(
     for monitor_id, org_id, *rest in rows:
         raw[monitor_id].append(rest)
         orgs[monitor_id] = org_id
-    ctx = accounting.hour_context(raw.keys(), start, end)
+    answers = events.hour_context.send(monitor_ids=raw.keys(), start=start, end=end)
+    ctx = answers[0] if answers else accounting.HourContext()
     acc: dict[object, _Acc] = {}
     for monitor_id, results in raw.items():
         a = acc[monitor_id] = _Acc(orgs[monitor_id])

@@ -2,49 +2,19 @@
 
 down after `failure_threshold` consecutive failures, up after `recovery_threshold` successes,
 degraded for soft failures (slow, certificate expiring), inconclusive changes nothing. Every
-change is reported to the registered listeners inside the same transaction (incidents open
+change is sent on apps.monitors.events inside the same transaction (incidents open
 and resolve there, so a status and its incident can never disagree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from apps.core.db import bulk_update_values
+from apps.monitors import events
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import CheckResult, Monitor, MonitorStatus
-
-StatusListener = Callable[..., None]  # (monitor=, old=, new=, result=, at=)
-_LISTENERS: list[StatusListener] = []
-# Batch listeners (apps.incidents): one call per folded batch instead of one per monitor, so a
-# thousand monitors going down together cost a few statements, not thousands.
-ChangesListener = Callable[..., None]  # (changes=[(monitor, old, result)])
-_CHANGES_LISTENERS: list[ChangesListener] = []
-FoldListener = Callable[..., None]  # (folded=[(monitor, results oldest first)])
-_FOLD_LISTENERS: list[FoldListener] = []
-
-
-def on_status_change(listener: StatusListener) -> StatusListener:
-    if listener not in _LISTENERS:
-        _LISTENERS.append(listener)
-    return listener
-
-
-def on_status_changes(listener: ChangesListener) -> ChangesListener:
-    """Hear about a batch's status changes at once (after the per-change listeners)."""
-    if listener not in _CHANGES_LISTENERS:
-        _CHANGES_LISTENERS.append(listener)
-    return listener
-
-
-def on_fold(listener: FoldListener) -> FoldListener:
-    """Also hear about every folded batch, changed or not (incidents count failures while
-    down and look at response times and certificates); called after the status listeners."""
-    if listener not in _FOLD_LISTENERS:
-        _FOLD_LISTENERS.append(listener)
-    return listener
 
 
 def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:
@@ -103,14 +73,12 @@ def announce(monitor: Monitor, old: str, result) -> None:
 
 
 def announce_many(changes: list[tuple[Monitor, str, object]]) -> None:
-    for monitor, old, result in changes:
-        for listener in _LISTENERS:
-            listener(
-                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
-            )
+    for monitor, old, result in changes if events.status_change.listeners else ():
+        events.status_change.send(
+            monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
+        )
     if changes:
-        for listener in _CHANGES_LISTENERS:
-            listener(changes=changes)
+        events.status_changes.send(changes=changes)
 
 
 def fold_outcomes(*, monitors: list[Monitor], results: list[CheckResult]) -> list[Monitor]:
@@ -143,8 +111,7 @@ def announce_folded(folded: list[tuple[Monitor, list]]) -> None:
     """Tell the fold listeners about results folded into these monitors (changed or not),
     inside the same transaction, after the status listeners."""
     if folded:
-        for listener in _FOLD_LISTENERS:
-            listener(folded=folded)
+        events.fold.send(folded=folded)
 
 
 @dataclass

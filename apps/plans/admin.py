@@ -1,3 +1,6 @@
+"""Operators' pages for the plan catalogue and limit overrides. What an organization used and
+its plan history are organization pages (apps.tenants.admin)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,9 +8,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import OperatorOnlyAdmin
 from apps.plans import services
-from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter
+from apps.plans.models import Limit, LimitOverride, Plan
 
 
 @admin.register(Plan)
@@ -70,40 +73,3 @@ class LimitOverrideAdmin(OperatorOnlyAdmin):
 
     def delete_model(self, request: HttpRequest, obj: LimitOverride) -> None:
         services.limit_override_remove(override=obj)
-
-
-class _ReadOnly(TenantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(UsageCounter)
-class UsageCounterAdmin(_ReadOnly):
-    list_display = ["organization", "period_start", "metric", "value", "updated_at"]
-    list_filter = ["metric", "period_start"]
-    search_fields = ["organization__slug"]
-    list_select_related = ["organization"]
-
-
-@admin.register(PlanChange)
-class PlanChangeAdmin(_ReadOnly):
-    list_display = ["organization", "from_plan", "to_plan", "source", "actor", "created_at"]
-    list_filter = ["to_plan", "source"]
-    search_fields = ["organization__slug", "reason", "source"]
-    list_select_related = ["organization", "actor"]
-    readonly_fields = [
-        "organization",
-        "from_plan",
-        "to_plan",
-        "actor",
-        "source",
-        "reason",
-        "effects",
-        "created_at",
-    ]

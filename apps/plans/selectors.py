@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.plans import events
 from apps.plans.models import Limit, LimitOverride, Plan, UsageCounter, UsageMetric
-from apps.tenants.models import Organization
+
+if TYPE_CHECKING:
+    from apps.tenants.models import Organization
 
 _GEN_KEY = "entitlements:gen"
 _TTL_SECONDS = 300
@@ -129,24 +132,15 @@ def current_period(*, now: datetime | None = None) -> tuple[date, date]:
     return start, end
 
 
-# Counted limits: how many of a thing the organization has now. Apps whose models a limit
-# counts register here (monitors registers "monitors" when it loads).
-_COUNTERS: dict[str, Callable[[Organization], int]] = {}
-
-
-def register_counter(limit: str, counter: Callable[[Organization], int]) -> None:
-    _COUNTERS[Limit(limit).value] = counter
-
-
 def counted_usage(*, org: Organization, limit: str) -> int:
-    counter = _COUNTERS.get(limit)
+    counter = events.usage_counters.get(limit)
     if counter is None:
         raise LookupError(f"no counter registered for limit {limit!r}")
     return counter(org)
 
 
 def has_counter(limit: str) -> bool:
-    return limit in _COUNTERS
+    return limit in events.usage_counters
 
 
 def usage_for_period(*, org: Organization, period_start: date) -> dict[str, int]:

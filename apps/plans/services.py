@@ -8,9 +8,9 @@ creating something a limit counts, `usage_add` after doing metered work. All ref
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.audit import audit
 from apps.core.errors import ServiceError, UpgradeRequired
+from apps.plans import events
 from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter, UsageMetric
 from apps.plans.selectors import (
     counted_usage,
@@ -25,7 +26,9 @@ from apps.plans.selectors import (
     entitlements_for,
     invalidate_entitlements,
 )
-from apps.tenants.models import Organization
+
+if TYPE_CHECKING:
+    from apps.tenants.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def reserve(*, org: Organization, limit: str, amount: int = 1) -> None:
     if cap is None:
         return
     # The race this lock prevents: two transactions both count N-1 < N and both insert.
-    Organization.objects.select_for_update().filter(pk=org.pk).values_list("pk").first()
+    type(org).objects.select_for_update().filter(pk=org.pk).values_list("pk").first()
     used = counted_usage(org=org, limit=limit)
     if used + amount > cap:
         raise UpgradeRequired(feature=limit, current_plan=ent.plan_code, limit=cap, used=used)
@@ -145,17 +148,6 @@ def _period_value(*, org: Organization, metric: str) -> int:
 
 # --- Plan changes ---------------------------------------------------------------------------
 
-# Called after an organization's plan changed, inside the same transaction, with the old and
-# new Plan; each returns a summary of what it did (recorded on the PlanChange). Apps register
-# their downgrade rules here (monitors pauses the monitors over the new limit, ...).
-PlanChangeHandler = Callable[..., dict[str, Any]]
-_PLAN_CHANGE_HANDLERS: list[tuple[str, PlanChangeHandler]] = []
-
-
-def register_plan_change_handler(name: str, handler: PlanChangeHandler) -> None:
-    if all(existing != name for existing, _ in _PLAN_CHANGE_HANDLERS):
-        _PLAN_CHANGE_HANDLERS.append((name, handler))
-
 
 def organization_change_plan(
     *,
@@ -175,7 +167,7 @@ def organization_change_plan(
     if plan is None:
         raise ServiceError(f"Unknown plan '{plan_code}'.", field="plan", code="unknown_plan")
     with transaction.atomic():
-        locked = Organization.objects.select_for_update().select_related("plan").get(pk=org.pk)
+        locked = type(org).objects.select_for_update().select_related("plan").get(pk=org.pk)
         old = locked.plan
         if old.code == plan.code:
             return None
@@ -184,7 +176,7 @@ def organization_change_plan(
         invalidate_entitlements(org_id=org.pk)
         effects = {
             name: handler(org=locked, old_plan=old, new_plan=plan)
-            for name, handler in _PLAN_CHANGE_HANDLERS
+            for name, handler in events.plan_change_handlers.items()
         }
         change = PlanChange.objects.create(
             organization=locked,

@@ -9,9 +9,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from apps.core.admin import TenantScopedAdmin
 from apps.reports.models import ReportOptOut, ReportSettings
 from apps.reports.selectors import platform_sla_overview
+from apps.tenants.gate.admin import TenantScopedAdmin
 from apps.tenants.models import Role
 
 

@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.admin import TenantScopedAdmin
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors.models import Monitor
 from apps.plans.models import Feature
@@ -26,6 +25,7 @@ from apps.statuspages.models import (
     StatusPageSection,
     Subscriber,
 )
+from apps.tenants.gate.admin import TenantScopedAdmin
 
 _PAGE_FIELDS = ["name", "slug", "description", "published", "private", "history_days"]
 
@@ -37,9 +37,9 @@ class _OwnRows:
         if db_field.related_model in (StatusPage, Monitor, StatusPageSection):
             qs = db_field.related_model.objects.all()
             if not (request.user.is_active and request.user.is_superuser):
-                from apps.core.admin import _WRITE_ROLES, tenant_roles
+                from apps.tenants.gate.admin import WRITE_ROLES, tenant_roles
 
-                orgs = [o for o, role in tenant_roles(request).items() if role in _WRITE_ROLES]
+                orgs = [o for o, role in tenant_roles(request).items() if role in WRITE_ROLES]
                 qs = qs.filter(organization_id__in=orgs)
             kwargs["queryset"] = qs
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -7,8 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import TenantScopedAdmin
+from apps.plans.models import PlanChange, UsageCounter
 from apps.tenants import services
+from apps.tenants.gate.admin import TenantScopedAdmin
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 
 _MANAGE = {Role.OWNER, Role.ADMIN}
@@ -299,3 +300,43 @@ class ApiKeyAdmin(TenantScopedAdmin):
         for key in targets:
             services.api_key_revoke(api_key=key)
         self.message_user(request, f"Revoked {len(targets)} API key(s).", messages.SUCCESS)
+
+
+# --- The organization's plan: usage counters and plan history, read-only -------------------
+
+
+class _ReadOnly(TenantScopedAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(UsageCounter)
+class UsageCounterAdmin(_ReadOnly):
+    list_display = ["organization", "period_start", "metric", "value", "updated_at"]
+    list_filter = ["metric", "period_start"]
+    search_fields = ["organization__slug"]
+    list_select_related = ["organization"]
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(_ReadOnly):
+    list_display = ["organization", "from_plan", "to_plan", "source", "actor", "created_at"]
+    list_filter = ["to_plan", "source"]
+    search_fields = ["organization__slug", "reason", "source"]
+    list_select_related = ["organization", "actor"]
+    readonly_fields = [
+        "organization",
+        "from_plan",
+        "to_plan",
+        "actor",
+        "source",
+        "reason",
+        "effects",
+        "created_at",
+    ]

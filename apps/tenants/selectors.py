@@ -81,3 +81,8 @@ def member_list(*, org: Organization) -> QuerySet[Membership]:
 
 def api_key_list(*, org: Organization) -> QuerySet[ApiKey]:
     return ApiKey.objects.for_org(org).select_related("created_by").order_by("-created_at")
+
+
+def member_count(org: Organization) -> int:
+    """How many members the organization has (the plan's `members` limit counts them)."""
+    return Membership.objects.filter(organization=org).count()

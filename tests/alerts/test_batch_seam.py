@@ -114,13 +114,13 @@ def test_one_event_published_alone_still_reaches_batch_and_single_listeners(org)
     def single(*, incident, event):
         heard.append(("single", event.pk))
 
-    events.on_incident_events(batch)
-    events.on_incident_event(single)
+    events.incident_events.connect(batch)
+    events.incident_event.connect(single)
     try:
         with transaction.atomic():
             [(incident, event)] = _opened_batch(org, 1)
             events.publish(incident=incident, event=event)
     finally:
-        events._BATCH_LISTENERS.remove(batch)
-        events._LISTENERS.remove(single)
+        events.incident_events.disconnect(batch)
+        events.incident_event.disconnect(single)
     assert heard == [("batch", event.pk), ("single", event.pk)]

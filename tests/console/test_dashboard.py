@@ -7,7 +7,7 @@ import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.core.console import queues
+from apps.console import queues
 from apps.tenants.models import Role
 from tests.console import support
 from tests.factories import MembershipFactory

@@ -68,9 +68,9 @@ def published():
             Published(incident, event.kind, event.data.get("notify"), dict(event.data), event.pk)
         )
 
-    events.on_incident_event(listener)
+    events.incident_event.connect(listener)
     yield seen
-    events._LISTENERS.remove(listener)
+    events.incident_event.disconnect(listener)
 
 
 def notified(published) -> list[tuple[str, str]]:

@@ -121,14 +121,13 @@ def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(
 
 
 def test_a_healthy_batch_costs_the_incidents_no_statement(org, monkeypatch):
-    from apps.monitors import state
+    from apps.monitors import events
 
     monitors = [make_monitor(org, name=f"m{i}") for i in range(5)]
     _statements(monitors, up)  # unknown -> up: status changes
     with_listeners = _statements(monitors, up)
-    monkeypatch.setattr(state, "_CHANGES_LISTENERS", [])
-    monkeypatch.setattr(state, "_FOLD_LISTENERS", [])
-    assert _statements(monitors, up) == with_listeners
+    with events.status_changes.muted(), events.fold.muted():
+        assert _statements(monitors, up) == with_listeners
 
 
 def test_pausing_and_resuming_are_rows_of_the_history_and_never_count_as_flapping(org, published):

@@ -14,7 +14,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.db import connection
 
-from apps.monitors import heartbeats, state
+from apps.monitors import events, heartbeats
 from apps.monitors.models import HeartbeatPing, Monitor, MonitorStatus
 from apps.monitors.pings import ping_accept
 from healthorch.wsgi import application
@@ -118,14 +118,14 @@ def test_status_changes_reach_the_listeners_inside_the_transaction(org):
     def listener(*, monitor, old, new, result, at):
         heard.append((type(monitor), monitor.pk, old, new, at, connection.in_atomic_block))
 
-    state.on_status_change(listener)
+    events.status_change.connect(listener)
     try:
         ping_accept(token=monitor.ping_token, kind="fail", now=NOW)  # 1 of 2: no change
         assert heard == []
         ping_accept(token=monitor.ping_token, kind="fail", now=NOW + timedelta(seconds=1))
         ping_accept(token=monitor.ping_token, kind="success", now=NOW + timedelta(seconds=2))
     finally:
-        state._LISTENERS.remove(listener)
+        events.status_change.disconnect(listener)
     assert heard == [
         (Monitor, monitor.pk, "up", "down", NOW + timedelta(seconds=1), True),
         (Monitor, monitor.pk, "down", "up", NOW + timedelta(seconds=2), True),

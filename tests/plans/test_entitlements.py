@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import UpgradeRequired
-from apps.plans import services
+from apps.plans import events, services
 from apps.plans.models import Limit, PlanChange, UsageCounter, UsageMetric
 from apps.plans.selectors import current_period, entitlements_for
 from apps.tenants.models import Membership, Organization, Role
@@ -164,14 +164,12 @@ def test_plan_change_handlers_run_in_the_same_transaction_and_are_recorded(org):
         calls.append((old_plan.code, new_plan.code))
         return {"paused": 2} if new_plan.code == "free" else {}
 
-    services.register_plan_change_handler("test-handler", handler)
+    events.on_plan_change("test-handler", handler)
     try:
         services.organization_change_plan(org=org, plan_code="pro", source="t")
         change = services.organization_change_plan(org=org, plan_code="free", source="t")
     finally:
-        services._PLAN_CHANGE_HANDLERS[:] = [
-            h for h in services._PLAN_CHANGE_HANDLERS if h[0] != "test-handler"
-        ]
+        events.plan_change_handlers.pop("test-handler")
     assert calls == [("free", "pro"), ("pro", "free")]
     assert change.effects == {"test-handler": {"paused": 2}}
 

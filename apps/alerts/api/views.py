@@ -27,9 +27,8 @@ from apps.alerts.models import (
 )
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services import policies as policy_services
-from apps.core.api import TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
 
 _READ = errors(401, 403, 404, 429)
 _WRITE = errors(*AUTHENTICATED, 402, 429)

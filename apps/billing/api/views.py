@@ -8,9 +8,8 @@ from rest_framework.response import Response
 
 from apps.billing import gateway, selectors, services
 from apps.billing.api.serializers import BillingOutput, PortalOutput, UpgradeInput, UpgradeOutput
-from apps.core.api import TenantAPIView
 from apps.core.schema import errors
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView
 from apps.tenants.selectors import Access
 
 

@@ -6,7 +6,6 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
 from apps.healing import rootcause, selectors, services
 from apps.healing.api.serializers import (
@@ -19,7 +18,7 @@ from apps.healing.api.serializers import (
 )
 from apps.healing.models import AttemptStatus, Decision, HealingAttempt, HealingPolicy
 from apps.incidents.models import Incident
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 
 _READ = errors(401, 403, 404, 429)
 _WRITE = errors(*AUTHENTICATED, 402, 429)

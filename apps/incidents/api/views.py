@@ -10,7 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantViewSet, time_param
+from apps.core.api import time_param
 from apps.core.schema import AUTHENTICATED, errors
 from apps.incidents import rules, selectors, services
 from apps.incidents.api import serializers as s
@@ -25,7 +25,7 @@ from apps.incidents.models import (
     WindowKind,
 )
 from apps.monitors.models import Monitor
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
 
 TIMELINE_PREVIEW = 50
 

@@ -12,12 +12,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantAPIView, TenantViewSet, time_param
+from apps.core.api import time_param
 from apps.core.schema import AUTHENTICATED, errors
 from apps.monitors import config_as_code, ingest, selectors, services
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
 from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 
 _FILTERS = [
     OpenApiParameter("kind", str, enum=MonitorKind.values),
@@ -120,37 +120,6 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         paginator = ResultCursor()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ResultOutput(page, many=True).data)
-
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "Uptime",
-                {
-                    name: inline_serializer(
-                        f"Uptime{name}",
-                        {
-                            "uptime_pct": serializers.FloatField(allow_null=True),
-                            "checks": serializers.IntegerField(),
-                            "p50_ms": serializers.FloatField(allow_null=True),
-                            "p95_ms": serializers.FloatField(allow_null=True),
-                            "p99_ms": serializers.FloatField(allow_null=True),
-                        },
-                    )
-                    for name in ("24h", "7d", "30d", "90d")
-                },
-            ),
-            **errors(401, 403, 404, 429),
-        },
-        summary="Uptime and latency percentiles over 24 h, 7 d, 30 d and 90 d (the SLA engine, from rollups)",
-    )
-    @action(detail=True, methods=["get"])
-    def uptime(self, request: Request, pk: str) -> Response:
-        # The SLA engine's figures, so this endpoint and the reports never disagree.
-        from apps.reports.selectors import monitor_uptime
-
-        monitor = self.get_object()
-        monitor.organization = self.organization  # loaded with its plan by the tenancy gate
-        return Response(monitor_uptime(monitor=monitor))
 
     @extend_schema(
         request=inline_serializer(

@@ -22,18 +22,3 @@ class PlanOutput(serializers.ModelSerializer):
             "response_ms": plan.sla_response_ms,
             "error_pct": float(plan.sla_error_pct),
         }
-
-
-class UsageItem(serializers.Serializer):
-    used = serializers.IntegerField()
-    limit = serializers.IntegerField(allow_null=True)
-
-
-class UsageOutput(serializers.Serializer):
-    plan = serializers.CharField()
-    period_start = serializers.DateField()
-    period_end = serializers.DateField()
-    features = serializers.ListField(child=serializers.CharField())
-    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
-    usage = serializers.DictField(child=UsageItem())
-    overridden = serializers.ListField(child=serializers.CharField())

@@ -4,5 +4,4 @@ from apps.plans.api import views
 
 urlpatterns = [
     path("plans", views.PlanListView.as_view(), name="plans"),
-    path("usage", views.UsageView.as_view(), name="usage"),
 ]

@@ -6,11 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import TenantAPIView
-from apps.core.schema import errors
 from apps.plans import selectors
-from apps.plans.api.serializers import PlanOutput, UsageOutput
-from apps.tenants.api.views import ORG_HEADER
+from apps.plans.api.serializers import PlanOutput
 
 
 class PlanListView(APIView):
@@ -24,14 +21,3 @@ class PlanListView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(PlanOutput(selectors.plan_list(), many=True).data)
-
-
-class UsageView(TenantAPIView):
-    @extend_schema(
-        tags=["plans"],
-        parameters=[ORG_HEADER],
-        responses={200: UsageOutput, **errors(401, 403, 404, 429)},
-        summary="This billing period's usage next to the plan's limits",
-    )
-    def get(self, request: Request) -> Response:
-        return Response(UsageOutput(selectors.usage_report(org=self.organization)).data)

@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path, re_path
 
 from apps.reports.api import views
 
@@ -15,5 +15,10 @@ urlpatterns = [
         r"^insights/(?P<monitor_id>[0-9a-f-]{36})/?$",
         views.InsightsView.as_view(),
         name="insights",
+    ),
+    path(
+        "monitors/<uuid:monitor_id>/uptime/",
+        views.MonitorUptimeView.as_view(),
+        name="monitor-uptime",
     ),
 ]

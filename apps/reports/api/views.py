@@ -9,12 +9,11 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantAPIView
 from apps.core.schema import errors
 from apps.monitors.models import Monitor
 from apps.plans.models import Feature
@@ -22,7 +21,7 @@ from apps.plans.services import require_feature
 from apps.reports import exports, insights, selectors, services
 from apps.reports.api.serializers import ErrorsQuery, ReportSettingsSerializer, SlaQuery
 from apps.reports.periods import KINDS, PeriodError, parse_period
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView
 from apps.tenants.selectors import Access
 
 
@@ -182,6 +181,40 @@ class InsightsView(TenantAPIView):
         monitor = _monitor(self.organization, monitor_id)
         monitor.organization = self.organization  # plan already loaded by the tenancy gate
         return Response(insights.monitor_insights(monitor=monitor))
+
+
+class MonitorUptimeView(TenantAPIView):
+    """A monitor's uptime, served under the monitor's URL from the SLA engine, so this endpoint
+    and the reports never disagree."""
+
+    @extend_schema(
+        tags=["monitors"],
+        parameters=[ORG_HEADER],
+        responses={
+            200: inline_serializer(
+                "Uptime",
+                {
+                    name: inline_serializer(
+                        f"Uptime{name}",
+                        {
+                            "uptime_pct": serializers.FloatField(allow_null=True),
+                            "checks": serializers.IntegerField(),
+                            "p50_ms": serializers.FloatField(allow_null=True),
+                            "p95_ms": serializers.FloatField(allow_null=True),
+                            "p99_ms": serializers.FloatField(allow_null=True),
+                        },
+                    )
+                    for name in ("24h", "7d", "30d", "90d")
+                },
+            ),
+            **errors(401, 403, 404, 429),
+        },
+        summary="Uptime and latency percentiles over 24 h, 7 d, 30 d and 90 d (the SLA engine, from rollups)",
+    )
+    def get(self, request: Request, monitor_id) -> Response:
+        monitor = _monitor(self.organization, monitor_id)
+        monitor.organization = self.organization  # loaded with its plan by the tenancy gate
+        return Response(selectors.monitor_uptime(monitor=monitor))
 
 
 class ReportSettingsView(TenantAPIView):

@@ -11,7 +11,6 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
 from apps.incidents.models import Incident
 from apps.statuspages import selectors, services
@@ -23,7 +22,7 @@ from apps.statuspages.models import (
     StatusPage,
     StatusPageSection,
 )
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 
 _READ = errors(401, 403, 404, 429)
 _WRITE = errors(*AUTHENTICATED, 429)

@@ -113,3 +113,18 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
 
     class Meta(ApiKeyOutput.Meta):
         fields = [*ApiKeyOutput.Meta.fields, "key"]
+
+
+class UsageItem(serializers.Serializer):
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField(allow_null=True)
+
+
+class UsageOutput(serializers.Serializer):
+    plan = serializers.CharField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    features = serializers.ListField(child=serializers.CharField())
+    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
+    usage = serializers.DictField(child=UsageItem())
+    overridden = serializers.ListField(child=serializers.CharField())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,22 +13,15 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from apps.core.api import TenantAPIView, TenantViewSet
 from apps.core.schema import AUTHENTICATED, errors
+from apps.plans import selectors as plan_selectors
 from apps.tenants import selectors, services, throttling
 from apps.tenants.api import serializers as s
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 from apps.tenants.models import ApiKey, Membership, Role
 from apps.tenants.selectors import Access
 
 User = get_user_model()
-
-ORG_HEADER = OpenApiParameter(
-    "X-Organization",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Slug of the organization to act on, for users in several organizations.",
-)
 
 
 class _Public(APIView):
@@ -244,3 +237,14 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     def destroy(self, request: Request, pk: str) -> Response:
         services.api_key_revoke(api_key=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UsageView(TenantAPIView):
+    @extend_schema(
+        tags=["plans"],
+        parameters=[ORG_HEADER],
+        responses={200: s.UsageOutput, **errors(401, 403, 404, 429)},
+        summary="This billing period's usage next to the plan's limits",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.UsageOutput(plan_selectors.usage_report(org=self.organization)).data)

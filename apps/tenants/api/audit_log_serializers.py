@@ -1,3 +1,5 @@
+"""What the audit log endpoint takes (filters) and returns (entries)."""
+
 from __future__ import annotations
 
 from rest_framework import serializers

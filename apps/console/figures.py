@@ -16,8 +16,8 @@ from django.db.models import Case, Count, IntegerField, Min, Value, When
 from django.utils import timezone
 
 from apps.alerts.models import Notification, NotificationStatus
-from apps.core.console import charts
-from apps.core.console.queues import queue_depths
+from apps.console import charts
+from apps.console.queues import queue_depths
 from apps.incidents.models import OPEN_STATUSES, Incident, Severity
 from apps.monitors.models import (
     CheckResult,

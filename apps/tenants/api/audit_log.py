@@ -1,3 +1,5 @@
+"""The organization's audit log: read-only, newest first, behind the plan's audit_logs feature."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -6,12 +8,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 
 from apps.audit import selectors
-from apps.audit.api.serializers import AuditEntryOutput, AuditFilters
 from apps.audit.models import AuditEntry
-from apps.core.api import TenantViewSet
 from apps.core.schema import errors
 from apps.plans.services import require_feature
-from apps.tenants.api.views import ORG_HEADER
+from apps.tenants.api.audit_log_serializers import AuditEntryOutput, AuditFilters
+from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
 
 
 class AuditCursor(CursorPagination):

@@ -17,7 +17,8 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from apps.core.admin import SESSION_ORG_KEY, is_operator, member_organizations, tenant_roles
+from apps.core.admin import is_operator
+from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
 
 
 def _list_of(url: str) -> str:
@@ -68,7 +69,7 @@ class ConsoleSite(admin.AdminSite):
         return context
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        from apps.core.console import figures
+        from apps.console import figures
 
         extra_context = dict(extra_context or {})
         if is_operator(request):
