@@ -7,10 +7,7 @@ from enum import IntEnum
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
-from rest_framework import exceptions
-from rest_framework.request import Request
 
-from apps.tenants.authentication import ApiKeyPrincipal
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 
 
@@ -46,33 +43,6 @@ class Tenancy:
 
     def allows(self, needed: Access) -> bool:
         return self.access >= needed
-
-
-def tenancy_for_request(request: Request) -> Tenancy:
-    """Resolve the organization for an authenticated request (at most one query).
-
-    API keys belong to one organization. Users pick one of theirs with `X-Organization: <slug>`
-    or get their oldest membership. An organization the caller does not belong to is a 404,
-    so its existence is not revealed.
-    """
-    wanted = request.headers.get("X-Organization", "").strip() or None
-    principal = request.user
-    if isinstance(principal, ApiKeyPrincipal):
-        key = principal.api_key
-        if wanted is not None and wanted != key.organization.slug:
-            raise exceptions.NotFound("Organization not found.")
-        return Tenancy(organization=key.organization, api_key=key)
-
-    memberships = Membership.objects.select_related("organization__plan").filter(user=principal)
-    if wanted is not None:
-        membership = memberships.filter(organization__slug=wanted).first()
-        if membership is None:
-            raise exceptions.NotFound("Organization not found.")
-    else:
-        membership = memberships.order_by("created_at").first()
-        if membership is None:
-            raise exceptions.PermissionDenied("You are not a member of any organization.")
-    return Tenancy(organization=membership.organization, role=membership.role, user=principal)
 
 
 def member_list(*, org: Organization) -> QuerySet[Membership]:

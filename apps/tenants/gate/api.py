@@ -22,8 +22,9 @@ from rest_framework.viewsets import GenericViewSet
 from apps.plans.metering import check_rate, count_api_request
 from apps.plans.models import Limit
 from apps.plans.selectors import entitlements_for
-from apps.tenants.models import Organization
-from apps.tenants.selectors import Access, Tenancy, tenancy_for_request
+from apps.tenants.authentication import ApiKeyPrincipal
+from apps.tenants.models import Membership, Organization
+from apps.tenants.selectors import Access, Tenancy
 
 #: the header a user in several organizations names one with (documented on every endpoint)
 ORG_HEADER = OpenApiParameter(
@@ -33,6 +34,33 @@ ORG_HEADER = OpenApiParameter(
     required=False,
     description="Slug of the organization to act on, for users in several organizations.",
 )
+
+
+def tenancy_for_request(request: Request) -> Tenancy:
+    """Resolve the organization for an authenticated request (at most one query).
+
+    API keys belong to one organization. Users pick one of theirs with `X-Organization: <slug>`
+    or get their oldest membership. An organization the caller does not belong to is a 404,
+    so its existence is not revealed.
+    """
+    wanted = request.headers.get("X-Organization", "").strip() or None
+    principal = request.user
+    if isinstance(principal, ApiKeyPrincipal):
+        key = principal.api_key
+        if wanted is not None and wanted != key.organization.slug:
+            raise exceptions.NotFound("Organization not found.")
+        return Tenancy(organization=key.organization, api_key=key)
+
+    memberships = Membership.objects.select_related("organization__plan").filter(user=principal)
+    if wanted is not None:
+        membership = memberships.filter(organization__slug=wanted).first()
+        if membership is None:
+            raise exceptions.NotFound("Organization not found.")
+    else:
+        membership = memberships.order_by("created_at").first()
+        if membership is None:
+            raise exceptions.PermissionDenied("You are not a member of any organization.")
+    return Tenancy(organization=membership.organization, role=membership.role, user=principal)
 
 
 def enforce_api_plan(tenancy: Tenancy) -> dict[str, str]:
