@@ -17,8 +17,8 @@ from croniter import croniter
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core import ssrf
 from apps.core.api import StrictSerializer
-from apps.monitors import ssrf
 from apps.monitors.models import MonitorKind
 
 _STATUS_RANGE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$")

@@ -16,7 +16,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.alerts.channels.base import DeliveryError, Message, Transport, register
-from apps.monitors import ssrf
+from apps.core import ssrf
 
 _SEVERITY_TYPES = {
     "info": apprise.NotifyType.INFO,

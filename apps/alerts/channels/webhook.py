@@ -45,7 +45,7 @@ from apps.alerts.channels.base import (
     is_permanent_status,
     register,
 )
-from apps.monitors import ssrf
+from apps.core import ssrf
 
 TIMEOUT_SECONDS = 10
 # Headers the transport owns: a tenant header must not forge the signature or break framing.

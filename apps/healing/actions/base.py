@@ -26,8 +26,8 @@ import requests
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core import ssrf
 from apps.core.plugins import ConfiguredPlugin
-from apps.monitors import ssrf
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 30.0

@@ -24,6 +24,7 @@ import dns.name
 import dns.nameserver
 import dns.resolver
 
+from apps.core.ssrf import is_blocked_address
 from apps.monitors.checkers.base import (
     CheckOutcome,
     CheckSpec,
@@ -33,7 +34,6 @@ from apps.monitors.checkers.base import (
     register,
 )
 from apps.monitors.checkers.net import down, finish, ms_since
-from apps.monitors.ssrf import is_blocked_address
 
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
 MAX_ANSWERS = 20

@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from apps.core.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
 from apps.monitors.checkers.base import (
     CheckOutcome,
     CheckSpec,
@@ -41,7 +42,6 @@ from apps.monitors.checkers.net import (
     tls_context,
     up_or_slow,
 )
-from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
 
 BODY_LIMIT = 64 * 1024
 MAX_HEADERS = 50

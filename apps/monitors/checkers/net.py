@@ -14,8 +14,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from apps.core.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
-from apps.monitors.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
 
 MAX_SANS = 20
 

@@ -1,4 +1,5 @@
-"""SSRF guard: a hosted checker must not become a proxy into its own network.
+"""The outbound guard against SSRF: a hosted checker or sender must not become a proxy into its
+own network (monitor checks, webhooks, notifications and healing actions all ask here).
 
 Targets resolving to loopback, private, link-local (169.254.169.254, the cloud metadata
 service), multicast, unspecified or reserved addresses are refused, for IPv4 and IPv6

@@ -1,0 +1,57 @@
+"""Apps talk to each other through public faces only.
+
+Another app may import an app's `models` (the shapes of its rows), `services` (writes),
+`selectors` (reads) and `events` (its seams), nothing else: what an app keeps in its other
+modules can change without breaking a neighbour. Two exceptions, by design: `apps.core` is the
+ground floor's infrastructure and all of it is public, and `apps.tenants.gate` is the tenancy
+gate every organization-scoped endpoint and console page passes. Each app's own `api`, `admin`
+and management commands are faces towards people, not towards other apps, so nobody imports
+them (the import contract in pyproject.toml keeps the console off limits too).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+FACES = {"models", "services", "selectors", "events"}
+EXTRA_FACES = {"tenants": {"gate"}}
+INFRASTRUCTURE = {"core"}
+
+
+def _imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.lineno, node.module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, []
+
+
+def _reached(module: str, names: list[str]) -> list[str]:
+    """The module of another app an import reaches: `from apps.x import services` reaches
+    `services`; `from apps.x.y import z` reaches `y`."""
+    parts = module.split(".")
+    if len(parts) > 2:
+        return [parts[2]]
+    return names or ["(the package)"]
+
+
+def test_apps_import_each_other_only_through_their_faces():
+    wrong = []
+    for path in sorted(APPS.rglob("*.py")):
+        rel = path.relative_to(APPS)
+        if rel.parts[0] == "migrations" or "migrations" in rel.parts:
+            continue
+        own = rel.parts[0]
+        for line, module, names in _imports(path):
+            parts = module.split(".")
+            if parts[0] != "apps" or len(parts) < 2 or parts[1] in (own, *INFRASTRUCTURE):
+                continue
+            other = parts[1]
+            allowed = FACES | EXTRA_FACES.get(other, set())
+            for reached in _reached(module, names):
+                if reached not in allowed:
+                    wrong.append(f"apps/{rel}:{line}: {module} ({reached})")
+    assert not wrong, "imports past another app's faces:\n" + "\n".join(wrong)
