@@ -27,7 +27,7 @@ from apps.incidents.models import (
     WindowKind,
 )
 from apps.incidents.windows import cron_of
-from apps.monitors.accounting import HourContext, Interval, union
+from apps.monitors.events import HourContext, Interval, union
 from apps.monitors.models import Monitor, MonitorStatus
 
 # A cron firing every minute over an hour: bounded so a pathological expression stays cheap.

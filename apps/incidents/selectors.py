@@ -18,6 +18,11 @@ from apps.incidents.models import (
     RuleKind,
     WindowKind,
 )
+
+# Re-exported: when a maintenance window applies (status pages show upcoming maintenance).
+from apps.incidents.windows import covers as covers
+from apps.incidents.windows import next_start as next_start
+from apps.incidents.windows import occurrence_at as occurrence_at
 from apps.monitors.models import MonitorStatus
 from apps.tenants.models import Organization
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from apps.core.events import Seam
 
+# The shape of the `hour_context` answer, re-exported for the app that gives it.
+from apps.monitors.accounting import HourContext as HourContext
+from apps.monitors.accounting import Interval as Interval
+from apps.monitors.accounting import union as union
+
 #: one monitor's status changed: (monitor=, old=, new=, result=, at=)
 status_change = Seam("monitors.status_change")
 

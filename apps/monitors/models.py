@@ -7,6 +7,11 @@ from django.db.models import Q
 
 from apps.core.models import TenantModel, TenantQuerySet
 
+# The values of CheckResult.outcome and error_class, defined with the framework-free checkers and
+# re-exported here for the apps that read results.
+from apps.monitors.checkers.base import ErrorClass as ErrorClass
+from apps.monitors.checkers.base import Outcome as Outcome
+
 
 class MonitorKind(models.TextChoices):
     HTTP = "http", "HTTP(S)"

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,14 +103,3 @@ def health_summary(*, org: Organization | None = None) -> dict[str, Any]:
     decided = counts["healthy"] + counts["unhealthy"]
     counts["health_percentage"] = round(counts["healthy"] / decided * 100, 2) if decided else 100.0
     return {"organization": org.slug if org is not None else None, **counts}
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """Left-aligned columns under a dashed rule, as the other operator commands print."""
-    table = [[str(c) for c in header], *([("-" if c is None else str(c)) for c in r] for r in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines

@@ -1,4 +1,6 @@
-"""Reads for monitors."""
+"""Reads for monitors: what the API, the console and the apps above ask of monitors and their
+results. The SLA engine (apps.reports) reads raw results and rollups through `accumulate`
+(live hours folded like rolled-up ones) and `percentile` (from a latency histogram)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,11 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from apps.monitors.models import CheckResult, Monitor
+
+# Re-exported: reads other apps make, kept beside the code that writes what they read.
+from apps.monitors.reporting import health_summary as health_summary
+from apps.monitors.rollups import accumulate as accumulate
+from apps.monitors.rollups import percentile as percentile
 from apps.tenants.models import Organization
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.monitors.models import Monitor
-from apps.monitors.rollups import accumulate
+from apps.monitors.selectors import accumulate
 from apps.reports import loaders, sla
 from apps.reports.periods import Period, hour_floor
 from apps.reports.sla import Accounting, Tally

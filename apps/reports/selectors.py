@@ -13,14 +13,16 @@ from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from apps.incidents.models import OPEN_STATUSES, Incident
-from apps.monitors import reporting
+from apps.monitors import selectors as monitor_selectors
 from apps.monitors.models import ErrorRollup, Granularity, Monitor, ResultRollup
-from apps.monitors.rollups import accumulate
 from apps.reports import engine
 from apps.reports.models import ReportSettings
 from apps.reports.periods import ROLLING, Period, hour_floor, rolling
 from apps.reports.sla import COUNTS, Accounting, Tally
 from apps.tenants.models import Organization
+
+#: the rolling windows `monitor_uptime` reports ("24h", "7d", "30d", "90d")
+ROLLING_PERIODS = tuple(ROLLING)
 
 UNTAGGED = "untagged"
 
@@ -132,7 +134,7 @@ def monitor_uptime(
 def summary(*, org: Organization) -> dict[str, Any]:
     """Monitor totals (apps.monitors.reporting, as the `healthsummary` command prints them)
     plus the open incidents."""
-    counts = reporting.health_summary(org=org)
+    counts = monitor_selectors.health_summary(org=org)
     open_incidents = Incident.objects.for_org(org).filter(status__in=OPEN_STATUSES)
     counts["active_incidents"] = open_incidents.count()
     return counts
@@ -161,7 +163,9 @@ def error_groups(
             if monitor is not None
             else list(Monitor.objects.for_org(org).values_list("pk", flat=True))
         )
-        for monitor_id, acc in accumulate(max(live_from, since), until, monitor_ids=ids).items():
+        for monitor_id, acc in monitor_selectors.accumulate(
+            max(live_from, since), until, monitor_ids=ids
+        ).items():
             for (outcome, error_class, message), (n, first, last) in acc.errors.items():
                 g = groups.setdefault(
                     (monitor_id, outcome, error_class, message),

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from statistics import mean
 from typing import Any
 
-from apps.monitors.rollups import percentile
+from apps.monitors.selectors import percentile
 
 COUNTS = (
     "up",

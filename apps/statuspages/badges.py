@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from django.template.loader import render_to_string
 
 from apps.monitors.models import Monitor, MonitorStatus
-from apps.reports.periods import ROLLING
-from apps.reports.selectors import monitor_uptime
+from apps.reports.selectors import ROLLING_PERIODS, monitor_uptime
 
-PERIODS = tuple(ROLLING)  # 24h, 7d, 30d, 90d
+PERIODS = ROLLING_PERIODS
 
 # Colours by name (the names are Shields' own, so shields.json passes them through).
 COLORS = {

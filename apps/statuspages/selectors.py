@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.html import escape
 
-from apps.incidents import windows as window_math
+from apps.incidents import selectors as window_math
 from apps.incidents.models import OPEN_STATUSES, Incident, MaintenanceWindow, WindowKind
 from apps.monitors.models import Granularity, MonitorStatus, ResultRollup
 from apps.statuspages import bars as bar_math

@@ -3,10 +3,9 @@
 Another app may import an app's `models` (the shapes of its rows), `services` (writes),
 `selectors` (reads) and `events` (its seams), nothing else: what an app keeps in its other
 modules can change without breaking a neighbour. Two exceptions, by design: `apps.core` is the
-ground floor's infrastructure and all of it is public, and `apps.tenants.gate` is the tenancy
-gate every organization-scoped endpoint and console page passes. Each app's own `api`, `admin`
-and management commands are faces towards people, not towards other apps, so nobody imports
-them (the import contract in pyproject.toml keeps the console off limits too).
+ground floor's infrastructure and all of it is public; `EXTRA_FACES` names the few other
+modules an app offers, each with its reason. An app's `api`, `admin` and management commands
+face people, not other apps: no other app imports them.
 """
 
 from __future__ import annotations
@@ -16,7 +15,12 @@ from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 FACES = {"models", "services", "selectors", "events"}
-EXTRA_FACES = {"tenants": {"gate"}}
+EXTRA_FACES = {
+    # the tenancy gate every organization-scoped endpoint and console page passes
+    "tenants": {"gate"},
+    # per-request rate limits and buffered counters, on the hot path of every API call
+    "plans": {"metering"},
+}
 INFRASTRUCTURE = {"core"}
 
 

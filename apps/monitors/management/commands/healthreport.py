@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from apps.core.tables import format_table
 from apps.monitors import reporting
 
 
@@ -41,5 +42,5 @@ class Command(BaseCommand):
         if org is None:
             header.insert(0, "organization")
             rows = [[r["organization"], *row] for r, row in zip(report, rows, strict=True)]
-        for line in reporting.format_table(header, rows):
+        for line in format_table(header, rows):
             self.stdout.write(line)

@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from apps.core.tables import format_table
 from apps.monitors import reporting
 
 
@@ -36,5 +37,5 @@ class Command(BaseCommand):
             ]
         ]
         rows.append(["health percentage", f"{summary['health_percentage']:.2f}%"])
-        for line in reporting.format_table([scope, "monitors"], rows):
+        for line in format_table([scope, "monitors"], rows):
             self.stdout.write(line)

@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.tables import format_table
 from apps.monitors import engine, reporting
 
 ERROR_WIDTH = 80
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         if org is None:
             header.insert(0, "organization")
             rows = [[m.organization.slug, *row] for (m, _), row in zip(checked, rows, strict=True)]
-        for line in reporting.format_table(header, rows):
+        for line in format_table(header, rows):
             self.stdout.write(line)
         tally = {}
         for _, r in checked:

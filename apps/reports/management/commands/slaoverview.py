@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from apps.monitors.reporting import format_table
+from apps.core.tables import format_table
 from apps.reports.selectors import platform_sla_overview
 
 
