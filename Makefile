@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format check-deploy clean
+.PHONY: run test lint format clean
 
 # A virtualenv with every pinned dependency; reinstalled when a requirements file changes.
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt
