@@ -4,10 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format check-deploy clean
+.PHONY: run test lint format docs clean
 
 # A virtualenv with every pinned dependency; reinstalled when a requirements file changes.
-$(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/docs.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	@touch $(STAMP)
@@ -31,5 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Build the documentation (docs/, mkdocs.yml) into site/; any warning fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf var staticfiles .pytest_cache
+	rm -rf var staticfiles .pytest_cache site

@@ -1,4 +1,6 @@
-"""Domain metrics (Prometheus), named as the dashboards and alerts expect (DESIGN.md).
+"""Domain metrics (Prometheus), named as the dashboards and alerts expect.
+
+The names are fixed: docs/decisions/0011-domain-metric-names.md.
 
 With several processes (gunicorn workers, Celery pool), set PROMETHEUS_MULTIPROC_DIR so /metrics
 merges every process's counters.

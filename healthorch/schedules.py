@@ -17,8 +17,6 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 2.0,
         "options": {"expires": 10},
     },
-    # Once an hour, delete API keys revoked or expired more than 30 days ago, so the key table
-    # (read on every API-key request) stays small while recent revocations remain auditable.
     # Every 15 seconds, mark heartbeat monitors whose deadline (period or cron + grace) passed.
     "sweep-overdue-heartbeats": {
         "task": "apps.monitors.tasks.sweep_overdue_heartbeats",
@@ -78,6 +76,8 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 15.0,
         "options": {"expires": 30},
     },
+    # Once an hour, delete API keys revoked or expired more than 30 days ago, so the key table
+    # (read on every API-key request) stays small while recent revocations remain auditable.
     "purge-dead-api-keys": {
         "task": "apps.tenants.tasks.purge_dead_api_keys",
         "schedule": 3600.0,

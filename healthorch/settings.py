@@ -127,7 +127,8 @@ DATABASES = {
 _db = DATABASES["default"]
 if _db["ENGINE"].endswith("sqlite3"):
     # SQLite is only the laptop default. IMMEDIATE transactions + WAL + a busy timeout stop
-    # "database is locked" when web, worker and beat write at once (measured in STACK.md).
+    # "database is locked" when web, worker and beat write at once
+    # (docs/decisions/0003-embedded-default-needs-no-server.md).
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -138,7 +139,8 @@ if _db["ENGINE"].endswith("sqlite3"):
     # runs dj-stripe's migrations (~500 operations, about a minute) every time otherwise.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test_healthorch.sqlite3")}
 else:
-    # Persistent connections: ~2.5x the request rate of a connection per request (STACK.md).
+    # Persistent connections: ~2.5x the request rate of a connection per request
+    # (docs/decisions/0004-persistent-database-connections.md).
     _db["CONN_MAX_AGE"] = config.integer("CONN_MAX_AGE", 60, minimum=0)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["connect_timeout"] = config.integer(

@@ -12,7 +12,7 @@
 # upgrades through Checkout. Every process it starts listens on 127.0.0.1 and is stopped on exit.
 #
 # Checkout, honestly: Stripe's hosted Checkout page cannot run here, and localstripe has no
-# Checkout Session (STACK.md). So:
+# Checkout Session (docs/decisions/0005-testing-billing-without-stripe.md). So:
 #   - if the product has no Stripe key (the embedded default), /billing/upgrade must answer the
 #     documented 503 "billing_not_configured"; the script checks that answer and prints
 #     "CHECKOUT NOT RUN" (E2E_REQUIRE_CHECKOUT=1 turns that into a failure);

@@ -1,10 +1,11 @@
 """A Stripe stand-in for the end-to-end script: tests/billing/fakestripe.py's API server, plus a
 "customer paid" endpoint that does what Stripe does after a Checkout payment.
 
-localstripe has no Checkout Session (STACK.md), and Stripe's hosted page cannot be reached
+localstripe has no Checkout Session, and Stripe's hosted page cannot be reached
 here, so `POST <complete_url>/<session id>` plays the payment: it creates the subscription for
 the session's customer and price, marks the session complete, and delivers a signed
 `checkout.session.completed` to the product's webhook, exactly as Stripe would sign it.
+See docs/decisions/0005-testing-billing-without-stripe.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Channels, escalation policies and the notification outbox.
 
-The outbox is the truth (STYLE.md rule 5): one Notification row per (incident event, channel),
+The outbox is the truth: one Notification row per (incident event, channel),
 written in the transaction that wrote the event, under a unique idempotency key; a Celery task
 only nudges it. Every delivery attempt is a NotificationAttempt row with its error.
+See docs/decisions/0009-history-is-rows.md.
 """
 
 from __future__ import annotations

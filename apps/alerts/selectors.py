@@ -1,4 +1,7 @@
-"""Reads for alerts. Every selector takes the organization (STYLE.md rule 2)."""
+"""Reads for alerts. Every selector takes the organization.
+
+See docs/decisions/0007-one-tenancy-gate.md.
+"""
 
 from __future__ import annotations
 

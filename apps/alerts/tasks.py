@@ -1,5 +1,6 @@
-"""Thin Celery wrappers (STYLE.md rule 7). The Notification rows are the truth; a task is only
+"""Thin Celery wrappers. The Notification rows are the truth; a task is only
 a nudge, so losing one delays a delivery until the sweep, never loses it.
+See docs/decisions/0010-thin-tasks.md.
 
 Retries are not Celery's: the delivery service records each attempt and re-enqueues with its
 own backoff, so `max_retries=0` and a redelivered message (acks_late) is harmless because the

@@ -1,9 +1,9 @@
 """Healing: policies (what to do for which monitors) and attempts (what was decided and done).
 
-Every decision is a HealingAttempt row, acted on or not (STYLE.md rule 5): a suggestion
+Every decision is a HealingAttempt row, acted on or not: a suggestion
 waiting for a person, a skip with its reason, or an executed action with its outcome,
 duration and verification. Each step also appears on the incident's timeline as a `healing`
-IncidentEvent.
+IncidentEvent. See docs/decisions/0009-history-is-rows.md.
 """
 
 from __future__ import annotations

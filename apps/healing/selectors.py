@@ -1,4 +1,7 @@
-"""Reads for healing. Every selector takes the organization or a row of it (STYLE.md rule 2)."""
+"""Reads for healing. Every selector takes the organization or a row of it.
+
+See docs/decisions/0007-one-tenancy-gate.md.
+"""
 
 from __future__ import annotations
 

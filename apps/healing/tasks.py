@@ -1,4 +1,4 @@
-"""Thin healing tasks: ids in, one idempotent service call (STYLE.md rule 7)."""
+"""Thin healing tasks: ids in, one idempotent service call (docs/decisions/0010-thin-tasks.md)."""
 
 from __future__ import annotations
 

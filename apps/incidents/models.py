@@ -1,8 +1,9 @@
 """Incidents and their timelines.
 
 An Incident is what a human acknowledges and resolves; every change to it is an IncidentEvent
-row written in the same transaction (STYLE.md rule 5), so the timeline, the notifications
+row written in the same transaction, so the timeline, the notifications
 (apps.alerts reads the events) and the reports all derive from rows.
+See docs/decisions/0009-history-is-rows.md.
 """
 
 from __future__ import annotations

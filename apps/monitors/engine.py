@@ -47,10 +47,11 @@ TASK_BATCH = 200  # monitors per run_checks task
 MAX_CONCURRENCY = 200  # checks in flight per worker process
 # Checks of a batch start at most this often (per second) instead of all at once: a burst of
 # hundreds of simultaneous connects adds tens of ms to every measured latency on a small
-# machine, while evenly paced starts add a few (STACK.md: +2.5 ms p95 at 1,000/s, +4 ms at
+# machine, while evenly paced starts add a few (+2.5 ms p95 at 1,000/s, +4 ms at
 # 1,500/s). At 1,000/s a batch of 200 spent 0.2 s just starting, which capped one worker
 # process near 540 checks/s (scheduler lag p95 > 1 s at 500/s offered); 1,500/s leaves slack
 # (benchmarks/checks.py, 2026-12-06).
+# Client and pacing figures: docs/decisions/0002-aiohttp-for-the-check-engine.md.
 START_RATE_PER_SECOND = 1500.0
 
 

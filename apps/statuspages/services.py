@@ -1,7 +1,8 @@
 """Writes for status pages, sections, incident updates, postmortems, subscribers and badges.
 
-Every change goes through here (STYLE.md rule 4). Writes that change what a page shows clear
+Every change goes through here. Writes that change what a page shows clear
 its cached rendering, so a posted update is visible at once instead of after the cache TTL.
+See docs/decisions/0008-services-own-state-changes.md.
 """
 
 from __future__ import annotations

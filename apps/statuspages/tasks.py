@@ -1,4 +1,7 @@
-"""Thin Celery wrappers (STYLE.md rule 7): ids in, one service call, the rows are the truth."""
+"""Thin Celery wrappers: ids in, one service call, the rows are the truth.
+
+See docs/decisions/0010-thin-tasks.md.
+"""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ customer created for an organization, a subscription created and cancelled throu
 localstripe's own signed webhook delivery into dj-stripe's endpoint on a live server.
 
 localstripe has no /v1/account, so the dj-stripe Account (which dj-stripe needs before it
-stores events) is made by hand, as in STACK.md. It renders subscriptions in the 2017 shape
+stores events) is made by hand. It renders subscriptions in the 2017 shape
 (items carry `plan`), which the product reads as well as the current shape.
+See docs/decisions/0005-testing-billing-without-stripe.md.
 """
 
 from __future__ import annotations

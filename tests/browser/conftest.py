@@ -18,7 +18,8 @@ import pytest
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 # Without the background-networking flags Chromium tries Google's hosts at start-up and the
-# closed network refuses them (STACK.md). Playwright gives each launch a fresh profile.
+# closed network refuses them (docs/decisions/0006-browser-tests-on-the-system-chromium.md).
+# Playwright gives each launch a fresh profile.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -1,4 +1,4 @@
-"""Writes for alerts (STYLE.md: services own state changes). Split by concern:
+"""Writes for alerts (docs/decisions/0008-services-own-state-changes.md). Split by concern:
 
 - `channels`: channel CRUD, test messages, the disable a permanent error causes;
 - `policies`: escalation policy CRUD;

@@ -1,4 +1,4 @@
-"""Writes for incidents (STYLE.md: services own state changes). Split by concern:
+"""Writes for incidents (docs/decisions/0008-services-own-state-changes.md). Split by concern:
 
 - `opening`: open (or fold into the open one), failed again, resolve automatically, custom
   incidents; every timeline line is published to the listeners (apps.alerts, apps.healing)
