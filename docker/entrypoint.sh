@@ -45,7 +45,7 @@ case "$role" in
         # --no-control-socket: gunicorn otherwise creates a control socket under $HOME, which is
         # the read-only /app for this user. --timeout 30 kills a worker stuck on one request.
         # --threads (gthread workers): a worker keeps its core busy while one request waits on
-        # PostgreSQL; 2 sync workers left cores idle (benchmarks/pings.py, README "Figures").
+        # PostgreSQL; 2 sync workers left cores idle (benchmarks/pings.py, docs/benchmarks.md).
         exec gunicorn healthorch.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-2}" \

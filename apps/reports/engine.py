@@ -53,7 +53,7 @@ def monitor_rows(
     tz: zoneinfo.ZoneInfo,
     now: datetime | None = None,
 ) -> list[dict]:
-    """The SLA figures of each monitor over the period (see the README for every formula)."""
+    """The SLA figures of each monitor over the period (docs/concepts/reports.md states every formula)."""
     now = now or timezone.now()
     ids = [m.pk for m in monitors]
     if not ids:

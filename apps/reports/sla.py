@@ -1,6 +1,6 @@
 """The SLA arithmetic, free of queries: tallies of rollup counts in, figures out.
 
-Every formula here is the one the README's "Reports and SLA" section states; change both.
+Every formula here is the one docs/concepts/reports.md states; change both.
 """
 
 from __future__ import annotations
