@@ -135,7 +135,7 @@ POLICY_PRESENCE_TTL = 10.0
 _policy_presence: dict[Any, tuple[float, bool]] = {}
 
 
-def _org_has_policies(org_id: Any) -> bool:
+def org_has_policies(org_id: Any) -> bool:
     now = time.monotonic()
     cached = _policy_presence.get(org_id)
     if cached is not None and cached[0] > now:
