@@ -10,11 +10,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework import serializers
 
 from apps.audit import audit
 from apps.core import crypto
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, ServiceError
 from apps.monitors import engine
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
 from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
@@ -208,7 +207,7 @@ def monitor_check_now(*, monitor: Monitor) -> Any:
     """Run the monitor's check now, in this process, and record the result (it feeds the
     state machine as a scheduled one does). Only active, unpaused monitors run on demand."""
     if monitor.paused or monitor.kind not in ACTIVE_KINDS:
-        raise serializers.ValidationError(
+        raise FieldErrors(
             {
                 "detail": [
                     "Only active http, tcp, tls, dns, postgres and redis monitors run on demand."

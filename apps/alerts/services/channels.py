@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from rest_framework import serializers
 
 from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
@@ -21,6 +20,7 @@ from apps.alerts.services.delivery import deliver_test
 from apps.alerts.services.escalation import routes_changed
 from apps.audit import audit
 from apps.core import crypto
+from apps.core.errors import invalid_under
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -30,10 +30,8 @@ logger = logging.getLogger(__name__)
 
 def _clean(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     transport = REGISTRY[kind]
-    try:
+    with invalid_under("config"):
         cleaned = transport.clean_config(config)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({"config": exc.detail}) from exc
     return transport.split_secrets(cleaned)
 
 
