@@ -10,14 +10,20 @@ Two rules, checked by reading every file's syntax tree (nothing is imported):
 How an import becomes edges of the graph:
 
 - relative imports are resolved against the importing file's package;
-- `import apps.x.y` and `from apps.x.y import z` are an edge to `apps.x.y`, and to `apps.x.y.z`
-  as well when that is a module of its own (`from apps.x import services` reaches
-  `apps/x/services.py` or `apps/x/services/__init__.py`);
+- `import apps.x.y` and `from apps.x.y import z` are an edge to `apps.x.y`; when `z` is a module
+  of its own (`from apps.x import services` with `apps/x/services.py` or
+  `apps/x/services/__init__.py`) the edge is to `apps.x.y.z`, and `apps.x.y` is then one of its
+  parents (next rule), as it is at run time;
 - importing `apps.x.y` runs the `__init__.py` of `apps` and `apps.x` first, so each of those
   parents is an edge too, but only when its `__init__.py` holds an import statement (an empty
   or docstring-only `__init__` cannot close a circle). A file inside a package is not given
   that implied edge to its own enclosing packages: they are already being imported whenever
-  the file is. An explicit `from apps.x import name` written inside `apps.x` still counts.
+  the file is. Reading a name other than a submodule from a package
+  (`from apps.x.services import incident_open`) is a direct edge to its `__init__`, from
+  anywhere.
+
+Code that queues a Celery task names it (apps.core.queueing) rather than importing the tasks
+module: the tasks import the services they run, never the other way round.
 """
 
 from __future__ import annotations
@@ -107,6 +113,12 @@ def _is_project(module: str) -> bool:
     return module.split(".")[0] in PROJECT_PACKAGES
 
 
+# Private-name imports in files this branch leaves alone (the admin modules belong to the admin
+# and tenancy rework running in parallel, which moves apps/core/admin.py's role sets); delete an
+# entry once its import is gone.
+KNOWN_ELSEWHERE = {("apps/statuspages/admin.py", "apps.core.admin", "_WRITE_ROLES")}
+
+
 def test_no_private_name_is_imported_from_another_module():
     offending = []
     for name, path in _files().items():
@@ -117,6 +129,8 @@ def test_no_private_name_is_imported_from_another_module():
             if not imp.names and any(p.startswith("_") for p in imp.module.split(".")[1:]):
                 private = [imp.module]
             for n in private:
+                if (str(path.relative_to(ROOT)), imp.module, n) in KNOWN_ELSEWHERE:
+                    continue
                 offending.append(f"{imp.where()}: from {imp.module} import {n}")
     assert not offending, (
         f"{len(offending)} import(s) of a private name from another module; make the name "
