@@ -1,14 +1,18 @@
 """One error shape for the whole API.
 
 Every error body is a JSON object with at least ``error`` (a short title). Validation errors add
-``fields`` ({field: [messages]}); other errors add ``detail`` (a sentence). Plan limits answer
-402 with exactly ``{"error": "Upgrade Required", "feature": ..., "current_plan": ...}``
-(plus optional ``limit`` and ``used``), raised as UpgradeRequired from any service.
+``fields`` ({field: [messages]}); other errors add ``detail`` (a sentence). A service refusing
+input field by field raises FieldErrors, answered exactly as a serializer's ValidationError.
+Plan limits answer 402 with exactly ``{"error": "Upgrade Required", "feature": ...,
+"current_plan": ...}`` (plus optional ``limit`` and ``used``), raised as UpgradeRequired from
+any service.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -37,6 +41,37 @@ class ServiceError(Exception):
 class Conflict(ServiceError):
     status_code = status.HTTP_409_CONFLICT
     title = "Conflict"
+
+
+class FieldErrors(ServiceError):
+    """Input a service refuses field by field: {field: [messages]}, nested for a plugin's config
+    ({"config": {"url": [...]}}). The API answers it as it answers a serializer's validation
+    error, 400 ``{"error": "Invalid input", "fields": {...}}``. `detail` is the sentence the
+    console showed for such a ValidationError ("field: message; other: message")."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        normalized = exceptions.ValidationError(fields).detail
+        super().__init__(
+            "; ".join(
+                f"{key}: {' '.join(map(str, _as_list(value)))}" for key, value in normalized.items()
+            ),
+            code="invalid",
+        )
+        self.fields = fields
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@contextmanager
+def invalid_under(field: str) -> Iterator[None]:
+    """Run a plugin's config validation (a DRF serializer) inside a service: its errors come out
+    as FieldErrors nested under `field`, e.g. {"config": {"url": ["..."]}}."""
+    try:
+        yield
+    except exceptions.ValidationError as exc:
+        raise FieldErrors({field: exc.detail}) from exc
 
 
 class UpgradeRequired(Exception):
@@ -94,7 +129,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UpgradeRequired):
         set_rollback()
         return Response(exc.as_body(), status=status.HTTP_402_PAYMENT_REQUIRED)
-    if isinstance(exc, ServiceError):
+    if isinstance(exc, FieldErrors):
+        exc = exceptions.ValidationError(exc.fields)  # the same body a serializer's would have
+    elif isinstance(exc, ServiceError):
         set_rollback()
         body: dict[str, Any] = {"error": exc.title, "detail": exc.detail, "code": exc.code}
         if exc.field:

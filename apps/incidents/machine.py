@@ -22,8 +22,8 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.incidents import opening
 from apps.incidents import rules as rule_defaults
-from apps.incidents import services
 from apps.incidents import windows as window_math
 from apps.incidents.models import (
     OPEN_STATUSES,
@@ -34,8 +34,8 @@ from apps.incidents.models import (
     StatusChange,
     WindowKind,
 )
+from apps.incidents.opening import Opening
 from apps.incidents.rules import RuleSet, rules_for_orgs
-from apps.incidents.services import Opening
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import Monitor, MonitorStatus
 
@@ -126,7 +126,9 @@ def _record(changes: list[Change]) -> None:
     )
 
 
-def _openings(items: list[tuple[Monitor, str, str, datetime, dict]], ctx: Context) -> list[Opening]:
+def openings_for(
+    items: list[tuple[Monitor, str, str, datetime, dict]], ctx: Context
+) -> list[Opening]:
     """Openings for (monitor, rule, title, at, cause) whose rule is enabled, each marked
     suppressed when a silence holds its monitor or a parent it depends on is down."""
     items = [i for i in items if ctx.rules[i[0].organization_id][i[1]].enabled]
@@ -152,7 +154,7 @@ def _openings(items: list[tuple[Monitor, str, str, datetime, dict]], ctx: Contex
     return out
 
 
-def _recovery_notifies(incident: Incident, ruleset: RuleSet, silence) -> bool:
+def recovery_notifies(incident: Incident, ruleset: RuleSet, silence) -> bool:
     """Recoveries are delivered, also for incidents a down parent suppressed; not when the
     service_recovery rule is off, a silence is in force, or the opening was never announced
     because a silence held it."""
@@ -178,7 +180,7 @@ def _resolve_recovered(
         by_at[at].append(
             (
                 incident,
-                _recovery_notifies(incident, ruleset, ctx.quiet(monitor, at)),
+                recovery_notifies(incident, ruleset, ctx.quiet(monitor, at)),
                 {
                     "recovery": True,
                     "severity": ruleset[RuleKind.SERVICE_RECOVERY].severity,
@@ -187,7 +189,7 @@ def _resolve_recovered(
             )
         )
     for at, items in by_at.items():
-        services.incidents_resolve_many(items, at=at)
+        opening.incidents_resolve_many(items, at=at)
 
 
 # --- Status changes ---------------------------------------------------------------------------
@@ -220,13 +222,13 @@ def process_changes(changes: list[Change], *, record: bool = True) -> None:
         if window is not None:
             held.append((c.monitor, window, c.at))
     if held:
-        _enter_maintenance(held)
+        enter_maintenance(held)
         live = [c for c in live if c.monitor.status != MonitorStatus.MAINTENANCE]
     live = _flapping(live, ctx)
-    _apply(live, ctx)
+    apply_changes(live, ctx)
 
 
-def _apply(changes: list[Change], ctx: Context) -> None:
+def apply_changes(changes: list[Change], ctx: Context) -> None:
     down = [c for c in changes if c.new == MonitorStatus.DOWN]
     healthy = [c for c in changes if c.new in HEALTHY]
     if down:
@@ -238,7 +240,7 @@ def _apply(changes: list[Change], ctx: Context) -> None:
         )
         at = {c.monitor.pk: c.at for c in down}
         for moment, group in _group_by(list(warnings), lambda i: at[i.monitor_id]).items():
-            services.incidents_resolve_many(
+            opening.incidents_resolve_many(
                 [(i, False, {"note": "superseded: the monitor is down"}) for i in group], at=moment
             )
         items = []
@@ -252,7 +254,7 @@ def _apply(changes: list[Change], ctx: Context) -> None:
             items.append(
                 (c.monitor, rule, f"{c.monitor.name} is down", c.at, _cause(rule, c.result))
             )
-        services.incidents_open_many(_openings(items, ctx))
+        opening.incidents_open_many(openings_for(items, ctx))
     if healthy:
         _resolve_recovered(
             [(c.monitor, c.at) for c in healthy], [*DOWN_RULES, RuleKind.CONSECUTIVE_FAILURES], ctx
@@ -276,7 +278,7 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
     if not watched:
         return changes
     ids = [c.monitor.pk for c in watched]
-    current = services._open_for((pk, RuleKind.FLAPPING) for pk in ids)
+    current = opening.open_for((pk, RuleKind.FLAPPING) for pk in ids)
     longest = max(
         ctx.rules[c.monitor.organization_id][RuleKind.FLAPPING].window_seconds for c in watched
     )
@@ -290,7 +292,7 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
     ):
         times[monitor_id].append(at)
     taken: set[int] = set()
-    seen, opening = [], []
+    seen, to_open = [], []
     for c in watched:
         key = (c.monitor.pk, RuleKind.FLAPPING)
         rule = ctx.rules[c.monitor.organization_id][RuleKind.FLAPPING]
@@ -302,7 +304,7 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
         n = sum(1 for t in times[c.monitor.pk] if start < t <= c.at)
         if n > rule.threshold:
             minutes = rule.window_seconds // 60
-            opening.append(
+            to_open.append(
                 (
                     c.monitor,
                     RuleKind.FLAPPING,
@@ -316,8 +318,8 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
                 )
             )
             taken.add(id(c))
-    services.incidents_seen_many(seen)
-    services.incidents_open_many(_openings(opening, ctx))
+    opening.incidents_seen_many(seen)
+    opening.incidents_open_many(openings_for(to_open, ctx))
     return [c for c in changes if id(c) not in taken]
 
 
@@ -365,7 +367,7 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
             candidates.append((monitor, last, wants))
     if again:
         at_of = {m.pk: (m, results[-1]) for m, results in folded}
-        services.incidents_seen_many(
+        opening.incidents_seen_many(
             [
                 (
                     incident,
@@ -394,7 +396,7 @@ def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
     items = []
     for monitor, last, wants in candidates:
         items.extend(_crossed(monitor, last, wants, ctx.rules[monitor.organization_id]))
-    services.incidents_open_many(_openings(items, ctx))
+    opening.incidents_open_many(openings_for(items, ctx))
 
 
 def _crossed(monitor: Monitor, last: Any, wants: set[str], ruleset: RuleSet) -> list[tuple]:
@@ -433,7 +435,7 @@ def _crossed(monitor: Monitor, last: Any, wants: set[str], ruleset: RuleSet) -> 
 # --- Maintenance ------------------------------------------------------------------------------
 
 
-def _enter_maintenance(held: list[tuple[Monitor, MaintenanceWindow, datetime]]) -> None:
+def enter_maintenance(held: list[tuple[Monitor, MaintenanceWindow, datetime]]) -> None:
     by_at = _group_by(held, lambda h: h[2])
     for at, group in by_at.items():
         Monitor.objects.filter(pk__in=[m.pk for m, _, _ in group]).update(

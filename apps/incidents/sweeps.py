@@ -12,19 +12,19 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from apps.incidents import opening
 from apps.incidents import rules as rule_defaults
-from apps.incidents import services
 from apps.incidents import windows as window_math
 from apps.incidents.machine import (
     HEALTHY,
     NOT_FLIPS,
     Change,
     Context,
-    _apply,
-    _enter_maintenance,
-    _openings,
-    _recovery_notifies,
+    apply_changes,
+    enter_maintenance,
+    openings_for,
     process_changes,
+    recovery_notifies,
 )
 from apps.incidents.models import (
     OPEN_STATUSES,
@@ -122,7 +122,7 @@ def maintenance_sync(*, org_ids: set | None = None, now: datetime | None = None)
             elif window is None and monitor.status == MonitorStatus.MAINTENANCE:
                 leave.append(monitor)
         if enter:
-            _enter_maintenance(enter)
+            enter_maintenance(enter)
         changes = []
         for monitor in leave:
             new = _status_after_maintenance(monitor)
@@ -170,7 +170,7 @@ def flapping_settle(*, now: datetime | None = None) -> int:
                 continue
             ctx = Context({org_id}, now, now)
             quiet = ctx.quiet(monitor, now) is not None
-            services.incidents_resolve_many(
+            opening.incidents_resolve_many(
                 [
                     (
                         incident,
@@ -181,9 +181,11 @@ def flapping_settle(*, now: datetime | None = None) -> int:
                 at=now,
             )
             if monitor.status == MonitorStatus.DOWN:
-                _apply([Change(monitor, MonitorStatus.UNKNOWN, MonitorStatus.DOWN, now)], ctx)
+                apply_changes(
+                    [Change(monitor, MonitorStatus.UNKNOWN, MonitorStatus.DOWN, now)], ctx
+                )
             elif monitor.status in HEALTHY:
-                _apply([Change(monitor, MonitorStatus.DOWN, monitor.status, now)], ctx)
+                apply_changes([Change(monitor, MonitorStatus.DOWN, monitor.status, now)], ctx)
         settled += 1
     return settled
 
@@ -225,12 +227,12 @@ def cleared_resolve(*, now: datetime | None = None) -> int:
             cleared_items.append(
                 (
                     incident,
-                    _recovery_notifies(incident, ruleset, ctx.quiet(monitor, now)),
+                    recovery_notifies(incident, ruleset, ctx.quiet(monitor, now)),
                     {"recovery": True, "note": "cleared" if cleared else "rule disabled"},
                 )
             )
     with transaction.atomic():
-        return len(services.incidents_resolve_many(cleared_items, at=now))
+        return len(opening.incidents_resolve_many(cleared_items, at=now))
 
 
 def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
@@ -286,7 +288,7 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
                 back.append(
                     (
                         current,
-                        _recovery_notifies(current, ruleset, None),
+                        recovery_notifies(current, ruleset, None),
                         {"recovery": True, "note": note},
                     )
                 )
@@ -298,7 +300,7 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
             )
         )
         with transaction.atomic():
-            resolved += len(services.incidents_resolve_many(back, at=now))
+            resolved += len(opening.incidents_resolve_many(back, at=now))
             if monitors:
                 ctx = Context.for_monitors(monitors, now, now)
                 items = []
@@ -314,7 +316,7 @@ def low_uptime_sweep(*, now: datetime | None = None) -> dict[str, int]:
                         "threshold": threshold,
                     }
                     items.append((m, RuleKind.LOW_UPTIME, title, now, cause))
-                results = services.incidents_open_many(_openings(items, ctx))
+                results = opening.incidents_open_many(openings_for(items, ctx))
                 opened += sum(1 for _, was_opened in results if was_opened)
     return {"opened": opened, "resolved": resolved}
 

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core import queueing
 from apps.core.pauses import gc_held
 from apps.monitors import watchdog
 from apps.monitors.checkers.base import (
@@ -38,6 +39,7 @@ from apps.monitors.models import (
     MonitorSchedule,
     ScheduleLane,
 )
+from apps.monitors.secrets import secret_of
 from healthorch import metrics
 
 logger = logging.getLogger(__name__)
@@ -176,8 +178,7 @@ def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> li
 
 def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
     """Claim everything due (bounded rounds) and enqueue batches per region queue."""
-    from apps.monitors.tasks import run_checks
-
+    run_checks = queueing.task("apps.monitors.tasks.run_checks")  # named: tasks imports engine
     total = 0
     for _ in range(max_rounds):
         claimed = claim_due(now=now)
@@ -213,8 +214,6 @@ def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
 def spec_for(monitor: Monitor) -> CheckSpec:
     config = dict(monitor.config)
     if monitor.secret:
-        from apps.monitors.services import secret_of
-
         field = "dsn" if monitor.kind == MonitorKind.POSTGRES else "url"
         config[field] = _with_password(config[field], secret_of(monitor))
     return CheckSpec(

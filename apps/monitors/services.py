@@ -10,13 +10,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework import serializers
 
 from apps.audit import audit
 from apps.core import crypto
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, ServiceError
+from apps.monitors import engine
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
 from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
+from apps.monitors.secrets import secret_of as secret_of  # re-exported: one services API
 from apps.monitors.state import announce_set
 from apps.plans.models import Feature, Limit, Plan
 from apps.plans.services import require_feature, require_interval, reserve
@@ -205,10 +206,8 @@ def monitor_resume(*, monitor: Monitor) -> Monitor:
 def monitor_check_now(*, monitor: Monitor) -> Any:
     """Run the monitor's check now, in this process, and record the result (it feeds the
     state machine as a scheduled one does). Only active, unpaused monitors run on demand."""
-    from apps.monitors import engine
-
     if monitor.paused or monitor.kind not in ACTIVE_KINDS:
-        raise serializers.ValidationError(
+        raise FieldErrors(
             {
                 "detail": [
                     "Only active http, tcp, tls, dns, postgres and redis monitors run on demand."
@@ -234,10 +233,6 @@ def monitor_delete(*, monitor: Monitor) -> None:
             before=audit.snapshot(monitor),
         )
         monitor.delete()
-
-
-def secret_of(monitor: Monitor) -> str:
-    return crypto.decrypt(monitor.secret) if monitor.secret else ""
 
 
 # --- Downgrade rules (registered with plans) ------------------------------------------------

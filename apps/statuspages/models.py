@@ -13,7 +13,7 @@ from django.db.models import Q
 from apps.core.models import TenantModel
 
 
-def _access_token() -> str:
+def new_access_token() -> str:
     # 192 bits from the OS CSPRNG: a private page's link cannot be guessed.
     return secrets.token_urlsafe(24)
 
@@ -28,7 +28,7 @@ class StatusPage(TenantModel):
     # Private pages need the password or the token link.
     private = models.BooleanField(default=False)
     password_hash = models.CharField(max_length=200, blank=True, editable=False)
-    access_token = models.CharField(max_length=64, unique=True, default=_access_token)
+    access_token = models.CharField(max_length=64, unique=True, default=new_access_token)
     # How far back resolved incidents are listed.
     history_days = models.PositiveSmallIntegerField(default=14)
 

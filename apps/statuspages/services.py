@@ -19,6 +19,7 @@ from apps.monitors.models import Monitor
 from apps.plans.models import Feature
 from apps.plans.services import require_feature
 from apps.statuspages import cache as page_cache
+from apps.statuspages.emails import confirmation_send, update_fan_out  # one services API
 from apps.statuspages.models import (
     Badge,
     IncidentUpdate,
@@ -26,15 +27,13 @@ from apps.statuspages.models import (
     StatusPage,
     StatusPageMonitor,
     StatusPageSection,
-    _access_token,
+    new_access_token,
 )
-from apps.statuspages.subscriptions import (  # one services API for the app
-    confirmation_send,
+from apps.statuspages.subscriptions import (  # for the app
     enqueue,
     subscriber_confirm,
     subscriber_unsubscribe,
     subscription_request,
-    update_fan_out,
 )
 from apps.tenants.models import Organization
 
@@ -49,7 +48,7 @@ def _apply_secret(page: StatusPage, data: dict[str, Any]) -> None:
         password = data["password"] or ""
         page.password_hash = make_password(password) if password else ""
     if data.get("rotate_token"):
-        page.access_token = _access_token()
+        page.access_token = new_access_token()
 
 
 def _check_slug(slug: str, exclude: object = None) -> None:

@@ -116,7 +116,7 @@ def test_two_openers_racing_end_with_one_incident(org):
         try:
             with transaction.atomic():
                 # Both see no open incident before either inserts.
-                assert services._open_locked(monitor.pk, RuleKind.SERVICE_DOWN) is None
+                assert services.open_locked(monitor.pk, RuleKind.SERVICE_DOWN) is None
                 barrier.wait()
                 results.append(
                     services.incident_open(

@@ -1,6 +1,7 @@
 """Writes for channels: create, update, delete, test, and the disable that a permanent error
-causes. Secrets (a webhook's signing secret, an Apprise URL) are stored Fernet-encrypted and
-only ever returned by `channel_create`, once."""
+causes (that one, with the full config, lives in channel_state.py, which delivery uses too).
+Secrets (a webhook's signing secret, an Apprise URL) are stored Fernet-encrypted and only ever
+returned by `channel_create`, once."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from rest_framework import serializers
 
 from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
+from apps.alerts.services.channel_state import channel_disable as channel_disable  # re-export
+from apps.alerts.services.channel_state import channel_full_config as channel_full_config
+from apps.alerts.services.channel_state import channel_secrets
+from apps.alerts.services.delivery import deliver_test
+from apps.alerts.services.escalation import routes_changed
 from apps.audit import audit
 from apps.core import crypto
+from apps.core.errors import invalid_under
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -22,27 +28,10 @@ from apps.tenants.models import Organization
 logger = logging.getLogger(__name__)
 
 
-def routes_changed() -> None:
-    from apps.alerts.services.escalation import routes_changed as bump
-
-    bump()
-
-
-def channel_secrets(channel: Channel) -> dict[str, Any]:
-    return json.loads(crypto.decrypt(channel.secret)) if channel.secret else {}
-
-
-def channel_full_config(channel: Channel) -> dict[str, Any]:
-    """The config a transport needs: public half plus the decrypted secret half."""
-    return {**channel.config, **channel_secrets(channel)}
-
-
 def _clean(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     transport = REGISTRY[kind]
-    try:
+    with invalid_under("config"):
         cleaned = transport.clean_config(config)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({"config": exc.detail}) from exc
     return transport.split_secrets(cleaned)
 
 
@@ -140,41 +129,12 @@ def channel_delete(*, channel: Channel) -> None:
     routes_changed()
 
 
-def channel_disable(*, channel_id: Any, reason: str) -> bool:
-    """Disable a channel after a permanent delivery error. True if this call disabled it.
-
-    Compare-and-set on `enabled`: two deliveries failing at once record one reason.
-    """
-    with transaction.atomic():
-        done = Channel.objects.filter(pk=channel_id, enabled=True).update(
-            enabled=False, disabled_reason=reason[:500]
-        )
-        if done:
-            channel = Channel.objects.only("organization_id", "name").get(pk=channel_id)
-            audit.record(
-                org=channel.organization_id,
-                action="channel.disabled",
-                target=channel,
-                object_repr=channel.name,
-                before={"enabled": True, "disabled_reason": ""},
-                after={"enabled": False, "disabled_reason": reason[:500]},
-                data={"cause": "permanent delivery error"},
-                actor=audit.system_actor("delivery"),
-            )
-    if done:
-        routes_changed()
-        logger.warning("channel disabled", extra={"channel": str(channel_id), "reason": reason})
-    return bool(done)
-
-
 def channel_test(*, channel: Channel):
     """Send a test message now, record it in the delivery log, and return the Notification.
 
     Test messages are not counted against the monthly cap, are not retried and never disable
     the channel (the person testing is looking at the answer).
     """
-    from apps.alerts.services.delivery import deliver_test
-
     require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
     sent = deliver_test(channel=channel)
     audit.record(

@@ -31,7 +31,7 @@ from apps.alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
-from apps.alerts.services.channels import channel_disable, channel_full_config
+from apps.alerts.services.channel_state import channel_disable, channel_full_config
 from apps.alerts.services.outbox import enqueue_deliveries, group_flush, held_channels_due
 from apps.audit import audit
 from apps.core.errors import UpgradeRequired

@@ -31,6 +31,7 @@ from apps.alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
+from apps.core import queueing
 from apps.incidents.models import SEVERITY_RANK, Incident, IncidentEvent
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,8 @@ logger = logging.getLogger(__name__)
 
 def _send(task_name: str, args: list[Any], countdown: float | None = None) -> None:
     """Enqueue a task; a broker hiccup is logged, never raised: the sweep retries the rows."""
-    from apps.alerts import tasks
-
     try:
-        getattr(tasks, task_name).apply_async(args, countdown=countdown)
+        queueing.task(f"apps.alerts.tasks.{task_name}").apply_async(args, countdown=countdown)
     except Exception:
         logger.exception("could not enqueue", extra={"task": task_name, "args": args})
 

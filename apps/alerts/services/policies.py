@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from rest_framework import serializers
 
 from apps.alerts.models import Channel, EscalationPolicy, EscalationStep
 from apps.alerts.services.escalation import routes_changed
 from apps.audit import audit
+from apps.core.errors import FieldErrors
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -23,7 +23,7 @@ def _check_severities(*, org: Organization, severities: list[str], exclude: Any 
     for other in others:
         taken = set(other.severities) & set(severities)
         if taken:
-            raise serializers.ValidationError(
+            raise FieldErrors(
                 {"severities": [f"{', '.join(sorted(taken))} already covered by '{other.name}'."]}
             )
 
@@ -34,9 +34,7 @@ def _write_steps(*, org: Organization, policy: EscalationPolicy, steps: list[dic
     missing = wanted - found
     if missing:
         # Another tenant's channel id reads exactly like a wrong one: nothing is revealed.
-        raise serializers.ValidationError(
-            {"steps": [f"Unknown channel {sorted(str(m) for m in missing)[0]}."]}
-        )
+        raise FieldErrors({"steps": [f"Unknown channel {sorted(str(m) for m in missing)[0]}."]})
     policy.steps.all().delete()
     made = EscalationStep.objects.bulk_create(
         EscalationStep(policy=policy, position=i, delay_minutes=step["delay_minutes"])

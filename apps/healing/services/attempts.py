@@ -18,7 +18,7 @@ from apps.healing.models import (
     Verification,
 )
 from apps.healing.services import queue
-from apps.healing.services.decisions import _timeline
+from apps.healing.services.decisions import timeline_record
 from apps.healing.services.policies import policy_secrets
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def attempt_execute(*, attempt_id: Any) -> HealingAttempt | None:
             if ok
             else f"{attempt.action_kind} failed after {duration_ms} ms: {error}"
         )
-        _timeline(
+        timeline_record(
             attempt,
             "succeeded" if ok else "failed",
             at=finished,
@@ -151,7 +151,7 @@ def _escalate(attempt: HealingAttempt, *, reason: str) -> None:
         ran = escalation_expedite(incident_id=attempt.incident_id, reason=reason)
         HealingAttempt.objects.filter(pk=attempt.pk).update(escalated=True)
         attempt.escalated = True
-        _timeline(
+        timeline_record(
             attempt,
             "escalated",
             at=timezone.now(),
@@ -202,7 +202,7 @@ def attempt_verify(*, attempt_id: Any, now: datetime | None = None) -> HealingAt
         attempt.save(update_fields=["verification", "verified_at", "outcome", "updated_at"])
         if attempt.incident_id:
             attempt.incident.refresh_from_db()
-        _timeline(
+        timeline_record(
             attempt,
             "verified",
             at=verified,
@@ -249,7 +249,9 @@ def healing_sweep(*, now: datetime | None = None, limit: int = 50) -> dict[str, 
             ):
                 continue
             attempt.status = AttemptStatus.FAILED
-            _timeline(attempt, "failed", at=now, note="The worker running the action was lost.")
+            timeline_record(
+                attempt, "failed", at=now, note="The worker running the action was lost."
+            )
         _escalate(attempt, reason="healing worker lost")
         lost += 1
     return {"verified": verified, "resent": resent, "lost": lost}

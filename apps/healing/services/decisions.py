@@ -22,7 +22,7 @@ from apps.healing.models import (
     HealingPolicy,
 )
 from apps.healing.services import queue
-from apps.healing.services.policies import _org_has_policies
+from apps.healing.services.policies import org_has_policies
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent
 from apps.monitors.models import Monitor
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # --- the timeline ---------------------------------------------------------------------------
 
 
-def _timeline(
+def timeline_record(
     attempt: HealingAttempt,
     step: str,
     *,
@@ -72,7 +72,7 @@ def _timeline(
 # --- deciding -------------------------------------------------------------------------------
 
 
-def _policy_view(policy: HealingPolicy) -> engine.PolicyView:
+def policy_view(policy: HealingPolicy) -> engine.PolicyView:
     return engine.PolicyView(
         name=policy.name,
         action_kind=policy.action_kind,
@@ -115,7 +115,7 @@ def evaluate(
             error = type(exc).__name__
     verdict = engine.decide(
         facts=engine.Facts.of(incident),
-        policy=_policy_view(policy),
+        policy=policy_view(policy),
         history=history,
         now=now,
         auto_allowed=ent.has("auto_orchestration"),
@@ -126,7 +126,7 @@ def evaluate(
     return verdict, history
 
 
-_STATUS_FOR = {
+STATUS_FOR_DECISION = {
     Decision.EXECUTE: AttemptStatus.PENDING,
     Decision.SUGGEST: AttemptStatus.SUGGESTED,
     Decision.NOTIFY_ONLY: AttemptStatus.SKIPPED,
@@ -188,14 +188,14 @@ def _record_verdict(
         action_kind=verdict.action_kind,
         explanation=verdict.explanation,
         inputs={**verdict.inputs, "trigger": trigger, "guard": verdict.guard},
-        status=_STATUS_FOR[verdict.decision],
+        status=STATUS_FOR_DECISION[verdict.decision],
         automatic=verdict.acts and not manual,
         requested_by=user,
     )
     attempt.incident = incident
-    _timeline(attempt, "decided", at=now, note=verdict.explanation, actor=user)
+    timeline_record(attempt, "decided", at=now, note=verdict.explanation, actor=user)
     if attempt.status == AttemptStatus.PENDING:
-        _start(attempt, actor=_requester(user) if manual else SYSTEM)
+        attempt_start(attempt, actor=_requester(user) if manual else SYSTEM)
     logger.info(
         "healing decided",
         extra={
@@ -213,7 +213,7 @@ def _requester(user: AbstractBaseUser | None) -> Actor:
     return user_actor(user) if user is not None else current_actor()
 
 
-def _start(attempt: HealingAttempt, *, actor: Actor) -> None:
+def attempt_start(attempt: HealingAttempt, *, actor: Actor) -> None:
     """A run is about to happen: audit it and send the task once the decision commits."""
     audit.record(
         org=attempt.organization_id,
@@ -236,7 +236,7 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     """Registered with apps.incidents.events from HealingConfig.ready."""
     if event.kind not in (EventKind.OPENED, EventKind.FAILED_AGAIN):
         return
-    if incident.monitor_id is None or not _org_has_policies(incident.organization_id):
+    if incident.monitor_id is None or not org_has_policies(incident.organization_id):
         return
     heal_evaluate(incident=incident, trigger=event.kind)
 
@@ -297,8 +297,8 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
                 raise Conflict("This suggestion is being run already.", code="in_flight")
             suggestion.refresh_from_db()
             suggestion.incident = incident
-            _timeline(suggestion, "requested", at=now, note=note, actor=user)
-            _start(suggestion, actor=_requester(user))
+            timeline_record(suggestion, "requested", at=now, note=note, actor=user)
+            attempt_start(suggestion, actor=_requester(user))
             return suggestion
         verdict = engine.Verdict(
             Decision.EXECUTE,

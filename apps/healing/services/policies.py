@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from django.db import transaction
-from rest_framework import serializers
 
 from apps.audit import audit
 from apps.core import crypto
+from apps.core.errors import FieldErrors, invalid_under
 from apps.healing.actions import REGISTRY
 from apps.healing.models import (
     HealingPolicy,
@@ -46,12 +46,10 @@ POLICY_FIELDS = [
 
 def _clean_action(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if kind not in REGISTRY:
-        raise serializers.ValidationError({"action_kind": [f"Unknown action kind {kind!r}."]})
+        raise FieldErrors({"action_kind": [f"Unknown action kind {kind!r}."]})
     cls = REGISTRY[kind]
-    try:
+    with invalid_under("action_config"):
         cleaned = cls.clean_config(config)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({"action_config": exc.detail}) from exc
     return cls.split_secrets(cleaned)
 
 
@@ -106,7 +104,7 @@ def policy_update(*, policy: HealingPolicy, data: dict[str, Any]) -> HealingPoli
     for name, value in data.items():
         setattr(policy, name, value)
     if bool(policy.monitor_id) == bool(policy.tag):
-        raise serializers.ValidationError({"tag": ["Give exactly one of monitor or tag."]})
+        raise FieldErrors({"tag": ["Give exactly one of monitor or tag."]})
     with transaction.atomic():
         policy.save()
         audit.record(org=org, action="healingpolicy.updated", target=policy, before=before)
@@ -135,7 +133,7 @@ POLICY_PRESENCE_TTL = 10.0
 _policy_presence: dict[Any, tuple[float, bool]] = {}
 
 
-def _org_has_policies(org_id: Any) -> bool:
+def org_has_policies(org_id: Any) -> bool:
     now = time.monotonic()
     cached = _policy_presence.get(org_id)
     if cached is not None and cached[0] > now:

@@ -16,10 +16,10 @@ from apps.healing.models import (
     HealingPolicy,
 )
 from apps.healing.services.decisions import (
-    _STATUS_FOR,
-    _policy_view,
-    _start,
+    STATUS_FOR_DECISION,
     anomaly_for,
+    attempt_start,
+    policy_view,
 )
 from apps.monitors.models import Monitor
 from apps.plans.selectors import entitlements_for
@@ -109,7 +109,7 @@ def _scan_one(*, monitor: Monitor, now: datetime) -> bool:
     facts = engine.Facts(rule="anomaly_scan", severity="warning", outcome="up")
     verdict = engine.decide(
         facts=facts,
-        policy=_policy_view(policy),
+        policy=policy_view(policy),
         history=history,
         now=now,
         auto_allowed=ent.has("auto_orchestration"),
@@ -138,11 +138,11 @@ def _scan_one(*, monitor: Monitor, now: datetime) -> bool:
             action_kind=verdict.action_kind,
             explanation=f"Before any incident: {verdict.explanation}",
             inputs={**verdict.inputs, "trigger": "anomaly_scan", "guard": verdict.guard},
-            status=_STATUS_FOR[verdict.decision],
+            status=STATUS_FOR_DECISION[verdict.decision],
             automatic=verdict.acts,
         )
         if attempt.status == AttemptStatus.PENDING:
-            _start(attempt, actor=SYSTEM)
+            attempt_start(attempt, actor=SYSTEM)
     logger.info(
         "healing anomaly found",
         extra={"monitor": str(monitor.pk), "attempt": str(attempt.pk), "kind": verdict.condition},

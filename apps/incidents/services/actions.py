@@ -21,7 +21,7 @@ from apps.incidents.models import (
     Recurrence,
     WindowKind,
 )
-from apps.incidents.services.opening import _event
+from apps.incidents.opening import timeline_record
 
 SNOOZE_DEFAULT_MINUTES = 60
 
@@ -58,7 +58,7 @@ def incident_acknowledge(
                 "updated_at",
             ]
         )
-        _event(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
+        timeline_record(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
         audit.record(
             org=locked.organization_id,
             action="incident.acknowledged",
@@ -72,7 +72,7 @@ def incident_acknowledge(
 def incident_note(*, incident: Incident, user: AbstractBaseUser | None, text: str) -> IncidentEvent:
     with transaction.atomic():
         locked = _lock(incident)
-        return _event(
+        return timeline_record(
             locked, EventKind.NOTE, at=timezone.now(), notify=False, actor=user, note=text
         )
 
@@ -110,7 +110,7 @@ def incident_resolve(
                 "updated_at",
             ]
         )
-        _event(
+        timeline_record(
             locked,
             EventKind.RESOLVED,
             at=at,
@@ -173,7 +173,7 @@ def incident_snooze(
             created_by=user,
         )
         window.monitors.add(incident.monitor_id)
-        _event(
+        timeline_record(
             incident,
             EventKind.SUPPRESSED,
             at=now,

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from apps.core.errors import ServiceError
-from apps.incidents import rules
+from apps.incidents import rules, sweeps
 from apps.incidents.models import (
     AlertRule,
     MaintenanceWindow,
@@ -95,8 +95,6 @@ def window_create(
 ) -> MaintenanceWindow:
     """Create a window or silence; monitors it covers enter maintenance at once if it is in
     force now (the sweep would within 30 s)."""
-    from apps.incidents import sweeps
-
     monitors = data.pop("monitors", [])
     with transaction.atomic():
         window = MaintenanceWindow.objects.create(organization=org, created_by=user, **data)
@@ -106,8 +104,6 @@ def window_create(
 
 
 def window_update(*, window: MaintenanceWindow, data: dict[str, Any]) -> MaintenanceWindow:
-    from apps.incidents import sweeps
-
     monitors = data.pop("monitors", None)
     with transaction.atomic():
         for field, value in data.items():
@@ -121,8 +117,6 @@ def window_update(*, window: MaintenanceWindow, data: dict[str, Any]) -> Mainten
 
 def window_delete(*, window: MaintenanceWindow) -> None:
     """Delete a window; monitors it held in maintenance leave it at once."""
-    from apps.incidents import sweeps
-
     org_id = window.organization_id
     with transaction.atomic():
         window.delete()

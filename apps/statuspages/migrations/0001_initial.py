@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
                 ('published', models.BooleanField(default=True)),
                 ('private', models.BooleanField(default=False)),
                 ('password_hash', models.CharField(blank=True, editable=False, max_length=200)),
-                ('access_token', models.CharField(default=apps.statuspages.models._access_token, max_length=64, unique=True)),
+                ('access_token', models.CharField(default=apps.statuspages.models.new_access_token, max_length=64, unique=True)),
                 ('history_days', models.PositiveSmallIntegerField(default=14)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(class)ss', to='tenants.organization')),
             ],

@@ -1,6 +1,12 @@
 """Incidents opening, folding and resolving by themselves (batched: a thousand monitors down at
-once is a few statements), custom incidents, and `_event`, the one way a single timeline line
-is written and published."""
+once is a few statements), custom incidents, and `timeline_record`, the one way a single
+timeline line is written and published.
+
+These are the writes of the state machine (machine.py) and of the sweeps (sweeps.py). They live
+beside them rather than in services/ because services/configuration.py runs the maintenance
+sweep when a window changes, so a module under services/ that the sweeps import would close a
+circle through services/__init__.py; apps.incidents.services re-exports them.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from healthorch import metrics
 logger = logging.getLogger(__name__)
 
 
-def _event(
+def timeline_record(
     incident: Incident,
     kind: str,
     *,
@@ -86,7 +92,7 @@ class Opening:
     suppressed_reason: str = ""
 
 
-def _open_for(keys: Iterable[tuple[Any, str]]) -> dict[tuple[Any, str], Incident]:
+def open_for(keys: Iterable[tuple[Any, str]]) -> dict[tuple[Any, str], Incident]:
     """The open incidents of these (monitor id, rule) pairs, locked, in primary-key order (so
     two batches lock them in the same order)."""
     keys = set(keys)
@@ -119,7 +125,7 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
         keyed.setdefault((o.monitor.pk, o.rule), o)
     if not keyed:
         return []
-    existing = _open_for(keyed)
+    existing = open_for(keyed)
     fresh: dict[tuple[Any, str], Incident] = {}
     for key, o in keyed.items():
         if key in existing:
@@ -147,7 +153,7 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
             )
         )
         lost = [key for key, i in fresh.items() if i.pk not in inserted]
-        existing.update(_open_for(lost))
+        existing.update(open_for(lost))
     incidents_seen_many(
         [(existing[key], keyed[key].at, None, {}) for key in keyed if key in existing]
     )
@@ -212,8 +218,8 @@ def incident_open(
     return result
 
 
-def _open_locked(monitor_id: object, rule: str) -> Incident | None:
-    return _open_for([(monitor_id, rule)]).get((monitor_id, rule))
+def open_locked(monitor_id: object, rule: str) -> Incident | None:
+    return open_for([(monitor_id, rule)]).get((monitor_id, rule))
 
 
 def incidents_seen_many(items: list[tuple[Incident, datetime, int | None, dict[str, Any]]]) -> None:
@@ -350,5 +356,7 @@ def incident_create_custom(
             last_seen_at=now,
         )
         _count_opened(severity)
-        _event(incident, EventKind.OPENED, at=now, notify=True, actor=actor, rule=CUSTOM_RULE)
+        timeline_record(
+            incident, EventKind.OPENED, at=now, notify=True, actor=actor, rule=CUSTOM_RULE
+        )
     return incident
