@@ -1,5 +1,7 @@
 """Writes for the audit log: `record`, the one call every audited service makes.
 
+    from apps.audit import services as audit
+
     before = audit.snapshot(monitor)
     ...change the monitor...
     audit.record(org=org, action="monitor.updated", target=monitor, before=before)
@@ -7,6 +9,10 @@
 `record` must run inside the transaction that makes the change (every audited service
 already opens one), so the entry commits or rolls back with it. Recording happens on every
 plan; only reading is gated by the `audit_logs` feature.
+
+`record_many` records a bulk change; `SYSTEM`, `system_actor(label)` and `user_actor(user)` name
+an actor explicitly, and `acting_as(actor)` holds one for a whole block (a management command,
+a task acting for a person).
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from typing import Any
 
 from django.db import models
 
+# Re-exported: who acts, for callers that name the actor themselves.
+from apps.audit.context import SYSTEM as SYSTEM
 from apps.audit.context import Actor, current_actor
+from apps.audit.context import acting_as as acting_as
+from apps.audit.context import system_actor as system_actor
+from apps.audit.context import user_actor as user_actor
 from apps.audit.models import AuditEntry
 from healthorch.logging import request_id_var
 

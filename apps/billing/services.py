@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.billing import gateway
 from apps.billing.models import ALIVE_STATUSES, BillingAccount, PlanComp, SubscriptionStatus
 from apps.billing.selectors import FREE_PLAN, desired_plan

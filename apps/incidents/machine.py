@@ -36,8 +36,7 @@ from apps.incidents.models import (
 )
 from apps.incidents.opening import Opening
 from apps.incidents.rules import RuleSet, rules_for_orgs
-from apps.monitors.checkers.base import Outcome
-from apps.monitors.models import Monitor, MonitorStatus
+from apps.monitors.models import Monitor, MonitorStatus, Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,7 @@ from apps.incidents.models import (
     WindowKind,
 )
 from apps.incidents.rules import RuleSet, rules_for_orgs
-from apps.monitors.checkers.base import Outcome
-from apps.monitors.models import Granularity, Monitor, MonitorStatus, ResultRollup
+from apps.monitors.models import Granularity, Monitor, MonitorStatus, Outcome, ResultRollup
 
 logger = logging.getLogger(__name__)
 

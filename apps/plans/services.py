@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.plans import events
 from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter, UsageMetric

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import Conflict, ServiceError
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 

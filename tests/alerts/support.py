@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 
-from apps.alerts.channels.webhook import verify_signature
+from apps.core.signing import verify_signature
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
 from tests.monitors.targets import HttpTarget, Seen, _serve_app

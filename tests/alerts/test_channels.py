@@ -16,7 +16,8 @@ from rest_framework.exceptions import ValidationError
 from apps.alerts.channels import REGISTRY, DeliveryError, Message, transport_for
 from apps.alerts.channels.apprise import AppriseTransport
 from apps.alerts.channels.email import EmailTransport
-from apps.alerts.channels.webhook import WebhookTransport, sign, verify_signature
+from apps.alerts.channels.webhook import WebhookTransport
+from apps.core.signing import sign, verify_signature
 from tests.monitors.targets import closed_port, serve_http
 
 SECRET = "s3cret-s3cret-s3cret-s3cret"

@@ -113,12 +113,6 @@ def _is_project(module: str) -> bool:
     return module.split(".")[0] in PROJECT_PACKAGES
 
 
-# Private-name imports in files this branch leaves alone (the admin modules belong to the admin
-# and tenancy rework running in parallel, which moves apps/core/admin.py's role sets); delete an
-# entry once its import is gone.
-KNOWN_ELSEWHERE = {("apps/statuspages/admin.py", "apps.core.admin", "_WRITE_ROLES")}
-
-
 def test_no_private_name_is_imported_from_another_module():
     offending = []
     for name, path in _files().items():
@@ -129,8 +123,6 @@ def test_no_private_name_is_imported_from_another_module():
             if not imp.names and any(p.startswith("_") for p in imp.module.split(".")[1:]):
                 private = [imp.module]
             for n in private:
-                if (str(path.relative_to(ROOT)), imp.module, n) in KNOWN_ELSEWHERE:
-                    continue
                 offending.append(f"{imp.where()}: from {imp.module} import {n}")
     assert not offending, (
         f"{len(offending)} import(s) of a private name from another module; make the name "

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.alerts.services import outbox
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.audit.models import AuditEntry, ImmutableAuditEntry
 from apps.incidents.models import Incident
 from apps.monitors import services as monitor_services

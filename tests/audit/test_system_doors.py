@@ -189,7 +189,7 @@ def test_a_channel_disabled_by_a_permanent_error_is_recorded_as_the_system(org):
 
 
 def test_an_expired_comp_is_ended_by_the_system_and_recorded(org, operator):
-    from apps.audit.context import acting_as, user_actor
+    from apps.audit.services import acting_as, user_actor
 
     with acting_as(user_actor(operator)):
         billing_services.comp_grant(

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.utils import timezone
 
+from apps.console.demo.server import DemoTarget
 from apps.incidents.models import Incident
 from apps.monitors import engine
-from apps.monitors.demo.server import DemoTarget
 from apps.monitors.models import Monitor
 from apps.tenants.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from apps.alerts.channels.webhook import verify_signature
+from apps.core.signing import verify_signature
 from apps.healing import services
 from tests.monitors.targets import HttpTarget, Seen, _serve_app
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 from rest_framework import serializers
 
-from apps.alerts.channels.webhook import verify_signature
+from apps.core.signing import verify_signature
 from apps.healing.actions import REGISTRY, ActionError, ActionRequest, action_for
 from apps.healing.actions.base import Action, register
 from tests.monitors import targets

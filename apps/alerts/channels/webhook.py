@@ -24,8 +24,6 @@ body and rejecting old timestamps stops a captured request being replayed later.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -46,6 +44,7 @@ from apps.alerts.channels.base import (
     register,
 )
 from apps.core import ssrf
+from apps.core.signing import sign
 
 TIMEOUT_SECONDS = 10
 # Headers the transport owns: a tenant header must not forge the signature or break framing.
@@ -114,29 +113,6 @@ def payload(message: Message) -> dict[str, Any]:
         "occurred_at": message.occurred_at.isoformat(),
         "extra": message.extra,
     }
-
-
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
-def verify_signature(
-    secret: str,
-    timestamp: int | str,
-    body: bytes,
-    header: str | None,
-    tolerance_seconds: int = 300,
-) -> bool:
-    try:
-        ts = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    if abs(time.time() - ts) > tolerance_seconds:
-        return False
-    if not header or not header.startswith("sha256="):
-        return False
-    return hmac.compare_digest(sign(secret, ts, body).encode(), header.encode())
 
 
 def _retry_after(response: requests.Response) -> float | None:

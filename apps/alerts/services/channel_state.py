@@ -15,7 +15,7 @@ from django.db import transaction
 
 from apps.alerts.models import Channel
 from apps.alerts.services.escalation import routes_changed
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core import crypto
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from apps.alerts.services.channel_state import channel_full_config as channel_fu
 from apps.alerts.services.channel_state import channel_secrets
 from apps.alerts.services.delivery import deliver_test
 from apps.alerts.services.escalation import routes_changed
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core import crypto
 from apps.core.errors import invalid_under
 from apps.incidents.models import Severity

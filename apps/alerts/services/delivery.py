@@ -33,7 +33,7 @@ from apps.alerts.models import (
 )
 from apps.alerts.services.channel_state import channel_disable, channel_full_config
 from apps.alerts.services.outbox import enqueue_deliveries, group_flush, held_channels_due
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import UpgradeRequired
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, Severity

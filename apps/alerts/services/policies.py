@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.alerts.models import Channel, EscalationPolicy, EscalationStep
 from apps.alerts.services.escalation import routes_changed
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import FieldErrors
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature

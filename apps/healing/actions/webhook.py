@@ -22,7 +22,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.alerts.channels.webhook import sign
+from apps.core.signing import sign
 from apps.healing.actions.base import (
     Action,
     ActionRequest,

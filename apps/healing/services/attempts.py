@@ -20,6 +20,8 @@ from apps.healing.models import (
 from apps.healing.services import queue
 from apps.healing.services.decisions import timeline_record
 from apps.healing.services.policies import policy_secrets
+from apps.monitors import services as monitor_services
+from apps.monitors.models import ACTIVE_KINDS, MonitorStatus
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +164,6 @@ def _escalate(attempt: HealingAttempt, *, reason: str) -> None:
 
 def attempt_verify(*, attempt_id: Any, now: datetime | None = None) -> HealingAttempt | None:
     """Re-check the monitor after an action and record whether it recovered. Idempotent."""
-    from apps.monitors import engine as checks
-    from apps.monitors.models import ACTIVE_KINDS, MonitorStatus
-
     now = now or timezone.now()
     # Compare-and-set: the countdown task and the sweep racing verify once.
     claimed = HealingAttempt.objects.filter(
@@ -183,7 +182,7 @@ def attempt_verify(*, attempt_id: Any, now: datetime | None = None) -> HealingAt
     elif monitor.kind in ACTIVE_KINDS:
         # A real check, recorded like any other: it feeds the state machine, so a recovery
         # here resolves the incident through the usual rules.
-        results = checks.run_monitors([monitor.pk])
+        results = monitor_services.monitors_check_now(monitor_ids=[monitor.pk])
         if results:
             result = results[-1]
             recovered = result.outcome == "up"

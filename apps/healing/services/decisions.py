@@ -11,8 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit import audit
-from apps.audit.context import SYSTEM, Actor, current_actor, user_actor
+from apps.audit import services as audit
+from apps.audit.services import SYSTEM, Actor, current_actor, user_actor
 from apps.core.errors import Conflict, ServiceError
 from apps.healing import anomaly, engine, selectors
 from apps.healing.models import (

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core import crypto
 from apps.core.errors import FieldErrors, invalid_under
 from apps.healing.actions import REGISTRY

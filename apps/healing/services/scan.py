@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.context import SYSTEM
+from apps.audit.services import SYSTEM
 from apps.healing import engine, selectors
 from apps.healing.models import (
     AttemptStatus,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import Conflict, ServiceError
 from apps.incidents.models import (
     EventKind,

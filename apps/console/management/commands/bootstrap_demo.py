@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.audit import audit
+from apps.audit import services as audit
+from apps.console.demo.setup import ensure_demo_target_monitors
 from apps.tenants import services
 from apps.tenants.models import ApiKey, Membership, Organization, Role
 
@@ -145,8 +146,6 @@ class Command(BaseCommand):
         port = os.environ.get("DEMO_TARGET_PORT")
         if not port:
             return
-        from apps.monitors.demo.setup import ensure_demo_target_monitors
-
         tls_port = os.environ.get("DEMO_TARGET_TLS_PORT")
         ensure_demo_target_monitors(
             org=org,

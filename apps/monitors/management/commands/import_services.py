@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
-from apps.audit import audit
+from apps.audit import services as audit
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors import config_as_code, reporting
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apps.monitors.demo import certs
+from apps.console.demo import certs
 from apps.monitors.models import Monitor
+from apps.monitors.services import monitor_create
 from apps.tenants.models import Organization
 
 TAG = "demo-target"
@@ -72,8 +73,6 @@ def ensure_demo_target_monitors(
     *, org: Organization, port: int, tls_port: int | None, cert_folder: Path
 ) -> int:
     """Create the monitors that are missing (by name); returns how many were created."""
-    from apps.monitors.services import monitor_create
-
     existing = set(Monitor.objects.for_org(org).values_list("name", flat=True))
     created = 0
     for spec in demo_target_monitor_specs(

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from apps.monitors.demo import certs
-from apps.monitors.demo.scenarios import Scenarios, Script
+from apps.console.demo import certs
+from apps.console.demo.scenarios import Scenarios, Script
 
 HOST = "127.0.0.1"
 

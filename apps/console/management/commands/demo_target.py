@@ -1,4 +1,4 @@
-"""`manage.py demo_target`: the local scripted target (see apps/monitors/demo)."""
+"""`manage.py demo_target`: the local scripted target (see apps/console/demo)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.monitors.demo.samples import MetricPusher
-from apps.monitors.demo.scenarios import Script
-from apps.monitors.demo.server import DemoTarget
+from apps.console.demo.samples import MetricPusher
+from apps.console.demo.scenarios import Script
+from apps.console.demo.server import DemoTarget
 
 
 class Command(BaseCommand):

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from apps.console.demo import samples
+from apps.console.demo.scenarios import Script
+from apps.console.demo.server import DemoTarget
+from apps.console.demo.setup import ensure_demo_target_monitors
 from apps.incidents.models import Incident
 from apps.monitors import engine
-from apps.monitors.demo import samples
-from apps.monitors.demo.scenarios import Script
-from apps.monitors.demo.server import DemoTarget
-from apps.monitors.demo.setup import ensure_demo_target_monitors
 from apps.monitors.models import MetricSample, Monitor
 
 
