@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from rest_framework import serializers
 
 from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
@@ -38,12 +37,7 @@ def channel_full_config(channel: Channel) -> dict[str, Any]:
 
 
 def _clean(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    transport = REGISTRY[kind]
-    try:
-        cleaned = transport.clean_config(config)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({"config": exc.detail}) from exc
-    return transport.split_secrets(cleaned)
+    return REGISTRY.clean(kind, config, field="config")
 
 
 def _severities(value: list[str] | None) -> list[str]:

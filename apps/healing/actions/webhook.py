@@ -23,13 +23,13 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.alerts.channels.webhook import sign
+from apps.core.plugins import validate_target_url
 from apps.healing.actions.base import (
     Action,
     ActionRequest,
     TimeoutField,
     register,
     send,
-    validate_target_url,
 )
 
 

@@ -23,7 +23,7 @@ class HealingPolicyInput(StrictSerializer):
     enabled = serializers.BooleanField(default=True)
     monitor = serializers.UUIDField(required=False, allow_null=True)
     tag = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    action_kind = serializers.ChoiceField(choices=sorted(REGISTRY))
+    action_kind = serializers.ChoiceField(choices=REGISTRY.names())
     action_config = serializers.DictField(
         required=False,
         help_text="webhook: {url, secret?, timeout_seconds?}; http_request: {method?, url, "

@@ -47,12 +47,7 @@ POLICY_FIELDS = [
 def _clean_action(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if kind not in REGISTRY:
         raise serializers.ValidationError({"action_kind": [f"Unknown action kind {kind!r}."]})
-    cls = REGISTRY[kind]
-    try:
-        cleaned = cls.clean_config(config)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({"action_config": exc.detail}) from exc
-    return cls.split_secrets(cleaned)
+    return REGISTRY.clean(kind, config, field="action_config")
 
 
 def policy_secrets(policy: HealingPolicy) -> dict[str, Any]:
