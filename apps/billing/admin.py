@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from apps.billing import services
 from apps.billing.models import BillingAccount, PlanComp
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin, TenantScopedAdmin
 from apps.core.errors import ServiceError
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(TenantScopedAdmin):
+class BillingAccountAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Read-only for everyone (Stripe is the source); operators may resync from Stripe."""
 
     list_display = [
@@ -39,15 +39,6 @@ class BillingAccountAdmin(TenantScopedAdmin):
     @admin.display(description="plan now", ordering="organization__plan")
     def current_plan(self, obj: BillingAccount) -> str:
         return obj.organization.plan_id
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Resync from Stripe", permissions=["resync"])
     def resync_from_stripe(self, request: HttpRequest, queryset):

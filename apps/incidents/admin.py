@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import FixedChoicesFilter, TenantScopedAdmin
+from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin, TenantScopedAdmin
 from apps.core.errors import ServiceError
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
@@ -26,17 +26,6 @@ from apps.incidents.models import (
     RuleKind,
     StatusChange,
 )
-
-
-class _ReadOnly(TenantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EventInline(admin.TabularInline):
@@ -145,7 +134,7 @@ class IncidentAdmin(TenantScopedAdmin):
 
 
 @admin.register(IncidentEvent)
-class IncidentEventAdmin(_ReadOnly):
+class IncidentEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["at", "kind", "incident", "organization", "actor", "count"]
     list_filter = ["kind"]
     list_select_related = ["incident", "organization", "actor"]
@@ -171,7 +160,7 @@ class MonitorDependencyAdmin(TenantScopedAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(_ReadOnly):
+class StatusChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["at", "monitor", "old", "new", "organization", "reason"]
     list_filter = ["new", "old"]
     list_select_related = ["monitor", "organization"]

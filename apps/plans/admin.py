@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.admin import OperatorOnlyAdmin, TenantScopedAdmin
+from apps.core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin, TenantScopedAdmin
 from apps.plans import services
 from apps.plans.models import Limit, LimitOverride, Plan, PlanChange, UsageCounter
 
@@ -72,19 +72,8 @@ class LimitOverrideAdmin(OperatorOnlyAdmin):
         services.limit_override_remove(override=obj)
 
 
-class _ReadOnly(TenantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(UsageCounter)
-class UsageCounterAdmin(_ReadOnly):
+class UsageCounterAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["organization", "period_start", "metric", "value", "updated_at"]
     list_filter = ["metric", "period_start"]
     search_fields = ["organization__slug"]
@@ -92,7 +81,7 @@ class UsageCounterAdmin(_ReadOnly):
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(_ReadOnly):
+class PlanChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["organization", "from_plan", "to_plan", "source", "actor", "created_at"]
     list_filter = ["to_plan", "source"]
     search_fields = ["organization__slug", "reason", "source"]
