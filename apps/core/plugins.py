@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -59,6 +60,7 @@ class ConfiguredPlugin:
 
 P = TypeVar("P", bound=ConfiguredPlugin)
 C = TypeVar("C", bound=type[ConfiguredPlugin])
+L = TypeVar("L")
 
 
 class Registry(dict[str, type[P]], Generic[P]):
@@ -147,3 +149,22 @@ def check_target(url: str) -> None:
     allow = allow_private()
     ssrf.check_literal(host, allow_private=allow)
     ssrf.resolve_blocking(host, port, allow_private=allow)
+
+
+def add_listener(listeners: list[Any], listener: L) -> L:
+    """Append a hook's listener once (a module imported twice must not hear things twice);
+    returns it, so `on_...` registration functions work as decorators."""
+    if listener not in listeners:
+        listeners.append(listener)
+    return listener
+
+
+def ensure_signing_secret(attrs: dict[str, Any], context: dict[str, Any]) -> None:
+    """A signed webhook's `secret`: generated when left out as the config is entered (the
+    caller shows it once); a stored config without one is refused, since a secret made up
+    per call would make every signature unverifiable."""
+    if attrs.get("secret"):
+        return
+    if context.get("stored"):
+        raise serializers.ValidationError({"secret": "A stored webhook needs its secret."})
+    attrs["secret"] = secrets.token_urlsafe(32)

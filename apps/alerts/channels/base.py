@@ -68,7 +68,4 @@ class Transport(ConfiguredPlugin):
 
 REGISTRY: Registry[Transport] = Registry(Transport, "channel")
 register = REGISTRY.register
-
-
-def transport_for(kind: str, config: dict[str, Any]) -> Transport:
-    return REGISTRY.create(kind, config)
+transport_for = REGISTRY.create  # (kind, stored config) -> Transport, or a permanent DeliveryError

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -43,7 +42,12 @@ from apps.alerts.channels.base import (
     is_permanent_status,
     register,
 )
-from apps.core.plugins import check_target, validate_headers, validate_target_url
+from apps.core.plugins import (
+    check_target,
+    ensure_signing_secret,
+    validate_headers,
+    validate_target_url,
+)
 from apps.monitors import ssrf
 
 TIMEOUT_SECONDS = 10
@@ -74,11 +78,7 @@ class WebhookConfigSerializer(serializers.Serializer):
         return validate_headers(value, reserved=RESERVED_HEADERS)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("secret"):
-            if self.context.get("stored"):
-                # A secret invented per delivery would make every signature unverifiable.
-                raise serializers.ValidationError({"secret": "A stored webhook needs its secret."})
-            attrs["secret"] = secrets.token_urlsafe(32)
+        ensure_signing_secret(attrs, self.context)
         attrs.setdefault("headers", {})
         return attrs
 

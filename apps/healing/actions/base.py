@@ -68,10 +68,7 @@ class Action(ConfiguredPlugin):
 
 REGISTRY: Registry[Action] = Registry(Action, "healing action")
 register = REGISTRY.register
-
-
-def action_for(kind: str, config: dict[str, Any]) -> Action:
-    return REGISTRY.create(kind, config)
+action_for = REGISTRY.create  # (kind, stored config) -> Action, or ActionError
 
 
 # --- shared config pieces ---------------------------------------------------------------------
