@@ -17,7 +17,7 @@ import logging
 import uuid
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 from apps.audit.context import Actor, current_actor
 from apps.audit.models import AuditEntry
@@ -170,3 +170,16 @@ def record_many(
     )
     logger.info("audit", extra={"action": action, "count": len(entries), "actor": actor.label})
     return entries
+
+
+def delete_recorded(obj: models.Model, *, action: str, fields: list[str] | None = None) -> None:
+    """Delete a tenant's object and record it (its last state, or `fields` of it, as
+    `before`), in one transaction."""
+    with transaction.atomic():
+        record(
+            org=obj.organization_id,
+            action=action,
+            target=obj,
+            before=snapshot(obj, fields=fields),
+        )
+        obj.delete()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from apps.core.plugins import add_listener
+
 if TYPE_CHECKING:
     from apps.incidents.models import Incident, IncidentEvent
 
@@ -27,16 +29,12 @@ _BATCH_LISTENERS: list[BatchListener] = []
 
 
 def on_incident_event(listener: IncidentListener) -> IncidentListener:
-    if listener not in _LISTENERS:
-        _LISTENERS.append(listener)
-    return listener
+    return add_listener(_LISTENERS, listener)
 
 
 def on_incident_events(listener: BatchListener) -> BatchListener:
     """Hear every published batch at once: `listener(items=[(incident, event), ...])`."""
-    if listener not in _BATCH_LISTENERS:
-        _BATCH_LISTENERS.append(listener)
-    return listener
+    return add_listener(_BATCH_LISTENERS, listener)
 
 
 def publish(*, incident: Incident, event: IncidentEvent) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apps.core.db import bulk_update_values
+from apps.core.plugins import add_listener
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 
@@ -27,24 +28,18 @@ _FOLD_LISTENERS: list[FoldListener] = []
 
 
 def on_status_change(listener: StatusListener) -> StatusListener:
-    if listener not in _LISTENERS:
-        _LISTENERS.append(listener)
-    return listener
+    return add_listener(_LISTENERS, listener)
 
 
 def on_status_changes(listener: ChangesListener) -> ChangesListener:
     """Hear about a batch's status changes at once (after the per-change listeners)."""
-    if listener not in _CHANGES_LISTENERS:
-        _CHANGES_LISTENERS.append(listener)
-    return listener
+    return add_listener(_CHANGES_LISTENERS, listener)
 
 
 def on_fold(listener: FoldListener) -> FoldListener:
     """Also hear about every folded batch, changed or not (incidents count failures while
     down and look at response times and certificates); called after the status listeners."""
-    if listener not in _FOLD_LISTENERS:
-        _FOLD_LISTENERS.append(listener)
-    return listener
+    return add_listener(_FOLD_LISTENERS, listener)
 
 
 def next_status(monitor: Monitor, outcome: str) -> tuple[str, int, int]:

@@ -4,7 +4,6 @@ only ever returned by `channel_create`, once."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -28,7 +27,7 @@ def routes_changed() -> None:
 
 
 def channel_secrets(channel: Channel) -> dict[str, Any]:
-    return json.loads(crypto.decrypt(channel.secret)) if channel.secret else {}
+    return crypto.decrypt_json(channel.secret)
 
 
 def channel_full_config(channel: Channel) -> dict[str, Any]:
@@ -70,7 +69,7 @@ def channel_create(
             kind=kind,
             name=name,
             config=public,
-            secret=crypto.encrypt(json.dumps(secret)) if secret else "",
+            secret=crypto.encrypt_json(secret),
             enabled=enabled,
             notify_on_resolved=notify_on_resolved,
             severities=_severities(severities),
@@ -99,7 +98,7 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
         merged = {**stored, **data["config"]}
         public, secret = _clean(channel.kind, merged)
         channel.config = public
-        channel.secret = crypto.encrypt(json.dumps(secret)) if secret else ""
+        channel.secret = crypto.encrypt_json(secret)
         fields += ["config", "secret"]
     for name in ("name", "notify_on_resolved"):
         if name in data:
@@ -123,14 +122,7 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
 
 
 def channel_delete(*, channel: Channel) -> None:
-    with transaction.atomic():
-        audit.record(
-            org=channel.organization_id,
-            action="channel.deleted",
-            target=channel,
-            before=audit.snapshot(channel),
-        )
-        channel.delete()
+    audit.delete_recorded(channel, action="channel.deleted")
     routes_changed()
 
 
