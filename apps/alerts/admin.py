@@ -15,6 +15,7 @@ from apps.alerts.models import (
     NotificationStatus,
 )
 from apps.alerts.services import channels, delivery, policies
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.tenants.gate.admin import TenantScopedAdmin
 
 TEST_MAX = 10  # test messages are sent from the web process, one after another
@@ -199,7 +200,8 @@ class EscalationPolicyAdmin(TenantScopedAdmin):
 
 
 @admin.register(EscalationStep)
-class EscalationStepAdmin(TenantScopedAdmin):
+class EscalationStepAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    # Read-only on its own: steps change only with their policy, through its service.
     organization_field = "policy__organization"
     list_display = ["policy", "position", "delay_minutes"]
     list_select_related = ["policy"]
@@ -207,16 +209,6 @@ class EscalationStepAdmin(TenantScopedAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # edited inside their policy
-
-    # Read-only on its own: steps change only with their policy, through its service.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AttemptInline(admin.TabularInline):
@@ -291,19 +283,14 @@ class NotificationAdmin(TenantScopedAdmin):
 
 
 @admin.register(NotificationAttempt)
-class NotificationAttemptAdmin(TenantScopedAdmin):
+class NotificationAttemptAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     organization_field = "notification__organization"
     list_display = ["notification", "number", "started_at", "ok", "permanent", "error"]
     list_filter = ["ok", "permanent"]
     list_select_related = ["notification"]
     raw_id_fields = ["notification"]
     show_full_result_count = False
+    delete_by = "base"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # read inside their notification
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

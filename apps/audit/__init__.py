@@ -1,1 +1,2 @@
-"""The audit log. Other apps call `from apps.audit import audit` then `audit.record(...)`."""
+"""The audit log. Other apps record through `from apps.audit import services as audit`, then
+`audit.record(...)`."""

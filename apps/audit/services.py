@@ -23,7 +23,7 @@ import logging
 import uuid
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 # Re-exported: who acts, for callers that name the actor themselves.
 from apps.audit.context import SYSTEM as SYSTEM
@@ -181,3 +181,16 @@ def record_many(
     )
     logger.info("audit", extra={"action": action, "count": len(entries), "actor": actor.label})
     return entries
+
+
+def delete_recorded(obj: models.Model, *, action: str, fields: list[str] | None = None) -> None:
+    """Delete a tenant's object and record it (its last state, or `fields` of it, as
+    `before`), in one transaction."""
+    with transaction.atomic():
+        record(
+            org=obj.organization_id,
+            action=action,
+            target=obj,
+            before=snapshot(obj, fields=fields),
+        )
+        obj.delete()

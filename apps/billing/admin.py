@@ -11,13 +11,13 @@ from django.utils import timezone
 
 from apps.billing import services
 from apps.billing.models import BillingAccount, PlanComp
-from apps.core.admin import OperatorOnlyAdmin
+from apps.core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
 from apps.core.errors import ServiceError
 from apps.tenants.gate.admin import TenantScopedAdmin
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(TenantScopedAdmin):
+class BillingAccountAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Read-only for everyone (Stripe is the source); operators may resync from Stripe."""
 
     list_display = [
@@ -40,15 +40,6 @@ class BillingAccountAdmin(TenantScopedAdmin):
     @admin.display(description="plan now", ordering="organization__plan")
     def current_plan(self, obj: BillingAccount) -> str:
         return obj.organization.plan_id
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Resync from Stripe", permissions=["resync"])
     def resync_from_stripe(self, request: HttpRequest, queryset):

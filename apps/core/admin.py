@@ -143,3 +143,29 @@ class OperatorOnlyAdmin(ConsoleAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_superuser
+
+
+class ReadOnlyAdminMixin:
+    """Rows shown, never added or changed in the console: history, facts owned by another
+    system (Stripe, the engine), or rows written only through the API's services. A mixin, so
+    it goes with any admin base; list it first: `class X(ReadOnlyAdminMixin, SomeAdmin)`.
+
+    `delete_by` says who may still delete: "nobody" (the default), "operators" (retention-like
+    clean-up; tenants never rewrite history), or "base" (whatever the admin base allows, for
+    rows deleted through a service in `delete_model`)."""
+
+    delete_by: ClassVar[str] = "nobody"
+
+    # `obj` is optional so the same methods serve inlines, whose add check takes it.
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.delete_by == "operators":
+            return is_operator(request)
+        if self.delete_by == "base":
+            return super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return False

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -34,3 +36,13 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise ValueError("secret cannot be decrypted with the configured keys") from exc
+
+
+def encrypt_json(values: dict[str, Any]) -> str:
+    """A plugin config's secret half, stored: "" when there is none."""
+    return encrypt(json.dumps(values)) if values else ""
+
+
+def decrypt_json(token: str) -> dict[str, Any]:
+    """The secret half back from `encrypt_json`: {} for ""."""
+    return json.loads(decrypt(token)) if token else {}

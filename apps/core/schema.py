@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 ErrorOutput = inline_serializer(
@@ -53,3 +61,41 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 AUTHENTICATED = (400, 401, 403, 404)
+
+READ = (401, 403, 404, 429)
+
+
+def crud_schema(
+    output: Any,
+    request: Any = None,
+    *,
+    created: Any = None,
+    create_summary: str | None = None,
+    read: tuple[int, ...] = READ,
+    write: tuple[int, ...] = (*AUTHENTICATED, 429),
+    delete: tuple[int, ...] | None = None,
+    list_errors: tuple[int, ...] | None = None,
+    list_parameters: list[OpenApiParameter] | None = None,
+    update: bool = True,
+) -> Any:
+    """The schema of a tenant's collection: list and retrieve answer `output`; create (`request`
+    in; `created`, else `output`, out), partial update (unless `update` is False) and destroy,
+    with the errors each may answer (`delete` defaults to `read`)."""
+    schemas = {
+        "list": extend_schema(
+            parameters=list_parameters,
+            responses={200: output(many=True), **errors(*(list_errors or read))},
+        ),
+        "retrieve": extend_schema(responses={200: output, **errors(*read)}),
+        "create": extend_schema(
+            request=request,
+            responses={201: created or output, **errors(*write)},
+            summary=create_summary,
+        ),
+        "destroy": extend_schema(responses={204: None, **errors(*(delete or read))}),
+    }
+    if update:
+        schemas["partial_update"] = extend_schema(
+            request=request, responses={200: output, **errors(*write)}
+        )
+    return extend_schema_view(**schemas)

@@ -5,13 +5,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.healing.models import HealingAttempt, HealingPolicy
 from apps.healing.services import policies
 from apps.tenants.gate.admin import TenantScopedAdmin
 
 
 @admin.register(HealingPolicy)
-class HealingPolicyAdmin(TenantScopedAdmin):
+class HealingPolicyAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["name", "organization", "monitor", "tag", "action_kind", "auto", "enabled"]
     list_filter = ["action_kind", "auto", "enabled", "use_anomaly"]
     search_fields = ["name", "tag"]
@@ -23,19 +24,15 @@ class HealingPolicyAdmin(TenantScopedAdmin):
 
     # Shown, not edited here: writes go through the API's services, which check the plan's
     # gates (auto_orchestration, ml_healing), validate and encrypt the action's config, and
-    # write the audit log.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # write the audit log. Deleting goes through the service too.
+    delete_by = "base"
 
     def delete_model(self, request: HttpRequest, obj: HealingPolicy) -> None:
         policies.policy_delete(policy=obj)
 
 
 @admin.register(HealingAttempt)
-class HealingAttemptAdmin(TenantScopedAdmin):
+class HealingAttemptAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """History: shown and filtered, never edited (attempts are facts)."""
 
     list_display = [
@@ -55,12 +52,3 @@ class HealingAttemptAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in HealingAttempt._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

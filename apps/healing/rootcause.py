@@ -52,30 +52,20 @@ class Evidence:
 def _error_spike(incident: Incident) -> list[Evidence]:
     from apps.monitors.models import CheckResult
 
-    start, end = incident.opened_at - BEFORE, incident.opened_at + AFTER
-    base_start = start - timedelta(hours=24)
-    window = Counter(
-        dict(
-            CheckResult.objects.filter(
-                monitor_id=incident.monitor_id, checked_at__gte=start, checked_at__lte=end
-            )
+    def failures_by_class(**checked_at: Any) -> dict[str, int]:
+        return dict(
+            CheckResult.objects.filter(monitor_id=incident.monitor_id, **checked_at)
             .exclude(error_class="")
             .values_list("error_class")
             .annotate(n=Count("id"))
             .values_list("error_class", "n")
             .order_by()
         )
-    )
-    before = dict(
-        CheckResult.objects.filter(
-            monitor_id=incident.monitor_id, checked_at__gte=base_start, checked_at__lt=start
-        )
-        .exclude(error_class="")
-        .values_list("error_class")
-        .annotate(n=Count("id"))
-        .values_list("error_class", "n")
-        .order_by()
-    )
+
+    start, end = incident.opened_at - BEFORE, incident.opened_at + AFTER
+    base_start = start - timedelta(hours=24)
+    window = Counter(failures_by_class(checked_at__gte=start, checked_at__lte=end))
+    before = failures_by_class(checked_at__gte=base_start, checked_at__lt=start)
     out = []
     window_hours = (BEFORE + AFTER).total_seconds() / 3600
     for error_class, n in window.most_common():

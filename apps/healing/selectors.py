@@ -60,30 +60,13 @@ def history_for(*, incident_id: Any, monitor_id: Any) -> History:
     )
 
 
-def attempt_list(
-    *,
-    org: Organization,
-    incident: Any = None,
-    monitor: Any = None,
-    status: str | None = None,
-    decision: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[HealingAttempt]:
-    qs = HealingAttempt.objects.for_org(org).select_related("policy", "monitor")
-    if incident is not None:
-        qs = qs.filter(incident_id=incident)
-    if monitor is not None:
-        qs = qs.filter(monitor_id=monitor)
-    if status:
-        qs = qs.filter(status=status)
-    if decision:
-        qs = qs.filter(decision=decision)
-    if since:
-        qs = qs.filter(created_at__gte=since)
-    if until:
-        qs = qs.filter(created_at__lt=until)
-    return qs.order_by("-created_at", "-id")
+def attempt_list(*, org: Organization) -> QuerySet[HealingAttempt]:
+    """Newest first; the API filters it (`apps.healing.api.filters`)."""
+    return (
+        HealingAttempt.objects.for_org(org)
+        .select_related("policy", "monitor")
+        .order_by("-created_at", "-id")
+    )
 
 
 # The anomaly model's inputs: bounded reads through the (monitor, checked_at) and the

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import FixedChoicesFilter
+from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin
 from apps.core.errors import ServiceError
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
@@ -27,17 +27,6 @@ from apps.incidents.models import (
     StatusChange,
 )
 from apps.tenants.gate.admin import TenantScopedAdmin
-
-
-class _ReadOnly(TenantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EventInline(admin.TabularInline):
@@ -146,7 +135,7 @@ class IncidentAdmin(TenantScopedAdmin):
 
 
 @admin.register(IncidentEvent)
-class IncidentEventAdmin(_ReadOnly):
+class IncidentEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["at", "kind", "incident", "organization", "actor", "count"]
     list_filter = ["kind"]
     list_select_related = ["incident", "organization", "actor"]
@@ -172,7 +161,7 @@ class MonitorDependencyAdmin(TenantScopedAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(_ReadOnly):
+class StatusChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["at", "monitor", "old", "new", "organization", "reason"]
     list_filter = ["new", "old"]
     list_select_related = ["monitor", "organization"]

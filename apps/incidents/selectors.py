@@ -27,33 +27,14 @@ from apps.monitors.models import MonitorStatus
 from apps.tenants.models import Organization
 
 
-def incident_list(
-    *,
-    org: Organization,
-    status: list[str] | None = None,
-    severity: list[str] | None = None,
-    monitor: object | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[Incident]:
-    """Incidents of one organization, newest first; `since`/`until` bound the opening time.
-    `status=["open"]` means triggered or acknowledged."""
-    qs = Incident.objects.for_org(org).select_related("monitor", "acknowledged_by", "resolved_by")
-    if status:
-        wanted = set(status)
-        if "open" in wanted:
-            wanted.discard("open")
-            wanted.update(OPEN_STATUSES)
-        qs = qs.filter(status__in=wanted)
-    if severity:
-        qs = qs.filter(severity__in=severity)
-    if monitor:
-        qs = qs.filter(monitor_id=monitor)
-    if since:
-        qs = qs.filter(opened_at__gte=since)
-    if until:
-        qs = qs.filter(opened_at__lt=until)
-    return qs.order_by("-opened_at", "-id")
+def incident_list(*, org: Organization) -> QuerySet[Incident]:
+    """Incidents of one organization, newest first; the API filters them
+    (`apps.incidents.api.filters`)."""
+    return (
+        Incident.objects.for_org(org)
+        .select_related("monitor", "acknowledged_by", "resolved_by")
+        .order_by("-opened_at", "-id")
+    )
 
 
 def incident_events(*, incident: Incident) -> QuerySet[IncidentEvent]:
@@ -74,19 +55,13 @@ def dependency_list(*, org: Organization) -> QuerySet[MonitorDependency]:
     return MonitorDependency.objects.for_org(org).select_related("monitor", "depends_on")
 
 
-def window_list(*, org: Organization, kind: str | None = None, active: bool | None = None):
-    qs = (
+def window_list(*, org: Organization):
+    """Newest first; the API filters them (`apps.incidents.api.filters`)."""
+    return (
         MaintenanceWindow.objects.for_org(org)
         .prefetch_related(Prefetch("monitors", to_attr=None))
         .order_by("-created_at", "-id")
     )
-    if kind:
-        qs = qs.filter(kind=kind)
-    if active is not None:
-        now = timezone.now()
-        ids = [w.pk for w in windows_in_force(org_ids={org.pk}, at=now)]
-        qs = qs.filter(pk__in=ids) if active else qs.exclude(pk__in=ids)
-    return qs
 
 
 def windows_in_force(*, org_ids: set, at: datetime) -> list[MaintenanceWindow]:

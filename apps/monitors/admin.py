@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin
+from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from apps.monitors import services
 from apps.monitors.checkers.base import ErrorClass, Outcome
 from apps.monitors.models import (
@@ -234,7 +234,7 @@ class RegionFilter(FixedChoicesFilter):
         return [(r, r) for r in settings.HEALTHORCH_REGIONS]
 
 
-class _History(TenantScopedAdmin):
+class _History(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Append-only history: visible, filterable, never edited.
 
     These tables are the big ones, so every list is newest first by the primary key (there is
@@ -245,15 +245,7 @@ class _History(TenantScopedAdmin):
 
     ordering = ["-id"]
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._is_operator(request)  # retention prunes; tenants do not rewrite history
+    delete_by = "operators"  # retention prunes; tenants do not rewrite history
 
 
 @admin.register(CheckResult)
@@ -323,7 +315,7 @@ class ErrorRollupAdmin(_History):
 
 
 @admin.register(MonitorSchedule)
-class MonitorScheduleAdmin(OperatorOnlyAdmin):
+class MonitorScheduleAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin):
     """The dispatcher's queue, for operators diagnosing scheduler lag: read-only, because the
     engine owns these rows (pause/resume and edits of the monitor move them)."""
 
@@ -333,12 +325,3 @@ class MonitorScheduleAdmin(OperatorOnlyAdmin):
     raw_id_fields = ("monitor",)
     ordering = ("next_check_at",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -20,14 +20,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils.text import slugify
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
+from apps.audit import services as audit
 from apps.core.errors import Conflict, ServiceError, UpgradeRequired
 from apps.monitors import services
 from apps.monitors.api.serializers import MonitorInput
-from apps.monitors.models import Monitor, MonitorKind
+from apps.monitors.models import CHECK_SETTINGS, Monitor, MonitorKind
 from apps.plans.models import Limit
 from apps.plans.services import require_interval, reserve
 from apps.tenants.models import Organization
@@ -35,22 +38,7 @@ from apps.tenants.models import Organization
 VERSION = 1
 
 # The order fields appear in an exported entry: identity, what is checked, then how.
-ENTRY_FIELDS = (
-    "slug",
-    "name",
-    "kind",
-    "config",
-    "interval_seconds",
-    "timeout_seconds",
-    "failure_threshold",
-    "recovery_threshold",
-    "regions",
-    "quorum",
-    "tags",
-    "critical",
-    "expected_response_time_ms",
-    "paused",
-)
+ENTRY_FIELDS = ("slug", "name", "kind", "config", *CHECK_SETTINGS)
 # slug is the key and kind cannot change, so neither is ever an "update".
 _COMPARED = tuple(f for f in ENTRY_FIELDS if f not in {"slug", "kind"})
 
@@ -479,3 +467,25 @@ def describe_upgrade(exc: UpgradeRequired) -> str:
         text = f"the {plan} plan does not include {exc.feature}"
     where = "; ".join(getattr(exc, "__notes__", []))
     return f"Upgrade required: {text}{f' ({where})' if where else ''}. Nothing was changed."
+
+
+@contextmanager
+def command_write(
+    command: Any, source: str, *, name: str, done: str, notes: bool = False
+) -> Iterator[None]:
+    """A management command's write through this module, audited as the system named after
+    the command (`name`, e.g. "apply_monitors"; no person signs in there). An invalid
+    document lists its errors on the command's stderr; every refusal becomes a CommandError
+    that says nothing was `done` ("changed", "created"), with the refused entry when `notes`."""
+    try:
+        with audit.acting_as(audit.system_actor(f"manage.py {name}")):
+            yield
+    except ValidationError as exc:
+        for line in error_lines(exc.detail):
+            command.stderr.write(line)
+        raise CommandError(f"{source}: invalid, nothing was {done}.") from exc
+    except UpgradeRequired as exc:
+        raise CommandError(describe_upgrade(exc)) from exc
+    except ServiceError as exc:
+        where = f" ({'; '.join(getattr(exc, '__notes__', []))})" if notes else ""
+        raise CommandError(f"{exc.detail}{where} Nothing was {done}.") from exc

@@ -53,6 +53,22 @@ class MonitorQuerySet(TenantQuerySet):
         return self.filter(paused=False)
 
 
+# How a monitor is checked, in the order shown: what the API returns after the identity and
+# config, and what configuration as code exports.
+CHECK_SETTINGS = (
+    "interval_seconds",
+    "timeout_seconds",
+    "failure_threshold",
+    "recovery_threshold",
+    "regions",
+    "quorum",
+    "tags",
+    "critical",
+    "expected_response_time_ms",
+    "paused",
+)
+
+
 class Monitor(TenantModel):
     # No index of its own: (organization, status) and (organization, slug) lead with it.
     organization = models.ForeignKey(

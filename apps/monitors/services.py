@@ -233,14 +233,7 @@ def monitor_check_now(*, monitor: Monitor) -> Any:
 
 
 def monitor_delete(*, monitor: Monitor) -> None:
-    with transaction.atomic():
-        audit.record(
-            org=monitor.organization_id,
-            action="monitor.deleted",
-            target=monitor,
-            before=audit.snapshot(monitor),
-        )
-        monitor.delete()
+    audit.delete_recorded(monitor, action="monitor.deleted")
 
 
 # --- Downgrade rules (registered with plans) ------------------------------------------------

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors.models import Monitor
 from apps.plans.models import Feature
@@ -172,19 +173,14 @@ class PostmortemAdmin(TenantScopedAdmin):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(TenantScopedAdmin):
+class SubscriberAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["email", "page", "confirmed_at", "unsubscribed_at", "organization"]
     list_filter = ["page"]
     list_select_related = ["page", "organization"]
     search_fields = ["email"]
     readonly_fields = ["page", "email", "confirmed_at", "unsubscribed_at", "organization"]
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    delete_by = "base"
 
 
 @admin.register(Badge)

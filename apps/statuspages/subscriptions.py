@@ -56,12 +56,17 @@ def subscription_request(*, page: StatusPage, email: str, link_base: str = "") -
     return subscriber
 
 
-def subscriber_confirm(*, token: str) -> Subscriber | None:
-    """Confirm by the emailed link; None for a bad or expired link. Idempotent."""
-    subscriber_id = tokens.read_subscriber_token(token, "confirm", tokens.CONFIRM_MAX_AGE)
+def _by_token(token: str, purpose: str, max_age: int | None = None) -> Subscriber | None:
+    """The subscriber a link's token names, or None (forged, expired, another use, gone)."""
+    subscriber_id = tokens.read_subscriber_token(token, purpose, max_age)
     if subscriber_id is None:
         return None
-    subscriber = Subscriber.objects.select_related("page").filter(pk=subscriber_id).first()
+    return Subscriber.objects.select_related("page").filter(pk=subscriber_id).first()
+
+
+def subscriber_confirm(*, token: str) -> Subscriber | None:
+    """Confirm by the emailed link; None for a bad or expired link. Idempotent."""
+    subscriber = _by_token(token, "confirm", tokens.CONFIRM_MAX_AGE)
     if subscriber is None:
         return None
     # Compare-and-set: two clicks (or a mail scanner and the visitor) confirm once.
@@ -74,10 +79,7 @@ def subscriber_confirm(*, token: str) -> Subscriber | None:
 
 def subscriber_unsubscribe(*, token: str) -> Subscriber | None:
     """Stop emails by the link in any update email; None for a bad link. Idempotent."""
-    subscriber_id = tokens.read_subscriber_token(token, "unsubscribe")
-    if subscriber_id is None:
-        return None
-    subscriber = Subscriber.objects.select_related("page").filter(pk=subscriber_id).first()
+    subscriber = _by_token(token, "unsubscribe")
     if subscriber is None:
         return None
     Subscriber.objects.filter(pk=subscriber.pk, unsubscribed_at__isnull=True).update(

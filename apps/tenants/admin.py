@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.plans.models import PlanChange, UsageCounter
 from apps.tenants import services
 from apps.tenants.gate.admin import TenantScopedAdmin
@@ -305,19 +306,8 @@ class ApiKeyAdmin(TenantScopedAdmin):
 # --- The organization's plan: usage counters and plan history, read-only -------------------
 
 
-class _ReadOnly(TenantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(UsageCounter)
-class UsageCounterAdmin(_ReadOnly):
+class UsageCounterAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["organization", "period_start", "metric", "value", "updated_at"]
     list_filter = ["metric", "period_start"]
     search_fields = ["organization__slug"]
@@ -325,7 +315,7 @@ class UsageCounterAdmin(_ReadOnly):
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(_ReadOnly):
+class PlanChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["organization", "from_plan", "to_plan", "source", "actor", "created_at"]
     list_filter = ["to_plan", "source"]
     search_fields = ["organization__slug", "reason", "source"]

@@ -11,8 +11,6 @@ from apps.alerts.models import (
     EscalationPolicy,
     Notification,
     NotificationAttempt,
-    NotificationKind,
-    NotificationStatus,
 )
 from apps.core.api import StrictSerializer
 from apps.incidents.models import Severity
@@ -155,15 +153,6 @@ class NotificationOutput(serializers.ModelSerializer):
 
     def get_title(self, n: Notification) -> str:
         return n.payload.get("title", "")
-
-
-class NotificationFilters(serializers.Serializer):
-    status = serializers.ChoiceField(choices=NotificationStatus.choices, required=False)
-    kind = serializers.ChoiceField(choices=NotificationKind.choices, required=False)
-    channel = serializers.UUIDField(required=False)
-    incident = serializers.UUIDField(required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
 
 
 class ChannelTestOutput(serializers.Serializer):

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.alerts import selectors
+from apps.alerts.api.filters import NotificationFilter
 from apps.alerts.api.serializers import (
     ChannelCreatedOutput,
     ChannelInput,
     ChannelOutput,
     ChannelTestOutput,
-    NotificationFilters,
     NotificationOutput,
     PolicyInput,
     PolicyOutput,
@@ -22,28 +21,23 @@ from apps.alerts.models import (
     Channel,
     EscalationPolicy,
     Notification,
-    NotificationKind,
     NotificationStatus,
 )
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services import policies as policy_services
-from apps.core.schema import AUTHENTICATED, errors
+from apps.core.lists import FilteredListMixin, cursor, list_schema
+from apps.core.schema import AUTHENTICATED, crud_schema, errors
 from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
 
-_READ = errors(401, 403, 404, 429)
-_WRITE = errors(*AUTHENTICATED, 402, 429)
+_WRITE = (*AUTHENTICATED, 402, 429)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ChannelOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: ChannelOutput, **_READ}),
-    create=extend_schema(
-        request=ChannelInput,
-        responses={201: ChannelCreatedOutput, **_WRITE},
-        summary="Create a channel; the response shows its secrets, once",
-    ),
-    partial_update=extend_schema(request=ChannelInput, responses={200: ChannelOutput, **_WRITE}),
-    destroy=extend_schema(responses={204: None, **_READ}),
+@crud_schema(
+    ChannelOutput,
+    ChannelInput,
+    created=ChannelCreatedOutput,
+    create_summary="Create a channel; the response shows its secrets, once",
+    write=_WRITE,
 )
 @extend_schema(tags=["alerts"], parameters=[ORG_HEADER])
 class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -98,13 +92,7 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         )
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: PolicyOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: PolicyOutput, **_READ}),
-    create=extend_schema(request=PolicyInput, responses={201: PolicyOutput, **_WRITE}),
-    partial_update=extend_schema(request=PolicyInput, responses={200: PolicyOutput, **_WRITE}),
-    destroy=extend_schema(responses={204: None, **_READ}),
-)
+@crud_schema(PolicyOutput, PolicyInput, write=_WRITE)
 @extend_schema(tags=["alerts"], parameters=[ORG_HEADER])
 class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     model = EscalationPolicy
@@ -136,43 +124,22 @@ class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return PolicyOutput(selectors.policy_list(org=self.organization).get(pk=pk)).data
 
 
-class NotificationCursor(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-_NOTIFICATION_FILTERS = [
-    OpenApiParameter("status", str, enum=NotificationStatus.values),
-    OpenApiParameter("kind", str, enum=NotificationKind.values),
-    OpenApiParameter("channel", str, description="channel id"),
-    OpenApiParameter("incident", str, description="incident id"),
-    OpenApiParameter("since", str, description="created at or after (ISO 8601)"),
-    OpenApiParameter("until", str, description="created before (ISO 8601)"),
-]
-
-
-@extend_schema_view(
-    list=extend_schema(
-        parameters=_NOTIFICATION_FILTERS,
-        responses={200: NotificationOutput(many=True), **errors(400, 401, 403, 404, 429)},
-        summary="The delivery log, newest first (cursor-paginated), with every attempt",
-    ),
-    retrieve=extend_schema(responses={200: NotificationOutput, **_READ}),
+@list_schema(
+    NotificationOutput,
+    summary="The delivery log, newest first (cursor-paginated), with every attempt",
+    filterset=NotificationFilter,
 )
 @extend_schema(tags=["alerts"], parameters=[ORG_HEADER])
-class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class NotificationViewSet(
+    FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     model = Notification
     serializer_class = NotificationOutput
-    pagination_class = NotificationCursor
+    pagination_class = cursor("-created_at", "-id")
+    filterset_class = NotificationFilter
 
     def scoped_queryset(self, org):
-        if self.action != "list":
-            return selectors.notification_list(org=org)
-        filters = NotificationFilters(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.notification_list(org=org, **filters.validated_data)
+        return selectors.notification_list(org=org)
 
 
 @extend_schema_view(test=extend_schema(exclude=True))

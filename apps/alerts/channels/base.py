@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
-from apps.core.plugins import ConfiguredPlugin
+from apps.core.plugins import ConfiguredPlugin, Registry
 
 SEVERITIES = ("info", "warning", "error", "critical")
 EVENTS = ("opened", "escalated", "acknowledged", "resolved", "flapping", "test")
@@ -55,36 +55,17 @@ def is_permanent_status(status: int) -> bool:
 class Transport(ConfiguredPlugin):
     """One delivery kind. Subclasses set `kind`, `config_serializer`, `secret_fields`."""
 
-    kind: ClassVar[str]
+    noun = "channel"
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        # "stored" tells serializers the config was already saved once: values such as a
-        # generated signing secret must be present now, not made up afresh per delivery.
-        serializer = self.config_serializer(data=config, context={"stored": True})
-        if not serializer.is_valid():
-            raise DeliveryError(
-                f"invalid {self.kind} channel config: {serializer.errors}", permanent=True
-            )
-        self.config: dict[str, Any] = dict(serializer.validated_data)
+    @classmethod
+    def failure(cls, message: str) -> DeliveryError:
+        # A config or kind that does not work now will not work on a retry either.
+        return DeliveryError(message, permanent=True)
 
     def notify(self, message: Message) -> dict[str, Any]:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, type[Transport]] = {}
-T = TypeVar("T", bound=type[Transport])
-
-
-def register(cls: T) -> T:
-    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
-        raise ValueError(f"channel kind {cls.kind!r} is already registered")
-    REGISTRY[cls.kind] = cls
-    return cls
-
-
-def transport_for(kind: str, config: dict[str, Any]) -> Transport:
-    try:
-        cls = REGISTRY[kind]
-    except KeyError:
-        raise DeliveryError(f"unknown channel kind {kind!r}", permanent=True) from None
-    return cls(config)
+REGISTRY: Registry[Transport] = Registry(Transport, "channel")
+register = REGISTRY.register
+transport_for = REGISTRY.create  # (kind, stored config) -> Transport, or a permanent DeliveryError

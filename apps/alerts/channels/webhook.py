@@ -25,15 +25,12 @@ body and rejecting old timestamps stops a captured request being replayed later.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from rest_framework import serializers
 
 from apps.alerts.channels.base import (
@@ -44,6 +41,12 @@ from apps.alerts.channels.base import (
     register,
 )
 from apps.core import ssrf
+from apps.core.plugins import (
+    check_target,
+    ensure_signing_secret,
+    validate_headers,
+    validate_target_url,
+)
 from apps.core.signing import sign
 
 TIMEOUT_SECONDS = 10
@@ -60,10 +63,6 @@ RESERVED_HEADERS = frozenset(
 )
 
 
-def _allow_private() -> bool:
-    return bool(settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
-
-
 class WebhookConfigSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=2000)
     secret = serializers.CharField(required=False, min_length=16, max_length=200)
@@ -72,31 +71,13 @@ class WebhookConfigSerializer(serializers.Serializer):
     )
 
     def validate_url(self, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise serializers.ValidationError("Use an http:// or https:// URL.")
-        try:
-            ssrf.check_literal(parts.hostname, allow_private=_allow_private())
-        except ssrf.BlockedTarget as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-        return value
+        return validate_target_url(value)
 
     def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 20:
-            raise serializers.ValidationError("At most 20 headers.")
-        for name, header_value in value.items():
-            if not name or any(c in name for c in " :\r\n") or name.lower() in RESERVED_HEADERS:
-                raise serializers.ValidationError(f"Header {name!r} cannot be set.")
-            if "\r" in header_value or "\n" in header_value:
-                raise serializers.ValidationError(f"Header {name!r} has a line break.")
-        return value
+        return validate_headers(value, reserved=RESERVED_HEADERS)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("secret"):
-            if self.context.get("stored"):
-                # A secret invented per delivery would make every signature unverifiable.
-                raise serializers.ValidationError({"secret": "A stored webhook needs its secret."})
-            attrs["secret"] = secrets.token_urlsafe(32)
+        ensure_signing_secret(attrs, self.context)
         attrs.setdefault("headers", {})
         return attrs
 
@@ -140,16 +121,9 @@ class WebhookTransport(Transport):
     timeout: float = TIMEOUT_SECONDS
 
     def _guard(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        allow = _allow_private()
-        # Checked again here, not only at save time: the name may have been re-pointed at an
-        # internal address since. requests resolves once more itself, so a rebind in that
-        # window is not caught; redirects are never followed, so they cannot bypass it.
+        # Checked again here, not only at save time (see `check_target`).
         try:
-            ssrf.check_literal(host, allow_private=allow)
-            ssrf.resolve_blocking(host, port, allow_private=allow)
+            check_target(url)
         except ssrf.BlockedTarget as exc:
             raise DeliveryError(f"webhook target blocked: {exc}", permanent=True) from exc
         except ssrf.ResolutionFailed as exc:

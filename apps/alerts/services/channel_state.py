@@ -7,7 +7,6 @@ delivery) so that delivery does not import channels back; channels.py re-exports
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def channel_secrets(channel: Channel) -> dict[str, Any]:
-    return json.loads(crypto.decrypt(channel.secret)) if channel.secret else {}
+    return crypto.decrypt_json(channel.secret)
 
 
 def channel_full_config(channel: Channel) -> dict[str, Any]:

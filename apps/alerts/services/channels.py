@@ -5,7 +5,6 @@ returned by `channel_create`, once."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,7 +19,6 @@ from apps.alerts.services.delivery import deliver_test
 from apps.alerts.services.escalation import routes_changed
 from apps.audit import services as audit
 from apps.core import crypto
-from apps.core.errors import invalid_under
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -29,10 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def _clean(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    transport = REGISTRY[kind]
-    with invalid_under("config"):
-        cleaned = transport.clean_config(config)
-    return transport.split_secrets(cleaned)
+    return REGISTRY.clean(kind, config, field="config")
 
 
 def _severities(value: list[str] | None) -> list[str]:
@@ -65,7 +60,7 @@ def channel_create(
             kind=kind,
             name=name,
             config=public,
-            secret=crypto.encrypt(json.dumps(secret)) if secret else "",
+            secret=crypto.encrypt_json(secret),
             enabled=enabled,
             notify_on_resolved=notify_on_resolved,
             severities=_severities(severities),
@@ -94,7 +89,7 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
         merged = {**stored, **data["config"]}
         public, secret = _clean(channel.kind, merged)
         channel.config = public
-        channel.secret = crypto.encrypt(json.dumps(secret)) if secret else ""
+        channel.secret = crypto.encrypt_json(secret)
         fields += ["config", "secret"]
     for name in ("name", "notify_on_resolved"):
         if name in data:
@@ -118,14 +113,7 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
 
 
 def channel_delete(*, channel: Channel) -> None:
-    with transaction.atomic():
-        audit.record(
-            org=channel.organization_id,
-            action="channel.deleted",
-            target=channel,
-            before=audit.snapshot(channel),
-        )
-        channel.delete()
+    audit.delete_recorded(channel, action="channel.deleted")
     routes_changed()
 
 

@@ -270,6 +270,12 @@ def notify_resolved(*, incident: Incident, event: IncidentEvent) -> list[Notific
             pk__in=set(told) - dropped, enabled=True, notify_on_resolved=True
         ).order_by("created_at")
     )
+    return _resolved_notices(incident, event, channels)
+
+
+def _resolved_notices(
+    incident: Incident, event: IncidentEvent, channels: list[Channel]
+) -> list[Notification]:
     return notifications_write(
         incident=incident,
         event=event,
@@ -283,13 +289,7 @@ def notify_suppressed_recovery(*, incident: Incident, event: IncidentEvent) -> l
     """The recovery of an incident that was recorded but never notified."""
     route = route_for(incident=incident)
     channels = [c for c in route.steps[0].channels if c.notify_on_resolved] if route.steps else []
-    return notifications_write(
-        incident=incident,
-        event=event,
-        channels=channels,
-        kind=NotificationKind.RESOLVED,
-        key_prefix=str(event.pk),
-    )
+    return _resolved_notices(incident, event, channels)
 
 
 # --- the sweep ------------------------------------------------------------------------------

@@ -113,12 +113,5 @@ def policy_update(*, policy: EscalationPolicy, data: dict[str, Any]) -> Escalati
 
 def policy_delete(*, policy: EscalationPolicy) -> None:
     """Deleting is always allowed (a downgraded organization can still clean up)."""
-    with transaction.atomic():
-        audit.record(
-            org=policy.organization_id,
-            action="escalationpolicy.deleted",
-            target=policy,
-            before=audit.snapshot(policy),
-        )
-        policy.delete()
+    audit.delete_recorded(policy, action="escalationpolicy.deleted")
     routes_changed()

@@ -19,15 +19,13 @@ service recovered is not theirs to say: the engine re-checks the monitor afterwa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar
 
 import requests
-from django.conf import settings
 from rest_framework import serializers
 
 from apps.core import ssrf
-from apps.core.plugins import ConfiguredPlugin
+from apps.core.plugins import ConfiguredPlugin, Registry, check_target
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 30.0
@@ -52,15 +50,13 @@ class ActionError(Exception):
 
 
 class Action(ConfiguredPlugin):
-    kind: ClassVar[str]
+    noun = "action"
     # False for actions that only record the decision (a dry run).
     acts: ClassVar[bool] = True
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        serializer = self.config_serializer(data=config, context={"stored": True})
-        if not serializer.is_valid():
-            raise ActionError(f"invalid {self.kind} action config: {serializer.errors}")
-        self.config: dict[str, Any] = dict(serializer.validated_data)
+    @classmethod
+    def failure(cls, message: str) -> ActionError:
+        return ActionError(message)
 
     @property
     def timeout(self) -> float:
@@ -70,52 +66,18 @@ class Action(ConfiguredPlugin):
         raise NotImplementedError
 
 
-REGISTRY: dict[str, type[Action]] = {}
-A = TypeVar("A", bound=type[Action])
-
-
-def register(cls: A) -> A:
-    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
-        raise ValueError(f"healing action kind {cls.kind!r} is already registered")
-    REGISTRY[cls.kind] = cls
-    return cls
-
-
-def action_for(kind: str, config: dict[str, Any]) -> Action:
-    try:
-        cls = REGISTRY[kind]
-    except KeyError:
-        raise ActionError(f"unknown healing action kind {kind!r}") from None
-    return cls(config)
+REGISTRY: Registry[Action] = Registry(Action, "healing action")
+register = REGISTRY.register
+action_for = REGISTRY.create  # (kind, stored config) -> Action, or ActionError
 
 
 # --- shared config pieces ---------------------------------------------------------------------
 
 
-def allow_private() -> bool:
-    return bool(settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
-
-
-def validate_target_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise serializers.ValidationError("Use an http:// or https:// URL.")
-    try:
-        ssrf.check_literal(parts.hostname, allow_private=allow_private())
-    except ssrf.BlockedTarget as exc:
-        raise serializers.ValidationError(str(exc)) from exc
-    return value
-
-
 def guard(url: str) -> None:
-    """Refuse internal addresses at call time too: the name may have been re-pointed since
-    the policy was saved. Redirects are never followed, so they cannot bypass it."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """Refuse internal addresses at call time too (see `check_target`)."""
     try:
-        ssrf.check_literal(host, allow_private=allow_private())
-        ssrf.resolve_blocking(host, port, allow_private=allow_private())
+        check_target(url)
     except ssrf.BlockedTarget as exc:
         raise ActionError(f"action target blocked: {exc}") from exc
     except ssrf.ResolutionFailed as exc:

@@ -12,13 +12,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.plugins import validate_headers, validate_target_url
 from apps.healing.actions.base import (
     Action,
     ActionRequest,
     TimeoutField,
     register,
     send,
-    validate_target_url,
 )
 
 _RESERVED = {"host", "content-length", "transfer-encoding"}
@@ -41,14 +41,7 @@ class HttpRequestConfig(serializers.Serializer):
     timeout_seconds = TimeoutField()
 
     def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 20:
-            raise serializers.ValidationError("At most 20 headers.")
-        for name, header_value in value.items():
-            if not name or any(c in name for c in " :\r\n") or name.lower() in _RESERVED:
-                raise serializers.ValidationError(f"Header {name!r} cannot be set.")
-            if "\r" in header_value or "\n" in header_value:
-                raise serializers.ValidationError(f"Header {name!r} has a line break.")
-        return value
+        return validate_headers(value, reserved=_RESERVED)
 
 
 @register

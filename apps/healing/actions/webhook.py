@@ -16,12 +16,12 @@ the attempt.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.plugins import ensure_signing_secret, validate_target_url
 from apps.core.signing import sign
 from apps.healing.actions.base import (
     Action,
@@ -29,7 +29,6 @@ from apps.healing.actions.base import (
     TimeoutField,
     register,
     send,
-    validate_target_url,
 )
 
 
@@ -39,10 +38,7 @@ class WebhookActionConfig(serializers.Serializer):
     timeout_seconds = TimeoutField()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("secret"):
-            if self.context.get("stored"):
-                raise serializers.ValidationError({"secret": "A stored webhook needs its secret."})
-            attrs["secret"] = secrets.token_urlsafe(32)
+        ensure_signing_secret(attrs, self.context)
         return attrs
 
 

@@ -8,8 +8,6 @@ from apps.core.api import StrictSerializer
 from apps.healing.actions import REGISTRY
 from apps.healing.engine import CONDITIONS
 from apps.healing.models import (
-    AttemptStatus,
-    Decision,
     HealingAttempt,
     HealingPolicy,
     Verification,
@@ -23,7 +21,7 @@ class HealingPolicyInput(StrictSerializer):
     enabled = serializers.BooleanField(default=True)
     monitor = serializers.UUIDField(required=False, allow_null=True)
     tag = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    action_kind = serializers.ChoiceField(choices=sorted(REGISTRY))
+    action_kind = serializers.ChoiceField(choices=REGISTRY.names())
     action_config = serializers.DictField(
         required=False,
         help_text="webhook: {url, secret?, timeout_seconds?}; http_request: {method?, url, "
@@ -114,15 +112,6 @@ class HealingPolicyCreatedOutput(HealingPolicyOutput):
 
     def get_secrets(self, policy: HealingPolicy) -> dict[str, Any]:
         return self.context.get("secrets", {})
-
-
-class HealingAttemptFilters(serializers.Serializer):
-    incident = serializers.UUIDField(required=False)
-    monitor = serializers.UUIDField(required=False)
-    status = serializers.ChoiceField(choices=AttemptStatus.choices, required=False)
-    decision = serializers.ChoiceField(choices=Decision.choices, required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
 
 
 class HealingAttemptOutput(serializers.ModelSerializer):

@@ -1,41 +1,34 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.schema import AUTHENTICATED, errors
+from apps.core.lists import FilteredListMixin, cursor, list_schema
+from apps.core.schema import AUTHENTICATED, crud_schema, errors
 from apps.healing import rootcause, selectors, services
+from apps.healing.api.filters import HealingAttemptFilter
 from apps.healing.api.serializers import (
-    HealingAttemptFilters,
     HealingAttemptOutput,
     HealingPolicyCreatedOutput,
     HealingPolicyInput,
     HealingPolicyOutput,
     RootCauseOutput,
 )
-from apps.healing.models import AttemptStatus, Decision, HealingAttempt, HealingPolicy
+from apps.healing.models import HealingAttempt, HealingPolicy
 from apps.incidents.models import Incident
 from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 
 _READ = errors(401, 403, 404, 429)
-_WRITE = errors(*AUTHENTICATED, 402, 429)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: HealingPolicyOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: HealingPolicyOutput, **_READ}),
-    create=extend_schema(
-        request=HealingPolicyInput,
-        responses={201: HealingPolicyCreatedOutput, **_WRITE},
-        summary="Create a healing policy; the response shows the action's secrets, once",
-    ),
-    partial_update=extend_schema(
-        request=HealingPolicyInput, responses={200: HealingPolicyOutput, **_WRITE}
-    ),
-    destroy=extend_schema(responses={204: None, **_READ}),
+@crud_schema(
+    HealingPolicyOutput,
+    HealingPolicyInput,
+    created=HealingPolicyCreatedOutput,
+    create_summary="Create a healing policy; the response shows the action's secrets, once",
+    write=(*AUTHENTICATED, 402, 429),
 )
 @extend_schema(tags=["healing"], parameters=[ORG_HEADER])
 class HealingPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -68,43 +61,22 @@ class HealingPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AttemptCursor(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-_ATTEMPT_FILTERS = [
-    OpenApiParameter("incident", str, description="incident id"),
-    OpenApiParameter("monitor", str, description="monitor id"),
-    OpenApiParameter("status", str, enum=AttemptStatus.values),
-    OpenApiParameter("decision", str, enum=Decision.values),
-    OpenApiParameter("since", str, description="created at or after (ISO 8601)"),
-    OpenApiParameter("until", str, description="created before (ISO 8601)"),
-]
-
-
-@extend_schema_view(
-    list=extend_schema(
-        parameters=_ATTEMPT_FILTERS,
-        responses={200: HealingAttemptOutput(many=True), **errors(400, 401, 403, 404, 429)},
-        summary="Every healing decision and attempt, newest first (cursor-paginated)",
-    ),
-    retrieve=extend_schema(responses={200: HealingAttemptOutput, **_READ}),
+@list_schema(
+    HealingAttemptOutput,
+    summary="Every healing decision and attempt, newest first (cursor-paginated)",
+    filterset=HealingAttemptFilter,
 )
 @extend_schema(tags=["healing"], parameters=[ORG_HEADER])
-class HealingAttemptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class HealingAttemptViewSet(
+    FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     model = HealingAttempt
     serializer_class = HealingAttemptOutput
-    pagination_class = AttemptCursor
+    pagination_class = cursor("-created_at", "-id")
+    filterset_class = HealingAttemptFilter
 
     def scoped_queryset(self, org):
-        if self.action != "list":
-            return selectors.attempt_list(org=org)
-        filters = HealingAttemptFilters(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.attempt_list(org=org, **filters.validated_data)
+        return selectors.attempt_list(org=org)
 
 
 def _incident(view: TenantAPIView, pk) -> Incident:

@@ -3,7 +3,6 @@ memo of which organizations have a policy at all."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -12,7 +11,7 @@ from django.db import transaction
 
 from apps.audit import services as audit
 from apps.core import crypto
-from apps.core.errors import FieldErrors, invalid_under
+from apps.core.errors import FieldErrors
 from apps.healing.actions import REGISTRY
 from apps.healing.models import (
     HealingPolicy,
@@ -24,37 +23,15 @@ logger = logging.getLogger(__name__)
 
 # --- policies -------------------------------------------------------------------------------
 
-POLICY_FIELDS = [
-    "name",
-    "enabled",
-    "monitor",
-    "tag",
-    "action_kind",
-    "action_config",
-    "action_secret",
-    "rules",
-    "severities",
-    "max_attempts",
-    "cooldown_minutes",
-    "verify_after_seconds",
-    "escalate_on_failure",
-    "auto",
-    "use_anomaly",
-    "priority",
-]
-
 
 def _clean_action(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if kind not in REGISTRY:
         raise FieldErrors({"action_kind": [f"Unknown action kind {kind!r}."]})
-    cls = REGISTRY[kind]
-    with invalid_under("action_config"):
-        cleaned = cls.clean_config(config)
-    return cls.split_secrets(cleaned)
+    return REGISTRY.clean(kind, config, field="action_config")
 
 
 def policy_secrets(policy: HealingPolicy) -> dict[str, Any]:
-    return json.loads(crypto.decrypt(policy.action_secret)) if policy.action_secret else {}
+    return crypto.decrypt_json(policy.action_secret)
 
 
 def _gate(org: Organization, data: dict[str, Any]) -> None:
@@ -74,7 +51,7 @@ def policy_create(*, org: Organization, data: dict[str, Any]) -> tuple[HealingPo
         policy = HealingPolicy.objects.create(
             organization=org,
             action_config=public,
-            action_secret=crypto.encrypt(json.dumps(secret)) if secret else "",
+            action_secret=crypto.encrypt_json(secret),
             **data,
         )
         audit.record(
@@ -100,7 +77,7 @@ def policy_update(*, policy: HealingPolicy, data: dict[str, Any]) -> HealingPoli
             config = {**policy_secrets(policy), **config}
         public, secret = _clean_action(kind, config)
         policy.action_config = public
-        policy.action_secret = crypto.encrypt(json.dumps(secret)) if secret else ""
+        policy.action_secret = crypto.encrypt_json(secret)
     for name, value in data.items():
         setattr(policy, name, value)
     if bool(policy.monitor_id) == bool(policy.tag):
@@ -113,15 +90,9 @@ def policy_update(*, policy: HealingPolicy, data: dict[str, Any]) -> HealingPoli
 
 
 def policy_delete(*, policy: HealingPolicy) -> None:
-    with transaction.atomic():
-        audit.record(
-            org=policy.organization_id,
-            action="healingpolicy.deleted",
-            target=policy,
-            before=audit.snapshot(policy),
-        )
-        _policies_changed(policy.organization_id)
-        policy.delete()
+    org_id = policy.organization_id
+    audit.delete_recorded(policy, action="healingpolicy.deleted")
+    _policies_changed(org_id)
 
 
 # {organization id: (monotonic expiry, has an enabled policy)}: the listener runs for every

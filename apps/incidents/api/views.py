@@ -6,23 +6,21 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import time_param
-from apps.core.schema import AUTHENTICATED, errors
+from apps.core.lists import FilteredListMixin, cursor, cursor_page, filter_parameters
+from apps.core.schema import AUTHENTICATED, READ, crud_schema, errors
 from apps.incidents import rules, selectors, services
 from apps.incidents.api import serializers as s
+from apps.incidents.api.filters import IncidentFilter, WindowFilter
 from apps.incidents.models import (
     AlertRule,
     Incident,
-    IncidentStatus,
     MaintenanceWindow,
     MonitorDependency,
     RuleKind,
     Severity,
-    WindowKind,
 )
 from apps.monitors.models import Monitor
 from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
@@ -30,55 +28,15 @@ from apps.tenants.gate.api import ORG_HEADER, TenantViewSet
 TIMELINE_PREVIEW = 50
 
 
-class IncidentCursor(CursorPagination):
-    ordering = ("-opened_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
+TimelineCursor = cursor("at", "id", page_size=100, max_page_size=500)
 
 
-class TimelineCursor(CursorPagination):
-    ordering = ("at", "id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-class WindowCursor(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-def _choices_param(request: Request, name: str, allowed: list[str]) -> list[str] | None:
-    raw = request.query_params.getlist(name)
-    values = [v for item in raw for v in item.split(",") if v]
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise serializers.ValidationError(
-            {name: [f"Unknown value {bad[0]!r}; use {', '.join(allowed)}."]}
-        )
-    return values or None
-
-
-_INCIDENT_FILTERS = [
-    OpenApiParameter(
-        "status", str, description="triggered, acknowledged, resolved or open (comma-separated)"
-    ),
-    OpenApiParameter(
-        "severity", str, description="info, warning, error, critical (comma-separated)"
-    ),
-    OpenApiParameter("monitor", str, description="monitor id"),
-    OpenApiParameter("since", str, description="opened at or after (ISO 8601)"),
-    OpenApiParameter("until", str, description="opened before (ISO 8601)"),
-]
 _ACTION_ERRORS = errors(400, 401, 403, 404, 409, 429)
 
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=_INCIDENT_FILTERS,
+        parameters=filter_parameters(IncidentFilter),
         responses={200: s.IncidentOutput(many=True), **errors(400, 401, 403, 404, 429)},
         summary="Incidents, newest first (cursor-paginated)",
     ),
@@ -93,33 +51,14 @@ _ACTION_ERRORS = errors(400, 401, 403, 404, 409, 429)
     ),
 )
 @extend_schema(tags=["incidents"], parameters=[ORG_HEADER])
-class IncidentViewSet(mixins.ListModelMixin, TenantViewSet):
+class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
     model = Incident
     serializer_class = s.IncidentOutput
-    pagination_class = IncidentCursor
+    pagination_class = cursor("-opened_at", "-id")
+    filterset_class = IncidentFilter
 
     def scoped_queryset(self, org):
-        if self.action != "list":
-            return (
-                super()
-                .scoped_queryset(org)
-                .select_related("monitor", "acknowledged_by", "resolved_by")
-            )
-        request = self.request
-        monitor = request.query_params.get("monitor")
-        if monitor:
-            try:
-                monitor = serializers.UUIDField().to_internal_value(monitor)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"monitor": exc.detail}) from exc
-        return selectors.incident_list(
-            org=org,
-            status=_choices_param(request, "status", [*IncidentStatus.values, "open"]),
-            severity=_choices_param(request, "severity", Severity.values),
-            monitor=monitor,
-            since=time_param(request, "since"),
-            until=time_param(request, "until"),
-        )
+        return selectors.incident_list(org=org)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(self._detail(self.get_object()))
@@ -193,14 +132,12 @@ class IncidentViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(
         responses={200: s.EventOutput(many=True), **errors(401, 403, 404, 429)},
         summary="The whole timeline, oldest first (cursor-paginated)",
+        filters=False,  # the incident list's filters are not this list's
     )
     @action(detail=True, methods=["get"])
     def timeline(self, request: Request, pk: str) -> Response:
-        paginator = TimelineCursor()
-        page = paginator.paginate_queryset(
-            selectors.incident_events(incident=self.get_object()), request, view=self
-        )
-        return paginator.get_paginated_response(s.EventOutput(page, many=True).data)
+        events = selectors.incident_events(incident=self.get_object())
+        return cursor_page(self, events, TimelineCursor, s.EventOutput)
 
     def _detail(self, incident: Incident) -> dict:
         events = list(
@@ -356,43 +293,26 @@ class DependencyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantV
 # --- Maintenance windows ----------------------------------------------------------------------
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("kind", str, enum=WindowKind.values),
-            OpenApiParameter("active", bool, description="only windows in force now (or not)"),
-        ],
-        responses={200: s.WindowOutput(many=True), **errors(400, 401, 403, 404, 429)},
-    ),
-    retrieve=extend_schema(responses={200: s.WindowOutput, **errors(401, 403, 404, 429)}),
-    create=extend_schema(
-        request=s.WindowInput, responses={201: s.WindowOutput, **errors(*AUTHENTICATED, 429)}
-    ),
-    partial_update=extend_schema(
-        request=s.WindowInput, responses={200: s.WindowOutput, **errors(*AUTHENTICATED, 429)}
-    ),
-    destroy=extend_schema(responses={204: None, **errors(401, 403, 404, 429)}),
+@crud_schema(
+    s.WindowOutput,
+    s.WindowInput,
+    list_errors=(400, *READ),
+    list_parameters=filter_parameters(WindowFilter),
 )
 @extend_schema(tags=["maintenance-windows"], parameters=[ORG_HEADER])
-class MaintenanceWindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class MaintenanceWindowViewSet(
+    FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     model = MaintenanceWindow
     serializer_class = s.WindowOutput
-    pagination_class = WindowCursor
+    pagination_class = cursor("-created_at", "-id")
+    filterset_class = WindowFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scoped_queryset(self, org):
         if self.action != "list":
             return super().scoped_queryset(org).prefetch_related("monitors")
-        p = self.request.query_params
-        kind = _choices_param(self.request, "kind", WindowKind.values)
-        active = p.get("active")
-        if active not in (None, "true", "false"):
-            raise serializers.ValidationError({"active": ["Use true or false."]})
-        return selectors.window_list(
-            org=org,
-            kind=kind[0] if kind else None,
-            active=None if active is None else active == "true",
-        )
+        return selectors.window_list(org=org)
 
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "now": timezone.now()}

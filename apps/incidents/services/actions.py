@@ -36,6 +36,18 @@ def _lock(incident: Incident) -> Incident:
     )
 
 
+def _settle(locked: Incident, status: str, *, at: datetime, user: Any) -> None:
+    """Move the locked incident to `status` (acknowledged or resolved), recording when and by
+    whom in its `<status>_at` and `<status>_by` fields; escalation stops."""
+    locked.status = status
+    setattr(locked, f"{status}_at", at)
+    setattr(locked, f"{status}_by", user)
+    locked.next_escalation_at = None
+    locked.save(
+        update_fields=["status", f"{status}_at", f"{status}_by", "next_escalation_at", "updated_at"]
+    )
+
+
 def incident_acknowledge(
     *, incident: Incident, user: AbstractBaseUser | None, note: str = ""
 ) -> Incident:
@@ -45,19 +57,7 @@ def incident_acknowledge(
         if locked.status != IncidentStatus.TRIGGERED:
             raise Conflict(f"The incident is {locked.status}.", code=f"already_{locked.status}")
         now = timezone.now()
-        locked.status = IncidentStatus.ACKNOWLEDGED
-        locked.acknowledged_at = now
-        locked.acknowledged_by = user
-        locked.next_escalation_at = None
-        locked.save(
-            update_fields=[
-                "status",
-                "acknowledged_at",
-                "acknowledged_by",
-                "next_escalation_at",
-                "updated_at",
-            ]
-        )
+        _settle(locked, IncidentStatus.ACKNOWLEDGED, at=now, user=user)
         timeline_record(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
         audit.record(
             org=locked.organization_id,
@@ -97,19 +97,7 @@ def incident_resolve(
             raise Conflict("The incident is resolved already.", code="already_resolved")
         previous = locked.status
         at = at or timezone.now()
-        locked.status = IncidentStatus.RESOLVED
-        locked.resolved_at = at
-        locked.resolved_by = user
-        locked.next_escalation_at = None
-        locked.save(
-            update_fields=[
-                "status",
-                "resolved_at",
-                "resolved_by",
-                "next_escalation_at",
-                "updated_at",
-            ]
-        )
+        _settle(locked, IncidentStatus.RESOLVED, at=at, user=user)
         timeline_record(
             locked,
             EventKind.RESOLVED,
@@ -137,14 +125,9 @@ def incident_resolve(
 
 def incident_delete(*, incident: Incident) -> None:
     """Erase an incident and its timeline (operators, in the console); recorded."""
-    with transaction.atomic():
-        audit.record(
-            org=incident.organization_id,
-            action="incident.deleted",
-            target=incident,
-            before=audit.snapshot(incident, fields=["title", "status", "severity", "opened_at"]),
-        )
-        incident.delete()
+    audit.delete_recorded(
+        incident, action="incident.deleted", fields=["title", "status", "severity", "opened_at"]
+    )
 
 
 def incident_snooze(

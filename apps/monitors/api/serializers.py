@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from apps.core.api import StrictSerializer
 from apps.monitors.configs import validate_config
-from apps.monitors.models import CheckResult, Monitor, MonitorKind
+from apps.monitors.models import CHECK_SETTINGS, CheckResult, Monitor, MonitorKind
 
 _TAG = serializers.RegexField(r"^[a-z0-9][a-z0-9_.:-]{0,49}$", max_length=50)
 
@@ -78,16 +78,7 @@ class MonitorOutput(serializers.ModelSerializer):
             "kind",
             "config",
             "has_secret",
-            "interval_seconds",
-            "timeout_seconds",
-            "failure_threshold",
-            "recovery_threshold",
-            "regions",
-            "quorum",
-            "tags",
-            "critical",
-            "expected_response_time_ms",
-            "paused",
+            *CHECK_SETTINGS,
             "paused_reason",
             "status",
             "status_changed_at",

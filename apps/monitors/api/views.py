@@ -8,64 +8,39 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import time_param
-from apps.core.schema import AUTHENTICATED, errors
+from apps.core.lists import FilteredListMixin, apply_filters, cursor, cursor_page, filter_parameters
+from apps.core.schema import AUTHENTICATED, crud_schema, errors
 from apps.monitors import config_as_code, ingest, selectors, services
+from apps.monitors.api.filters import MonitorFilter, ResultFilter
 from apps.monitors.api.serializers import MonitorInput, MonitorOutput, ResultOutput
-from apps.monitors.models import Monitor, MonitorKind, MonitorStatus
+from apps.monitors.models import Monitor
 from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
 
-_FILTERS = [
-    OpenApiParameter("kind", str, enum=MonitorKind.values),
-    OpenApiParameter("status", str, enum=MonitorStatus.values),
-    OpenApiParameter("tag", str),
-    OpenApiParameter("region", str),
-    OpenApiParameter("search", str, description="name or slug contains"),
-]
+ResultCursor = cursor("-checked_at", "-id", page_size=100, max_page_size=1000)
 
 
-class ResultCursor(CursorPagination):
-    ordering = ("-checked_at", "-id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
-@extend_schema_view(
-    list=extend_schema(
-        parameters=_FILTERS, responses={200: MonitorOutput(many=True), **errors(401, 403, 404, 429)}
-    ),
-    retrieve=extend_schema(responses={200: MonitorOutput, **errors(401, 403, 404, 429)}),
-    create=extend_schema(
-        request=MonitorInput, responses={201: MonitorOutput, **errors(*AUTHENTICATED, 402, 429)}
-    ),
-    partial_update=extend_schema(
-        request=MonitorInput, responses={200: MonitorOutput, **errors(*AUTHENTICATED, 402, 429)}
-    ),
-    destroy=extend_schema(responses={204: None, **errors(401, 403, 404, 429)}),
+@crud_schema(
+    MonitorOutput,
+    MonitorInput,
+    write=(*AUTHENTICATED, 402, 429),
+    list_parameters=filter_parameters(MonitorFilter),
 )
 @extend_schema(tags=["monitors"], parameters=[ORG_HEADER])
-class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class MonitorViewSet(
+    FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     model = Monitor
     serializer_class = MonitorOutput
+    filterset_class = MonitorFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scoped_queryset(self, org):
         if self.action != "list":
             return super().scoped_queryset(org).select_related("schedule")
-        p = self.request.query_params
-        return selectors.monitor_list(
-            org=org,
-            kind=p.get("kind"),
-            status=p.get("status"),
-            tag=p.get("tag"),
-            region=p.get("region"),
-            search=p.get("search"),
-        )
+        return selectors.monitor_list(org=org)
 
     def create(self, request: Request) -> Response:
         data = MonitorInput(data=request.data)
@@ -105,21 +80,16 @@ class MonitorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         return Response(ResultOutput(result).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("since", str), OpenApiParameter("until", str)],
+        parameters=filter_parameters(ResultFilter),
         responses={200: ResultOutput(many=True), **errors(400, 401, 403, 404, 429)},
         summary="Check results, newest first (cursor-paginated)",
+        filters=False,  # its own (ResultFilter), documented above; not the monitor list's
     )
     @action(detail=True, methods=["get"])
     def results(self, request: Request, pk: str) -> Response:
         monitor = self.get_object()
-        qs = selectors.result_list(
-            monitor=monitor,
-            since=time_param(request, "since"),
-            until=time_param(request, "until"),
-        )
-        paginator = ResultCursor()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ResultOutput(page, many=True).data)
+        results = apply_filters(ResultFilter, request, selectors.result_list(monitor=monitor))
+        return cursor_page(self, results, ResultCursor, ResultOutput)
 
     @extend_schema(
         request=inline_serializer(

@@ -14,7 +14,6 @@ but a missing expected value is a mismatch.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import time
 
@@ -33,7 +32,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
-from apps.monitors.checkers.net import down, finish, ms_since
+from apps.monitors.checkers.net import down, finish, ms_since, within
 
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
 MAX_ANSWERS = 20
@@ -42,11 +41,7 @@ MAX_ANSWERS = 20
 @register("dns")
 async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
     started = time.perf_counter()
-    try:
-        async with asyncio.timeout(spec.timeout):
-            result = await _check(spec, started)
-    except TimeoutError:
-        result = down(ErrorClass.TIMEOUT, f"no DNS answer within {spec.timeout:g}s")
+    result = await within(spec, _check(spec, started), f"no DNS answer within {spec.timeout:g}s")
     return finish(result, spec, started)
 
 

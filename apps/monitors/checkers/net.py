@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -15,7 +16,15 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from apps.core.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
-from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
+from apps.monitors.checkers.base import (
+    Checker,
+    CheckOutcome,
+    CheckSpec,
+    ErrorClass,
+    Outcome,
+    RunContext,
+    register,
+)
 
 MAX_SANS = 20
 
@@ -49,6 +58,36 @@ def timed_out(spec: CheckSpec, timings: dict[str, float]) -> CheckOutcome:
         f"no answer within the {spec.timeout:g}s timeout",
         timings=dict(timings),
     )
+
+
+async def within(
+    spec: CheckSpec, work: Awaitable[CheckOutcome], timeout_message: str
+) -> CheckOutcome:
+    """`work`'s outcome, or down with `timeout_message` when the monitor's timeout runs out
+    first."""
+    try:
+        async with asyncio.timeout(spec.timeout):
+            return await work
+    except TimeoutError:
+        return down(ErrorClass.TIMEOUT, timeout_message)
+
+
+def timed_checker(
+    kind: str, run: Callable[[CheckSpec, dict[str, float], float], Awaitable[CheckOutcome]]
+) -> Checker:
+    """Register the `kind` checker that awaits `run(spec, timings, started)` within the
+    monitor's timeout; a timeout is down with the timings measured so far."""
+
+    @register(kind)
+    async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
+        timings: dict[str, float] = {}
+        try:
+            async with asyncio.timeout(spec.timeout):
+                return await run(spec, timings, time.monotonic())
+        except TimeoutError:
+            return timed_out(spec, timings)
+
+    return check
 
 
 def up_or_slow(spec: CheckSpec, outcome: CheckOutcome) -> CheckOutcome:

@@ -14,7 +14,6 @@ rolled back.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
@@ -31,7 +30,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
-from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since
+from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since, within
 
 DEFAULT_QUERY = "SELECT 1"
 MAX_ADDRESSES = 4
@@ -53,11 +52,8 @@ _AUTH_HINTS = (
 async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
     started = time.perf_counter()
     params: dict = {}
-    try:
-        async with asyncio.timeout(spec.timeout):
-            result = await _check(spec, started, params)
-    except TimeoutError:
-        result = down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+    work = _check(spec, started, params)
+    result = await within(spec, work, f"no answer within {spec.timeout:g}s")
     result.error_message = _scrub(result.error_message, params.get("password"))
     return finish(result, spec, started)
 

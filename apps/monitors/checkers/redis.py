@@ -10,7 +10,6 @@ for rediss the certificate is still verified against the configured name.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 import time
@@ -37,7 +36,7 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
-from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since
+from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since, within
 
 MAX_ADDRESSES = 4
 
@@ -63,11 +62,7 @@ async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
     password = None
     with contextlib.suppress(ValueError):
         password = unquote(urlsplit(str(spec.config.get("url") or "")).password or "") or None
-    try:
-        async with asyncio.timeout(spec.timeout):
-            result = await _check(spec, started)
-    except TimeoutError:
-        result = down(ErrorClass.TIMEOUT, f"no answer within {spec.timeout:g}s")
+    result = await within(spec, _check(spec, started), f"no answer within {spec.timeout:g}s")
     if password:
         result.error_message = result.error_message.replace(password, "***")
     return finish(result, spec, started)

@@ -5,7 +5,6 @@ timings: dns_ms (guarded resolution), connect_ms, total_ms.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from apps.monitors.checkers.base import (
@@ -13,8 +12,6 @@ from apps.monitors.checkers.base import (
     CheckSpec,
     ErrorClass,
     Outcome,
-    RunContext,
-    register,
 )
 from apps.monitors.checkers.net import (
     abort,
@@ -23,7 +20,7 @@ from apps.monitors.checkers.net import (
     down,
     ms,
     open_first,
-    timed_out,
+    timed_checker,
     up_or_slow,
 )
 
@@ -57,11 +54,4 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
     return up_or_slow(spec, outcome)
 
 
-@register("tcp")
-async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
-    timings: dict[str, float] = {}
-    try:
-        async with asyncio.timeout(spec.timeout):
-            return await _run(spec, timings, time.monotonic())
-    except TimeoutError:
-        return timed_out(spec, timings)
+check = timed_checker("tcp", _run)

@@ -10,7 +10,6 @@ timings: dns_ms, connect_ms (TCP only), tls_ms (verified handshake), total_ms.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from datetime import timedelta
@@ -21,8 +20,6 @@ from apps.monitors.checkers.base import (
     CheckSpec,
     ErrorClass,
     Outcome,
-    RunContext,
-    register,
 )
 from apps.monitors.checkers.net import (
     CertInfo,
@@ -34,7 +31,7 @@ from apps.monitors.checkers.net import (
     open_first,
     parse_cert,
     peer_cert_der,
-    timed_out,
+    timed_checker,
     tls_context,
     up_or_slow,
 )
@@ -151,11 +148,4 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
     return up_or_slow(spec, outcome)
 
 
-@register("tls")
-async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
-    timings: dict[str, float] = {}
-    try:
-        async with asyncio.timeout(spec.timeout):
-            return await _run(spec, timings, time.monotonic())
-    except TimeoutError:
-        return timed_out(spec, timings)
+check = timed_checker("tls", _run)

@@ -70,6 +70,15 @@ def _monitor(org, monitor_id) -> Monitor:
     return found
 
 
+def _report_query(view: TenantAPIView, query_class: type[serializers.Serializer]) -> dict:
+    """A report's query parameters, validated, once the plan is known to have SLA reports
+    (402 before any 400)."""
+    require_feature(org=view.organization, feature=Feature.SLA_REPORTS)
+    query = query_class(data=view.request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
 _SLA_PARAMS = [
     OpenApiParameter("period", str, enum=list(KINDS)),
     OpenApiParameter("start", str, description="a date, YYYY-MM, or ISO date-time"),
@@ -89,10 +98,7 @@ class SlaReportView(_JSONErrors, TenantAPIView):
     )
     def get(self, request: Request) -> Any:
         org = self.organization
-        require_feature(org=org, feature=Feature.SLA_REPORTS)
-        query = SlaQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = _report_query(self, SlaQuery)
         settings = selectors.report_settings_for(org)
         try:
             period = parse_period(
@@ -154,10 +160,7 @@ class ErrorsView(TenantAPIView):
     )
     def get(self, request: Request) -> Response:
         org = self.organization
-        require_feature(org=org, feature=Feature.SLA_REPORTS)
-        query = ErrorsQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = _report_query(self, ErrorsQuery)
         now = timezone.now()
         until = min(q.get("until") or now, now)
         since = q.get("since") or until - timedelta(hours=24)

@@ -6,15 +6,17 @@ section, badge or incident is a 404; viewers and read keys may only read.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.schema import AUTHENTICATED, errors
+from apps.core.lists import FilteredListMixin
+from apps.core.schema import AUTHENTICATED, crud_schema, errors
 from apps.incidents.models import Incident
 from apps.statuspages import selectors, services
 from apps.statuspages.api import serializers as s
+from apps.statuspages.api.filters import SectionFilter
 from apps.statuspages.models import (
     Badge,
     IncidentUpdate,
@@ -28,16 +30,8 @@ _READ = errors(401, 403, 404, 429)
 _WRITE = errors(*AUTHENTICATED, 429)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: s.PageOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: s.PageOutput, **_READ}),
-    create=extend_schema(
-        request=s.PageInput, responses={201: s.PageOutput, **errors(*AUTHENTICATED, 402, 429)}
-    ),
-    partial_update=extend_schema(
-        request=s.PageInput, responses={200: s.PageOutput, **errors(*AUTHENTICATED, 402, 429)}
-    ),
-    destroy=extend_schema(responses={204: None, **_WRITE}),
+@crud_schema(
+    s.PageOutput, s.PageInput, write=(*AUTHENTICATED, 402, 429), delete=(*AUTHENTICATED, 429)
 )
 @extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
 class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -66,27 +60,18 @@ class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: s.SectionOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: s.SectionOutput, **_READ}),
-    create=extend_schema(request=s.SectionInput, responses={201: s.SectionOutput, **_WRITE}),
-    partial_update=extend_schema(
-        request=s.SectionInput, responses={200: s.SectionOutput, **_WRITE}
-    ),
-    destroy=extend_schema(responses={204: None, **_WRITE}),
-)
+@crud_schema(s.SectionOutput, s.SectionInput, delete=(*AUTHENTICATED, 429))
 @extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
-class SectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class SectionViewSet(
+    FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     model = StatusPageSection
     serializer_class = s.SectionOutput
+    filterset_class = SectionFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scoped_queryset(self, org):
-        qs = selectors.section_list(org=org)
-        page = self.request.query_params.get("page")
-        if page and self.action == "list":
-            qs = qs.filter(page_id=_uuid_param(page, "page"))
-        return qs
+        return selectors.section_list(org=org)
 
     def _out(self, section: StatusPageSection) -> dict:
         return s.SectionOutput(
@@ -113,21 +98,7 @@ class SectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _uuid_param(raw: str, name: str):
-    from rest_framework import serializers
-
-    try:
-        return serializers.UUIDField().to_internal_value(raw)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({name: exc.detail}) from exc
-
-
-@extend_schema_view(
-    list=extend_schema(responses={200: s.BadgeOutput(many=True), **_READ}),
-    retrieve=extend_schema(responses={200: s.BadgeOutput, **_READ}),
-    create=extend_schema(request=s.BadgeInput, responses={201: s.BadgeOutput, **_WRITE}),
-    destroy=extend_schema(responses={204: None, **_WRITE}),
-)
+@crud_schema(s.BadgeOutput, s.BadgeInput, delete=(*AUTHENTICATED, 429), update=False)
 @extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
 class BadgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     model = Badge

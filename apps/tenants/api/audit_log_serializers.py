@@ -1,24 +1,10 @@
-"""What the audit log endpoint takes (filters) and returns (entries)."""
+"""What the audit log endpoint returns: entries with their actor (its filters: audit_log_filters)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from apps.audit.models import ActorKind, AuditEntry
-
-
-class AuditFilters(serializers.Serializer):
-    actor = serializers.CharField(
-        required=False,
-        max_length=200,
-        help_text="an actor kind (user, api_key, operator, system), a user id, a key id or "
-        "the label (email or `key hk_...`)",
-    )
-    object_type = serializers.CharField(required=False, max_length=40)
-    object_id = serializers.CharField(required=False, max_length=64)
-    action = serializers.CharField(required=False, max_length=60)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
 
 
 class AuditActorOutput(serializers.Serializer):

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import ValidationError
 
-from apps.audit import services as audit
-from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors import config_as_code, reporting
 
 
@@ -37,21 +34,12 @@ class Command(BaseCommand):
             raise CommandError(f"{name}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
             raise CommandError(f"{name}: not valid YAML or JSON: {exc}") from exc
-        try:
-            # Audited as the system, named after the command (no person signs in here).
-            with audit.acting_as(audit.system_actor("manage.py apply_monitors")):
-                applied = config_as_code.document_apply(
-                    org, doc, prune=options["prune"], dry_run=options["dry_run"]
-                )
-        except ValidationError as exc:
-            for line in config_as_code.error_lines(exc.detail):
-                self.stderr.write(line)
-            raise CommandError(f"{name}: invalid, nothing was changed.") from exc
-        except UpgradeRequired as exc:
-            raise CommandError(config_as_code.describe_upgrade(exc)) from exc
-        except ServiceError as exc:
-            where = "; ".join(getattr(exc, "__notes__", []))
-            raise CommandError(f"{exc.detail} ({where}) Nothing was changed.") from exc
+        with config_as_code.command_write(
+            self, name, name="apply_monitors", done="changed", notes=True
+        ):
+            applied = config_as_code.document_apply(
+                org, doc, prune=options["prune"], dry_run=options["dry_run"]
+            )
         plan = applied.plan
         for line in plan.lines():
             self.stdout.write(line)

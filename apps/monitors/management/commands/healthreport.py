@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
-from django.core.management.base import BaseCommand
-
+from apps.core.commands import ReportCommand
 from apps.core.tables import format_table
 from apps.monitors import reporting
 
 
-class Command(BaseCommand):
+class Command(ReportCommand):
     help = "Health of every monitor: status, last healthy, consecutive failures, 24 h uptime."
-
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--json", action="store_true", help="one JSON document")
-        parser.add_argument("--org", help="only this organization (slug)")
 
     def handle(self, *args, **options) -> None:
         org = reporting.organization_option(options["org"])
         report = reporting.health_report(org=org)
         if options["json"]:
-            self.stdout.write(json.dumps(report, indent=2))
+            self.write_json(report)
             return
         if not report:
             self.stdout.write("no monitors")

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
-from django.core.management.base import BaseCommand
-
+from apps.core.commands import ReportCommand
 from apps.core.tables import format_table
 from apps.monitors import reporting
 
 
-class Command(BaseCommand):
+class Command(ReportCommand):
     help = "Monitor totals: healthy, unhealthy, critical unhealthy, paused, unknown."
-
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--json", action="store_true", help="one JSON document")
-        parser.add_argument("--org", help="only this organization (slug)")
 
     def handle(self, *args, **options) -> None:
         org = reporting.organization_option(options["org"])
         summary = reporting.health_summary(org=org)
         if options["json"]:
-            self.stdout.write(json.dumps(summary, indent=2))
+            self.write_json(summary)
             return
         scope = f"organization {org.slug}" if org is not None else "all organizations"
         rows = [

@@ -13,10 +13,7 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import ValidationError
 
-from apps.audit import services as audit
-from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors import config_as_code, reporting
 
 
@@ -36,18 +33,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {exc.strerror}") from exc
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path}: not valid JSON: {exc}") from exc
-        try:
-            # Audited as the system, named after the command (no person signs in here).
-            with audit.acting_as(audit.system_actor("manage.py import_services")):
-                done = config_as_code.services_import(org=org, doc=doc)
-        except ValidationError as exc:
-            for line in config_as_code.error_lines(exc.detail):
-                self.stderr.write(line)
-            raise CommandError(f"{path}: invalid, nothing was created.") from exc
-        except UpgradeRequired as exc:
-            raise CommandError(config_as_code.describe_upgrade(exc)) from exc
-        except ServiceError as exc:
-            raise CommandError(f"{exc.detail} Nothing was created.") from exc
+        with config_as_code.command_write(self, str(path), name="import_services", done="created"):
+            done = config_as_code.services_import(org=org, doc=doc)
         for warning in done.warnings:
             self.stderr.write(f"warning: {warning}")
         for monitor in done.created:

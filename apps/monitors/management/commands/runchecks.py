@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
+from django.core.management.base import CommandError
 
-from django.core.management.base import BaseCommand, CommandError
-
+from apps.core.commands import ReportCommand
 from apps.core.tables import format_table
 from apps.monitors import engine, reporting
 
 ERROR_WIDTH = 80
 
 
-class Command(BaseCommand):
+class Command(ReportCommand):
     help = "Check every active monitor now (--once) and print the results."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="run one round now and exit")
-        parser.add_argument("--org", help="only this organization (slug)")
-        parser.add_argument("--json", action="store_true", help="one JSON document")
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
         if not options["once"]:
@@ -51,7 +49,7 @@ class Command(BaseCommand):
                 }
                 for m, r in checked
             ]
-            self.stdout.write(json.dumps(doc, indent=2))
+            self.write_json(doc)
             return
         if not checked:
             self.stdout.write("no active monitors")

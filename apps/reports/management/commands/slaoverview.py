@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
-from django.core.management.base import BaseCommand
-
+from apps.core.commands import ReportCommand
 from apps.core.tables import format_table
 from apps.reports.selectors import platform_sla_overview
 
 
-class Command(BaseCommand):
+class Command(ReportCommand):
     help = "Platform SLA over the last N days: compliant organizations, average, worst ten."
+
+    by_organization = False
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--days", type=int, default=30, choices=range(1, 91), metavar="1-90")
-        parser.add_argument("--json", action="store_true", help="one JSON document")
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
         overview = platform_sla_overview(days=options["days"])
         if options["json"]:
-            self.stdout.write(json.dumps(overview, indent=2))
+            self.write_json(overview)
             return
         self.stdout.write(
             f"{overview['organizations']} organizations, {overview['compliant']} meet their "

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
-from django.core.management.base import BaseCommand
-
+from apps.core.commands import ReportCommand
 from apps.plans.selectors import usage_report
 from apps.tenants.models import Organization
 
 
-class Command(BaseCommand):
+class Command(ReportCommand):
     help = "Usage of every organization this billing period next to its plan limits."
-
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--json", action="store_true", help="one JSON document")
-        parser.add_argument("--org", help="only this organization (slug)")
 
     def handle(self, *args, **options) -> None:
         orgs = Organization.objects.select_related("plan").order_by("slug")
@@ -24,7 +17,7 @@ class Command(BaseCommand):
         rows = [(org, usage_report(org=org)) for org in orgs]
         if options["json"]:
             doc = [{"organization": org.slug, **report} for org, report in rows]
-            self.stdout.write(json.dumps(doc, default=str, indent=2))
+            self.write_json(doc, default=str)
             return
         if not rows:
             self.stdout.write("no organizations")

@@ -1,0 +1,33 @@
+"""Query-string filters of the monitor lists. The monitor list's values are matched as given
+(not validated, not trimmed): an unknown kind simply matches nothing."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from apps.core.lists import IsoTimeFilter, document, since_until
+from apps.monitors.models import MonitorKind, MonitorStatus
+from apps.monitors.selectors import json_list_contains
+
+
+def _exact(description: str = "", enum: list[str] | None = None, **kwargs):
+    return document(django_filters.CharFilter(strip=False, **kwargs), description, enum=enum)
+
+
+class MonitorFilter(django_filters.FilterSet):
+    kind = _exact(field_name="kind", enum=MonitorKind.values)
+    status = _exact(field_name="status", enum=MonitorStatus.values)
+    tag = _exact(method="filter_in_list", field_name="tags")
+    region = _exact(method="filter_in_list", field_name="regions")
+    search = _exact("name or slug contains", method="filter_search")
+
+    def filter_in_list(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return qs.filter(json_list_contains(name, value))
+
+    def filter_search(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return qs.filter(Q(name__icontains=value) | Q(slug__icontains=value))
+
+
+class ResultFilter(django_filters.FilterSet):
+    since, until = since_until("checked_at", None, filter_class=IsoTimeFilter)
