@@ -59,3 +59,19 @@ def test_apps_import_each_other_only_through_their_faces():
                 if reached not in allowed:
                     wrong.append(f"apps/{rel}:{line}: {module} ({reached})")
     assert not wrong, "imports past another app's faces:\n" + "\n".join(wrong)
+
+
+def test_services_and_selectors_speak_the_projects_errors_not_drfs():
+    """Services and selectors raise apps.core.errors (the API's handler renders them in the one
+    error shape; the console shows them as messages), so they import nothing of DRF but the
+    API-token model, which is stored data."""
+    allowed = {"rest_framework.authtoken.models"}
+    wrong = []
+    for path in sorted(APPS.rglob("*.py")):
+        rel = path.relative_to(APPS)
+        if not ({"services", "selectors"} & {p.removesuffix(".py") for p in rel.parts}):
+            continue
+        for line, module, _ in _imports(path):
+            if module.split(".")[0] == "rest_framework" and module not in allowed:
+                wrong.append(f"apps/{rel}:{line}: {module}")
+    assert not wrong, "services or selectors importing DRF:\n" + "\n".join(wrong)
