@@ -56,17 +56,28 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
     with transaction.atomic():
         org = Organization.objects.create(name=name, slug=_unique_slug(name))
         if owner is not None:
-            membership = Membership.objects.create(organization=org, user=owner, role=Role.OWNER)
             # The founder adds themselves (registration has no signed-in user yet).
+            owner_ensure(org=org, user=owner, actor=audit.user_actor(owner))
+    return org
+
+
+def owner_ensure(*, org: Organization, user: AbstractBaseUser, actor: Any) -> bool:
+    """Make `user` an owner of `org` unless they already are a member (whatever their role);
+    recorded as added by `actor`. True if they were added."""
+    with transaction.atomic():
+        membership, added = Membership.objects.get_or_create(
+            organization=org, user=user, defaults={"role": Role.OWNER}
+        )
+        if added:
             audit.record(
                 org=org,
                 action="member.added",
                 target=membership,
-                object_repr=owner.email,
+                object_repr=user.email,
                 after={"role": Role.OWNER},
-                actor=audit.user_actor(owner),
+                actor=actor,
             )
-    return org
+    return added
 
 
 def organization_update(

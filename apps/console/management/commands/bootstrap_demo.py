@@ -19,7 +19,7 @@ from django.db import transaction
 from apps.audit import services as audit
 from apps.console.demo.setup import ensure_demo_target_monitors
 from apps.tenants import services
-from apps.tenants.models import ApiKey, Membership, Organization, Role
+from apps.tenants.models import ApiKey, Organization
 
 
 class Command(BaseCommand):
@@ -69,18 +69,9 @@ class Command(BaseCommand):
         org = Organization.objects.filter(slug="demo").first()
         if org is None:
             org = Organization.objects.create(name="Demo", slug="demo")
-        membership, added = Membership.objects.get_or_create(
-            organization=org, user=user, defaults={"role": Role.OWNER}
+        services.owner_ensure(
+            org=org, user=user, actor=audit.system_actor("manage.py bootstrap_demo")
         )
-        if added:
-            audit.record(
-                org=org,
-                action="member.added",
-                target=membership,
-                object_repr=user.email,
-                after={"role": Role.OWNER},
-                actor=audit.system_actor("manage.py bootstrap_demo"),
-            )
         self._demo_monitors(org)
         self._demo_target_monitors(org)
         api_key = saved.get("api_key")
