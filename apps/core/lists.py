@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.forms.utils import ErrorDict
 from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.pagination import CursorPagination
@@ -34,7 +36,10 @@ DATETIME_MESSAGES = {
     "invalid": "Datetime has wrong format. Use one of these formats instead: "
     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
 }
-CHAR_MESSAGES = {"max_length": "Ensure this field has no more than %(limit_value)d characters."}
+CHAR_MESSAGES = {
+    "max_length": "Ensure this field has no more than %(limit_value)d characters.",
+    "blank": "This field may not be blank.",
+}
 
 
 def cursor(*ordering: str, page_size: int = 50, max_page_size: int = 200) -> type[CursorPagination]:
@@ -78,11 +83,25 @@ def choice_filter(choices: Any, field_name: str | None = None) -> django_filters
     )
 
 
+class _ExactIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value: Any) -> Any:
+        # Django's field trims spaces around the value; the serializers refused them.
+        if isinstance(value, str) and value != value.strip():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time parsed as the serializers' DateTimeField parses it."""
+
+    field_class = _ExactIsoDateTimeField
+
+
 def since_until(
     field_name: str,
     described_as: str | None = "",
     *,
-    filter_class: type[django_filters.Filter] = django_filters.IsoDateTimeFilter,
+    filter_class: type[django_filters.Filter] = DateTimeFilter,
 ) -> tuple[django_filters.Filter, django_filters.Filter]:
     """`since` (at or after) and `until` (before) on one timestamp; in a FilterSet's body:
     `since, until = since_until("created_at", "created ")`. `described_as` starts the
@@ -125,6 +144,34 @@ def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[O
             )
         )
     return parameters
+
+
+class _TextField(forms.CharField):
+    def to_python(self, value: Any) -> Any:
+        # As the serializers: absent or empty is no filter, only blanks is refused.
+        if value not in self.empty_values and not str(value).strip():
+            raise forms.ValidationError(self.error_messages["blank"], code="blank")
+        return super().to_python(value)
+
+
+class TextFilter(django_filters.CharFilter):
+    """Free text, trimmed; blanks alone are a 400, as in a serializer's CharField. Give
+    `error_messages=CHAR_MESSAGES`."""
+
+    field_class = _TextField
+
+
+class FirstErrorFilterSet(django_filters.FilterSet):
+    """A FilterSet that reports only its first bad parameter (in declaration order): the
+    incident and window lists answered one at a time before they had FilterSets."""
+
+    @property
+    def errors(self) -> ErrorDict:
+        errors = self.form.errors
+        if len(errors) <= 1:
+            return errors
+        first = next(iter(errors))
+        return ErrorDict({first: errors[first]})
 
 
 class _CommaListWidget(forms.TextInput):

@@ -3,12 +3,12 @@ comma-separated or repeated (`?status=open,resolved`); a bad value is a 400 nami
 
 from __future__ import annotations
 
-import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.lists import (
     ChoiceListFilter,
+    FirstErrorFilterSet,
     IsoTimeFilter,
     TrueFalseFilter,
     document,
@@ -19,7 +19,9 @@ from apps.incidents import selectors
 from apps.incidents.models import OPEN_STATUSES, IncidentStatus, Severity, WindowKind
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(FirstErrorFilterSet):
+    # `monitor` first: the list checked it before the others.
+    monitor = uuid_filter("monitor_id", "monitor id")
     status = document(
         ChoiceListFilter(allowed=[*IncidentStatus.values, "open"], method="filter_status"),
         "triggered, acknowledged, resolved or open (comma-separated)",
@@ -28,7 +30,6 @@ class IncidentFilter(django_filters.FilterSet):
         ChoiceListFilter(field_name="severity", allowed=Severity.values),
         "info, warning, error, critical (comma-separated)",
     )
-    monitor = uuid_filter("monitor_id", "monitor id")
     since, until = since_until("opened_at", "opened ", filter_class=IsoTimeFilter)
 
     def filter_status(self, qs: QuerySet, name: str, value: list[str]) -> QuerySet:
@@ -40,7 +41,7 @@ class IncidentFilter(django_filters.FilterSet):
         return qs.filter(status__in=wanted)
 
 
-class WindowFilter(django_filters.FilterSet):
+class WindowFilter(FirstErrorFilterSet):
     kind = document(
         ChoiceListFilter(allowed=WindowKind.values, method="filter_kind"),
         enum=WindowKind.values,

@@ -7,12 +7,12 @@ import uuid
 import django_filters
 from django.db.models import QuerySet
 
-from apps.core.lists import CHAR_MESSAGES, document, since_until
+from apps.core.lists import CHAR_MESSAGES, TextFilter, document, since_until
 
 
 def _text(max_length: int, description: str = "", **kwargs) -> django_filters.CharFilter:
     return document(
-        django_filters.CharFilter(max_length=max_length, error_messages=CHAR_MESSAGES, **kwargs),
+        TextFilter(max_length=max_length, error_messages=CHAR_MESSAGES, **kwargs),
         description,
     )
 
