@@ -1,13 +1,11 @@
-"""API pieces every app's endpoints share that know no tenant: strict input serializers and
-date-time query parameters. The tenancy gate itself is apps.tenants.gate.api."""
+"""API pieces every app's endpoints share that know no tenant: strict input serializers. The
+tenancy gate itself is apps.tenants.gate.api; filtered lists are apps.core.lists."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
-from rest_framework.request import Request
 
 
 class StrictSerializer(serializers.Serializer):
@@ -32,15 +30,3 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
-
-
-def time_param(request: Request, name: str):
-    """An optional ISO 8601 query parameter (`since`, `until`): None when absent, a 400 naming
-    the parameter when it does not parse."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    value = parse_datetime(raw)
-    if value is None:
-        raise serializers.ValidationError({name: ["Use an ISO 8601 date-time."]})
-    return value
