@@ -155,7 +155,7 @@ def make_org(slug: str, peers: Peers, *, plan: str = "pro", monitors: int = 1, a
 
 def bench_decisions(peers: Peers, n: int) -> None:
     from apps.healing import engine, selectors, services
-    from apps.healing.services.decisions import _policy_view
+    from apps.healing.services.decisions import policy_view
     from apps.incidents.models import Incident
     from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
     from apps.monitors.engine import results_record
@@ -174,7 +174,7 @@ def bench_decisions(peers: Peers, n: int) -> None:
         started = time.perf_counter()
         verdict, _ = services.evaluate(incident=incident, policy=policy, now=now)
         full.append(time.perf_counter() - started)
-        view = _policy_view(policy)
+        view = policy_view(policy)
         started = time.perf_counter()
         engine.decide(
             facts=engine.Facts.of(incident),
