@@ -120,17 +120,14 @@ class PlanCompAdmin(OperatorOnlyAdmin):
     @admin.action(description="End the comp now", permissions=["operate"])
     def end_now(self, request: HttpRequest, queryset):
         comps = list(queryset.filter(ended_at__isnull=True).select_related("organization"))
-        if not comps:
-            return self.nothing_to_do(request, "None of the selected comps is running.")
-        page = self.confirm(
+        return self.confirm_each(
             request,
             comps,
             action="end_now",
             question=f"End {len(comps)} comp(s) now? Each organization returns to its paid plan.",
+            act=lambda comp: services.comp_end(comp=comp, actor=request.user),
+            done="{count} comp(s) ended.",
+            nothing="None of the selected comps is running.",
+            level=messages.INFO,
         )
-        if page:
-            return page
-        for comp in comps:
-            services.comp_end(comp=comp, actor=request.user)
-        self.message_user(request, f"{len(comps)} comp(s) ended.")
         return None

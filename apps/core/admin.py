@@ -8,7 +8,7 @@ apps.tenants.gate.admin (TenantScopedAdmin builds on ConsoleAdmin).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from django.contrib import admin, messages
@@ -119,6 +119,43 @@ class ConsoleAdmin(admin.ModelAdmin):
 
     def nothing_to_do(self, request: HttpRequest, what: str) -> None:
         self.message_user(request, what, messages.WARNING)
+
+    def confirm_each(
+        self,
+        request: HttpRequest,
+        targets: Sequence[Any],
+        *,
+        action: str,
+        question: str,
+        act: Callable[[Any], Any],
+        done: str,
+        nothing: str,
+        skip_refused: bool = False,
+        level: int = messages.SUCCESS,
+    ) -> TemplateResponse | None:
+        """The shape of a write action on the selected rows that qualify (`targets`): a warning
+        (`nothing`) when none does; else the confirmation page; once confirmed, `act(obj)` on
+        each, then `done` (formatted with `{count}`, how many were acted on) as the message.
+        With `skip_refused`, a service's refusal of one row is a warning naming it and the
+        others go on; otherwise the refusal stops the action and the list says why."""
+        if not targets:
+            self.nothing_to_do(request, nothing)
+            return None
+        page = self.confirm(request, targets, action=action, question=question)
+        if page:
+            return page
+        count = 0
+        for obj in targets:
+            try:
+                act(obj)
+            except ServiceError as exc:
+                if not skip_refused:
+                    raise
+                self.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
+                continue
+            count += 1
+        self.message_user(request, done.format(count=count), level)
+        return None
 
 
 class FixedChoicesFilter(admin.SimpleListFilter):

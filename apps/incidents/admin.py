@@ -13,7 +13,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin
-from apps.core.errors import ServiceError
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
     CUSTOM_RULE,
@@ -98,40 +97,32 @@ class IncidentAdmin(TenantScopedAdmin):
     @admin.action(description="Acknowledge selected incidents", permissions=["operate"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.filter(status=IncidentStatus.TRIGGERED))
-        return self._each(
+        return self.confirm_each(
             request,
             targets,
-            "acknowledge",
-            f"Acknowledge {len(targets)} incident(s)? Their escalation stops.",
-            lambda i: services.incident_acknowledge(incident=i, user=request.user),
+            action="acknowledge",
+            question=f"Acknowledge {len(targets)} incident(s)? Their escalation stops.",
+            act=lambda i: services.incident_acknowledge(incident=i, user=request.user),
+            done="{count} incident(s) updated.",
+            nothing="No selected incident to acknowledge.",
+            skip_refused=True,
+            level=messages.INFO,
         )
 
     @admin.action(description="Resolve selected incidents", permissions=["operate"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.exclude(status=IncidentStatus.RESOLVED))
-        return self._each(
+        return self.confirm_each(
             request,
             targets,
-            "resolve",
-            f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved.",
-            lambda i: services.incident_resolve(incident=i, user=request.user),
+            action="resolve",
+            question=f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved.",
+            act=lambda i: services.incident_resolve(incident=i, user=request.user),
+            done="{count} incident(s) updated.",
+            nothing="No selected incident to resolve.",
+            skip_refused=True,
+            level=messages.INFO,
         )
-
-    def _each(self, request: HttpRequest, targets: list[Incident], action: str, question, act):
-        if not targets:
-            return self.nothing_to_do(request, f"No selected incident to {action}.")
-        page = self.confirm(request, targets, action=action, question=question)
-        if page:
-            return page
-        done = 0
-        for incident in targets:
-            try:
-                act(incident)
-                done += 1
-            except ServiceError as exc:
-                self.message_user(request, f"{incident}: {exc.detail}", messages.WARNING)
-        self.message_user(request, f"{done} incident(s) updated.")
-        return None
 
 
 @admin.register(IncidentEvent)

@@ -149,19 +149,15 @@ class MonitorAdmin(TenantScopedAdmin):
     @admin.action(description="Pause selected monitors", permissions=["operate"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]):
         targets = self.operable(request, queryset.filter(paused=False))
-        if not targets:
-            return self.nothing_to_do(request, "None of the selected monitors can be paused.")
-        page = self.confirm(
+        return self.confirm_each(
             request,
             targets,
             action="pause",
             question=f"Pause {len(targets)} monitor(s)? They are not checked until resumed.",
+            act=lambda m: services.monitor_pause(monitor=m, reason=f"paused by {request.user}"),
+            done="Paused {count} monitor(s).",
+            nothing="None of the selected monitors can be paused.",
         )
-        if page:
-            return page
-        for monitor in targets:
-            services.monitor_pause(monitor=monitor, reason=f"paused by {request.user}")
-        self.message_user(request, f"Paused {len(targets)} monitor(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected monitors", permissions=["operate"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Monitor]):

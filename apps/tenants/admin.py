@@ -288,19 +288,15 @@ class ApiKeyAdmin(TenantScopedAdmin):
     @admin.action(description="Revoke selected API keys", permissions=["operate"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]):
         targets = self.operable(request, queryset.filter(revoked_at__isnull=True))
-        if not targets:
-            return self.nothing_to_do(request, "None of the selected keys is still valid.")
-        page = self.confirm(
+        return self.confirm_each(
             request,
             targets,
             action="revoke",
             question=f"Revoke {len(targets)} API key(s)? Requests with them fail from now on.",
+            act=lambda key: services.api_key_revoke(api_key=key),
+            done="Revoked {count} API key(s).",
+            nothing="None of the selected keys is still valid.",
         )
-        if page:
-            return page
-        for key in targets:
-            services.api_key_revoke(api_key=key)
-        self.message_user(request, f"Revoked {len(targets)} API key(s).", messages.SUCCESS)
 
 
 # --- The organization's plan: usage counters and plan history, read-only -------------------
