@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -99,6 +101,12 @@ class UpgradeRequired(Exception):
         return body
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 _TITLES = {
     400: "Invalid input",
     401: "Authentication required",
@@ -106,6 +114,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
+    413: "Payload too large",
     415: "Unsupported media type",
     429: "Too many requests",
 }
@@ -137,6 +146,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if exc.field:
             body["fields"] = {exc.field: [exc.detail]}
         return Response(body, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"The request body may be at most {settings.API_MAX_BODY_BYTES} bytes."
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
