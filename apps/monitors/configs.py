@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from apps.core import ssrf
 from apps.core.api import StrictSerializer
+from apps.core.plugins import validate_headers
 from apps.monitors.models import MonitorKind
 
 _STATUS_RANGE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$")
@@ -90,9 +91,8 @@ class HttpConfig(StrictSerializer):
         return url
 
     def validate_headers(self, headers: dict) -> dict:
-        if len(headers) > 50:
-            raise serializers.ValidationError("At most 50 headers.")
-        return headers
+        # Refused at save: a line break would otherwise only fail at check time.
+        return validate_headers(headers, reserved=(), limit=50)
 
     def validate_assertions(self, texts: list[str]) -> list[str]:
         from apps.monitors.assertions import AssertionSyntaxError, compile_many

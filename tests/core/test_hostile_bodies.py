@@ -87,3 +87,31 @@ def test_a_metric_value_no_column_holds_is_a_400(key_client, org):
     )
     _assert_error_shape(response, 400)
     assert not MetricSample.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-A": "1\r\nX-Injected: 1"},
+        {"X-A": "1\nGET / HTTP/1.1"},
+        {"X-A\r\nX-Injected": "1"},
+        {"X A": "1"},
+        {"X-A:": "1"},
+    ],
+    ids=["CRLF in a value", "LF in a value", "CRLF in a name", "space in a name", "colon"],
+)
+def test_a_monitor_header_that_would_smuggle_another_is_refused_at_save(
+    client_for, member, headers
+):
+    response = client_for(member).post(
+        MONITORS,
+        {
+            "name": "shop",
+            "kind": "http",
+            "config": {"url": "http://127.0.0.1:9/", "headers": headers},
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "headers" in response.json()["fields"]["config"]
+    assert not Monitor.objects.exists()
