@@ -1,7 +1,7 @@
 """healthorch's admin site: the dashboard on the index, tenant members let in, and a switch
 between organizations for members of several.
 
-Who sees what is decided in one place, apps.core.admin (the tenancy gate); this site only lets
+Who sees what is decided in one place, apps.tenants.gate.admin (the tenancy gate); this site only lets
 tenant members through the door (Django's admin admits staff only) and draws the index.
 """
 

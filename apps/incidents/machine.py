@@ -1,9 +1,9 @@
 """The incidents half of the state machine: monitor status changes and folded results in,
 incidents out.
 
-apps.monitors folds outcomes into status and calls our listeners inside the same
-transaction (`on_status_changes` once per batch with its changes, `on_fold` once per batch
-with every monitor's results), so a status, its StatusChange row and the incident it opens or
+apps.monitors folds outcomes into status and sends on its seams inside the same transaction
+(`monitors.events.status_changes` once per batch with its changes, `monitors.events.fold`
+once per batch with every monitor's results; healthorch/wiring.py connects us), so a status, its StatusChange row and the incident it opens or
 resolves commit together. Work is batched: a thousand monitors going down in one batch cost a
 few statements per step, not a thousand; a batch where nothing crosses a rule costs none.
 
@@ -195,7 +195,7 @@ def _resolve_recovered(
 
 
 def handle_status_changes(*, changes: list[tuple[Monitor, str, Any]]) -> None:
-    """The on_status_changes listener (a batch's changes, from apps.monitors.state)."""
+    """Hears monitors.events.status_changes (a batch's changes)."""
     process_changes([Change(m, old, m.status, r.checked_at, r) for m, old, r in changes])
 
 
@@ -326,7 +326,7 @@ def _flapping(changes: list[Change], ctx: Context) -> list[Change]:
 
 
 def handle_fold(*, folded: list[tuple[Monitor, list]]) -> None:
-    """The on_fold listener: rules that look at every result, not only status changes.
+    """Hears monitors.events.fold: rules that look at every result, not only status changes.
 
     Failed again (occurrences of the open down incident), consecutive failures before the
     monitor's own threshold, high response time, certificate expiry. Only monitors whose last

@@ -162,7 +162,7 @@ def _set_walk(incident: Incident, step: int, repeats: int, due: Any) -> None:
 
 
 def on_incident_events(*, items: list[tuple[Incident, IncidentEvent]]) -> None:
-    """Registered with apps.incidents.events (a batch listener) from AlertsConfig.ready; runs
+    """Hears incidents.events.incident_events (connected in healthorch/wiring.py); runs
     in the events' transaction. Openings are handled together: a batch of them costs one
     outbox insert and one incident update, whatever its size."""
     opened = []

@@ -233,7 +233,7 @@ def attempt_start(attempt: HealingAttempt, *, actor: Actor) -> None:
 
 
 def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
-    """Registered with apps.incidents.events from HealingConfig.ready."""
+    """Hears incidents.events.incident_event (connected in healthorch/wiring.py)."""
     if event.kind not in (EventKind.OPENED, EventKind.FAILED_AGAIN):
         return
     if incident.monitor_id is None or not org_has_policies(incident.organization_id):

@@ -115,7 +115,7 @@ def org_has_policies(org_id: Any) -> bool:
 
 
 def policy_presence_prime(*, changes: list) -> None:
-    """A batch listener on status changes (apps.monitors.state.on_status_changes): learn, in
+    """Hears monitors.events.status_changes, before incidents open: learn, in
     one query, which organizations of the batch have a policy, so the per-event listener that
     follows costs nothing for a thousand monitors changing at once."""
     now = time.monotonic()

@@ -1,6 +1,6 @@
 """Status page API: pages, sections, badges, and incident updates and postmortems.
 
-Everything goes through the tenancy gate (apps.core.api): another organization's page,
+Everything goes through the tenancy gate (apps.tenants.gate.api): another organization's page,
 section, badge or incident is a 404; viewers and read keys may only read.
 """
 
