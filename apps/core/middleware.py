@@ -1,4 +1,5 @@
-"""Request ids and one structured access-log line per request."""
+"""Request ids and one structured access-log line per request; `/api/` paths with or without
+their trailing slash."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 
 from healthorch.logging import request_id_var
 
@@ -57,3 +59,34 @@ class RequestIdMiddleware:
                 "org": str(tenancy.organization.slug) if tenancy else None,
             },
         )
+
+
+class ApiSlashMiddleware:
+    """Every `/api/` path answers the same with or without its trailing slash.
+
+    Django's APPEND_SLASH would redirect (and, for a POST, cannot: it raises), and a route
+    declared without a slash would 404 with one. Here an `/api/` path that does not resolve is
+    tried once with the slash added or removed, and if that resolves the request goes there,
+    unchanged: no redirect, the method and body kept. Runs before CommonMiddleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path.startswith("/api/") and len(path) > len("/api/"):
+            other = path[:-1] if path.endswith("/") else path + "/"
+            urlconf = getattr(request, "urlconf", None)
+            if not _resolves(path, urlconf) and _resolves(other, urlconf):
+                request.path_info = other
+                request.path = request.path.removesuffix(path) + other
+        return self.get_response(request)
+
+
+def _resolves(path: str, urlconf: str | None) -> bool:
+    try:
+        resolve(path, urlconf)
+    except Resolver404:
+        return False
+    return True
