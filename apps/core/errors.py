@@ -173,11 +173,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.detail
         if isinstance(detail, dict):
             non_field = detail.get("non_field_errors")
-            body = {"error": title, "fields": detail}
-            if non_field:
-                body["detail"] = _flatten(non_field)
+            named = ", ".join(str(name) for name in detail if name != "non_field_errors")
+            sentence = _flatten(non_field) if non_field else f"Check these fields: {named}."
+            body = {"error": title, "fields": detail, "detail": sentence, "code": _code(exc)}
         else:
-            body = {"error": title, "detail": _flatten(detail)}
+            body = {"error": title, "detail": _flatten(detail), "code": _code(exc)}
         return Response(body, status=code, headers=headers)
     return Response(
         {"error": title, "detail": _flatten(exc.detail), "code": _code(exc)},

@@ -57,3 +57,16 @@ def test_a_plugin_config_refused_under_a_field_answers_as_before():
 
 def test_field_errors_are_service_errors():
     assert issubclass(FieldErrors, ServiceError)  # caught wherever a refusal is
+
+
+def test_a_validation_error_carries_detail_and_code_beside_the_fields(client_for, member):
+    response = client_for(member).post(
+        "/api/v1/monitors/", {"kind": "http", "interval_seconds": "often"}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "Invalid input"
+    assert set(body["fields"]) == {"name", "interval_seconds"}
+    named = body["detail"].removeprefix("Check these fields: ").removesuffix(".").split(", ")
+    assert sorted(named) == ["interval_seconds", "name"]
+    assert body["code"] == "invalid"
