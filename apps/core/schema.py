@@ -77,10 +77,12 @@ def crud_schema(
     list_errors: tuple[int, ...] | None = None,
     list_parameters: list[OpenApiParameter] | None = None,
     update: bool = True,
+    update_request: Any = None,
 ) -> Any:
     """The schema of a tenant's collection: list and retrieve answer `output`; create (`request`
     in; `created`, else `output`, out), partial update (unless `update` is False) and destroy,
-    with the errors each may answer (`delete` defaults to `read`)."""
+    with the errors each may answer (`delete` defaults to `read`; the update takes
+    `update_request`, else `request`)."""
     schemas = {
         "list": extend_schema(
             parameters=list_parameters,
@@ -96,6 +98,6 @@ def crud_schema(
     }
     if update:
         schemas["partial_update"] = extend_schema(
-            request=request, responses={200: output, **errors(*write)}
+            request=update_request or request, responses={200: output, **errors(*write)}
         )
     return extend_schema_view(**schemas)

@@ -205,3 +205,18 @@ def test_section_lists_cost_the_same_queries_for_any_number_of_sections(
         r = client.get("/api/v1/status-page-sections/")
     assert len(r.json()["results"]) == 6
     assert len(many) == len(few)
+
+
+def test_moving_a_section_to_another_page_is_refused_by_name(pro, owner, api):
+    page, other = make_page(pro), make_page(pro, slug="other")
+    section = make_section(page, "Core", [make_monitor(pro)])
+    client = api(owner)
+    url = f"/api/v1/status-page-sections/{section.pk}/"
+    refused = client.patch(url, {"page": str(other.pk), "name": "Moved"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["fields"]["page"] == ["Unknown or read-only field."]
+    section.refresh_from_db()
+    assert (section.page_id, section.name) == (page.pk, "Core")
+    renamed = client.patch(url, {"name": "Core services"}, format="json")
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "Core services"

@@ -74,6 +74,11 @@ class SectionInput(StrictSerializer):
     monitors = SectionMonitorInput(many=True, required=False, default=list)
 
 
+class SectionUpdateInput(SectionInput):
+    # A section stays on its page: naming one is a 400, as for any read-only field.
+    page = None
+
+
 class SectionOutput(serializers.ModelSerializer):
     monitors = serializers.SerializerMethodField()
 

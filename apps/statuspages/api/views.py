@@ -60,7 +60,12 @@ class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@crud_schema(s.SectionOutput, s.SectionInput, delete=(*AUTHENTICATED, 429))
+@crud_schema(
+    s.SectionOutput,
+    s.SectionInput,
+    update_request=s.SectionUpdateInput,
+    delete=(*AUTHENTICATED, 429),
+)
 @extend_schema(tags=["status pages"], parameters=[ORG_HEADER])
 class SectionViewSet(
     FilteredListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
@@ -86,11 +91,9 @@ class SectionViewSet(
 
     def partial_update(self, request: Request, pk: str) -> Response:
         section = self.get_object()
-        data = s.SectionInput(data=request.data, partial=True)
+        data = s.SectionUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        values.pop("page", None)  # a section stays on its page
-        section = services.section_update(section=section, data=values)
+        section = services.section_update(section=section, data=dict(data.validated_data))
         return Response(self._out(section))
 
     def destroy(self, request: Request, pk: str) -> Response:
