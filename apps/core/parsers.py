@@ -4,9 +4,9 @@ Anyone on the internet can send a body to `/api/`. What the database cannot stor
 would make the parser itself fail, is refused here with a 400 (or 413 for size) in the one
 error shape, before any view runs, so nothing stored is touched:
 
-- a body over `API_MAX_BODY_BYTES` (413: Django's own read of the body stops there too, as
-  `DATA_UPLOAD_MAX_MEMORY_SIZE`, and the API's error handler answers its refusal the same way),
-  or one that is not UTF-8;
+- a body over `API_MAX_BODY_BYTES` (413: Django's read of the body stops there, as
+  `DATA_UPLOAD_MAX_MEMORY_SIZE`, and the API's error handler answers its refusal), or one that
+  is not UTF-8;
 - nesting deeper than `API_MAX_JSON_DEPTH` (Python's parser would hit its recursion limit);
 - integers longer than 20 digits (no column holds them) and numbers that are not finite
   (`NaN`, `Infinity`, or a float literal too large to be one): PostgreSQL's JSON refuses them;
@@ -24,30 +24,24 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from apps.core.errors import PayloadTooLarge
-
 _MAX_INT_DIGITS = 20  # an unsigned 64-bit integer has 20 digits
-
-
-def _refuse(detail: str) -> exceptions.ParseError:
-    return exceptions.ParseError(detail)
 
 
 def _int(literal: str) -> int:
     if len(literal.lstrip("-")) > _MAX_INT_DIGITS:
-        raise _refuse(f"Integers may have at most {_MAX_INT_DIGITS} digits.")
+        raise exceptions.ParseError(f"Integers may have at most {_MAX_INT_DIGITS} digits.")
     return int(literal)
 
 
 def _float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
-        raise _refuse("Numbers must be finite.")
+        raise exceptions.ParseError("Numbers must be finite.")
     return value
 
 
 def _constant(name: str) -> Any:
-    raise _refuse(f"{name} is not a JSON number.")
+    raise exceptions.ParseError(f"{name} is not a JSON number.")
 
 
 def _bad_text(text: str) -> str | None:
@@ -66,42 +60,36 @@ def check_document(data: Any, *, max_depth: int) -> None:
     while pending:
         value, depth = pending.pop()
         if isinstance(value, dict | list) and depth > max_depth:
-            raise _refuse(f"JSON may be nested at most {max_depth} levels deep.")
+            raise exceptions.ParseError(f"JSON may be nested at most {max_depth} levels deep.")
         if isinstance(value, dict):
             for key, item in value.items():
                 problem = _bad_text(key)
                 if problem:
-                    raise _refuse(problem)
+                    raise exceptions.ParseError(problem)
                 pending.append((item, depth + 1))
         elif isinstance(value, list):
             pending.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
             problem = _bad_text(value)
             if problem:
-                raise _refuse(problem)
+                raise exceptions.ParseError(problem)
 
 
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None):
-        limit = settings.API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The request body may be at most {limit} bytes.")
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"The request body may be at most {limit} bytes.")
+        # DRF hands a JSON parser the request body Django has already read, refusing one over
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (= API_MAX_BODY_BYTES; the error handler answers 413).
         try:
-            text = raw.decode("utf-8")
+            text = stream.read().decode("utf-8")
         except UnicodeDecodeError:
-            raise _refuse("The request body is not UTF-8.") from None
+            raise exceptions.ParseError("The request body is not UTF-8.") from None
         try:
             data = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
         except RecursionError:
-            raise _refuse(
+            raise exceptions.ParseError(
                 f"JSON may be nested at most {settings.API_MAX_JSON_DEPTH} levels deep."
             ) from None
         except ValueError as exc:
-            raise _refuse(f"JSON parse error - {exc}") from None
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
         check_document(data, max_depth=settings.API_MAX_JSON_DEPTH)
         return data

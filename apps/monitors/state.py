@@ -73,10 +73,11 @@ def announce(monitor: Monitor, old: str, result) -> None:
 
 
 def announce_many(changes: list[tuple[Monitor, str, object]]) -> None:
-    for monitor, old, result in changes if events.status_change.listeners else ():
-        events.status_change.send(
-            monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
-        )
+    if events.status_change.listeners:
+        for monitor, old, result in changes:
+            events.status_change.send(
+                monitor=monitor, old=old, new=monitor.status, result=result, at=result.checked_at
+            )
     if changes:
         events.status_changes.send(changes=changes)
 
