@@ -153,6 +153,37 @@ def match_rule(facts: Facts) -> Rule | None:
     return None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why no new attempt may start now: `guard` names the rule, `sentence` says it."""
+
+    guard: str
+    sentence: str
+
+
+def attempt_refusal(policy: PolicyView, history: History, now: datetime) -> Refusal | None:
+    """The guards every attempt passes, automatic or asked for by a person: one in flight per
+    incident, at most `max_attempts` per incident, and `cooldown_minutes` per monitor."""
+    if history.in_flight:
+        return Refusal("in_flight", "An attempt is already under way for this incident.")
+    if history.acted_on_incident >= policy.max_attempts:
+        return Refusal(
+            "max_attempts",
+            f"Max attempts reached: {history.acted_on_incident} of {policy.max_attempts} "
+            "for this incident.",
+        )
+    if history.last_acted_on_monitor is not None:
+        until = history.last_acted_on_monitor + timedelta(minutes=policy.cooldown_minutes)
+        if now < until:
+            return Refusal(
+                "cooldown",
+                f"Cooldown: the last attempt on this monitor was at "
+                f"{history.last_acted_on_monitor:%H:%M:%S} UTC; no new attempt before "
+                f"{until:%H:%M:%S} UTC ({policy.cooldown_minutes} min).",
+            )
+    return None
+
+
 def decide(
     *,
     facts: Facts,
@@ -220,29 +251,9 @@ def decide(
             f"{why} Policy '{policy.name}' does not act on {facts.severity} incidents.",
             guard="severity",
         )
-    if history.in_flight:
-        return verdict(
-            Decision.SKIP,
-            f"{why} An attempt is already under way for this incident.",
-            guard="in_flight",
-        )
-    if history.acted_on_incident >= policy.max_attempts:
-        return verdict(
-            Decision.SKIP,
-            f"{why} Max attempts reached: {history.acted_on_incident} of "
-            f"{policy.max_attempts} for this incident.",
-            guard="max_attempts",
-        )
-    if history.last_acted_on_monitor is not None:
-        until = history.last_acted_on_monitor + timedelta(minutes=policy.cooldown_minutes)
-        if now < until:
-            return verdict(
-                Decision.SKIP,
-                f"{why} Cooldown: the last attempt on this monitor was at "
-                f"{history.last_acted_on_monitor:%H:%M:%S} UTC; no new attempt before "
-                f"{until:%H:%M:%S} UTC ({policy.cooldown_minutes} min).",
-                guard="cooldown",
-            )
+    refusal = attempt_refusal(policy, history, now)
+    if refusal is not None:
+        return verdict(Decision.SKIP, f"{why} {refusal.sentence}", guard=refusal.guard)
     if not policy.auto:
         return verdict(
             Decision.SUGGEST,

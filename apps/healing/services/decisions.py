@@ -4,7 +4,7 @@ one-click `heal_request`, and the `healing` lines on the incident timeline."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -262,20 +262,9 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
         if policy is None:
             raise ServiceError("No enabled healing policy covers this monitor.", code="no_policy")
         history = selectors.history_for(incident_id=incident.pk, monitor_id=monitor.pk)
-        if history.in_flight:
-            raise Conflict("An attempt is already under way for this incident.", code="in_flight")
-        if history.acted_on_incident >= policy.max_attempts:
-            raise Conflict(
-                f"Max attempts reached ({history.acted_on_incident} of {policy.max_attempts}).",
-                code="max_attempts",
-            )
-        if history.last_acted_on_monitor is not None:
-            until = history.last_acted_on_monitor + timedelta(minutes=policy.cooldown_minutes)
-            if now < until:
-                raise Conflict(
-                    f"Cooldown: no new attempt on this monitor before {until.isoformat()}.",
-                    code="cooldown",
-                )
+        refusal = engine.attempt_refusal(policy_view(policy), history, now)
+        if refusal is not None:
+            raise Conflict(refusal.sentence, code=refusal.guard)
         suggestion = (
             HealingAttempt.objects.select_for_update()
             .filter(incident=incident, status=AttemptStatus.SUGGESTED, policy=policy)
