@@ -124,22 +124,20 @@ def record(
         object_repr = object_repr if object_repr is not None else str(target)
         if before is not None and after is None and not action.endswith((".deleted", ".removed")):
             after = snapshot(target, fields=list(before))
-    org_id = org if not isinstance(org, models.Model) else org.pk
-    request_id = request_id_var.get()
-    entry = AuditEntry.objects.create(
-        organization_id=org_id,
-        actor_kind=actor.kind,
-        actor_user=actor.user,
-        actor_api_key=actor.api_key,
-        actor_label=actor.label,
-        action=action,
-        object_type=object_type or "",
-        object_id=str(object_id) if object_id is not None else "",
-        object_repr=(object_repr or "")[:200],
-        changes=diff(before, after),
-        data=_plain(data or {}),
-        request_id="" if request_id == "-" else request_id,
+    entry = _entry(
+        org,
+        actor,
+        action,
+        {
+            "object_type": object_type or "",
+            "object_id": "" if object_id is None else object_id,
+            "object_repr": object_repr,
+            "before": before,
+            "after": after,
+        },
+        data,
     )
+    entry.save(force_insert=True)
     logger.info(
         "audit",
         extra={"action": action, "object_id": entry.object_id, "actor": actor.label},
@@ -160,27 +158,32 @@ def record_many(
     if not objects:
         return []
     actor = actor or current_actor()
-    org_id = org if not isinstance(org, models.Model) else org.pk
-    request_id = request_id_var.get()
     entries = AuditEntry.objects.bulk_create(
-        AuditEntry(
-            organization_id=org_id,
-            actor_kind=actor.kind,
-            actor_user=actor.user,
-            actor_api_key=actor.api_key,
-            actor_label=actor.label,
-            action=action,
-            object_type=item["object_type"],
-            object_id=str(item["object_id"]),
-            object_repr=str(item.get("object_repr") or "")[:200],
-            changes=diff(item.get("before"), item.get("after")),
-            data=_plain(data or {}),
-            request_id="" if request_id == "-" else request_id,
-        )
-        for item in objects
+        _entry(org, actor, action, item, data) for item in objects
     )
     logger.info("audit", extra={"action": action, "count": len(entries), "actor": actor.label})
     return entries
+
+
+def _entry(
+    org: Any, actor: Actor, action: str, item: dict[str, Any], data: dict[str, Any] | None
+) -> AuditEntry:
+    """One unsaved entry: the actor and request id of now, the object and changes of `item`."""
+    request_id = request_id_var.get()
+    return AuditEntry(
+        organization_id=org.pk if isinstance(org, models.Model) else org,
+        actor_kind=actor.kind,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label,
+        action=action,
+        object_type=item["object_type"],
+        object_id=str(item["object_id"]),
+        object_repr=str(item.get("object_repr") or "")[:200],
+        changes=diff(item.get("before"), item.get("after")),
+        data=_plain(data or {}),
+        request_id="" if request_id == "-" else request_id,
+    )
 
 
 def delete_recorded(obj: models.Model, *, action: str, fields: list[str] | None = None) -> None:
