@@ -53,9 +53,13 @@ def main() -> int:
     else:
         env.pop("DEMO_TARGET_PORT", None)
     var_dir = Path(env.get("HEALTHORCH_VAR_DIR", ROOT / "var"))
-    print("healthorch: migrating the database (the first run takes about a minute)...", flush=True)
+    started = time.monotonic()
+    print("healthorch: preparing the database...", flush=True)
+    # An empty database is built in one step (apps/core/management/commands/migrate.py).
     _manage(env, "migrate", "--noinput", "-v", "0")
+    print(f"healthorch: database ready ({time.monotonic() - started:.0f}s)", flush=True)
     _manage(env, "bootstrap_demo")
+    print(f"healthorch: demo organization ready ({time.monotonic() - started:.0f}s)", flush=True)
 
     celery = [PYTHON, "-m", "celery", "-A", "healthorch"]
     commands = {
