@@ -211,7 +211,8 @@ DEFAULT_FROM_EMAIL = config.string("DEFAULT_FROM_EMAIL", "healthorch <alerts@hea
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://")
+# (A host, although the filesystem transport ignores it, keeps kombu from warning on each start.)
+CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport needs no server: in and out must be the same folder, and the
     # control folder must be explicit for broadcast commands (inspect ping) to work.

@@ -26,7 +26,10 @@ EMBEDDED_ENV = {
     "HEALTHORCH_DEV_BOOTSTRAP": "1",
     "LOG_FORMAT": "console",
     # Celery refuses to run as root unless told; acceptable for a laptop demo, never in prod.
+    # Told, it still warns on every start; so does runserver, which is the point of this mode.
     "C_FORCE_ROOT": "1",
+    "PYTHONWARNINGS": "ignore::celery.exceptions.SecurityWarning",
+    "DJANGO_RUNSERVER_HIDE_WARNING": "true",
     "PYTHONUNBUFFERED": "1",
 }
 
