@@ -28,7 +28,7 @@ EMBEDDED_ENV = {
     # Celery refuses to run as root unless told; acceptable for a laptop demo, never in prod.
     # Told, it still warns on every start; so does runserver, which is the point of this mode.
     "C_FORCE_ROOT": "1",
-    "PYTHONWARNINGS": "ignore::celery.exceptions.SecurityWarning",
+    "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges",
     "DJANGO_RUNSERVER_HIDE_WARNING": "true",
     "PYTHONUNBUFFERED": "1",
 }
