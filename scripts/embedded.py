@@ -99,7 +99,14 @@ def main() -> int:
     for name, cmd in commands.items():
         # Own process group: the terminal's Ctrl-C reaches us once; we then stop each child.
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    print(f"healthorch: web on http://{host}:{port}/  (Ctrl-C stops every process)", flush=True)
+    base = f"http://{host}:{port}"
+    print(
+        f"healthorch: running (Ctrl-C stops every process)\n"
+        f"  console  {base}/admin/\n"
+        f"  API docs {base}/api/docs/\n"
+        f"  health   {base}/health",
+        flush=True,
+    )
 
     exit_code = 0
     while not stopping:
