@@ -234,6 +234,24 @@ class _Scope:
         proto: int = 0,
         flags: int = 0,
     ) -> list[Any]:
+        # The system's lookups below must not come back here (another copy of the hook may
+        # sit under this one): they run outside the scope.
+        token = _scope.set(None)
+        try:
+            return self._lookup(system, host, port, family, type, proto, flags)
+        finally:
+            _scope.reset(token)
+
+    def _lookup(
+        self,
+        system: Callable[..., list[Any]],
+        host: Any,
+        port: Any,
+        family: int,
+        type: int,
+        proto: int,
+        flags: int,
+    ) -> list[Any]:
         name = host.decode() if isinstance(host, bytes) else str(host or "")
         key = name.strip("[]").rstrip(".").lower()
         with self.lock:
