@@ -299,6 +299,8 @@ def llm_summary(prompt: str) -> tuple[str, str]:
             },
             timeout=settings.ROOT_CAUSE_LLM_TIMEOUT_SECONDS,
         ) as response:
+            if response.is_redirect:
+                return "", f"language model answered a redirect ({response.status_code})"
             response.raise_for_status()
             answer = json.loads(outbound.read_capped(response, LLM_ANSWER_LIMIT))
         text = str(answer.get("response", "")).strip()

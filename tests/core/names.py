@@ -53,6 +53,8 @@ class Names:
             return self.system(host, port, family, type, proto, flags)
         addresses = answers[min(self.asked[name], len(answers) - 1)]
         self.asked[name] += 1
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         out: list[Any] = []
         for address in addresses:
             out.extend(
