@@ -253,3 +253,18 @@ def test_a_host_named_outside_the_host_position_is_refused_when_the_plugin_looks
 
     assert caught.value.permanent
     assert listener.accepted == 0
+
+
+def test_a_tenant_header_cannot_replace_the_webhook_user_agent(names, pin_pair):
+    names.set("hooks.test", "127.0.0.1")
+    pin_pair.checked.route("/hook")
+    config = {
+        "url": f"http://hooks.test:{pin_pair.port}/hook",
+        "secret": SECRET,
+        "headers": {"User-Agent": "spoofed/1", "X-Team": "ops"},
+    }
+
+    transport_for("webhook", config).notify(message())
+
+    [seen] = pin_pair.checked.requests
+    assert (seen.headers["user-agent"], seen.headers["x-team"]) == ("healthorch-webhook/1", "ops")

@@ -56,6 +56,7 @@ from apps.core.plugins import (
 from apps.core.signing import sign
 
 TIMEOUT_SECONDS = 10
+USER_AGENT = "healthorch-webhook/1"  # after the tenant's headers: theirs cannot replace it
 # Headers the transport owns: a tenant header must not forge the signature or break framing.
 RESERVED_HEADERS = frozenset(
     {
@@ -133,6 +134,7 @@ class WebhookTransport(Transport):
         headers = {
             **self.config.get("headers", {}),
             "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
             "X-Healthorch-Timestamp": str(timestamp),
             "X-Healthorch-Signature": sign(self.config["secret"], timestamp, body),
         }
@@ -146,7 +148,6 @@ class WebhookTransport(Transport):
                 data=body,
                 headers=headers,
                 timeout=self.timeout,
-                user_agent="healthorch-webhook/1",
             )
         except ssrf.BlockedTarget as exc:
             raise DeliveryError(f"webhook target blocked: {exc}", permanent=True) from exc
