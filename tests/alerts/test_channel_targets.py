@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import socket
 from collections.abc import Iterator
 
 import apprise
@@ -42,6 +43,8 @@ def test_a_webhook_name_rebound_to_loopback_is_refused_before_any_byte_leaves(
     config = WebhookTransport.clean_config(
         {"url": f"http://hooks.test:{listener.port}/hook", "secret": SECRET}
     )
+    # Saving checks literals and loopback names only; this was the name's answer then.
+    assert socket.getaddrinfo("hooks.test", 80)[0][4][0] == PUBLIC
 
     with pytest.raises(DeliveryError, match="blocked") as caught:
         transport_for("webhook", config).notify(message())

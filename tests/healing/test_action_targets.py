@@ -4,6 +4,8 @@ tests/core/names.py (why: see there)."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from apps.healing.actions import REGISTRY, ActionError, action_for
@@ -30,6 +32,8 @@ def test_a_name_rebound_to_loopback_is_refused_before_any_byte_leaves(
     settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = False
     names.set("restart.test", PUBLIC, "127.0.0.1")
     config = REGISTRY[kind].clean_config(CONFIGS[kind](f"http://restart.test:{listener.port}/"))
+    # Saving checks literals and loopback names only; this was the name's answer then.
+    assert socket.getaddrinfo("restart.test", 80)[0][4][0] == PUBLIC
 
     with pytest.raises(ActionError, match="action target blocked"):
         action_for(kind, config).run(REQUEST)

@@ -48,7 +48,7 @@ def test_a_redirect_hop_to_a_blocked_address_is_refused_before_connecting(
 
 def test_a_name_rebound_to_loopback_at_check_time_is_refused(names, listener):
     names.set("api.test", PUBLIC, "127.0.0.1")
-    names("api.test", 80)  # the answer when the monitor was saved
+    assert names("api.test", 80)[0][4][0] == PUBLIC  # the answer when the monitor was saved
 
     result = run_check(check, spec(f"http://api.test:{listener.port}/", allow_private=False))
 
