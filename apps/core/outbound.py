@@ -312,7 +312,8 @@ def pinned_lookups(guard: Guard, *hosts: tuple[str, int]) -> Iterator[_Scope]:
     with a copy of it, as Apprise's are) is vetted by `guard` and pinned: the first vetted
     answer for a name is the only one given for it. `hosts` are resolved on entry, so a
     refused one raises `ssrf.BlockedTarget` before the client runs (one that does not
-    resolve is left for the client to fail on). After the block, `scope.refused` says whether the client was refused a lookup."""
+    resolve is left for the client to fail on). Keep only the client's call inside: any
+    other connection opened there (a cache, a broker) would be vetted as a target too. After the block, `scope.refused` says whether the client was refused a lookup."""
     _install_hook()
     scope = _Scope(guard)
     token = _scope.set(scope)
