@@ -3,10 +3,24 @@
 The names are fixed: docs/decisions/0011-domain-metric-names.md.
 
 With several processes (gunicorn workers, Celery pool), set PROMETHEUS_MULTIPROC_DIR so /metrics
-merges every process's counters.
+merges every process's counters. Workers and beat serve theirs on METRICS_PORT
+(`serve_from_environment`, started by healthorch.celery).
 """
 
-from prometheus_client import Counter, Histogram
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.exposition import start_http_server
+
+from healthorch import config
+
+logger = logging.getLogger(__name__)
 
 monitor_checks_executed_total = Counter(
     "monitor_checks_executed_total", "Checks run, by monitor kind and outcome", ["kind", "outcome"]
@@ -43,3 +57,84 @@ statuspage_requests_total = Counter(
     "Status page renderings served, by format (html, json, rss) and cache (hit, miss, private)",
     ["format", "cache"],
 )
+
+# --- requests, under the names a Prometheus user expects --------------------------------------
+# `route` is the URL pattern that answered (`/api/v1/monitors/<uuid:pk>`), never the raw path,
+# so the number of series stays bounded whatever ids and typos arrive; a path no pattern matched
+# is `unmatched`. The fast ping path answers before Django and counts in heartbeat_pings_total.
+http_requests_total = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by method, route (the URL pattern) and status",
+    ["method", "route", "status"],
+)
+http_request_duration_seconds = Histogram(
+    "http_request_duration_seconds",
+    "Time from the first middleware to the response, by method, route and status",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+# --- serving the metrics of a worker or beat process ----------------------------------------
+# The web process answers /metrics itself; workers and beat answer on their own port
+# (docs/decisions/0013-every-process-serves-its-metrics.md).
+
+_server_lock = threading.Lock()
+_server: MetricsServer | None = None
+
+
+@dataclass
+class MetricsServer:
+    port: int
+    multiprocess: bool
+    httpd: WSGIServer
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What this process serves: with PROMETHEUS_MULTIPROC_DIR, the sum over every process
+    writing into that folder (the pool's children included); without it, this process only."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def serve_from_environment(*, role: str) -> MetricsServer | None:
+    """Serve /metrics on METRICS_PORT (at METRICS_ADDR, all interfaces by default), once per
+    process; off (None) when METRICS_PORT is unset or 0. A port already taken is an error in
+    the log, not a crash: the process still does its work."""
+    global _server
+    port = config.integer("METRICS_PORT", 0, minimum=0)
+    if not port:
+        return None
+    # All interfaces by default: Prometheus scrapes a container or pod at its own address.
+    addr = config.string("METRICS_ADDR", "0.0.0.0")  # noqa: S104
+    with _server_lock:
+        if _server is not None:
+            return _server
+        try:
+            httpd, _ = start_http_server(port, addr=addr, registry=metrics_registry())
+        except OSError as exc:
+            logger.error(
+                "metrics server not started",
+                extra={"role": role, "port": port, "addr": addr, "error": str(exc)},
+            )
+            return None
+        multiproc = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        _server = MetricsServer(port=port, multiprocess=multiproc, httpd=httpd)
+    logger.info(
+        "serving metrics",
+        extra={"role": role, "port": port, "addr": addr, "multiprocess": multiproc},
+    )
+    return _server
+
+
+def process_exited(pid: int) -> None:
+    """Forget a dead pool process's live gauges (its counters stay summed, as they should)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
