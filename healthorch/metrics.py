@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
+from django.db import connection
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
+from prometheus_client.registry import Collector
 
 from healthorch import config
 
@@ -94,14 +98,67 @@ class MetricsServer:
         self.httpd.server_close()
 
 
-def metrics_registry() -> CollectorRegistry:
+# --- the platform's state, read from the database when scraped -------------------------------
+# Backlogs are state, not events: no counter says how many notifications are waiting now. Beat
+# (exactly one per deployment, so each figure is served once) reads them at scrape time from
+# the sources connected in healthorch/wiring.py; each source yields (name, help, value).
+
+StateSource = Callable[[], Iterable[tuple[str, str, float]]]
+_state_sources: list[StateSource] = []
+
+
+def read_state_with(source: StateSource) -> None:
+    """Serve `source`'s gauges on beat's /metrics (connecting twice changes nothing)."""
+    if source not in _state_sources:
+        _state_sources.append(source)
+
+
+class StateCollector(Collector):
+    """Gauges from the state sources, read at each scrape. A source that fails (the database
+    is away) is logged and left out: the scrape itself still answers, so `up` keeps meaning
+    that the process runs."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            for source in list(_state_sources):
+                try:
+                    for name, doc, value in source():
+                        yield GaugeMetricFamily(name, doc, value=value)
+                except Exception as exc:
+                    logger.warning(
+                        "metrics state source failed",
+                        extra={
+                            "source": getattr(source, "__name__", str(source)),
+                            "error": str(exc),
+                        },
+                    )
+        finally:
+            # Each scrape runs in a thread of its own: its connection would otherwise stay open.
+            connection.close()
+
+
+def metrics_registry(*, state: bool = False) -> CollectorRegistry:
     """What this process serves: with PROMETHEUS_MULTIPROC_DIR, the sum over every process
-    writing into that folder (the pool's children included); without it, this process only."""
+    writing into that folder (the pool's children included); without it, this process only.
+    `state` adds the platform's state gauges (beat's server)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
+    elif state:
+        registry = CollectorRegistry()
+        registry.register(_ProcessRegistry())
+    else:
+        return REGISTRY
+    if state:
+        registry.register(StateCollector())
+    return registry
+
+
+class _ProcessRegistry(Collector):
+    """This process's own metrics, inside another registry."""
+
+    def collect(self) -> Iterator:
+        yield from REGISTRY.collect()
 
 
 def serve_from_environment(*, role: str) -> MetricsServer | None:
@@ -118,7 +175,8 @@ def serve_from_environment(*, role: str) -> MetricsServer | None:
         if _server is not None:
             return _server
         try:
-            httpd, _ = start_http_server(port, addr=addr, registry=metrics_registry())
+            registry = metrics_registry(state=role == "beat")
+            httpd, _ = start_http_server(port, addr=addr, registry=registry)
         except OSError as exc:
             logger.error(
                 "metrics server not started",
