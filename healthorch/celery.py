@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 
@@ -67,12 +66,8 @@ def _unbind_task_context(**kwargs: object) -> None:
 def _serve_worker_metrics(sender: object = None, **kwargs: object) -> None:
     from healthorch import metrics
 
-    server = metrics.serve_from_environment(role="worker")
-    if server and not server.multiprocess and "prefork" in str(getattr(sender, "pool_cls", "")):
-        logging.getLogger(__name__).warning(
-            "METRICS_PORT is set without PROMETHEUS_MULTIPROC_DIR: the pool's processes run "
-            "the tasks and their counters will not be served; set PROMETHEUS_MULTIPROC_DIR"
-        )
+    prefork = "prefork" in str(getattr(sender, "pool_cls", ""))
+    metrics.serve_from_environment(role="worker", forks=prefork)
 
 
 @signals.beat_init.connect

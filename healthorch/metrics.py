@@ -161,16 +161,19 @@ class _ProcessRegistry(Collector):
         yield from REGISTRY.collect()
 
 
-def serve_from_environment(*, role: str) -> MetricsServer | None:
+def serve_from_environment(*, role: str, forks: bool = False) -> MetricsServer | None:
     """Serve /metrics on METRICS_PORT (at METRICS_ADDR, all interfaces by default), once per
     process; off (None) when METRICS_PORT is unset or 0. A port already taken is an error in
-    the log, not a crash: the process still does its work."""
+    the log, not a crash: the process still does its work. `forks`: the work happens in child
+    processes (a prefork pool, gunicorn's workers), whose counts only PROMETHEUS_MULTIPROC_DIR
+    brings here; without it the server is still started, with a warning saying so."""
     global _server
     port = config.integer("METRICS_PORT", 0, minimum=0)
     if not port:
         return None
     # All interfaces by default: Prometheus scrapes a container or pod at its own address.
     addr = config.string("METRICS_ADDR", "0.0.0.0")  # noqa: S104
+    multiproc = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     with _server_lock:
         if _server is not None:
             return _server
@@ -183,12 +186,17 @@ def serve_from_environment(*, role: str) -> MetricsServer | None:
                 extra={"role": role, "port": port, "addr": addr, "error": str(exc)},
             )
             return None
-        multiproc = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         _server = MetricsServer(port=port, multiprocess=multiproc, httpd=httpd)
     logger.info(
         "serving metrics",
         extra={"role": role, "port": port, "addr": addr, "multiprocess": multiproc},
     )
+    if forks and not multiproc:
+        logger.warning(
+            "METRICS_PORT is set without PROMETHEUS_MULTIPROC_DIR: the %s's child processes "
+            "do the work and their counters will not be served; set PROMETHEUS_MULTIPROC_DIR",
+            role,
+        )
     return _server
 
 
