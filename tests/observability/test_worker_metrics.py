@@ -7,15 +7,9 @@ no process serves them at all (the web's /metrics never sees a worker's counters
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import requests
-from django.db import connection
 from django.utils import timezone
 
 from apps.alerts.services import channels as channel_services
@@ -24,10 +18,9 @@ from apps.monitors.schedule import schedule_set
 from healthorch.celery import app
 from tests.alerts.support import WEBHOOK_SECRET, serve_receiver
 from tests.monitors.targets import serve_http
+from tests.observability.processes import start_celery, stop, wait_serving
 from tests.observability.scrape import scrape, total
 from tests.support import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,60 +33,7 @@ ENGINE_COUNTERS = {
 }
 
 
-def _test_database_url() -> str:
-    """The database this test writes to, as a URL a separate process can open."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _start_worker(metrics_port: int, multiproc_dir: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": _test_database_url(),
-        "METRICS_PORT": str(metrics_port),
-        "METRICS_ADDR": "127.0.0.1",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "healthorch",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=2",
-            "--queues=default,checks.default",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.terminate()
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err.decode(errors="replace")
-
-
 def test_a_worker_serves_the_engine_counters_it_moved(org, tmp_path):
-    multiproc_dir = tmp_path / "prometheus"
-    multiproc_dir.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
 
@@ -119,18 +59,20 @@ def test_a_worker_serves_the_engine_counters_it_moved(org, tmp_path):
             for queue in ("default", "checks.default"):
                 conn.default_channel.queue_purge(queue)
 
-        proc = _start_worker(port, multiproc_dir)
+        proc = start_celery(
+            [
+                "worker",
+                "--pool=prefork",
+                "--concurrency=2",
+                "--queues=default,checks.default",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            metrics_port=port,
+            multiproc_dir=tmp_path / "prometheus",
+        )
         try:
-
-            def serving() -> bool:
-                if proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read().decode(errors="replace"))
-                try:
-                    return requests.get(url, timeout=5).ok
-                except requests.RequestException:
-                    return False
-
-            wait_for(serving, 90, "the worker's metrics port")
+            wait_serving(proc, url, "the worker's metrics port")
             before = scrape(url)
             assert {
                 name: total(before, name, **lb) for name, lb in ENGINE_COUNTERS.items()
@@ -152,6 +94,6 @@ def test_a_worker_serves_the_engine_counters_it_moved(org, tmp_path):
             except AssertionError as exc:
                 raise AssertionError(f"{exc}; last seen: {seen}") from None
         finally:
-            stderr = _stop(proc)
+            stderr = stop(proc)
     assert target.hits["/down"] >= 1
     assert "Traceback" not in stderr, stderr
