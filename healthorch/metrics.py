@@ -3,8 +3,8 @@
 The names are fixed: docs/decisions/0011-domain-metric-names.md.
 
 With several processes (gunicorn workers, Celery pool), set PROMETHEUS_MULTIPROC_DIR so /metrics
-merges every process's counters. Workers and beat serve theirs on METRICS_PORT
-(`serve_from_environment`, started by healthorch.celery).
+merges every process's counters. Web (gunicorn's master), workers and beat serve theirs on
+METRICS_PORT (`serve_from_environment`, started by docker/gunicorn.conf.py and healthorch.celery).
 """
 
 from __future__ import annotations
@@ -79,25 +79,6 @@ http_request_duration_seconds = Histogram(
 )
 
 
-# --- serving the metrics of a worker or beat process ----------------------------------------
-# The web process answers /metrics itself; workers and beat answer on their own port
-# (docs/decisions/0013-every-process-serves-its-metrics.md).
-
-_server_lock = threading.Lock()
-_server: MetricsServer | None = None
-
-
-@dataclass
-class MetricsServer:
-    port: int
-    multiprocess: bool
-    httpd: WSGIServer
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 # --- the platform's state, read from the database when scraped -------------------------------
 # Backlogs are state, not events: no counter says how many notifications are waiting now. Beat
 # (exactly one per deployment, so each figure is served once) reads them at scrape time from
@@ -135,6 +116,22 @@ class StateCollector(Collector):
         finally:
             # Each scrape runs in a thread of its own: its connection would otherwise stay open.
             connection.close()
+
+
+# --- serving a process's metrics on its own port --------------------------------------------
+# Web (gunicorn's master, docker/gunicorn.conf.py), each worker and beat serve on METRICS_PORT
+# (docs/decisions/0013-every-process-serves-its-metrics.md).
+
+
+@dataclass
+class MetricsServer:
+    port: int
+    multiprocess: bool
+    httpd: WSGIServer
+
+
+_server_lock = threading.Lock()
+_server: MetricsServer | None = None
 
 
 def metrics_registry(*, state: bool = False) -> CollectorRegistry:
