@@ -37,9 +37,15 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## Validate and unit-test the Prometheus alerting rules under docker/observability/ (promtool
-## comes with Debian's and Ubuntu's `prometheus` package).
+## comes with Debian's and Ubuntu's `prometheus` package, installed here when missing and we may:
+## root with apt-get, as on CI machines; otherwise this fails saying what to install).
 rules:
-	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus" >&2; exit 1; }
+	@command -v promtool >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  echo "installing the prometheus package for promtool (once)..." && \
+	  { apt-get update -q >/dev/null 2>&1; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; }; \
+	} ; command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install prometheus" >&2; exit 1; }
 	promtool check rules docker/observability/alerts.yml
 	promtool test rules docker/observability/tests/alerts_test.yml
 
