@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format docs clean
+.PHONY: run test lint format docs rules clean
 
 # A virtualenv with every pinned dependency; reinstalled when a requirements file changes.
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/docs.txt
@@ -35,6 +35,19 @@ format: $(STAMP)
 # (NO_MKDOCS_2_WARNING: the theme's banner about its own end of life, on every build.)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+## Validate and unit-test the Prometheus alerting rules under docker/observability/ (promtool
+## comes with Debian's and Ubuntu's `prometheus` package, installed here when missing and we may:
+## root with apt-get, as on CI machines; otherwise this fails saying what to install).
+rules:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  echo "installing the prometheus package for promtool (once)..." && \
+	  { apt-get update -q >/dev/null 2>&1; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; }; \
+	} ; command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install prometheus" >&2; exit 1; }
+	promtool check rules docker/observability/alerts.yml
+	promtool test rules docker/observability/tests/alerts_test.yml
 
 clean:
 	rm -rf var staticfiles .pytest_cache site

@@ -2,6 +2,7 @@
 # Container entrypoint: the first argument picks the role of this process.
 #
 #   web      gunicorn (runs migrations first only when MIGRATE_ON_START=1)
+#            web, worker and beat serve their metrics on METRICS_PORT when it is set
 #   worker   Celery worker for the queues in CELERY_QUEUES
 #   beat     Celery beat with the database scheduler (run exactly one per deployment)
 #   migrate  apply database migrations and exit
@@ -13,15 +14,17 @@ set -euo pipefail
 
 # prometheus-client's multiprocess mode crashes on the first metric if this folder is missing,
 # and every Django process (web, worker, beat, migrate, shell) imports the metrics.
+# With METRICS_PORT set, web (the gunicorn master), worker and beat each serve the sum of their
+# processes' files on that port (docs/decisions/0014-every-process-serves-its-metrics.md).
 ensure_metrics_dir() {
     if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
         mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
     fi
 }
 
-# The web server empties the folder first: files left by worker processes of a previous run
-# (a restarted container keeps its /tmp) would otherwise be summed into /metrics forever.
-# Worker and beat only create it, so a folder shared with the web server is never wiped under it.
+# The long-running roles empty the folder first: files left by processes of a previous run (a
+# restarted container keeps its /tmp) would otherwise be summed into the metrics forever. Each
+# role serves its own folder; never share one between containers.
 reset_metrics_dir() {
     if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
         rm -rf "$PROMETHEUS_MULTIPROC_DIR"
@@ -46,7 +49,9 @@ case "$role" in
         # the read-only /app for this user. --timeout 30 kills a worker stuck on one request.
         # --threads (gthread workers): a worker keeps its core busy while one request waits on
         # PostgreSQL; 2 sync workers left cores idle (benchmarks/pings.py, docs/benchmarks.md).
+        # The config file only adds the hooks that serve the workers' metrics on METRICS_PORT.
         exec gunicorn healthorch.wsgi:application \
+            --config "$(dirname "$0")/gunicorn.conf.py" \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-2}" \
             --threads "${WEB_THREADS:-4}" \
@@ -57,7 +62,7 @@ case "$role" in
             "$@"
         ;;
     worker)
-        ensure_metrics_dir
+        reset_metrics_dir
         exec celery -A healthorch worker \
             --loglevel="${LOG_LEVEL:-INFO}" \
             --queues="${CELERY_QUEUES:-default,checks.default}" \
@@ -65,7 +70,7 @@ case "$role" in
             "$@"
         ;;
     beat)
-        ensure_metrics_dir
+        reset_metrics_dir
         # The schedule lives in the database (django-celery-beat), so no schedule file is
         # written; an empty --pidfile stops beat writing celerybeat.pid into the read-only /app.
         exec celery -A healthorch beat \

@@ -55,3 +55,31 @@ def _unbind_task_context(**kwargs: object) -> None:
 
     request_id_var.set("-")
     task_id_var.set("-")
+
+
+# --- metrics: workers and beat serve their own /metrics on METRICS_PORT ----------------------
+# (docs/decisions/0014-every-process-serves-its-metrics.md). Started in the main process before
+# the pool forks; the pool's children write into PROMETHEUS_MULTIPROC_DIR, which the server sums.
+
+
+@signals.worker_init.connect
+def _serve_worker_metrics(sender: object = None, **kwargs: object) -> None:
+    from healthorch import metrics
+
+    prefork = "prefork" in str(getattr(sender, "pool_cls", ""))
+    metrics.serve_from_environment(role="worker", forks=prefork)
+
+
+@signals.beat_init.connect
+def _serve_beat_metrics(**kwargs: object) -> None:
+    from healthorch import metrics
+
+    metrics.serve_from_environment(role="beat")
+
+
+@signals.worker_process_shutdown.connect
+def _forget_pool_process(pid: int | None = None, **kwargs: object) -> None:
+    from healthorch import metrics
+
+    if pid:
+        metrics.process_exited(pid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from apps.alerts.services import channels as alert_channels
 from apps.alerts.services import escalation
 from apps.billing import webhooks as billing_webhooks
+from apps.console import metrics as console_metrics
 from apps.healing import services as healing
 from apps.incidents import accounting as incident_accounting
 from apps.incidents import events as incident_events
@@ -24,6 +25,7 @@ from apps.monitors import services as monitors
 from apps.plans import events as plan_events
 from apps.plans.models import Limit
 from apps.tenants import selectors as tenants
+from healthorch import metrics
 
 
 def connect() -> None:
@@ -53,3 +55,6 @@ def connect() -> None:
 
     # Stripe's webhooks, as dj-stripe verifies and stores them, reach billing.
     billing_webhooks.connect()
+
+    # Beat's /metrics reads the platform's backlogs (due checks, undelivered notifications).
+    metrics.read_state_with(console_metrics.platform_state)

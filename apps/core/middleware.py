@@ -1,8 +1,9 @@
-"""Request ids and one structured access-log line per request; `/api/` paths with or without
-their trailing slash."""
+"""Request ids and one structured access-log line per request; request metrics by route;
+`/api/` paths with or without their trailing slash."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
+from healthorch import metrics
 from healthorch.logging import request_id_var
 
 logger = logging.getLogger("healthorch.access")
@@ -59,6 +61,44 @@ class RequestIdMiddleware:
                 "org": str(tenancy.organization.slug) if tenancy else None,
             },
         )
+
+
+class RequestMetricsMiddleware:
+    """`http_requests_total` and `http_request_duration_seconds` by method, route and status.
+
+    The route is the URL pattern that answered (`/api/v1/monitors/<uuid:pk>`), read after the
+    response, so ids in paths and paths nobody serves (`unmatched`) never become series of
+    their own. A regular-expression pattern (DRF's routers, the admin's app index) is written
+    the way a `path()` one is: `/api/v1/monitors/<pk>/`. Any other method than the standard ones is counted as `other`, for the same
+    reason. Placed first after django-prometheus' before-middleware, so the duration covers
+    every middleware and the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = _route_label(match.route) if match is not None and match.route else "unmatched"
+        method = request.method if request.method in _METHODS else "other"
+        labels = {"method": method, "route": route, "status": str(response.status_code)}
+        metrics.http_requests_total.labels(**labels).inc()
+        metrics.http_request_duration_seconds.labels(**labels).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+_REGEX_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()\\]|\\.)*\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _route_label(route: str) -> str:
+    return "/" + _REGEX_GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "")
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ApiSlashMiddleware:
