@@ -41,10 +41,3 @@ def test_members_see_their_policies_and_attempts_but_not_the_secret(owner, scene
     assert shown.status_code == 200
     assert b'name="_save"' not in shown.content  # history is read-only
     assert client.get("/admin/healing/healingattempt/").status_code == 200
-
-
-def test_outsiders_get_404_in_the_console(outsider, scene):
-    policy, attempt = scene
-    client = console(outsider)
-    assert client.get(f"/admin/healing/healingpolicy/{policy.pk}/change/").status_code == 404
-    assert client.get(f"/admin/healing/healingattempt/{attempt.pk}/change/").status_code == 404

@@ -223,32 +223,6 @@ def test_a_custom_incident_cannot_be_snoozed(client_for, member):
 
 
 @pytest.mark.parametrize(
-    ("method", "action", "payload"),
-    [
-        ("get", "", None),
-        ("get", "timeline", None),
-        ("post", "acknowledge", {}),
-        ("post", "resolve", {}),
-        ("post", "notes", {"text": "hi"}),
-        ("post", "snooze", {}),
-    ],
-)
-def test_an_outsider_gets_404_for_every_incident_endpoint(
-    client_for, outsider, incident, method, action, payload
-):
-    client = client_for(outsider)
-    response = getattr(client, method)(_url(incident, action), payload, format="json")
-    assert response.status_code == 404
-    incident.refresh_from_db()
-    assert incident.status == "triggered"
-    assert incident.events.count() == 1
-
-
-def test_an_outsider_never_sees_the_incident_in_a_list(client_for, outsider, incident):
-    assert client_for(outsider).get("/api/v1/incidents/").json()["results"] == []
-
-
-@pytest.mark.parametrize(
     ("action", "payload"),
     [("acknowledge", {}), ("resolve", {}), ("notes", {"text": "x"}), ("snooze", {})],
 )
