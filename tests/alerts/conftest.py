@@ -5,8 +5,7 @@ from django.utils import timezone
 
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services import outbox
-from apps.plans.services import organization_change_plan
-from tests.alerts.support import WEBHOOK_SECRET, Nudges, serve_receiver, serve_smtp
+from tests.alerts.support import WEBHOOK_SECRET, Nudges, serve_receiver
 
 
 @pytest.fixture(autouse=True)
@@ -18,12 +17,6 @@ def _private_targets_allowed(settings):
 def receiver():
     with serve_receiver() as target:
         yield target
-
-
-@pytest.fixture
-def mailbox(settings):
-    with serve_smtp(settings) as box:
-        yield box
 
 
 @pytest.fixture
@@ -45,12 +38,6 @@ def clock(time_machine):
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks):
     return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
-def pro(org):
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
 
 
 def make_webhook(org, receiver, *, name="ops hook", path="/hook", **fields):

@@ -4,23 +4,15 @@ rows are 404), attempts read-only, the action's secret never shown."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.healing.models import HealingAttempt
+from tests.conftest import console
 from tests.healing.conftest import restart_policy
 from tests.healing.support import RESTART_SECRET
 from tests.healing.test_api import tcp_monitor
 from tests.incidents.conftest import down, feed
 
 pytestmark = pytest.mark.django_db
-
-
-def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

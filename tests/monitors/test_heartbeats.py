@@ -10,19 +10,6 @@ from apps.monitors.models import HeartbeatPing, Monitor, MonitorStatus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def job(org):
-    return services.monitor_create(
-        org=org,
-        data={
-            "name": "backup",
-            "kind": "heartbeat",
-            "failure_threshold": 2,
-            "config": {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"},
-        },
-    )
-
-
 def test_a_success_ping_marks_the_job_up_and_sets_the_deadline(client, job):
     now = timezone.now()
     with time_machine.travel(now, tick=False):

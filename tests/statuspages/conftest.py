@@ -14,14 +14,7 @@ from django.utils import timezone
 from apps.incidents.models import Incident, IncidentStatus
 from apps.monitors import services as monitor_services
 from apps.monitors.models import Granularity, ResultRollup
-from apps.plans.services import organization_change_plan
 from apps.statuspages import services
-
-
-@pytest.fixture
-def pro(org):
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
 
 
 @pytest.fixture

@@ -4,21 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.statuspages import services
 from apps.statuspages.models import StatusPage, Subscriber
+from tests.conftest import console
 from tests.statuspages.conftest import make_incident, make_monitor, make_page, make_section
 
 pytestmark = pytest.mark.django_db
-
-
-def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
