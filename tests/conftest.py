@@ -10,11 +10,10 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apps.monitors import services as monitor_services
 from apps.plans.services import organization_change_plan
 from apps.tenants import services
 from apps.tenants.models import Role
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import MembershipFactory, OrganizationFactory, make_monitor
 from tests.support import serve_smtp
 
 
@@ -152,15 +151,8 @@ def mailbox(settings):
 def job(org):
     """A heartbeat monitor expecting a ping every hour (5 minutes' grace); one failure is
     down."""
-    return monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": "backup",
-            "kind": "heartbeat",
-            "failure_threshold": 1,
-            "config": {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"},
-        },
-    )
+    config = {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"}
+    return make_monitor(org, "backup", kind="heartbeat", config=config, failure_threshold=1)
 
 
 @pytest.fixture

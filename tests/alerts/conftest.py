@@ -29,6 +29,12 @@ def nudges(monkeypatch, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
+def no_grouping(settings):
+    """Every opened notice goes out alone (grouping has its own tests)."""
+    settings.ALERTS_GROUP_WINDOW_SECONDS = 0
+
+
+@pytest.fixture
 def clock(time_machine):
     """Time stands still (whole seconds) until a test shifts it."""
     time_machine.move_to(timezone.now().replace(microsecond=0), tick=False)

@@ -37,11 +37,6 @@ def message(**overrides) -> Message:
     return Message(**{**fields, **overrides})
 
 
-@pytest.fixture(autouse=True)
-def _private_targets_allowed(settings):
-    settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = True
-
-
 @pytest.fixture
 def http_target():
     with serve_http() as target:

@@ -36,16 +36,13 @@ def _held_batch(org, channel, round_: int) -> list:
     """HELD opened notices on the channel, held for grouping and past their hold by more than
     the sweep's grace, so the sweep flushes them too."""
     now = timezone.now()
+    common = {"organization": org, "severity": "error", "opened_at": now, "last_seen_at": now}
+    incidents = Incident.objects.bulk_create(
+        Incident(rule=f"r{round_}-{i}", title=f"svc {round_}-{i} is down", **common)
+        for i in range(HELD)
+    )
     rows = []
-    for i in range(HELD):
-        incident = Incident.objects.create(
-            organization=org,
-            rule=f"r{round_}-{i}",
-            title=f"svc {round_}-{i} is down",
-            severity="error",
-            opened_at=now,
-            last_seen_at=now,
-        )
+    for i, incident in enumerate(incidents):
         rows.append(
             Notification(
                 organization=org,

@@ -13,13 +13,8 @@ import pytest
 from apps.monitors.models import Monitor
 from apps.statuspages import services
 from apps.statuspages.models import Subscriber
-from tests.statuspages.conftest import (
-    daily,
-    make_incident,
-    make_monitor,
-    make_page,
-    make_section,
-)
+from tests.factories import make_monitor
+from tests.statuspages.conftest import daily, make_incident, make_page, make_section
 from tests.support import serve_smtp, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

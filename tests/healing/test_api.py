@@ -7,7 +7,7 @@ import pytest
 
 from apps.healing.models import AttemptStatus, HealingAttempt, HealingPolicy
 from apps.incidents.models import Incident
-from apps.monitors import services as monitor_services
+from tests.factories import make_monitor
 from tests.healing.conftest import restart_policy
 from tests.healing.support import RESTART_SECRET
 from tests.incidents.conftest import down, feed
@@ -16,16 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def tcp_monitor(org, name="api", **extra):
-    return monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": name,
-            "kind": "tcp",
-            "config": {"host": "127.0.0.1", "port": 9},
-            "failure_threshold": 2,
-            **extra,
-        },
-    )
+    return make_monitor(org, name, failure_threshold=2, **extra)
 
 
 def policy_body(monitor, service, **extra):

@@ -7,7 +7,8 @@ from django.utils import timezone
 from apps.incidents.models import Incident, IncidentStatus, MaintenanceWindow
 from apps.monitors.models import MonitorStatus
 from tests.conftest import console
-from tests.incidents.conftest import down, feed, make_monitor
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ from apps.incidents import selectors, services
 from apps.incidents.models import EventKind, Incident, IncidentStatus, MaintenanceWindow
 from apps.plans.metering import api_usage
 from apps.plans.services import organization_change_plan
-from tests.incidents.conftest import down, feed, make_monitor, notified, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, notified, up
 
 pytestmark = pytest.mark.django_db
 # An API-key list request: the key (with organization and plan), then the rows, then at most

@@ -10,7 +10,7 @@ from apps.incidents.models import AlertRule, MaintenanceWindow, MonitorDependenc
 from apps.monitors.models import MonitorStatus
 from apps.plans.metering import api_usage
 from apps.plans.services import organization_change_plan
-from tests.incidents.conftest import make_monitor
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
 # An API-key list request: the key (with organization and plan), then the rows, then at most

@@ -8,7 +8,8 @@ import pytest
 from apps.statuspages import services
 from apps.statuspages.models import StatusPage, Subscriber
 from tests.conftest import console
-from tests.statuspages.conftest import make_incident, make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident, make_page, make_section
 
 pytestmark = pytest.mark.django_db
 

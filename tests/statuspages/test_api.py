@@ -6,7 +6,8 @@ import pytest
 
 from apps.plans.services import organization_change_plan
 from apps.statuspages.models import StatusPage
-from tests.statuspages.conftest import make_incident, make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident, make_page, make_section
 
 pytestmark = pytest.mark.django_db
 

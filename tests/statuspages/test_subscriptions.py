@@ -11,7 +11,8 @@ from django.test import Client
 
 from apps.statuspages import services, tokens
 from apps.statuspages.models import IncidentUpdate, Subscriber
-from tests.statuspages.conftest import make_incident, make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident, make_page, make_section
 
 pytestmark = pytest.mark.django_db
 
