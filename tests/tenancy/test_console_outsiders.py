@@ -16,7 +16,7 @@ from django.test import Client
 from apps.tenants.gate.admin import TenantScopedAdmin
 from tests.tenancy import routes
 from tests.tenancy.scene import build_scene
-from tests.tenancy.test_outsiders import _assert_nothing_of_a, _snapshot
+from tests.tenancy.test_outsiders import assert_nothing_of_a, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_an_outsider_reaches_no_row_of_another_organization_in_the_console(
 ):
     obj = scene[label]
     base = _base(model_admin)
-    before = _snapshot(scene)
+    before = snapshot(scene)
     client = _console(outsider)
     for page in ("change/", "delete/", "history/"):
         url = f"{base}{obj.pk}/{page}"
@@ -56,8 +56,8 @@ def test_an_outsider_reaches_no_row_of_another_organization_in_the_console(
         assert client.post(url, {"name": "pwned", "post": "yes"}).status_code == 404, url
     listing = client.get(base)
     assert listing.status_code in (200, 403), base
-    _assert_nothing_of_a(listing, scene, base)
-    assert _snapshot(scene) == before, "an outsider's request changed A's rows"
+    assert_nothing_of_a(listing, scene, base)
+    assert snapshot(scene) == before, "an outsider's request changed A's rows"
     # The control: the same page is A's and opens for A's owner.
     assert _console(owner).get(f"{base}{obj.pk}/change/").status_code == 200
 
@@ -82,4 +82,4 @@ def test_the_dashboard_and_app_pages_show_an_outsider_nothing_of_another_organiz
     for url in ["/admin/", *sorted({_base(a).rsplit("/", 2)[0] + "/" for _l, a in TENANT_ADMINS})]:
         response = client.get(url)
         assert response.status_code == 200, url
-        _assert_nothing_of_a(response, scene, url)
+        assert_nothing_of_a(response, scene, url)

@@ -95,7 +95,7 @@ def _secrets(scene) -> list[str]:
     return found
 
 
-def _assert_nothing_of_a(response, scene, what: str) -> None:
+def assert_nothing_of_a(response, scene, what: str) -> None:
     # 503 is B's own billing answering that Stripe is not configured here
     assert response.status_code != 500, what
     body = response.content.decode(errors="replace")
@@ -103,7 +103,7 @@ def _assert_nothing_of_a(response, scene, what: str) -> None:
     assert not leaked, (what, leaked)
 
 
-def _snapshot(scene) -> dict:
+def snapshot(scene) -> dict:
     return {
         label: model_to_dict(type(obj).objects.get(pk=obj.pk))
         for label, obj in scene.items()
@@ -121,7 +121,7 @@ def test_an_outsider_reaches_nothing_of_another_organization(
 ):
     organization_change_plan(org=other_org, plan_code="business", source="test")
     url = _url(route, scene)
-    before = _snapshot(scene)
+    before = snapshot(scene)
     by_id = route.name in routes.OBJECT_ROUTES and route.name not in routes.NAMED_BY_KIND
     for how, client in _outsiders(outsider, other_org, client_for, key_client).items():
         # An object's URL is tried with every method, served or not (405 as for no object).
@@ -129,15 +129,15 @@ def test_an_outsider_reaches_nothing_of_another_organization(
             what = f"{how} {method.upper()} {url}"
             if by_id:
                 response = _assert_refused_as_if_absent(client, method, route, url, what)
-                _assert_nothing_of_a(response, scene, what)
+                assert_nothing_of_a(response, scene, what)
             # Naming A's organization outright is a 404 on every route, by token or by key.
             named = _call(client, method, url, route, HTTP_X_ORGANIZATION=org.slug)
             assert named.status_code == 404, (f"{what} naming {org.slug}", named.status_code)
-            _assert_nothing_of_a(named, scene, f"{what} naming {org.slug}")
+            assert_nothing_of_a(named, scene, f"{what} naming {org.slug}")
         # B's own answer to a read carries nothing of A's.
         if "get" in route.methods:
-            _assert_nothing_of_a(client.get(url), scene, f"{how} GET {url}")
-    assert _snapshot(scene) == before, "an outsider's request changed A's rows"
+            assert_nothing_of_a(client.get(url), scene, f"{how} GET {url}")
+    assert snapshot(scene) == before, "an outsider's request changed A's rows"
     if "get" in route.methods and route.name in routes.OBJECT_ROUTES:
         # The control: the same URL is A's own and answers its owner.
         assert client_for(owner).get(url).status_code == 200, url
@@ -151,7 +151,7 @@ def test_a_user_without_membership_is_refused(route, scene, client_for):
         response = _call(stranger, method, url, route)
         assert response.status_code in (403, 404), (method, url, response.status_code)
         assert response.json()["error"], response.json()
-        _assert_nothing_of_a(response, scene, f"{method} {url}")
+        assert_nothing_of_a(response, scene, f"{method} {url}")
 
 
 def test_an_outsider_removes_nothing_through_the_dependency_route(
