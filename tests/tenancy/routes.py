@@ -130,7 +130,6 @@ CONSOLE_PUBLIC: dict[str, str] = {
     "autocomplete": "asks the named ModelAdmin, so the same gate as its changelist",
     "view_on_site": "redirects to the object's public URL; no model of ours defines one",
     "app_list": "lists the ModelAdmins the caller may see (has_module_permission)",
-    "switch-organization": "switches among the caller's own memberships only",
     "switch_organization": "switches among the caller's own memberships only",
 }
 

@@ -89,8 +89,11 @@ def test_every_console_page_is_gated_or_for_operators(label, model_admin):
 
 
 def test_the_consoles_own_pages_are_listed_with_a_reason():
-    unlisted = set(routes.console_site_pages()) - set(routes.CONSOLE_PUBLIC)
+    pages = set(routes.console_site_pages())
+    unlisted = pages - set(routes.CONSOLE_PUBLIC)
     assert not unlisted, f"console pages without a reason in CONSOLE_PUBLIC: {unlisted}"
+    assert not set(routes.CONSOLE_PUBLIC) - pages, "stale entries in CONSOLE_PUBLIC"
     extra = {name for _label, name in routes.console_admin_pages()}
     unlisted = extra - set(routes.CONSOLE_OPERATOR_PAGES)
     assert not unlisted, f"ModelAdmin pages the outsider does not try: {unlisted}"
+    assert not set(routes.CONSOLE_OPERATOR_PAGES) - extra, "stale CONSOLE_OPERATOR_PAGES"
