@@ -7,11 +7,14 @@ from collections.abc import Callable
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.plans.services import organization_change_plan
 from apps.tenants import services
 from apps.tenants.models import Role
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import MembershipFactory, OrganizationFactory, make_monitor
+from tests.support import serve_smtp
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +103,56 @@ def viewer(org):
 @pytest.fixture
 def outsider(other_org):
     return _member(other_org, Role.OWNER)
+
+
+# --- shared by several apps' tests (one copy each) --------------------------------------
+
+
+@pytest.fixture
+def pro(org):
+    """The organization on the pro plan (integrations, policies, status pages, SLA reports)."""
+    organization_change_plan(org=org, plan_code="pro", source="test")
+    return org
+
+
+@pytest.fixture
+def business(org):
+    """The organization on the business plan (audit log, anomaly-based healing)."""
+    organization_change_plan(org=org, plan_code="business", source="test")
+    return org
+
+
+@pytest.fixture
+def operator(django_user_model):
+    """A platform operator: a superuser, who sees every organization in the console."""
+    return django_user_model.objects.create_superuser("op@example.test", "op@example.test", "pw")
+
+
+def console(user) -> Client:
+    """A signed-in console session. Tenant members are given the staff flag, as a member who
+    uses the console has; operators stay as they are."""
+    if not user.is_superuser and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def mailbox(settings):
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port that Django's mail goes to."""
+    settings.HEALTHORCH_PUBLIC_URL = "http://healthorch.test"
+    with serve_smtp(settings) as box:
+        yield box
+
+
+@pytest.fixture
+def job(org):
+    """A heartbeat monitor expecting a ping every hour (5 minutes' grace); one failure is
+    down."""
+    config = {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"}
+    return make_monitor(org, "backup", kind="heartbeat", config=config, failure_threshold=1)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from apps.monitors import services as monitor_services
 from apps.tenants.models import Membership, Organization, Role
 
 PASSWORD = "correct horse battery staple 42"
@@ -38,3 +39,14 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+#: a TCP check of a closed local port: the default target of a monitor made for a test
+CLOSED_PORT = {"host": "127.0.0.1", "port": 9}
+
+
+def make_monitor(org, name: str = "api", *, kind: str = "tcp", config=None, **fields):
+    """A monitor created through the monitors service, as the API creates one (schedule,
+    audit and plan gate included); a TCP check of a closed local port unless told."""
+    data = {"name": name, "kind": kind, "config": CLOSED_PORT if config is None else config}
+    return monitor_services.monitor_create(org=org, data={**data, **fields})

@@ -7,17 +7,20 @@ tenant members through the door (Django's admin admits staff only) and draws the
 
 from __future__ import annotations
 
+import inspect
+from functools import wraps
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from apps.core.admin import is_operator
+from apps.core.admin import ConsoleAdmin, is_operator
 from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
 
 
@@ -79,6 +82,24 @@ class ConsoleSite(admin.AdminSite):
             if org_ids:
                 extra_context["dashboard"] = figures.organization_dashboard(org_ids=org_ids)
         return super().index(request, extra_context)
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """The site's own pages and our ModelAdmins' pass as Django wraps them; any other page
+        (a library's, such as dj-stripe's sync and cancel actions) is for operators only: such
+        a page checks no permission itself, trusting Django's admin to admit staff only,
+        whereas this site also lets tenant members in."""
+        wrapped = super().admin_view(view, cacheable)
+        owner = getattr(inspect.unwrap(view), "__self__", None)
+        if owner is self or isinstance(owner, ConsoleAdmin):
+            return wrapped
+
+        @wraps(wrapped)
+        def operators_only(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.user.is_authenticated and not is_operator(request):
+                raise PermissionDenied
+            return wrapped(request, *args, **kwargs)
+
+        return operators_only
 
     def get_urls(self) -> list:
         urls = super().get_urls()

@@ -5,8 +5,7 @@ from django.utils import timezone
 
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services import outbox
-from apps.plans.services import organization_change_plan
-from tests.alerts.support import WEBHOOK_SECRET, Nudges, serve_receiver, serve_smtp
+from tests.alerts.support import WEBHOOK_SECRET, Nudges, serve_receiver
 from tests.core.names import loopback_stand_in, names, pin_pair  # noqa: F401  (outbound guard)
 
 
@@ -22,18 +21,18 @@ def receiver():
 
 
 @pytest.fixture
-def mailbox(settings):
-    with serve_smtp(settings) as box:
-        yield box
-
-
-@pytest.fixture
 def nudges(monkeypatch, django_capture_on_commit_callbacks):
     """The broker, replaced by a recorder the test drains (see tests/alerts/support.py)."""
     queue = Nudges(capture=django_capture_on_commit_callbacks)
     monkeypatch.setattr(outbox, "_send", queue.record)
     outbox._flushes_scheduled.clear()
     return queue
+
+
+@pytest.fixture
+def no_grouping(settings):
+    """Every opened notice goes out alone (grouping has its own tests)."""
+    settings.ALERTS_GROUP_WINDOW_SECONDS = 0
 
 
 @pytest.fixture
@@ -46,12 +45,6 @@ def clock(time_machine):
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks):
     return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
-def pro(org):
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
 
 
 def make_webhook(org, receiver, *, name="ops hook", path="/hook", **fields):

@@ -2,7 +2,6 @@
 
 - `Receiver`: an HTTP server on 127.0.0.1 (tests.monitors.targets) that verifies each
   webhook's X-Healthorch-Signature and answers from a script (e.g. 500, 500, 500, then 200).
-- `Mailbox`: an SMTP server (aiosmtpd) collecting what arrives.
 - `Nudges`: the task queue as the alerts services see it. Services enqueue through
   `apps.alerts.services.outbox._send`; here that records the task instead of publishing it
   to the broker, and `drain()` runs the recorded tasks in this process, so a test can drive
@@ -23,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +29,6 @@ from apps.core.signing import verify_signature
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
 from tests.monitors.targets import HttpTarget, Seen, _serve_app
-from tests.support import free_port
 
 WEBHOOK_SECRET = "receiver-secret-0123456789abcdef"
 
@@ -69,31 +66,6 @@ class Receiver(HttpTarget):
 def serve_receiver() -> Iterator[Receiver]:
     with _serve_app(Receiver(), None) as receiver:
         yield receiver
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
-@contextmanager
-def serve_smtp(settings) -> Iterator[Mailbox]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
 
 
 @dataclass

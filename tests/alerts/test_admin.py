@@ -6,28 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.alerts.models import Notification, NotificationStatus
 from tests.alerts.conftest import make_webhook
 from tests.alerts.support import WEBHOOK_SECRET, open_incident
+from tests.conftest import console
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_superuser("op@example.test", "op@example.test", "pw")
-
-
-def console(user) -> Client:
-    if not user.is_superuser:
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

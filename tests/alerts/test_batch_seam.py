@@ -16,7 +16,8 @@ from apps.monitors import engine
 from apps.monitors.models import Monitor
 from apps.plans.services import organization_change_plan
 from tests.alerts.conftest import make_webhook
-from tests.incidents.conftest import down, make_monitor
+from tests.factories import make_monitor
+from tests.incidents.conftest import down
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import time
 from datetime import UTC, datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 from rest_framework.exceptions import ValidationError
 
 from apps.alerts.channels import REGISTRY, DeliveryError, Message, transport_for
@@ -37,11 +35,6 @@ def message(**overrides) -> Message:
         "extra": {"regions": ["eu", "us"]},
     }
     return Message(**{**fields, **overrides})
-
-
-@pytest.fixture(autouse=True)
-def _private_targets_allowed(settings):
-    settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = True
 
 
 @pytest.fixture
@@ -79,50 +72,13 @@ def test_a_message_refuses_an_unknown_severity_or_event():
 # --- email ----------------------------------------------------------------------------------
 
 
-class Collector:
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    try:
-        yield collector
-    finally:
-        controller.stop()
-
-
-def test_email_arrives_with_the_severity_in_the_subject_and_every_recipient(smtp_server):
+def test_email_arrives_with_the_severity_in_the_subject_and_every_recipient(mailbox):
     transport = transport_for("email", {"to": ["ops@example.com", "cto@example.com"]})
 
     details = transport.notify(message())
 
     assert details["sent"] == 1
-    [envelope] = smtp_server.envelopes
+    [envelope] = mailbox.envelopes
     assert envelope.rcpt_tos == ["ops@example.com", "cto@example.com"]
     mail = email.message_from_bytes(envelope.content)
     assert mail["Subject"] == "[healthorch] critical: api.example.com is down"
@@ -132,22 +88,22 @@ def test_email_arrives_with_the_severity_in_the_subject_and_every_recipient(smtp
     assert "https://app.healthorch.local/incidents/inc_123" in text
 
 
-def test_a_title_with_line_breaks_still_makes_a_one_line_subject(smtp_server):
+def test_a_title_with_line_breaks_still_makes_a_one_line_subject(mailbox):
     transport_for("email", {"to": ["ops@example.com"]}).notify(message(title="down\r\nBcc: x@y"))
 
-    mail = email.message_from_bytes(smtp_server.envelopes[0].content)
+    mail = email.message_from_bytes(mailbox.envelopes[0].content)
     assert mail["Subject"] == "[healthorch] critical: down Bcc: x@y"
     assert mail["Bcc"] is None
 
 
-def test_refused_recipients_are_a_permanent_error(smtp_server):
+def test_refused_recipients_are_a_permanent_error(mailbox):
     transport = transport_for("email", {"to": ["nobody@example.com"]})
 
     with pytest.raises(DeliveryError) as caught:
         transport.notify(message())
 
     assert caught.value.permanent
-    assert smtp_server.envelopes == []
+    assert mailbox.envelopes == []
 
 
 def test_an_unreachable_smtp_server_is_a_temporary_error(settings):

@@ -18,12 +18,7 @@ from apps.plans.services import organization_change_plan
 from tests.alerts.conftest import make_webhook
 from tests.alerts.support import acknowledge, open_incident, opened_event, paths, resolve, sweep
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_grouping(settings):
-    settings.ALERTS_GROUP_WINDOW_SECONDS = 0  # grouping has its own tests
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_grouping")]
 
 
 @pytest.fixture

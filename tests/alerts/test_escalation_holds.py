@@ -17,14 +17,10 @@ from apps.monitors import services as monitor_services
 from apps.monitors.models import MonitorStatus
 from tests.alerts.conftest import make_webhook
 from tests.alerts.support import paths, sweep
-from tests.incidents.conftest import down, feed, make_monitor, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, up
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_grouping(settings):
-    settings.ALERTS_GROUP_WINDOW_SECONDS = 0  # grouping has its own tests
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_grouping")]
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from apps.monitors import services as monitor_services
 from apps.monitors.models import CheckResult, Monitor
 from apps.plans.models import LimitOverride
 from apps.tenants.models import Organization
-from tests.audit.conftest import console, the_entry
+from tests.audit.conftest import the_entry
+from tests.conftest import console
 from tests.incidents.conftest import down, feed
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from apps.monitors import services as monitor_services
 from apps.monitors.admin import MonitorAdmin
 from apps.monitors.models import Monitor
 from apps.tenants.models import ApiKey, Membership
-from tests.audit.conftest import console, form_data, the_entry
+from tests.audit.conftest import form_data, the_entry
+from tests.conftest import console
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

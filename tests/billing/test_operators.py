@@ -78,11 +78,6 @@ def test_sync_plans_without_keys_fails_loudly(settings):
 # --- comps --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_superuser("op@example.test", "op@example.test", "pw")
-
-
 def test_a_comp_gives_the_plan_until_it_expires(org, operator):
     expires = timezone.now() + timedelta(days=30)
     services.comp_grant(

@@ -13,25 +13,11 @@ import pytest
 from apps.monitors.models import Monitor
 from apps.statuspages import services
 from apps.statuspages.models import Subscriber
-from tests.alerts.support import serve_smtp
-from tests.statuspages.conftest import (
-    daily,
-    make_incident,
-    make_monitor,
-    make_page,
-    make_section,
-)
-from tests.support import wait_for
+from tests.factories import make_monitor
+from tests.statuspages.conftest import daily, make_incident, make_page, make_section
+from tests.support import serve_smtp, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def pro_org(org):
-    from apps.plans.services import organization_change_plan
-
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
 
 
 @pytest.fixture
@@ -43,11 +29,11 @@ def eager():
     app.conf.task_always_eager = False
 
 
-def test_the_page_renders_sections_with_uptime_bars(page, live_server, pro_org):
-    api, web = make_monitor(pro_org, "api"), make_monitor(pro_org, "web")
+def test_the_page_renders_sections_with_uptime_bars(page, live_server, pro):
+    api, web = make_monitor(pro, "api"), make_monitor(pro, "web")
     Monitor.objects.filter(pk__in=[api.pk, web.pk]).update(status="up")
     daily(api, 1, up=1000, down=50)
-    status_page = make_page(pro_org, name="Acme Cloud")
+    status_page = make_page(pro, name="Acme Cloud")
     make_section(status_page, "Backend", [api], position=1)
     make_section(status_page, "Frontend", [web], position=2)
     page.goto(f"{live_server.url}/status/acme/")
@@ -68,9 +54,9 @@ def test_the_page_renders_sections_with_uptime_bars(page, live_server, pro_org):
     assert bars.first.bounding_box()["width"] <= 375
 
 
-def test_a_private_page_refuses_without_the_password_and_shows_with_it(page, live_server, pro_org):
-    status_page = make_page(pro_org, slug="internal", private=True, password="s3cret-pass")
-    make_section(status_page, "Databases", [make_monitor(pro_org, "db")])
+def test_a_private_page_refuses_without_the_password_and_shows_with_it(page, live_server, pro):
+    status_page = make_page(pro, slug="internal", private=True, password="s3cret-pass")
+    make_section(status_page, "Databases", [make_monitor(pro, "db")])
     page.goto(f"{live_server.url}/status/internal/")
     assert "This status page is private" in page.content()
     assert page.locator("section.group").count() == 0
@@ -92,14 +78,14 @@ def _body(envelope) -> str:
 
 
 def test_a_visitor_subscribes_confirms_and_unsubscribes_by_email(
-    page, live_server, pro_org, settings, eager, member
+    page, live_server, pro, settings, eager, member
 ):
     settings.HEALTHORCH_PUBLIC_URL = live_server.url
     # With max-age > 0 Chromium itself would show its cached copy on the second visit, as it
     # should; this test wants the fresh page after the update.
     settings.STATUS_PAGE_CACHE_SECONDS = 0
-    monitor = make_monitor(pro_org, "api")
-    make_section(make_page(pro_org), "Core", [monitor])
+    monitor = make_monitor(pro, "api")
+    make_section(make_page(pro), "Core", [monitor])
     with serve_smtp(settings) as mailbox:
         page.goto(f"{live_server.url}/status/acme/")
         page.fill("#sub-email", "visitor@example.test")

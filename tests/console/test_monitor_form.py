@@ -11,14 +11,10 @@ import pytest
 from apps.audit.models import AuditEntry
 from apps.monitors import services as monitor_services
 from apps.monitors.models import Monitor
-from tests.audit.conftest import console, form_data
+from tests.audit.conftest import form_data
+from tests.conftest import console
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_superuser("op@example.test", "op@example.test", "pw")
 
 
 HTTP = {"name": "api", "kind": "http", "config": {"url": "http://127.0.0.1:9/health"}}

@@ -8,7 +8,8 @@ import pytest
 from apps.monitors.models import Monitor
 from apps.plans.services import organization_change_plan
 from apps.statuspages.models import IncidentUpdate
-from tests.statuspages.conftest import make_incident, make_monitor
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import pytest
 
 from apps.healing import services
 from apps.healing.services import queue as healing_queue
-from apps.plans.services import organization_change_plan
 from tests.core.names import loopback_stand_in, names, pin_pair  # noqa: F401  (outbound guard)
 from tests.healing.support import RESTART_SECRET, Work, serve_flaky
 
@@ -30,18 +29,6 @@ def work(monkeypatch, django_capture_on_commit_callbacks):
 def flaky():
     with serve_flaky() as service:
         yield service
-
-
-@pytest.fixture
-def pro(org):
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
-
-
-@pytest.fixture
-def business(org):
-    organization_change_plan(org=org, plan_code="business", source="test")
-    return org
 
 
 def restart_policy(org, service, *, monitor=None, tag="", **fields):

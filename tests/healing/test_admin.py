@@ -4,23 +4,15 @@ rows are 404), attempts read-only, the action's secret never shown."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.healing.models import HealingAttempt
+from tests.conftest import console
 from tests.healing.conftest import restart_policy
 from tests.healing.support import RESTART_SECRET
 from tests.healing.test_api import tcp_monitor
 from tests.incidents.conftest import down, feed
 
 pytestmark = pytest.mark.django_db
-
-
-def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -41,10 +33,3 @@ def test_members_see_their_policies_and_attempts_but_not_the_secret(owner, scene
     assert shown.status_code == 200
     assert b'name="_save"' not in shown.content  # history is read-only
     assert client.get("/admin/healing/healingattempt/").status_code == 200
-
-
-def test_outsiders_get_404_in_the_console(outsider, scene):
-    policy, attempt = scene
-    client = console(outsider)
-    assert client.get(f"/admin/healing/healingpolicy/{policy.pk}/change/").status_code == 404
-    assert client.get(f"/admin/healing/healingattempt/{attempt.pk}/change/").status_code == 404

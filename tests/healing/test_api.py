@@ -7,7 +7,7 @@ import pytest
 
 from apps.healing.models import AttemptStatus, HealingAttempt, HealingPolicy
 from apps.incidents.models import Incident
-from apps.monitors import services as monitor_services
+from tests.factories import make_monitor
 from tests.healing.conftest import restart_policy
 from tests.healing.support import RESTART_SECRET
 from tests.incidents.conftest import down, feed
@@ -16,16 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def tcp_monitor(org, name="api", **extra):
-    return monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": name,
-            "kind": "tcp",
-            "config": {"host": "127.0.0.1", "port": 9},
-            "failure_threshold": 2,
-            **extra,
-        },
-    )
+    return make_monitor(org, name, failure_threshold=2, **extra)
 
 
 def policy_body(monitor, service, **extra):
@@ -162,21 +153,6 @@ def test_viewers_read_but_cannot_heal_or_change_policies(org, viewer, client_for
         == 403
     )
     assert client.delete(f"/api/v1/healing-policies/{policy.pk}/").status_code == 403
-
-
-def test_outsiders_get_404_everywhere(org, outsider, client_for, flaky):
-    incident = _suggested_incident(org, flaky)
-    policy = HealingPolicy.objects.get()
-    attempt = HealingAttempt.objects.get()
-    client = client_for(outsider)
-    assert client.get(f"/api/v1/healing-policies/{policy.pk}/").status_code == 404
-    assert client.patch(f"/api/v1/healing-policies/{policy.pk}/", {}).status_code == 404
-    assert client.delete(f"/api/v1/healing-policies/{policy.pk}/").status_code == 404
-    assert client.get(f"/api/v1/healing-attempts/{attempt.pk}/").status_code == 404
-    assert client.post(f"/api/v1/incidents/{incident.pk}/heal").status_code == 404
-    assert client.get(f"/api/v1/incidents/{incident.pk}/root-cause").status_code == 404
-    assert client.get("/api/v1/healing-attempts/").json()["results"] == []
-    assert client.get("/api/v1/healing-policies/").json() == []
 
 
 def test_attempt_list_filters_and_stays_within_its_query_budget(

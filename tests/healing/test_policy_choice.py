@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from apps.healing import selectors
 from apps.healing.services import anomaly_for, policy_create
-from apps.monitors import services as monitor_services
 from apps.monitors.models import MetricSample
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,7 @@ def _policy(org, name, **fields):
 
 
 def test_a_monitors_own_policy_wins_then_tag_policies_by_priority_then_age(org, other_org):
-    web = monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": "web",
-            "kind": "tcp",
-            "config": {"host": "127.0.0.1", "port": 9},
-            "tags": ["prod", "eu"],
-        },
-    )
+    web = make_monitor(org, "web", tags=["prod", "eu"])
     _policy(other_org, "theirs", tag="prod", priority=0)  # another tenant's never counts
     older_eu = _policy(org, "eu", tag="eu", priority=5)
     _policy(org, "prod later", tag="prod", priority=5)
@@ -48,14 +40,8 @@ def test_a_monitors_own_policy_wins_then_tag_policies_by_priority_then_age(org, 
 
 
 def test_the_anomaly_model_reads_the_metric_a_metric_monitor_watches(org):
-    watcher = monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": "api cpu",
-            "kind": "metric",
-            "config": {"source": "api-1", "metric": "cpu", "operator": ">", "threshold": 95},
-        },
-    )
+    cpu = {"source": "api-1", "metric": "cpu", "operator": ">", "threshold": 95}
+    watcher = make_monitor(org, "api cpu", kind="metric", config=cpu)
     now = timezone.now()
     samples = []
     for i in range(3 * 144, 0, -1):  # three days every 10 minutes, flat around 30 %

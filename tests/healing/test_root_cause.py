@@ -11,6 +11,7 @@ from apps.alerts.services import outbox
 from apps.incidents.models import Incident
 from apps.incidents.services import dependency_create
 from apps.monitors import services as monitor_services
+from tests.factories import make_monitor
 from tests.incidents.conftest import down, feed, up
 from tests.monitors import targets
 
@@ -24,17 +25,7 @@ def _no_broker_for_alerts(monkeypatch):
 
 
 def monitor(org, name, tags=(), **extra):
-    return monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": name,
-            "kind": "tcp",
-            "config": {"host": "127.0.0.1", "port": 9},
-            "failure_threshold": 2,
-            "tags": list(tags),
-            **extra,
-        },
-    )
+    return make_monitor(org, name, tags=list(tags), **extra)
 
 
 def _scene(org):

@@ -16,9 +16,10 @@ from apps.alerts.services import outbox
 from apps.audit.models import AuditEntry
 from apps.healing.models import AttemptStatus, Decision, HealingAttempt, Verification
 from apps.incidents.models import EventKind, Incident, IncidentStatus
-from apps.monitors import engine, services
+from apps.monitors import engine
 from tests.alerts.conftest import make_webhook
 from tests.alerts.support import serve_receiver
+from tests.factories import make_monitor
 from tests.healing.conftest import restart_policy
 from tests.support import free_port
 
@@ -34,19 +35,9 @@ def _no_broker_for_alerts(monkeypatch):
 
 
 def http_monitor(org, service, **extra):
-    return services.monitor_create(
-        org=org,
-        data={
-            "name": "api",
-            "kind": "http",
-            "timeout_seconds": 2,
-            "failure_threshold": 2,
-            "recovery_threshold": 1,
-            "tags": ["payments"],
-            "config": {"url": service.url("/health")},
-            **extra,
-        },
-    )
+    fields = {"timeout_seconds": 2, "failure_threshold": 2, "recovery_threshold": 1}
+    config = {"url": service.url("/health")}
+    return make_monitor(org, kind="http", config=config, tags=["payments"], **fields, **extra)
 
 
 def check(monitor, capture):

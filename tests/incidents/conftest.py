@@ -11,20 +11,8 @@ import pytest
 from django.utils import timezone
 
 from apps.incidents import events
-from apps.monitors import engine, services
+from apps.monitors import engine
 from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
-
-
-def make_monitor(org, name="api", **extra):
-    data = {
-        "name": name,
-        "kind": "tcp",
-        "config": {"host": "127.0.0.1", "port": 9},
-        "failure_threshold": 2,
-        "recovery_threshold": 1,
-        **extra,
-    }
-    return services.monitor_create(org=org, data=data)
 
 
 def down(**extra) -> CheckOutcome:

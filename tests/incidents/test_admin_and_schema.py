@@ -2,12 +2,13 @@
 acknowledge/resolve through the services) and the OpenAPI description of the endpoints."""
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.incidents.models import Incident, IncidentStatus, MaintenanceWindow
 from apps.monitors.models import MonitorStatus
-from tests.incidents.conftest import down, feed, make_monitor
+from tests.conftest import console
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +22,6 @@ PAGES = [
 ]
 
 
-def _staff(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def incidents(org, other_org):
     for o in (org, other_org):
@@ -38,12 +31,12 @@ def incidents(org, other_org):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_incidents_page_opens_for_a_member(owner, incidents, page):
-    assert _staff(owner).get(f"/admin/{page}/").status_code == 200
+    assert console(owner).get(f"/admin/{page}/").status_code == 200
 
 
 def test_a_member_sees_only_their_incidents_and_gets_404_for_others(owner, incidents):
     ours, theirs = incidents
-    client = _staff(owner)
+    client = console(owner)
     listing = client.get("/admin/incidents/incident/").content.decode()
     assert "acme-api is down" in listing
     assert "globex-api is down" not in listing
@@ -53,7 +46,7 @@ def test_a_member_sees_only_their_incidents_and_gets_404_for_others(owner, incid
 
 def test_acknowledging_from_the_console_goes_through_the_service(owner, incidents):
     ours, theirs = incidents
-    client = _staff(owner)
+    client = console(owner)
     response = client.post(
         "/admin/incidents/incident/",
         {
@@ -86,7 +79,7 @@ def test_deleting_a_window_in_the_console_ends_maintenance(owner, org):
     )
     monitor.refresh_from_db()
     assert monitor.status == MonitorStatus.MAINTENANCE
-    response = _staff(owner).post(
+    response = console(owner).post(
         f"/admin/incidents/maintenancewindow/{window.pk}/delete/", {"post": "yes"}
     )
     assert response.status_code == 302

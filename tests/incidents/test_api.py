@@ -10,7 +10,8 @@ from apps.incidents import selectors, services
 from apps.incidents.models import EventKind, Incident, IncidentStatus, MaintenanceWindow
 from apps.plans.metering import api_usage
 from apps.plans.services import organization_change_plan
-from tests.incidents.conftest import down, feed, make_monitor, notified, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, notified, up
 
 pytestmark = pytest.mark.django_db
 # An API-key list request: the key (with organization and plan), then the rows, then at most
@@ -220,32 +221,6 @@ def test_a_custom_incident_cannot_be_snoozed(client_for, member):
 
 
 # --- Tenancy ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("method", "action", "payload"),
-    [
-        ("get", "", None),
-        ("get", "timeline", None),
-        ("post", "acknowledge", {}),
-        ("post", "resolve", {}),
-        ("post", "notes", {"text": "hi"}),
-        ("post", "snooze", {}),
-    ],
-)
-def test_an_outsider_gets_404_for_every_incident_endpoint(
-    client_for, outsider, incident, method, action, payload
-):
-    client = client_for(outsider)
-    response = getattr(client, method)(_url(incident, action), payload, format="json")
-    assert response.status_code == 404
-    incident.refresh_from_db()
-    assert incident.status == "triggered"
-    assert incident.events.count() == 1
-
-
-def test_an_outsider_never_sees_the_incident_in_a_list(client_for, outsider, incident):
-    assert client_for(outsider).get("/api/v1/incidents/").json()["results"] == []
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from django.utils import timezone
 from apps.incidents import services, sweeps
 from apps.incidents.models import AlertRule, Incident, IncidentStatus, RuleKind
 from apps.monitors.models import MonitorStatus
-from tests.incidents.conftest import down, feed, make_monitor, notified, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, notified, up
 
 pytestmark = pytest.mark.django_db
 

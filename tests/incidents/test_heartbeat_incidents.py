@@ -8,24 +8,11 @@ import time_machine
 from django.utils import timezone
 
 from apps.incidents.models import EventKind, Incident, IncidentStatus
-from apps.monitors import heartbeats, services
+from apps.monitors import heartbeats
 from apps.monitors.models import MonitorStatus
 from apps.monitors.pings import ping_accept
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def job(org):
-    return services.monitor_create(
-        org=org,
-        data={
-            "name": "backup",
-            "kind": "heartbeat",
-            "failure_threshold": 1,
-            "config": {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"},
-        },
-    )
 
 
 def test_fail_pings_on_a_down_heartbeat_count_as_occurrences_of_its_open_incident(org, job):

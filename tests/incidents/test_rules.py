@@ -9,10 +9,10 @@ from django.utils import timezone
 from apps.incidents import sweeps
 from apps.incidents.models import AlertRule, Incident, IncidentStatus, RuleKind
 from apps.monitors import engine, rollups
-from apps.monitors import services as monitor_services
 from apps.monitors.checkers.base import CheckOutcome, ErrorClass, Outcome
 from apps.monitors.models import MonitorStatus
-from tests.incidents.conftest import down, feed, make_monitor, notified, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, notified, up
 from tests.monitors import targets
 
 pytestmark = pytest.mark.django_db
@@ -36,15 +36,9 @@ def _rule(org, kind, **fields):
 def test_a_real_failing_http_check_opens_service_down_with_the_failing_result(
     org, http_target, published
 ):
-    monitor = monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": "shop",
-            "kind": "http",
-            "timeout_seconds": 2,
-            "failure_threshold": 2,
-            "config": {"url": http_target.route("/broken", status=503)},
-        },
+    config = {"url": http_target.route("/broken", status=503)}
+    monitor = make_monitor(
+        org, "shop", kind="http", config=config, timeout_seconds=2, failure_threshold=2
     )
     engine.run_monitors([monitor.pk])
     engine.run_monitors([monitor.pk])
@@ -228,14 +222,8 @@ def test_a_recovery_notice_carries_the_recovery_severity(org, published):
 def test_heartbeat_monitors_open_incidents_when_overdue(org):
     from apps.monitors import heartbeats
 
-    job = monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": "backup",
-            "kind": "heartbeat",
-            "config": {"period_seconds": 60, "grace_seconds": 10},
-        },
-    )
+    config = {"period_seconds": 60, "grace_seconds": 10}
+    job = make_monitor(org, "backup", kind="heartbeat", config=config)
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         heartbeats.ping_record(token=job.ping_token, kind="success")

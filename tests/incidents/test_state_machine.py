@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from apps.incidents.models import EventKind, Incident, IncidentStatus, StatusChange
-from tests.incidents.conftest import down, feed, make_monitor, notified, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, notified, up
 
 pytestmark = pytest.mark.django_db
 

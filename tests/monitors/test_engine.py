@@ -11,6 +11,7 @@ from apps.monitors.models import CheckResult, Monitor, MonitorStatus
 from apps.plans.models import UsageCounter, UsageMetric
 from apps.plans.selectors import current_period
 from apps.plans.services import organization_change_plan
+from tests.factories import make_monitor
 from tests.monitors import targets
 
 pytestmark = pytest.mark.django_db
@@ -155,15 +156,8 @@ def test_results_are_cursor_paginated_newest_first(client_for, member, org, http
 
 
 def test_a_tcp_monitor(org, tcp_target):
-    monitor = services.monitor_create(
-        org=org,
-        data={
-            "name": "port",
-            "kind": "tcp",
-            "failure_threshold": 1,
-            "config": {"host": "127.0.0.1", "port": tcp_target.port},
-        },
-    )
+    config = {"host": "127.0.0.1", "port": tcp_target.port}
+    monitor = make_monitor(org, "port", config=config, failure_threshold=1)
     (result,) = engine.run_monitors([monitor.pk])
     assert result.outcome == "up"
 

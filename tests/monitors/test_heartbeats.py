@@ -6,21 +6,9 @@ from django.utils import timezone
 
 from apps.monitors import heartbeats, services
 from apps.monitors.models import HeartbeatPing, Monitor, MonitorStatus
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def job(org):
-    return services.monitor_create(
-        org=org,
-        data={
-            "name": "backup",
-            "kind": "heartbeat",
-            "failure_threshold": 2,
-            "config": {"period_seconds": 3600, "grace_seconds": 300, "timezone": "UTC"},
-        },
-    )
 
 
 def test_a_success_ping_marks_the_job_up_and_sets_the_deadline(client, job):
@@ -92,14 +80,8 @@ def test_an_overdue_job_goes_down_once(client, job):
 
 
 def test_cron_schedules_use_their_time_zone(org):
-    monitor = services.monitor_create(
-        org=org,
-        data={
-            "name": "paris 3am",
-            "kind": "heartbeat",
-            "config": {"schedule": "0 3 * * *", "timezone": "Europe/Paris", "grace_seconds": 600},
-        },
-    )
+    cron = {"schedule": "0 3 * * *", "timezone": "Europe/Paris", "grace_seconds": 600}
+    monitor = make_monitor(org, "paris 3am", kind="heartbeat", config=cron)
     last = datetime(2026, 7, 1, 1, 5, tzinfo=UTC)
     deadline = heartbeats.deadline_after(monitor, last)
     # 03:00 in Paris in July is 01:00 UTC; the next one after 01:05 UTC is the next day.

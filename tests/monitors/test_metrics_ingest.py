@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.monitors import services
 from apps.monitors.models import MetricSample, Monitor, MonitorStatus
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/metrics"
@@ -89,20 +89,8 @@ def test_samples_land_in_the_callers_organization_only(key_client, org, other_or
 
 
 def test_a_metric_monitor_fails_once_the_breach_lasts_for_seconds(key_client, org):
-    monitor = services.monitor_create(
-        org=org,
-        data={
-            "name": "cpu hot",
-            "kind": "metric",
-            "config": {
-                "source": "api-1",
-                "metric": "cpu",
-                "operator": ">",
-                "threshold": 90,
-                "for_seconds": 60,
-            },
-        },
-    )
+    cpu = {"source": "api-1", "metric": "cpu", "operator": ">", "threshold": 90, "for_seconds": 60}
+    monitor = make_monitor(org, "cpu hot", kind="metric", config=cpu)
     client = key_client(org)
     t0 = timezone.now() - timedelta(minutes=3)
 

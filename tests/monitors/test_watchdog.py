@@ -2,6 +2,7 @@ import pytest
 
 from apps.monitors import engine, services, watchdog
 from apps.monitors.models import CheckResult, MonitorStatus
+from tests.factories import make_monitor
 from tests.monitors import targets
 
 pytestmark = pytest.mark.django_db
@@ -16,15 +17,8 @@ def _fresh_canary():
 
 
 def _failing_monitor(org, http_target):
-    return services.monitor_create(
-        org=org,
-        data={
-            "name": "api",
-            "kind": "http",
-            "failure_threshold": 1,
-            "config": {"url": http_target.route("/down", status=503)},
-        },
-    )
+    config = {"url": http_target.route("/down", status=503)}
+    return make_monitor(org, kind="http", config=config, failure_threshold=1)
 
 
 def test_failures_are_inconclusive_when_the_canary_is_unreachable(org, settings, http_target):

@@ -12,19 +12,11 @@ from apps.reports import services
 from apps.reports.models import ReportSettings
 from apps.tenants.models import Role
 from healthorch.schedules import BEAT_SCHEDULE
-from tests.alerts.support import serve_smtp
 from tests.factories import MembershipFactory
 from tests.reports.support import make_monitor, results, roll
 
 pytestmark = pytest.mark.django_db
 JUNE_2ND = datetime(2026, 6, 2, 6, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def mailbox(settings):
-    settings.HEALTHORCH_PUBLIC_URL = "https://healthorch.example.test"
-    with serve_smtp(settings) as box:
-        yield box
 
 
 def _mails(box):
@@ -60,7 +52,7 @@ def test_owners_get_last_months_table_and_a_pdf_link_once(mailbox, pro_org, owne
     assert "90.000" in body
     assert "NOT MET" in body
     assert (
-        "https://healthorch.example.test/api/v1/reports/sla?period=monthly&start=2026-05-01"
+        "http://healthorch.test/api/v1/reports/sla?period=monthly&start=2026-05-01"
         "&format=pdf" in body
     )
     assert any(p.get_content_type() == "text/html" for p in mail.walk())

@@ -12,16 +12,8 @@ import pytest
 from django.utils import timezone
 
 from apps.incidents.models import Incident, IncidentStatus
-from apps.monitors import services as monitor_services
 from apps.monitors.models import Granularity, ResultRollup
-from apps.plans.services import organization_change_plan
 from apps.statuspages import services
-
-
-@pytest.fixture
-def pro(org):
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    return org
 
 
 @pytest.fixture
@@ -32,11 +24,6 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
-
-
-def make_monitor(org, name="api", **extra):
-    data = {"name": name, "kind": "tcp", "config": {"host": "127.0.0.1", "port": 9}, **extra}
-    return monitor_services.monitor_create(org=org, data=data)
 
 
 def midnight(days_ago: int = 0) -> datetime:

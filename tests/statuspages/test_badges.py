@@ -11,7 +11,8 @@ from django.test import Client
 
 from apps.monitors.models import Monitor
 from apps.statuspages import badges, services
-from tests.statuspages.conftest import hourly, make_monitor
+from tests.factories import make_monitor
+from tests.statuspages.conftest import hourly
 
 pytestmark = pytest.mark.django_db
 SVG = "{http://www.w3.org/2000/svg}"

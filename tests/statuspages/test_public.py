@@ -14,14 +14,8 @@ from django.utils import timezone
 from apps.incidents.models import MaintenanceWindow
 from apps.monitors.models import Monitor
 from apps.statuspages import services
-from tests.statuspages.conftest import (
-    daily,
-    hourly,
-    make_incident,
-    make_monitor,
-    make_page,
-    make_section,
-)
+from tests.factories import make_monitor
+from tests.statuspages.conftest import daily, hourly, make_incident, make_page, make_section
 
 pytestmark = pytest.mark.django_db
 

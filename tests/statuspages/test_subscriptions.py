@@ -11,17 +11,10 @@ from django.test import Client
 
 from apps.statuspages import services, tokens
 from apps.statuspages.models import IncidentUpdate, Subscriber
-from tests.alerts.support import serve_smtp
-from tests.statuspages.conftest import make_incident, make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident, make_page, make_section
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def mailbox(settings):
-    settings.HEALTHORCH_PUBLIC_URL = "http://status.test"
-    with serve_smtp(settings) as box:
-        yield box
 
 
 @pytest.fixture
@@ -37,7 +30,7 @@ def _mail(envelope):
 
 
 def _link(body: str, kind: str) -> str:
-    return re.search(rf"http://status\.test(/status/acme/{kind}/\S+)", body).group(1)
+    return re.search(rf"http://healthorch\.test(/status/acme/{kind}/\S+)", body).group(1)
 
 
 def _subscribe(address: str, capture) -> int:
@@ -76,7 +69,7 @@ def test_a_visitor_confirms_gets_updates_and_unsubscribes(
     assert "API errors" in message["Subject"]
     assert "A bad deploy." in body
     unsubscribe = _link(body, "unsubscribe")
-    assert "".join(message["List-Unsubscribe"].split()) == f"<http://status.test{unsubscribe}>"
+    assert "".join(message["List-Unsubscribe"].split()) == f"<http://healthorch.test{unsubscribe}>"
     update.refresh_from_db()
     assert update.recipients == 1
     assert update.notified_at is not None
