@@ -20,6 +20,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from apps.alerts.models import Channel
@@ -148,6 +149,11 @@ def test_the_demo_loop_is_made_once_and_stays_the_demo_organizations(
     demo, target, other_org, outsider, client_for, owner
 ):
     assert setup.ensure_demo_loop(org=demo, port=target.port, secret=SECRET) == []
+    # The status page is public, with the demo target's monitors in its sections.
+    page = Client().get(f"/status/{setup.STATUS_PAGE_SLUG}/")
+    assert page.status_code == 200
+    assert b"Storefront" in page.content
+    assert b"payments (recovering)" in page.content
     assert Channel.objects.filter(organization=demo).count() == 1
     mine = client_for(owner)
     theirs = client_for(outsider)

@@ -53,7 +53,7 @@ class Clock:
 
 def test_payments_is_down_for_the_stated_minutes_of_every_period():
     down_min, period_min = stated(
-        r"`payments \(recovering\)`\W+(?:is )?down for (\w+) minutes of every (\w+)"
+        r"`payments \(recovering\)`\W+goes down for (\w+) minutes of every (\w+) unless restarted"
     )
     clock = Clock()
     scenarios = Scenarios(script=Script(), clock=clock)
