@@ -1,6 +1,7 @@
 """`make run`'s program on a fresh var folder: migrates, prints credentials, serves the API,
 runs a task through the filesystem broker on its worker, checks the demo target's scenarios (an
-incident opens for the one that is down), passes the end-to-end script (scripts/saas_e2e.sh),
+incident opens for the one that is down, its webhook reaches the target's receiver, and the
+healing policy restarts the recovering one), passes the end-to-end script (scripts/saas_e2e.sh),
 and stops everything on Ctrl-C. One product start serves every test here (it costs a minute of
 migrations)."""
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ class Embedded:
     key: str
     demo_port: int
     stripe_complete_url: str
+    started: float  # time.monotonic() when make run's program was started
 
 
 def _clean_env() -> dict[str, str]:
@@ -61,6 +64,7 @@ def embedded(tmp_path_factory) -> Iterator[Embedded]:
             }
         )
         log = var / "run.log"
+        started = time.monotonic()
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [sys.executable, "scripts/embedded.py"],
@@ -80,7 +84,7 @@ def embedded(tmp_path_factory) -> Iterator[Embedded]:
 
             wait_for(ready, 240, "/ready")
             key = re.search(r"API key\s+: (hk_\S+)", log.read_text()).group(1)
-            yield Embedded(base, env, log, proc, key, demo_port, complete_url)
+            yield Embedded(base, env, log, proc, key, demo_port, complete_url, started)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -145,6 +149,29 @@ def test_the_embedded_product_starts_serves_and_runs_its_demo(embedded):
         return any("legacy api (down)" in i["title"] for i in incidents)
 
     wait_for(down_incident, 90, "an incident for the demo target's down scenario")
+
+    # The whole loop: the incident's webhook reaches the target's receiver (signed with the
+    # demo's secret), and the healing policy calls the target's restart hook for payments,
+    # which the product records as an attempt. The scripted schedule has both within about
+    # two minutes of the start; the waits below only keep a broken demo from hanging the run.
+    def delivered(hook: str) -> list[dict]:
+        received = requests.get(f"{demo}/deliveries.json", timeout=5).json()
+        return [d for d in received if d["hook"] == hook and d["signature"] == "verified"]
+
+    wait_for(lambda: delivered("alert"), 120, "an alert webhook delivered to the demo target")
+    alert_after = time.monotonic() - embedded.started
+    wait_for(lambda: delivered("restart"), 240, "the healing policy's restart hook")
+    healed_after = time.monotonic() - embedded.started
+    attempts = requests.get(
+        f"{base}/api/v1/healing-attempts/", headers={"X-API-Key": key}, timeout=5
+    ).json()["results"]
+    assert any(a["status"] == "succeeded" and a["action_kind"] == "webhook" for a in attempts), (
+        attempts
+    )
+    assert requests.get(f"{demo}/control", timeout=5).json()["recovering"]["restarts"] >= 1
+    print(
+        f"demo: first alert delivered {alert_after:.0f} s, healing {healed_after:.0f} s after start"
+    )
 
 
 def test_the_end_to_end_script_passes_against_the_embedded_product(embedded):

@@ -83,7 +83,7 @@ def test_the_control_endpoint_switches_a_scenario_and_back(target):
     assert _post(f"{target.url}/control/checkout", {"mode": "down"})[0] == 200
     assert _get(f"{target.url}/s/checkout")[0] == 503
     state = json.loads(_get(f"{target.url}/control")[1])
-    assert state["checkout"] == {"mode": "down", "hits": 1, "failures": 1}
+    assert state["checkout"] == {"mode": "down", "hits": 1, "failures": 1, "restarts": 0}
     _post(f"{target.url}/control/checkout", {"mode": "auto"})
     assert _get(f"{target.url}/s/checkout")[0] == 200
     status, body = _post(f"{target.url}/control/checkout", {"mode": "sideways"})

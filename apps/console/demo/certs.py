@@ -1,5 +1,8 @@
 """A local CA (kept in the var folder, so monitors can trust it across runs) and a short-lived
-leaf certificate for 127.0.0.1, issued fresh at every start."""
+leaf certificate for 127.0.0.1, issued fresh at every start.
+
+The leaf lives `days` and half a day more: the product counts whole days left, so a demo
+started with 5 reads "expires in 5 days" for its first twelve hours, as the docs say."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+LEAF_MARGIN = timedelta(hours=12)
 
 
 def _name(cn: str) -> x509.Name:
@@ -66,11 +71,12 @@ def ensure_ca(folder: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
     return cert, key
 
 
-def issue_leaf(folder: Path, *, days: float) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by the demo CA, expiring in `days`; (cert, key)."""
+def issue_leaf(folder: Path, *, days: float, now: datetime | None = None) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by the demo CA, expiring `days` (and LEAF_MARGIN)
+    from `now`; (cert, key)."""
     ca_cert, ca_key = ensure_ca(folder)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("127.0.0.1"))
@@ -78,7 +84,7 @@ def issue_leaf(folder: Path, *, days: float) -> tuple[Path, Path]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_after(now + timedelta(days=days) + LEAF_MARGIN)
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.IPAddress(ip_address("127.0.0.1")), x509.DNSName("localhost")]

@@ -1,7 +1,9 @@
 """Deterministic host metrics for the demo: the k-th sample depends only on (seed, k).
 
-cpu idles around 30 % with a slow wave and spikes above 90 % for 8 samples of every 60;
-memory creeps up and drops (a leak and a restart); the error rate follows the cpu spike.
+cpu idles around 30 % with a slow wave and spikes above 90 % for 11 samples of every 60 (at
+one sample every 10 s: 110 s of every 10 minutes, from the 400th second); memory creeps up
+and drops (a leak and a restart); the error rate follows the cpu spike. The pusher keeps the
+k-th sample at start + k * interval, so the spike lasts what the docs say.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import logging
 import math
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 logger = logging.getLogger(__name__)
-SPIKE_EVERY, SPIKE_LENGTH, SPIKE_AT = 60, 8, 40
+SPIKE_EVERY, SPIKE_LENGTH, SPIKE_AT = 60, 11, 40
+INTERVAL_S = 10.0  # the demo target pushes one sample every INTERVAL_S
 
 
 def sample(seed: int, k: int) -> dict[str, float]:
@@ -42,13 +46,15 @@ class MetricPusher(threading.Thread):
         self.stopped = threading.Event()
         self.sent = 0
         self.k = 0
+        self.epoch = datetime.now(UTC)  # the k-th sample is stamped epoch + k * interval
 
     def push_once(self) -> int:
         body = json.dumps(
             {
                 "source": self.source,
                 "metrics": sample(self.seed, self.k),
-                "ts": datetime.now(UTC).isoformat(),
+                # On the grid, not the send time: a slow request does not shorten a breach.
+                "ts": (self.epoch + timedelta(seconds=self.k * self.interval)).isoformat(),
             }
         ).encode()
         request = urllib.request.Request(  # noqa: S310 - a URL we were given, http(s) only
@@ -63,13 +69,16 @@ class MetricPusher(threading.Thread):
             return response.status
 
     def run(self) -> None:
+        started = time.monotonic()
+        self.epoch = datetime.now(UTC)
         while not self.stopped.is_set():
             try:
                 self.push_once()
             except (urllib.error.URLError, OSError) as exc:
                 # The product may still be starting; the next tick tries again.
                 logger.info("demo metrics not accepted yet: %s", exc)
-            self.stopped.wait(self.interval)
+            # On a fixed grid (not "interval after the last push"): request times do not add up.
+            self.stopped.wait(max(0.0, started + self.k * self.interval - time.monotonic()))
 
     def stop(self) -> None:
         self.stopped.set()

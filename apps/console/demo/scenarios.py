@@ -1,7 +1,9 @@
 """Scenario behaviour, independent of HTTP: what the n-th request to a scenario answers.
 
 Built-in scenarios answer as their name says; any other name starts healthy. The control
-endpoint switches a scenario's mode (and back to `auto`, its scripted behaviour).
+endpoint switches a scenario's mode (and back to `auto`, its scripted behaviour); a restart
+(the demo's healing hook) ends a recovering scenario's down phase until its next period.
+The clock is injectable, so the scripted times can be checked without waiting for them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MODES = ("healthy", "flaky", "slow", "down", "recovering")
@@ -29,7 +32,8 @@ class Script:
     seed: int = 7
     flaky_failure_ratio: float = 0.35
     slow_ms: int = 1200
-    # recovering: down for `recovering_down_s` at the start of every `recovering_period_s`
+    # recovering: down for `recovering_down_s` at the start of every `recovering_period_s`,
+    # unless restarted meanwhile (then up until the next period starts)
     recovering_period_s: float = 300.0
     recovering_down_s: float = 120.0
 
@@ -39,14 +43,21 @@ class _State:
     mode: str | None = None  # None: the scenario's own (auto)
     hits: int = 0
     failures: int = 0
+    restarts: int = 0
+    restarted_at: float | None = None  # on the scenarios' clock
 
 
 @dataclass
 class Scenarios:
     script: Script = field(default_factory=Script)
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    started: float | None = None
     _states: dict[str, _State] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
 
     def mode_of(self, name: str) -> str:
         state = self._states.get(name)
@@ -63,20 +74,29 @@ class Scenarios:
     def reset(self) -> None:
         with self._lock:
             self._states.clear()
-            self.started = time.monotonic()
+            self.started = self.clock()
+
+    def restart(self, name: str) -> dict:
+        """The restart hook: a recovering scenario is up again from now until its next period
+        (other modes do not change: a restart does not fix a service that is down for good)."""
+        with self._lock:
+            state = self._states.setdefault(name, _State())
+            state.restarts += 1
+            state.restarted_at = self.clock()
+        return self.describe()[name]
 
     def answer(self, name: str) -> Answer:
         with self._lock:
             state = self._states.setdefault(name, _State())
             n = state.hits
             state.hits += 1
-        answer = self._answer(name, self.mode_of(name), n)
+        answer = self._answer(name, self.mode_of(name), n, state.restarted_at)
         if answer.status >= 500:
             with self._lock:
                 state.failures += 1
         return answer
 
-    def _answer(self, name: str, mode: str, n: int) -> Answer:
+    def _answer(self, name: str, mode: str, n: int, restarted_at: float | None) -> Answer:
         s = self.script
         if mode == "down":
             return Answer(503, 0, f"{name}: down (scripted)\n")
@@ -89,12 +109,17 @@ class Scenarios:
                 return Answer(500, 0, f"{name}: failed (request {n})\n")
             return Answer(200, 0.005, f"{name}: ok (request {n})\n")
         if mode == "recovering":
-            phase = (time.monotonic() - self.started) % s.recovering_period_s
-            if phase < s.recovering_down_s:
+            elapsed = self.clock() - self.started
+            phase = elapsed % s.recovering_period_s
+            period_start = self.started + elapsed - phase
+            restarted = restarted_at is not None and restarted_at >= period_start
+            if phase < s.recovering_down_s and not restarted:
                 return Answer(
                     503, 0, f"{name}: down, recovering in {s.recovering_down_s - phase:.0f} s\n"
                 )
-            return Answer(200, 0.005, f"{name}: recovered\n")
+            return Answer(
+                200, 0.005, f"{name}: restarted\n" if restarted else f"{name}: recovered\n"
+            )
         return Answer(200, 0.002, f"{name}: ok\n")
 
     def describe(self) -> dict[str, dict]:
@@ -105,6 +130,7 @@ class Scenarios:
                     "mode": self.mode_of(name),
                     "hits": self._states.get(name, _State()).hits,
                     "failures": self._states.get(name, _State()).failures,
+                    "restarts": self._states.get(name, _State()).restarts,
                 }
                 for name in sorted(names)
             }

@@ -6,6 +6,9 @@ Routes (plain and TLS ports alike):
   GET  /control             every scenario's mode, hits and failures (JSON)
   POST /control/<scenario>  {"mode": "healthy|flaky|slow|down|recovering|auto"}
   POST /control/reset       forget modes and counters, restart the scripted clock
+  POST /restart/<scenario>  the restart hook (healing): a recovering scenario comes back up
+  POST /hooks/alerts        the alert webhook receiver
+  GET  /deliveries          what the two hooks received (HTML; /deliveries.json as JSON)
 Only 127.0.0.1 is ever bound.
 """
 
@@ -20,12 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from apps.console.demo import certs
+from apps.console.demo.receiver import Receiver
 from apps.console.demo.scenarios import Scenarios, Script
 
 HOST = "127.0.0.1"
 
 
-def _handler(scenarios: Scenarios) -> type[BaseHTTPRequestHandler]:
+def _handler(scenarios: Scenarios, receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "healthorch-demo-target"
         protocol_version = "HTTP/1.1"
@@ -54,6 +58,10 @@ def _handler(scenarios: Scenarios) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "ok\n")
             elif path == "/control":
                 self._json(200, scenarios.describe())
+            elif path == "/deliveries":
+                self._send(200, receiver.page(), "text/html")
+            elif path == "/deliveries.json":
+                self._json(200, receiver.items())
             elif path.startswith("/s/") and path[3:]:
                 answer = scenarios.answer(path[3:])
                 if answer.delay_s:
@@ -66,6 +74,9 @@ def _handler(scenarios: Scenarios) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?")[0].rstrip("/")
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b"{}"
+            if path == "/hooks/alerts" or (path.startswith("/restart/") and path[9:]):
+                self._hook(path, raw)
+                return
             if path == "/control/reset":
                 scenarios.reset()
                 self._json(200, scenarios.describe())
@@ -81,6 +92,20 @@ def _handler(scenarios: Scenarios) -> type[BaseHTTPRequestHandler]:
                 return
             self._json(200, {path[9:]: scenarios.describe()[path[9:]]})
 
+        def _hook(self, path: str, raw: bytes) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            signature = receiver.check(headers, raw)
+            hook = "alert" if path == "/hooks/alerts" else "restart"
+            if signature == "refused":
+                receiver.record(hook=hook, body=raw, signature=signature, status=401)
+                self._json(401, {"error": "bad signature"})
+                return
+            receiver.record(hook=hook, body=raw, signature=signature, status=200)
+            if hook == "restart":
+                self._json(200, {path[9:]: scenarios.restart(path[9:])})
+            else:
+                self._json(200, {"received": True})
+
     return Handler
 
 
@@ -93,14 +118,18 @@ class DemoTarget:
     tls_port: int | None = 0  # None: no TLS port
     cert_folder: Path | None = None
     cert_days: float = 5.0
+    # Checks the signature of alert and restart hooks; "" accepts them unchecked.
+    hook_secret: str = ""
     scenarios: Scenarios = field(init=False)
+    receiver: Receiver = field(init=False)
     _servers: list[ThreadingHTTPServer] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.scenarios = Scenarios(script=self.script)
+        self.receiver = Receiver(secret=self.hook_secret)
 
     def start(self) -> DemoTarget:
-        handler = _handler(self.scenarios)
+        handler = _handler(self.scenarios, self.receiver)
         plain = ThreadingHTTPServer((HOST, self.port), handler)
         plain.daemon_threads = True
         self.port = plain.server_address[1]

@@ -1,4 +1,7 @@
-"""Create (once) the demo operator, organization and API key for the embedded default.
+"""Create (once) the demo operator, organization and API key for the embedded default, and,
+when the demo target runs (DEMO_TARGET_PORT), its monitors and the loop around them: an alert
+webhook to the target, an escalation policy, a healing policy, a status page and a recurring
+maintenance window (apps/console/demo/setup.py).
 
 Idempotent: later runs print the same credentials, read back from the var folder (dev only;
 the file is readable by its owner only). A key that was revoked meanwhile is replaced.
@@ -17,7 +20,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.audit import services as audit
-from apps.console.demo.setup import ensure_demo_target_monitors
+from apps.console.demo.setup import (
+    STATUS_PAGE_SLUG,
+    ensure_demo_loop,
+    ensure_demo_target_monitors,
+)
 from apps.tenants import services
 from apps.tenants.models import ApiKey, Organization
 
@@ -41,19 +48,22 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(creds))
             return
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    "  healthorch demo credentials",
-                    f"  admin console : http://127.0.0.1:{os.environ.get('PORT', '8000')}/admin/",
-                    f"  operator      : {creds['email']} / {creds['password']}",
-                    f"  organization  : {creds['organization']} (plan {creds['plan']})",
-                    f"  API key       : {creds['api_key']}",
-                    "",
-                ]
-            )
-        )
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        lines = [
+            "",
+            "  healthorch demo credentials",
+            f"  admin console : {base}/admin/",
+            f"  operator      : {creds['email']} / {creds['password']}",
+            f"  organization  : {creds['organization']} (plan {creds['plan']})",
+            f"  API key       : {creds['api_key']}",
+        ]
+        if os.environ.get("DEMO_TARGET_PORT"):
+            target = f"http://127.0.0.1:{os.environ['DEMO_TARGET_PORT']}"
+            lines += [
+                f"  status page   : {base}/status/{STATUS_PAGE_SLUG}/",
+                f"  deliveries    : {target}/deliveries (what the demo target received)",
+            ]
+        self.stdout.write("\n".join([*lines, ""]))
 
     @transaction.atomic
     def _ensure(self, email: str, saved: dict) -> dict:
@@ -73,7 +83,10 @@ class Command(BaseCommand):
             org=org, user=user, actor=audit.system_actor("manage.py bootstrap_demo")
         )
         self._demo_monitors(org)
-        self._demo_target_monitors(org)
+        # Signs the alert webhooks and the restart hook; the demo target checks it (it reads
+        # this file), as a customer's receiver would.
+        hook_secret = saved.get("webhook_secret") or secrets.token_urlsafe(24)
+        self._demo_target_monitors(org, hook_secret)
         api_key = saved.get("api_key")
         if not api_key or not self._key_works(api_key):
             api_key = services.api_key_create(
@@ -85,6 +98,7 @@ class Command(BaseCommand):
             "organization": org.slug,
             "plan": org.plan_id,
             "api_key": api_key,
+            "webhook_secret": hook_secret,
         }
 
     @staticmethod
@@ -131,9 +145,10 @@ class Command(BaseCommand):
             monitor_create(org=org, data=data)
 
     @staticmethod
-    def _demo_target_monitors(org: Organization) -> None:
+    def _demo_target_monitors(org: Organization, hook_secret: str) -> None:
         """Monitors of the scripted demo target (scripts/embedded.py runs it and sets
-        DEMO_TARGET_PORT), so the demo shows incidents opening and resolving."""
+        DEMO_TARGET_PORT), so the demo shows incidents opening and resolving, and the loop
+        around them, so it shows alerting, escalation and healing too."""
         port = os.environ.get("DEMO_TARGET_PORT")
         if not port:
             return
@@ -144,6 +159,7 @@ class Command(BaseCommand):
             tls_port=int(tls_port) if tls_port else None,
             cert_folder=Path(settings.VAR_DIR) / "demo-target",
         )
+        ensure_demo_loop(org=org, port=int(port), secret=hook_secret)
 
     @staticmethod
     def _key_works(raw: str) -> bool:

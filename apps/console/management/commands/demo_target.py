@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.console.demo import samples
 from apps.console.demo.samples import MetricPusher
 from apps.console.demo.scenarios import Script
 from apps.console.demo.server import DemoTarget
@@ -35,15 +36,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--api-key-file",
             default="",
-            help="a JSON file with an `api_key` (var/demo-credentials.json)",
+            help="a JSON file with an `api_key` and a `webhook_secret` (var/demo-credentials.json)",
         )
-        parser.add_argument("--metrics-interval", type=float, default=10.0)
+        parser.add_argument(
+            "--hook-secret",
+            default="",
+            help="checks the signature of alert and restart hooks (else the file's webhook_secret)",
+        )
+        parser.add_argument("--metrics-interval", type=float, default=samples.INTERVAL_S)
         parser.add_argument("--source", default="demo-target")
         parser.add_argument(
             "--ready-file", default="", help="write {port, tls_port} here once serving"
         )
 
     def handle(self, *args, **o) -> None:
+        saved = {}
+        if o["api_key_file"] and Path(o["api_key_file"]).exists():
+            saved = json.loads(Path(o["api_key_file"]).read_text())
         script = Script(
             seed=o["seed"],
             slow_ms=o["slow_ms"],
@@ -56,12 +65,11 @@ class Command(BaseCommand):
             tls_port=None if o["no_tls"] else o["tls_port"],
             cert_folder=Path(settings.VAR_DIR) / "demo-target",
             cert_days=o["cert_days"],
+            hook_secret=o["hook_secret"] or saved.get("webhook_secret", ""),
         ).start()
         pusher = None
         if o["push_metrics"]:
-            key = o["api_key"]
-            if not key and o["api_key_file"]:
-                key = json.loads(Path(o["api_key_file"]).read_text())["api_key"]
+            key = o["api_key"] or saved.get("api_key", "")
             if not key:
                 raise CommandError("--push-metrics needs --api-key or --api-key-file")
             pusher = MetricPusher(
@@ -77,7 +85,8 @@ class Command(BaseCommand):
             Path(o["ready_file"]).write_text(json.dumps(info))
         self.stdout.write(
             f"demo target on {target.url}/s/<scenario> (TLS port {target.tls_port}); "
-            f'control: POST {target.url}/control/<scenario> {{"mode": ...}}',
+            f'control: POST {target.url}/control/<scenario> {{"mode": ...}}; '
+            f"what it received: {target.url}/deliveries",
         )
         self.stdout.flush()
         done = threading.Event()
