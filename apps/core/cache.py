@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.redis import RedisCache
 
@@ -174,19 +175,22 @@ class SQLiteCache(BaseCache):
         pass
 
 
-def delete_prefix(cache: BaseCache, prefix: str) -> int:
-    """Delete the keys starting with `prefix` from any of the supported caches; how many."""
-    if isinstance(cache, SQLiteCache):
-        return cache.delete_prefix(prefix)
-    if isinstance(cache, RedisCache):
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", cache.make_key(prefix)) + "*"
-        client = cache._cache.get_client(write=True)
+def delete_prefix(prefix: str, alias: str = DEFAULT_CACHE_ALIAS) -> int:
+    """Delete the keys starting with `prefix` from the cache `alias` (any of the supported
+    backends); how many. The backend itself is looked up: `django.core.cache.cache` is a proxy
+    that no isinstance check recognises."""
+    backend = caches[alias]
+    if isinstance(backend, SQLiteCache):
+        return backend.delete_prefix(prefix)
+    if isinstance(backend, RedisCache):
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", backend.make_key(prefix)) + "*"
+        client = backend._cache.get_client(write=True)
         keys = list(client.scan_iter(match=pattern, count=1000))
         return client.delete(*keys) if keys else 0
     # The per-process memory cache (CACHE_URL=locmemcache://): this process's keys only.
-    stored = getattr(cache, "_cache", {})
-    full = cache.make_key(prefix)
+    stored = getattr(backend, "_cache", {})
+    full, bare = backend.make_key(prefix), len(backend.make_key(""))
     doomed = [key for key in list(stored) if key.startswith(full)]
     for key in doomed:
-        cache.delete(key[len(cache.make_key("")) :])
+        backend.delete(key[bare:])
     return len(doomed)

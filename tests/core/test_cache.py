@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.cache import caches
 
 from apps.core.cache import SQLiteCache, delete_prefix
 
@@ -55,16 +56,33 @@ def test_incr_keeps_the_expiry_and_refuses_what_is_not_there(shared):
             shared.incr("text")
 
 
-def test_delete_prefix_removes_only_keys_that_start_with_it(shared):
+@pytest.mark.parametrize("backend", ["sqlite", "locmem", "configured"])
+def test_delete_prefix_removes_only_keys_that_start_with_it(backend, tmp_path, settings):
+    """On each supported backend; "configured" is this run's own (Redis when CACHE_URL says)."""
+    if backend == "sqlite":
+        location = str(tmp_path / "c.sqlite3")
+        settings.CACHES = {
+            "default": {"BACKEND": "apps.core.cache.SQLiteCache", "LOCATION": location}
+        }
+    elif backend == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache = caches["default"]
+    cache.clear()
     for key in ("login-fail:email:a@x.io:1", "login-fail:email:a@x.io:2", "login-fail:email:b"):
-        shared.set(key, 1, 60)
-    # `_` and `%` are no wildcards here, and case matters.
-    shared.set("login-fail:email:a_x.io:1", 1, 60)
-    shared.set("LOGIN-FAIL:email:a@x.io:1", 1, 60)
-    assert delete_prefix(shared, "login-fail:email:a@x.io:") == 2
-    assert shared.get("login-fail:email:b") == 1
-    assert shared.get("login-fail:email:a_x.io:1") == 1
-    assert shared.get("LOGIN-FAIL:email:a@x.io:1") == 1
+        cache.set(key, 1, 60)
+    # `_`, `%`, `*` and `?` are no wildcards here, and case matters.
+    for key in (
+        "login-fail:email:a_x.io:1",
+        "login-fail:email:a*x.io:1",
+        "LOGIN-FAIL:email:a@x.io:1",
+    ):
+        cache.set(key, 1, 60)
+    assert delete_prefix("login-fail:email:a@x.io:") == 2
+    assert delete_prefix("login-fail:email:a?x.io:") == 0
+    assert cache.get("login-fail:email:a@x.io:1") is None
+    for kept in ("login-fail:email:b", "login-fail:email:a_x.io:1", "login-fail:email:a*x.io:1"):
+        assert cache.get(kept) == 1
+    assert cache.get("LOGIN-FAIL:email:a@x.io:1") == 1
 
 
 def test_clear_and_delete(shared):
