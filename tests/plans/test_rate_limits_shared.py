@@ -10,10 +10,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 import time_machine
+from django.db import connection
 from rest_framework.test import APIClient
 
+from apps.plans.models import Limit
+from apps.plans.services import limit_override_set
+from apps.tenants.services import api_key_create
 from tests.factories import MembershipFactory
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = "/api/v1/organization"
@@ -89,3 +95,78 @@ def test_a_user_past_the_plans_rate_gets_429(how, client_for, owner, org, other_
         elsewhere = client.get(ORG, HTTP_X_ORGANIZATION=other_org.slug)
         assert elsewhere.status_code == 200
         assert elsewhere.json()["slug"] == other_org.slug
+
+
+def _server(database_url: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DEBUG": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "healthorch.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--no-control-socket",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode())
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(up, 90, "gunicorn")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, port
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_server_processes_answer_a_key_within_its_one_limit(org):
+    """Two gunicorn servers on the test database and this run's cache, one key, a limit of
+    10 a minute: 15 requests to each, 10 answered in all and the rest 429."""
+    limit_override_set(
+        org=org, limit=Limit.API_REQUESTS_PER_MINUTE, value=10, reason="test", actor=None
+    )
+    secret = api_key_create(org=org, name="ci", scopes=["read"]).secret
+    servers = [_server(_database_url()) for _ in range(2)]
+    try:
+        if time.time() % 60 > 40:  # start inside one window: the count is per minute
+            time.sleep(61 - time.time() % 60)
+        codes = []
+        for _ in range(15):
+            for _, port in servers:
+                response = requests.get(
+                    f"http://127.0.0.1:{port}/api/v1/organization",
+                    headers={"X-API-Key": secret},
+                    timeout=30,
+                )
+                codes.append(response.status_code)
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert codes.count(200) == 10, codes
+    assert codes.count(429) == 20, codes
