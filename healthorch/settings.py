@@ -153,7 +153,18 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, rate limits) ---------------------------------------------------------
-CACHES = {"default": config.cache("CACHE_URL", "locmemcache://healthorch")}
+# Rate limits and login throttles count here, so every process must see the same cache: Redis
+# (CACHE_URL) in production; without it, a SQLite file of its own in VAR_DIR that all the
+# processes of this machine share (docs/decisions/0015-rate-limit-counters.md).
+if config.string("CACHE_URL", ""):
+    CACHES = {"default": config.cache("CACHE_URL", "")}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "apps.core.cache.SQLiteCache",
+            "LOCATION": str(VAR_DIR / "cache.sqlite3"),
+        }
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

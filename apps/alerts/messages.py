@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.alerts.channels import Message
 from apps.alerts.models import Notification, NotificationKind
+from apps.core.actors import actor_label
 from apps.incidents.models import Incident, IncidentEvent
 
 # A grouped message names at most this many incidents in its text (all of them in `extra`).
@@ -35,7 +36,13 @@ def incident_payload(
     if kind == NotificationKind.RESOLVED:
         title = f"Resolved: {incident.title}"
         if incident.resolved_at:
-            lines.append(f"Resolved at {incident.resolved_at.isoformat()}.")
+            # Who closed it, when someone did (a user or an API key); nobody: it recovered.
+            who = actor_label(
+                incident.resolved_by if incident.resolved_by_id else None,
+                incident.resolved_by_key,
+            )
+            by = f" by {who}" if who else ""
+            lines.append(f"Resolved at {incident.resolved_at.isoformat()}{by}.")
     elif kind == NotificationKind.ESCALATED:
         title = f"Still unacknowledged (escalation step {step}): {incident.title}"
     elif kind == NotificationKind.FLAPPING:

@@ -18,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from apps.audit.models import ActorKind
+from apps.core.actors import api_key_label, user_label
 
 _request_var: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 _override_var: ContextVar[Actor | None] = ContextVar("audit_actor", default=None)
@@ -34,13 +35,19 @@ class Actor:
 SYSTEM = Actor(kind=ActorKind.SYSTEM, label="system")
 
 
+def api_key_actor(api_key: Any) -> Actor:
+    """An API key, labelled as everywhere else: `API key "deploy bot" (hk_ab12cd34)`."""
+    label = api_key_label(api_key.name, api_key.prefix)
+    return Actor(kind=ActorKind.API_KEY, label=label[:200], api_key=api_key)
+
+
 def system_actor(label: str) -> Actor:
     """The system, named more precisely ("manage.py apply_monitors", "delivery")."""
     return Actor(kind=ActorKind.SYSTEM, label=label[:200])
 
 
 def _user_actor(user: Any, *, operator: bool) -> Actor:
-    label = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"
+    label = user_label(user)
     kind = ActorKind.OPERATOR if operator else ActorKind.USER
     return Actor(kind=kind, label=label[:200], user=user)
 
@@ -55,8 +62,7 @@ def current_actor() -> Actor:
     tenancy = getattr(request, "tenancy", None)
     if tenancy is not None:
         if tenancy.api_key is not None:
-            key = tenancy.api_key
-            return Actor(kind=ActorKind.API_KEY, label=f"key {key.prefix}", api_key=key)
+            return api_key_actor(tenancy.api_key)
         if tenancy.user is not None:
             return _user_actor(tenancy.user, operator=False)
     user = getattr(request, "user", None)

@@ -65,7 +65,7 @@ class AuditEntry(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    # Kept even after the user or key is gone: "alice@example.com", "key hk_ab12cd34", "system".
+    # Kept even after the user or key is gone: "alice@example.com", `API key "ci" (hk_ab12cd34)`, "system".
     actor_label = models.CharField(max_length=200)
     # "<object type>.<verb>": monitor.created, channel.updated, member.removed, healing.run...
     action = models.CharField(max_length=60)

@@ -29,6 +29,7 @@ from django.db import models, transaction
 from apps.audit.context import SYSTEM as SYSTEM
 from apps.audit.context import Actor, current_actor
 from apps.audit.context import acting_as as acting_as
+from apps.audit.context import api_key_actor as api_key_actor
 from apps.audit.context import system_actor as system_actor
 from apps.audit.context import user_actor as user_actor
 from apps.audit.models import AuditEntry

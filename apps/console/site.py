@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.admin import ConsoleAdmin, is_operator
+from apps.tenants import services as tenant_services
 from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
 
 
@@ -38,7 +39,34 @@ def _may_enter(user: Any) -> bool:
 
 
 class ConsoleAuthenticationForm(AdminAuthenticationForm):
-    """Staff as in Django, plus any active member of an organization."""
+    """Staff as in Django, plus any active member of an organization.
+
+    Failed sign-ins count against the same throttles as the API's login (per client and
+    email, per client, in a window that expires): past them the form answers with its own
+    error and the site with 429 and Retry-After, before any password is checked.
+    """
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "throttled": "Too many failed sign-in attempts. Try again in %(wait)s seconds.",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        name = self.cleaned_data.get("username") or ""
+        wait = tenant_services.login_retry_after(self.request, name)
+        if wait is not None:
+            self.request.login_retry_after = wait  # read by ConsoleSite.login
+            raise forms.ValidationError(
+                self.error_messages["throttled"], code="throttled", params={"wait": wait}
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if name and self.cleaned_data.get("password"):
+                tenant_services.login_failure_record(self.request, name)
+            raise
+        tenant_services.login_failures_clear(self.request, name)
+        return cleaned
 
     def confirm_login_allowed(self, user: Any) -> None:
         if not _may_enter(user):
@@ -55,6 +83,14 @@ class ConsoleSite(admin.AdminSite):
     index_title = "Dashboard"
     index_template = "admin/console_index.html"
     login_form = ConsoleAuthenticationForm
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        response = super().login(request, extra_context)
+        wait = getattr(request, "login_retry_after", None)
+        if wait is not None and response.status_code == 200:
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+        return response
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.actors import actor_label
 from apps.core.admin import ReadOnlyAdminMixin
 from apps.healing.models import HealingAttempt, HealingPolicy
 from apps.healing.services import policies
@@ -49,6 +50,18 @@ class HealingAttemptAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     search_fields = ["explanation", "error", "condition"]
     list_select_related = ["organization"]
     date_hierarchy = "created_at"
+    exclude = ["requested_by"]  # shown as "requested by", with the API key when one asked
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in HealingAttempt._meta.fields]
+        # `requested_by` (a user) and `requested_by_key` read as one "requested by".
+        names = [
+            f.name
+            for f in HealingAttempt._meta.fields
+            if f.name not in ("requested_by", "requested_by_key")
+        ]
+        return [*names, "requested_by_actor"]
+
+    @admin.display(description="requested by")
+    def requested_by_actor(self, obj: HealingAttempt) -> str:
+        """The user or API key who asked; the engine when it acted on its own."""
+        return actor_label(obj.requested_by, obj.requested_by_key, system="the engine")

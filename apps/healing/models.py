@@ -147,6 +147,8 @@ class HealingAttempt(TenantModel):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API key that asked (a snapshot, see apps.core.actors); both null: the engine.
+    requested_by_key = models.JSONField(null=True, blank=True, editable=False)
     # The action's outcome: status code, error, the details the plugin returned.
     outcome = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=500, blank=True)

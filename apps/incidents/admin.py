@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.actors import actor_label
 from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin
 from apps.incidents import services, sweeps
 from apps.incidents.models import (
@@ -28,13 +29,22 @@ from apps.incidents.models import (
 from apps.tenants.gate.admin import TenantScopedAdmin
 
 
+@admin.display(description="actor")
+def event_actor(event: IncidentEvent) -> str:
+    """The user, the API key (`API key "ci" (hk_...)`) or the system."""
+    return actor_label(event.actor, event.actor_key, system="system")
+
+
 class EventInline(admin.TabularInline):
     model = IncidentEvent
-    fields = ["at", "kind", "actor", "note", "count", "data"]
+    fields = ["at", "kind", event_actor, "note", "count", "data"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[IncidentEvent]:
+        return super().get_queryset(request).select_related("actor")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -77,9 +87,9 @@ class IncidentAdmin(TenantScopedAdmin):
         "opened_at",
         "last_seen_at",
         "acknowledged_at",
-        "acknowledged_by",
+        "acknowledged_by_actor",
         "resolved_at",
-        "resolved_by",
+        "resolved_by_actor",
         "escalation_step",
         "escalation_repeats",
         "next_escalation_at",
@@ -87,6 +97,16 @@ class IncidentAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="acknowledged by")
+    def acknowledged_by_actor(self, obj: Incident) -> str:
+        return actor_label(obj.acknowledged_by, obj.acknowledged_by_key, system="-")
+
+    @admin.display(description="resolved by")
+    def resolved_by_actor(self, obj: Incident) -> str:
+        if obj.resolved_at is None:
+            return "-"
+        return actor_label(obj.resolved_by, obj.resolved_by_key, system="the system")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._is_operator(request)
@@ -127,7 +147,7 @@ class IncidentAdmin(TenantScopedAdmin):
 
 @admin.register(IncidentEvent)
 class IncidentEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["at", "kind", "incident", "organization", "actor", "count"]
+    list_display = ["at", "kind", "incident", "organization", event_actor, "count"]
     list_filter = ["kind"]
     list_select_related = ["incident", "organization", "actor"]
     search_fields = ["incident__title", "note"]
@@ -175,7 +195,13 @@ class MaintenanceWindowAdmin(TenantScopedAdmin):
     search_fields = ["name", "organization__slug"]
     raw_id_fields = ["monitors", "incident"]
     autocomplete_fields = ["organization"]
-    readonly_fields = ["created_by"]
+    readonly_fields = ["created_by_actor"]
+
+    @admin.display(description="created by")
+    def created_by_actor(self, obj: MaintenanceWindow) -> str:
+        if obj.pk is None:
+            return "-"
+        return actor_label(obj.created_by, obj.created_by_key, system="the system")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -65,10 +65,14 @@ class Incident(TenantModel):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API key that did it, when no user did: a snapshot {"id", "name", "prefix"} that
+    # outlives the key (apps.core.actors). Null with a null user: the system.
+    acknowledged_by_key = models.JSONField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    resolved_by_key = models.JSONField(null=True, blank=True, editable=False)
     # Escalation bookkeeping (apps.alerts owns the policy walk): the step reached, how many times
     # the policy repeated, and when the next step is due (null: nothing left to do).
     escalation_step = models.PositiveSmallIntegerField(default=0)
@@ -133,10 +137,12 @@ class IncidentEvent(models.Model):
     )
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     at = models.DateTimeField()
-    # Who did it (acknowledge, note, manual resolve); null for the system.
+    # Who did it (acknowledge, note, manual resolve): a user, or an API key (a snapshot, see
+    # apps.core.actors); both null for the system.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    actor_key = models.JSONField(null=True, blank=True, editable=False)
     note = models.TextField(blank=True)
     count = models.PositiveIntegerField(default=1)
     # Kind-specific facts: {"channel": ..., "outcome": ...}, {"step": 2}, {"auto": true}...
@@ -294,6 +300,8 @@ class MaintenanceWindow(TenantModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API key that made it (a snapshot, see apps.core.actors).
+    created_by_key = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

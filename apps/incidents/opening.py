@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.core.actors import api_key_ref
 from apps.core.db import bulk_update_values
 from apps.incidents import events
 from apps.incidents.models import (
@@ -34,7 +35,7 @@ from apps.incidents.models import (
     IncidentStatus,
 )
 from apps.monitors.models import Monitor
-from apps.tenants.models import Organization
+from apps.tenants.models import ApiKey, Organization
 from healthorch import metrics
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,19 @@ def timeline_record(
     at: datetime,
     notify: bool,
     actor: AbstractBaseUser | None = None,
+    actor_key: dict[str, str] | None = None,
     note: str = "",
     **data: Any,
 ) -> IncidentEvent:
+    """One line of the timeline, by `actor` (a user), `actor_key` (an API key's snapshot,
+    `apps.core.actors.api_key_ref`) or, with neither, the system; published to the seams."""
     event = IncidentEvent.objects.create(
         incident=incident,
         organization_id=incident.organization_id,
         kind=kind,
         at=at,
         actor=actor,
+        actor_key=actor_key if actor is None else None,
         note=note,
         data={"notify": notify, **data},
     )
@@ -340,9 +345,12 @@ def incident_create_custom(
     severity: str,
     description: str = "",
     actor: AbstractBaseUser | None = None,
+    api_key: ApiKey | None = None,
 ) -> Incident:
-    """Raise an incident by hand (or from another system through the API); notified."""
+    """Raise an incident by hand (or from another system through the API, as a user or an
+    API key); notified."""
     now = timezone.now()
+    key = api_key_ref(api_key) if actor is None else None
     with transaction.atomic():
         incident = Incident.objects.create(
             organization=org,
@@ -351,12 +359,22 @@ def incident_create_custom(
             title=title,
             description=description,
             severity=severity,
-            cause={"raised_by": "api", "user": str(actor.pk) if actor else None},
+            cause={
+                "raised_by": "api",
+                "user": str(actor.pk) if actor else None,
+                **({"api_key": key} if key else {}),
+            },
             opened_at=now,
             last_seen_at=now,
         )
         _count_opened(severity)
         timeline_record(
-            incident, EventKind.OPENED, at=now, notify=True, actor=actor, rule=CUSTOM_RULE
+            incident,
+            EventKind.OPENED,
+            at=now,
+            notify=True,
+            actor=actor,
+            actor_key=key,
+            rule=CUSTOM_RULE,
         )
     return incident

@@ -59,6 +59,7 @@ def window_list(*, org: Organization):
     """Newest first; the API filters them (`apps.incidents.api.filters`)."""
     return (
         MaintenanceWindow.objects.for_org(org)
+        .select_related("created_by")
         .prefetch_related(Prefetch("monitors", to_attr=None))
         .order_by("-created_at", "-id")
     )

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import Throttled
 
@@ -83,18 +83,20 @@ def _incr_window(key: str) -> int:
     Django's RedisCache.incr costs two round trips (EXISTS, then INCRBY) and cannot set an
     expiry, so with Redis we pipeline INCR and EXPIRE NX ourselves.
     """
-    backend = getattr(cache, "_cache", None)
-    if isinstance(cache, RedisCache) and backend is not None:
-        full_key = cache.make_and_validate_key(key)
-        pipe = backend.get_client(full_key, write=True).pipeline(transaction=False)
+    # The backend itself: `cache` is a proxy that no isinstance check recognises.
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, 75, nx=True)
         used, _ = pipe.execute()
         return int(used)
+    # Other backends: their own atomic incr (the embedded default's shared SQLite cache).
     try:
-        return cache.incr(key)
+        return backend.incr(key)
     except ValueError:  # first request of this window
-        return 1 if cache.add(key, 1, 75) else cache.incr(key)
+        return 1 if backend.add(key, 1, 75) else backend.incr(key)
 
 
 def check_rate(*, ident: str, per_minute: int | None, now: float | None = None) -> dict[str, str]:

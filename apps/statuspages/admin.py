@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.actors import actor_label
 from apps.core.admin import ReadOnlyAdminMixin
 from apps.core.errors import ServiceError, UpgradeRequired
 from apps.monitors.models import Monitor
@@ -144,14 +145,24 @@ class SectionAdmin(_OwnRows, TenantScopedAdmin):
         services.section_delete(section=obj)
 
 
+@admin.display(description="author")
+def author_actor(obj: IncidentUpdate | Postmortem) -> str:
+    """The user or API key who wrote it."""
+    return actor_label(obj.author, obj.author_key, system="-")
+
+
 @admin.register(IncidentUpdate)
 class IncidentUpdateAdmin(TenantScopedAdmin):
     """Updates are published through the API (which emails subscribers); here they are read."""
 
-    list_display = ["incident", "status", "posted_at", "author", "recipients", "organization"]
+    list_display = ["incident", "status", "posted_at", author_actor, "recipients", "organization"]
     list_filter = ["status"]
     list_select_related = ["incident", "author", "organization"]
-    readonly_fields = [f.name for f in IncidentUpdate._meta.fields]
+    exclude = ["author"]
+    readonly_fields = [
+        *(f.name for f in IncidentUpdate._meta.fields if f.name not in ("author", "author_key")),
+        author_actor,
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -161,7 +172,8 @@ class IncidentUpdateAdmin(TenantScopedAdmin):
 class PostmortemAdmin(TenantScopedAdmin):
     list_display = ["incident", "published", "updated_at", "organization"]
     list_select_related = ["incident", "organization"]
-    readonly_fields = ["incident", "organization", "author"]
+    exclude = ["author"]
+    readonly_fields = ["incident", "organization", author_actor]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

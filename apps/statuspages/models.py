@@ -102,6 +102,8 @@ class IncidentUpdate(TenantModel):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API key that wrote it (a snapshot, see apps.core.actors).
+    author_key = models.JSONField(null=True, blank=True, editable=False)
     posted_at = models.DateTimeField()
     notify = models.BooleanField(default=True)
     # Set once by the fan-out's compare-and-set claim, so a redelivered task mails no one twice.
@@ -125,6 +127,8 @@ class Postmortem(TenantModel):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API key that wrote it (a snapshot, see apps.core.actors).
+    author_key = models.JSONField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"Postmortem of {self.incident_id}"

@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.actors import api_key_ref
 from apps.core.errors import ServiceError
 from apps.incidents.models import Incident
 from apps.monitors.models import Monitor
@@ -35,7 +36,7 @@ from apps.statuspages.subscriptions import (  # for the app
     subscriber_unsubscribe,
     subscription_request,
 )
-from apps.tenants.models import Organization
+from apps.tenants.models import ApiKey, Organization
 
 _PAGE_FIELDS = ("name", "slug", "description", "published", "private", "history_days")
 
@@ -168,16 +169,25 @@ def section_delete(*, section: StatusPageSection) -> None:
 
 @transaction.atomic
 def incident_update_post(
-    *, incident: Incident, status: str, message: str, user: Any = None, notify: bool = True
+    *,
+    incident: Incident,
+    status: str,
+    message: str,
+    user: Any = None,
+    notify: bool = True,
+    api_key: ApiKey | None = None,
 ) -> IncidentUpdate:
-    """Publish an update on an incident. Shown on every page listing its monitor at once;
-    emailed to those pages' confirmed subscribers after commit (when `notify`)."""
+    """Publish an update on an incident (by a user or an API key). Shown on every page
+    listing its monitor at once; emailed to those pages' confirmed subscribers after commit
+    (when `notify`)."""
+    author = user if getattr(user, "pk", None) else None
     update = IncidentUpdate.objects.create(
         organization_id=incident.organization_id,
         incident=incident,
         status=status,
         message=message,
-        author=user if getattr(user, "pk", None) else None,
+        author=author,
+        author_key=api_key_ref(api_key) if author is None else None,
         posted_at=timezone.now(),
         notify=notify,
     )
@@ -189,16 +199,24 @@ def incident_update_post(
 
 @transaction.atomic
 def postmortem_set(
-    *, incident: Incident, body: str, published: bool = True, user: Any = None
+    *,
+    incident: Incident,
+    body: str,
+    published: bool = True,
+    user: Any = None,
+    api_key: ApiKey | None = None,
 ) -> Postmortem:
-    """Write (or rewrite) the incident's postmortem; one per incident."""
+    """Write (or rewrite) the incident's postmortem; one per incident. Its author is whoever
+    wrote it last (a user or an API key)."""
+    author = user if getattr(user, "pk", None) else None
     postmortem, _ = Postmortem.objects.update_or_create(
         incident=incident,
         defaults={
             "organization_id": incident.organization_id,
             "body": body,
             "published": published,
-            "author": user if getattr(user, "pk", None) else None,
+            "author": author,
+            "author_key": api_key_ref(api_key) if author is None else None,
         },
     )
     page_cache.forget_for_incident(incident)

@@ -24,6 +24,12 @@ from apps.audit import services as audit
 from apps.core.errors import Conflict, ServiceError
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 
+# Sign-in throttles, one set for the API's login and the console's form (see that module).
+from apps.tenants.throttling import login_failure_record as login_failure_record
+from apps.tenants.throttling import login_failures_clear as login_failures_clear
+from apps.tenants.throttling import login_retry_after as login_retry_after
+from apps.tenants.throttling import login_throttles_clear as login_throttles_clear
+
 User = get_user_model()
 
 API_KEY_PREFIX = "hk_"

@@ -74,7 +74,7 @@ def test_api_keys_act_as_themselves(business, key_client):
     [entry] = entries("monitor.created")
     assert entry.actor_kind == "api_key"
     assert entry.actor_api_key_id == client.api_key.pk
-    assert entry.actor_label == f"key {client.api_key.prefix}"
+    assert entry.actor_label == f'API key "test" ({client.api_key.prefix})'
 
 
 def test_channels_members_keys_plans_policies_acks_and_healing_runs_are_recorded(
@@ -187,7 +187,8 @@ def test_filters_by_actor_object_type_and_time(
 ):
     client = client_for(owner)
     client.post("/api/v1/monitors/", MONITOR, format="json")
-    key_client(business).post("/api/v1/monitors/", {**MONITOR, "name": "b"}, format="json")
+    keyed = key_client(business)
+    keyed.post("/api/v1/monitors/", {**MONITOR, "name": "b"}, format="json")
     client.post(
         "/api/v1/channels/",
         {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/h"}},
@@ -200,6 +201,12 @@ def test_filters_by_actor_object_type_and_time(
     assert {e["action"] for e in by_user} == {"monitor.created", "channel.created"}
     by_key = client.get("/api/v1/audit-log/", {"actor": "api_key"}).json()["results"]
     assert [e["object_repr"] for e in by_key] == ["b"]
+    # One key, by its prefix or its whole label.
+    prefix = keyed.api_key.prefix
+    for actor in (prefix, f'API key "test" ({prefix})'):
+        one_key = client.get("/api/v1/audit-log/", {"actor": actor}).json()["results"]
+        assert [e["object_repr"] for e in one_key] == ["b"], actor
+    assert client.get("/api/v1/audit-log/", {"actor": "hk_nosuchkey"}).json()["results"] == []
     channels = client.get("/api/v1/audit-log/", {"object_type": "channel"}).json()["results"]
     assert [e["action"] for e in channels] == ["channel.created"]
     future = (timezone.now() + timedelta(hours=1)).isoformat()
@@ -269,7 +276,7 @@ def test_deleting_the_actor_or_the_organization_keeps_or_erases_entries_cleanly(
     assert api_keys_purge_dead() == 1
     entry = AuditEntry.objects.get(action="monitor.created")
     assert entry.actor_api_key_id == client.api_key.pk
-    assert entry.actor_label == f"key {client.api_key.prefix}"
+    assert entry.actor_label == f'API key "test" ({client.api_key.prefix})'
     # Erasing a tenant erases its log with it (and nobody else's).
     monitor_services.monitor_create(org=other_org, data=dict(MONITOR))
     business.delete()

@@ -105,7 +105,9 @@ def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(org, o
     with events.incident_event.muted(), events.incident_events.muted():
         organization_change_plan(org=org, plan_code="business", source="test")
         few = [make_monitor(org, name=f"f{i}", failure_threshold=1) for i in range(3)]
-        many = [make_monitor(org, name=f"m{i}", failure_threshold=1) for i in range(40)]
+        # 30: on SQLite a bulk INSERT of more rows than 999 parameters allow is split in two
+        # (Django's batch size for SQLite), which is the database's cap, not the listeners'.
+        many = [make_monitor(org, name=f"m{i}", failure_threshold=1) for i in range(30)]
         for group in (few, many):
             # Start from the opposite state (for recoveries: down with an open incident).
             first = up if outcome is down else down
@@ -114,7 +116,7 @@ def test_many_monitors_changing_at_once_cost_the_same_statements_as_a_few(org, o
         assert small > 5  # measured, not vacuous
         assert large == small
         expected = "triggered" if outcome is down else "resolved"
-        assert Incident.objects.filter(status=expected).count() == 43
+        assert Incident.objects.filter(status=expected).count() == 33
 
 
 def test_a_healthy_batch_costs_the_incidents_no_statement(org):

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.actors import ApiKeyRef
 from apps.core.api import StrictSerializer
 from apps.healing.actions import REGISTRY
 from apps.healing.engine import CONDITIONS
@@ -117,6 +118,9 @@ class HealingPolicyCreatedOutput(HealingPolicyOutput):
 class HealingAttemptOutput(serializers.ModelSerializer):
     policy_name = serializers.CharField(source="policy.name", default=None, allow_null=True)
     verification = serializers.ChoiceField(choices=Verification.choices)
+    # Who asked for a manual run: `requested_by` (a user id) or this API key; both null: the
+    # engine on its own.
+    requested_by_key = ApiKeyRef(allow_null=True, read_only=True)
 
     class Meta:
         model = HealingAttempt
@@ -135,6 +139,7 @@ class HealingAttemptOutput(serializers.ModelSerializer):
             "status",
             "automatic",
             "requested_by",
+            "requested_by_key",
             "outcome",
             "error",
             "started_at",

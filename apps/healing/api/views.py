@@ -102,8 +102,9 @@ class IncidentHealView(TenantAPIView):
     )
     def post(self, request: Request, pk) -> Response:
         incident = _incident(self, pk)
-        user = self.tenancy.user
-        attempt = services.heal_request(incident=incident, user=user)
+        attempt = services.heal_request(
+            incident=incident, user=self.tenancy.user, api_key=self.tenancy.api_key
+        )
         return Response(HealingAttemptOutput(attempt).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -12,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.audit.services import SYSTEM, Actor, current_actor, user_actor
+from apps.audit.services import SYSTEM, Actor, api_key_actor, current_actor, user_actor
+from apps.core.actors import actor_label, api_key_ref
 from apps.core.errors import Conflict, ServiceError
 from apps.healing import anomaly, engine, selectors
 from apps.healing.models import (
@@ -27,6 +28,7 @@ from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent
 from apps.monitors.models import Monitor
 from apps.plans.selectors import entitlements_for
+from apps.tenants.models import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,11 @@ def timeline_record(
     at: datetime,
     note: str,
     actor: AbstractBaseUser | None = None,
+    actor_key: dict[str, str] | None = None,
     **data: Any,
 ) -> IncidentEvent | None:
-    """One `healing` line on the incident's timeline (never notified: alerts ignore it)."""
+    """One `healing` line on the incident's timeline (never notified: alerts ignore it), by
+    a user, an API key (its snapshot) or, with neither, the engine."""
     if attempt.incident_id is None:
         return None
     event = IncidentEvent.objects.create(
@@ -51,6 +55,7 @@ def timeline_record(
         kind=EventKind.HEALING,
         at=at,
         actor=actor,
+        actor_key=actor_key if actor is None else None,
         note=note[:2000],
         data={
             "notify": False,
@@ -173,10 +178,12 @@ def _record_verdict(
     now: datetime,
     trigger: str,
     user: AbstractBaseUser | None = None,
+    api_key: ApiKey | None = None,
     manual: bool = False,
 ) -> HealingAttempt:
     # A person or an API key asked (manual), or the engine acted on its own (the system).
-    manual = manual or user is not None
+    manual = manual or user is not None or api_key is not None
+    key = api_key_ref(api_key) if user is None else None
     attempt = HealingAttempt.objects.create(
         organization_id=incident.organization_id,
         incident=incident,
@@ -191,11 +198,12 @@ def _record_verdict(
         status=STATUS_FOR_DECISION[verdict.decision],
         automatic=verdict.acts and not manual,
         requested_by=user,
+        requested_by_key=key,
     )
     attempt.incident = incident
-    timeline_record(attempt, "decided", at=now, note=verdict.explanation, actor=user)
+    timeline_record(attempt, "decided", at=now, note=verdict.explanation, actor=user, actor_key=key)
     if attempt.status == AttemptStatus.PENDING:
-        attempt_start(attempt, actor=_requester(user) if manual else SYSTEM)
+        attempt_start(attempt, actor=_requester(user, api_key) if manual else SYSTEM)
     logger.info(
         "healing decided",
         extra={
@@ -208,9 +216,14 @@ def _record_verdict(
     return attempt
 
 
-def _requester(user: AbstractBaseUser | None) -> Actor:
-    """Who asked for a manual run: the user, else the request's API key (current_actor)."""
-    return user_actor(user) if user is not None else current_actor()
+def _requester(user: AbstractBaseUser | None, api_key: ApiKey | None) -> Actor:
+    """Who asked for a manual run, for the audit log: the user, the API key, else whoever the
+    request or task says (current_actor)."""
+    if user is not None:
+        return user_actor(user)
+    if api_key is not None:
+        return api_key_actor(api_key)
+    return current_actor()
 
 
 def attempt_start(attempt: HealingAttempt, *, actor: Actor) -> None:
@@ -241,8 +254,11 @@ def on_incident_event(*, incident: Incident, event: IncidentEvent) -> None:
     heal_evaluate(incident=incident, trigger=event.kind)
 
 
-def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> HealingAttempt:
-    """A person runs healing on an incident: the pending suggestion, or a fresh decision.
+def heal_request(
+    *, incident: Incident, user: AbstractBaseUser | None, api_key: ApiKey | None = None
+) -> HealingAttempt:
+    """A person (or an API key) runs healing on an incident: the pending suggestion, or a
+    fresh decision.
 
     The same guards as automatic runs apply (409 with the reason): an attempt in flight, max
     attempts for the incident, the monitor's cooldown. Available on every plan: this is the
@@ -271,7 +287,8 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
             .order_by("-created_at")
             .first()
         )
-        note = f"Run by {getattr(user, 'email', '') or 'a person'}: {policy.action_kind}."
+        key = api_key_ref(api_key) if user is None else None
+        note = f"Run by {actor_label(user, key, system='a person')}: {policy.action_kind}."
         if suggestion is not None and suggestion.action_kind == policy.action_kind:
             # Compare-and-set: two clicks on the same suggestion run it once.
             claimed = HealingAttempt.objects.filter(
@@ -280,14 +297,15 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
                 status=AttemptStatus.PENDING,
                 decision=Decision.EXECUTE,
                 requested_by=user,
+                requested_by_key=key,
                 updated_at=now,
             )
             if not claimed:
                 raise Conflict("This suggestion is being run already.", code="in_flight")
             suggestion.refresh_from_db()
             suggestion.incident = incident
-            timeline_record(suggestion, "requested", at=now, note=note, actor=user)
-            attempt_start(suggestion, actor=_requester(user))
+            timeline_record(suggestion, "requested", at=now, note=note, actor=user, actor_key=key)
+            attempt_start(suggestion, actor=_requester(user, api_key))
             return suggestion
         verdict = engine.Verdict(
             Decision.EXECUTE,
@@ -304,5 +322,6 @@ def heal_request(*, incident: Incident, user: AbstractBaseUser | None) -> Healin
             now=now,
             trigger="request",
             user=user,
+            api_key=api_key,
             manual=True,
         )

@@ -6,6 +6,7 @@ from typing import Any
 from croniter import croniter
 from rest_framework import serializers
 
+from apps.core.actors import ApiKeyRef
 from apps.core.api import StrictSerializer
 from apps.incidents import rules
 from apps.incidents import windows as window_math
@@ -36,17 +37,21 @@ class MonitorRef(serializers.Serializer):
 
 
 class EventOutput(serializers.ModelSerializer):
+    # The user who acted, or the API key (one of the two; both null: the system).
     actor = UserRef(allow_null=True)
+    actor_key = ApiKeyRef(allow_null=True)
 
     class Meta:
         model = IncidentEvent
-        fields = ["id", "kind", "at", "actor", "note", "count", "data"]
+        fields = ["id", "kind", "at", "actor", "actor_key", "note", "count", "data"]
 
 
 class IncidentOutput(serializers.ModelSerializer):
     monitor = MonitorRef(allow_null=True)
     acknowledged_by = UserRef(allow_null=True)
+    acknowledged_by_key = ApiKeyRef(allow_null=True)
     resolved_by = UserRef(allow_null=True)
+    resolved_by_key = ApiKeyRef(allow_null=True)
 
     class Meta:
         model = Incident
@@ -66,8 +71,10 @@ class IncidentOutput(serializers.ModelSerializer):
             "last_seen_at",
             "acknowledged_at",
             "acknowledged_by",
+            "acknowledged_by_key",
             "resolved_at",
             "resolved_by",
+            "resolved_by_key",
             "escalation_step",
             "next_escalation_at",
         ]
@@ -192,6 +199,9 @@ class WindowOutput(serializers.ModelSerializer):
     monitors = serializers.SerializerMethodField()
     active = serializers.SerializerMethodField()
     next_start = serializers.SerializerMethodField()
+    # Who made it: a user or an API key (both null: the system, e.g. a window from config).
+    created_by = UserRef(allow_null=True, read_only=True)
+    created_by_key = ApiKeyRef(allow_null=True, read_only=True)
 
     class Meta:
         model = MaintenanceWindow
@@ -213,6 +223,8 @@ class WindowOutput(serializers.ModelSerializer):
             "incident",
             "active",
             "next_start",
+            "created_by",
+            "created_by_key",
             "created_at",
         ]
 

@@ -73,6 +73,7 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
             severity=v["severity"],
             description=v["description"],
             actor=self.tenancy.user,
+            api_key=self.tenancy.api_key,
         )
         return Response(self._detail(incident), status=status.HTTP_201_CREATED)
 
@@ -82,7 +83,10 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         data = s.NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         incident = services.incident_acknowledge(
-            incident=self.get_object(), user=self.tenancy.user, note=data.validated_data["note"]
+            incident=self.get_object(),
+            user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
+            note=data.validated_data["note"],
         )
         return Response(self._detail(incident))
 
@@ -94,6 +98,7 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         incident = services.incident_resolve(
             incident=self.get_object(),
             user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
             note=data.validated_data["note"],
             manual=True,  # a user or an API key asked, even when no user is signed in
         )
@@ -107,7 +112,10 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         data = s.TextInput(data=request.data)
         data.is_valid(raise_exception=True)
         event = services.incident_note(
-            incident=self.get_object(), user=self.tenancy.user, text=data.validated_data["text"]
+            incident=self.get_object(),
+            user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
+            text=data.validated_data["text"],
         )
         return Response(s.EventOutput(event).data, status=status.HTTP_201_CREATED)
 
@@ -123,6 +131,7 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         window = services.incident_snooze(
             incident=self.get_object(),
             user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
             minutes=data.validated_data["minutes"],
         )
         return Response(
@@ -311,7 +320,12 @@ class MaintenanceWindowViewSet(
 
     def scoped_queryset(self, org):
         if self.action != "list":
-            return super().scoped_queryset(org).prefetch_related("monitors")
+            return (
+                super()
+                .scoped_queryset(org)
+                .select_related("created_by")
+                .prefetch_related("monitors")
+            )
         return selectors.window_list(org=org)
 
     def get_serializer_context(self) -> dict:
@@ -321,7 +335,10 @@ class MaintenanceWindowViewSet(
         data = s.WindowInput(data=request.data, context={"org": self.organization})
         data.is_valid(raise_exception=True)
         window = services.window_create(
-            org=self.organization, data=dict(data.validated_data), user=self.tenancy.user
+            org=self.organization,
+            data=dict(data.validated_data),
+            user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
         )
         return Response(self._out(window), status=status.HTTP_201_CREATED)
 

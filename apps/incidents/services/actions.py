@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.core.actors import api_key_ref
 from apps.core.errors import Conflict, ServiceError
 from apps.incidents.models import (
     EventKind,
@@ -22,6 +23,7 @@ from apps.incidents.models import (
     WindowKind,
 )
 from apps.incidents.opening import timeline_record
+from apps.tenants.models import ApiKey
 
 SNOOZE_DEFAULT_MINUTES = 60
 
@@ -36,29 +38,58 @@ def _lock(incident: Incident) -> Incident:
     )
 
 
-def _settle(locked: Incident, status: str, *, at: datetime, user: Any) -> None:
+def _settle(
+    locked: Incident, status: str, *, at: datetime, user: Any, key: dict[str, str] | None
+) -> None:
     """Move the locked incident to `status` (acknowledged or resolved), recording when and by
-    whom in its `<status>_at` and `<status>_by` fields; escalation stops."""
+    whom in its `<status>_at`, `<status>_by` and `<status>_by_key` fields; escalation stops."""
     locked.status = status
     setattr(locked, f"{status}_at", at)
     setattr(locked, f"{status}_by", user)
+    setattr(locked, f"{status}_by_key", key)
     locked.next_escalation_at = None
     locked.save(
-        update_fields=["status", f"{status}_at", f"{status}_by", "next_escalation_at", "updated_at"]
+        update_fields=[
+            "status",
+            f"{status}_at",
+            f"{status}_by",
+            f"{status}_by_key",
+            "next_escalation_at",
+            "updated_at",
+        ]
     )
 
 
+def _key(user: AbstractBaseUser | None, api_key: ApiKey | None) -> dict[str, str] | None:
+    """The API key's snapshot when a key (not a user) acts."""
+    return api_key_ref(api_key) if user is None else None
+
+
 def incident_acknowledge(
-    *, incident: Incident, user: AbstractBaseUser | None, note: str = ""
+    *,
+    incident: Incident,
+    user: AbstractBaseUser | None,
+    note: str = "",
+    api_key: ApiKey | None = None,
 ) -> Incident:
-    """Someone is on it: stops escalation. Acknowledging twice is a 409; resolved too."""
+    """Someone (a user, or an API key) is on it: stops escalation. Acknowledging twice is a
+    409; resolved too."""
+    key = _key(user, api_key)
     with transaction.atomic():
         locked = _lock(incident)
         if locked.status != IncidentStatus.TRIGGERED:
             raise Conflict(f"The incident is {locked.status}.", code=f"already_{locked.status}")
         now = timezone.now()
-        _settle(locked, IncidentStatus.ACKNOWLEDGED, at=now, user=user)
-        timeline_record(locked, EventKind.ACKNOWLEDGED, at=now, notify=False, actor=user, note=note)
+        _settle(locked, IncidentStatus.ACKNOWLEDGED, at=now, user=user, key=key)
+        timeline_record(
+            locked,
+            EventKind.ACKNOWLEDGED,
+            at=now,
+            notify=False,
+            actor=user,
+            actor_key=key,
+            note=note,
+        )
         audit.record(
             org=locked.organization_id,
             action="incident.acknowledged",
@@ -69,11 +100,19 @@ def incident_acknowledge(
     return locked
 
 
-def incident_note(*, incident: Incident, user: AbstractBaseUser | None, text: str) -> IncidentEvent:
+def incident_note(
+    *, incident: Incident, user: AbstractBaseUser | None, text: str, api_key: ApiKey | None = None
+) -> IncidentEvent:
     with transaction.atomic():
         locked = _lock(incident)
         return timeline_record(
-            locked, EventKind.NOTE, at=timezone.now(), notify=False, actor=user, note=text
+            locked,
+            EventKind.NOTE,
+            at=timezone.now(),
+            notify=False,
+            actor=user,
+            actor_key=_key(user, api_key),
+            note=text,
         )
 
 
@@ -85,25 +124,28 @@ def incident_resolve(
     at: datetime | None = None,
     notify: bool = True,
     manual: bool = False,
+    api_key: ApiKey | None = None,
     **data: Any,
 ) -> Incident:
     """Close the incident (by a user, by an API key with `manual`, or automatically) and stop
     escalation. The resolved event is notified unless `notify` is False. Resolving a resolved
     incident is a 409. A resolution someone asked for is audited."""
-    manual = manual or user is not None
+    manual = manual or user is not None or api_key is not None
+    key = _key(user, api_key)
     with transaction.atomic():
         locked = _lock(incident)
         if locked.status == IncidentStatus.RESOLVED:
             raise Conflict("The incident is resolved already.", code="already_resolved")
         previous = locked.status
         at = at or timezone.now()
-        _settle(locked, IncidentStatus.RESOLVED, at=at, user=user)
+        _settle(locked, IncidentStatus.RESOLVED, at=at, user=user, key=key)
         timeline_record(
             locked,
             EventKind.RESOLVED,
             at=at,
             notify=notify,
             actor=user,
+            actor_key=key,
             note=note,
             auto=not manual,
             **data,
@@ -131,7 +173,11 @@ def incident_delete(*, incident: Incident) -> None:
 
 
 def incident_snooze(
-    *, incident: Incident, user: AbstractBaseUser | None, minutes: int = SNOOZE_DEFAULT_MINUTES
+    *,
+    incident: Incident,
+    user: AbstractBaseUser | None,
+    minutes: int = SNOOZE_DEFAULT_MINUTES,
+    api_key: ApiKey | None = None,
 ) -> MaintenanceWindow:
     """ "Snooze": a silence on the incident's monitor for `minutes` from now. New incidents of
     that monitor are recorded but not notified until it ends; the incident stays open."""
@@ -144,6 +190,7 @@ def incident_snooze(
         raise Conflict("The incident is resolved already.", code="already_resolved")
     now = timezone.now()
     until = now + timedelta(minutes=minutes)
+    key = _key(user, api_key)
     with transaction.atomic():
         window = MaintenanceWindow.objects.create(
             organization_id=incident.organization_id,
@@ -154,6 +201,7 @@ def incident_snooze(
             ends_at=until,
             incident=incident,
             created_by=user,
+            created_by_key=key,
         )
         window.monitors.add(incident.monitor_id)
         timeline_record(
@@ -162,6 +210,7 @@ def incident_snooze(
             at=now,
             notify=False,
             actor=user,
+            actor_key=key,
             snoozed_until=until.isoformat(),
             silence=str(window.pk),
         )

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from apps.core.actors import api_key_ref
 from apps.core.errors import ServiceError
 from apps.incidents import rules, sweeps
 from apps.incidents.models import (
@@ -16,7 +17,7 @@ from apps.incidents.models import (
     MonitorDependency,
 )
 from apps.monitors.models import Monitor
-from apps.tenants.models import Organization
+from apps.tenants.models import ApiKey, Organization
 
 # --- Alert rules ------------------------------------------------------------------------------
 
@@ -91,13 +92,22 @@ def dependency_delete(*, dependency: MonitorDependency) -> None:
 
 
 def window_create(
-    *, org: Organization, data: dict[str, Any], user: AbstractBaseUser | None = None
+    *,
+    org: Organization,
+    data: dict[str, Any],
+    user: AbstractBaseUser | None = None,
+    api_key: ApiKey | None = None,
 ) -> MaintenanceWindow:
-    """Create a window or silence; monitors it covers enter maintenance at once if it is in
-    force now (the sweep would within 30 s)."""
+    """Create a window or silence (by a user or an API key); monitors it covers enter
+    maintenance at once if it is in force now (the sweep would within 30 s)."""
     monitors = data.pop("monitors", [])
     with transaction.atomic():
-        window = MaintenanceWindow.objects.create(organization=org, created_by=user, **data)
+        window = MaintenanceWindow.objects.create(
+            organization=org,
+            created_by=user,
+            created_by_key=api_key_ref(api_key) if user is None else None,
+            **data,
+        )
         window.monitors.set(monitors)
         sweeps.maintenance_sync(org_ids={org.pk})
     return window

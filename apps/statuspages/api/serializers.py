@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.core.actors import ApiKeyRef
 from apps.core.api import StrictSerializer
 from apps.statuspages.models import (
     Badge,
@@ -100,6 +101,9 @@ class UpdateInput(StrictSerializer):
 
 
 class UpdateOutput(serializers.ModelSerializer):
+    # Who wrote it: `author` (a user id) or this API key.
+    author_key = ApiKeyRef(allow_null=True, read_only=True)
+
     class Meta:
         model = IncidentUpdate
         fields = [
@@ -108,6 +112,7 @@ class UpdateOutput(serializers.ModelSerializer):
             "status",
             "message",
             "author",
+            "author_key",
             "posted_at",
             "notify",
             "notified_at",
@@ -121,9 +126,19 @@ class PostmortemInput(StrictSerializer):
 
 
 class PostmortemOutput(serializers.ModelSerializer):
+    author_key = ApiKeyRef(allow_null=True, read_only=True)
+
     class Meta:
         model = Postmortem
-        fields = ["incident", "body", "published", "author", "created_at", "updated_at"]
+        fields = [
+            "incident",
+            "body",
+            "published",
+            "author",
+            "author_key",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class BadgeInput(StrictSerializer):

@@ -151,7 +151,10 @@ class IncidentUpdatesView(_IncidentScoped):
         data = s.UpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         update = services.incident_update_post(
-            incident=incident, user=self.tenancy.user, **data.validated_data
+            incident=incident,
+            user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
+            **data.validated_data,
         )
         return Response(s.UpdateOutput(update).data, status=status.HTTP_201_CREATED)
 
@@ -178,7 +181,10 @@ class PostmortemView(_IncidentScoped):
         data = s.PostmortemInput(data=request.data)
         data.is_valid(raise_exception=True)
         postmortem = services.postmortem_set(
-            incident=incident, user=self.tenancy.user, **data.validated_data
+            incident=incident,
+            user=self.tenancy.user,
+            api_key=self.tenancy.api_key,
+            **data.validated_data,
         )
         return Response(s.PostmortemOutput(postmortem).data)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.core.lists import CHAR_MESSAGES, TextFilter, document, since_until
 
@@ -25,10 +25,16 @@ class AuditFilter(django_filters.FilterSet):
     since, until = since_until("at")
 
     def filter_actor(self, qs: QuerySet, name: str, actor: str) -> QuerySet:
-        """The actor kind (`user`, `api_key`, `operator`, `system`), a user's or key's id, or
-        the label (an email, `key hk_...`)."""
+        """The actor kind (`user`, `api_key`, `operator`, `system`), a user's or key's id, a
+        key's prefix (`hk_...`), or the label (an email, `API key "name" (hk_...)`)."""
         if actor in ("user", "api_key", "operator", "system"):
             return qs.filter(actor_kind=actor)
+        if actor.startswith("hk_") and " " not in actor:
+            # Labels end with the prefix in brackets; entries written before keys were named
+            # in labels read `key hk_...`.
+            return qs.filter(actor_kind="api_key").filter(
+                Q(actor_label__endswith=f"({actor})") | Q(actor_label=f"key {actor}")
+            )
         if actor.isdigit():
             return qs.filter(actor_user_id=int(actor))
         try:

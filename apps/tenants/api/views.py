@@ -65,7 +65,7 @@ class LoginView(_Public):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"].lower()
-        wait = throttling.retry_after(request, email)
+        wait = throttling.login_retry_after(request, email)
         if wait is not None:
             raise exceptions.Throttled(wait=wait, detail="Too many failed sign-in attempts.")
         user = User.objects.filter(email__iexact=email, is_active=True).first()
@@ -77,10 +77,10 @@ class LoginView(_Public):
             else None
         )
         if authenticated is None:
-            throttling.record_failure(request, email)
+            throttling.login_failure_record(request, email)
             # One message for an unknown email and a wrong password: no account enumeration.
             raise exceptions.AuthenticationFailed("Email or password is incorrect.")
-        throttling.clear_failures(request, email)
+        throttling.login_failures_clear(request, email)
         return Response({"token": services.user_token(user=authenticated)})
 
 

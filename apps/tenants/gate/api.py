@@ -64,7 +64,8 @@ def tenancy_for_request(request: Request) -> Tenancy:
 
 
 def enforce_api_plan(tenancy: Tenancy) -> dict[str, str]:
-    """Per-key rate limit from the plan (429 past it) and API-request metering."""
+    """The plan's per-minute rate limit, per API key or per (user, organization), counted in
+    the cache every process shares (429 past it), and API-request metering."""
     org = tenancy.organization
     per_minute = entitlements_for(org).limit(Limit.API_REQUESTS_PER_MINUTE)
     if tenancy.api_key is not None:
