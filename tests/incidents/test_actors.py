@@ -14,7 +14,8 @@ from apps.incidents import services
 from apps.incidents.models import EventKind, Incident, IncidentEvent, MaintenanceWindow
 from apps.tenants.models import ApiKey
 from apps.tenants.services import api_key_revoke, api_key_update, api_keys_purge_dead
-from tests.incidents.conftest import down, feed, make_monitor, up
+from tests.factories import make_monitor
+from tests.incidents.conftest import down, feed, up
 
 pytestmark = pytest.mark.django_db
 
