@@ -212,6 +212,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://")
+# How long a message a worker took stays invisible before Redis hands it to another worker
+# (below); the embedded filesystem broker has no such timeout.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = config.integer(
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS", 90, minimum=30
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport needs no server: in and out must be the same folder, and the
     # control folder must be explicit for broadcast commands (inspect ping) to work.
@@ -223,6 +228,20 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "control_folder": str(_control_dir),
+    }
+else:
+    # Redis: a message a worker took but never acknowledged (the worker was killed) goes back
+    # to its queue once it has been out this long. It must be longer than any late-acknowledged
+    # task may run, or a task still running is handed to a second worker; tasks that may run
+    # longer acknowledge on receipt (their next scheduled run redoes them), and a countdown is
+    # shortened to fit (healthorch/celery.py). The sweep for such messages runs every 5 s, so a
+    # killed worker's batch runs again within this plus 5 seconds, not kombu's default hour.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        # An unreachable broker fails a connect in seconds, not after the system's TCP timeout.
+        "socket_connect_timeout": 5,
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
