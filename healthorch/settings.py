@@ -152,6 +152,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, rate limits) ---------------------------------------------------------
 CACHES = {"default": config.cache("CACHE_URL", "locmemcache://healthorch")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # While Redis cannot be reached, reads miss (and fall back to the database), writes are
+    # dropped and rate limits are not counted; the outage is logged once (apps/core/cache.py).
+    CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"
+    # A request waits at most this long for an unreachable cache before treating it as a miss.
+    _cache_wait = config.integer("CACHE_SOCKET_TIMEOUT_SECONDS", 1, minimum=1)
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=_cache_wait, socket_timeout=_cache_wait
+    )
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

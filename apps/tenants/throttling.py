@@ -14,6 +14,8 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apps.core.cache import CacheUnavailable
+
 
 def _client(request: Request) -> str:
     return BaseThrottle().get_ident(request)
@@ -46,6 +48,10 @@ def record_failure(request: Request, email: str) -> None:
                 cache.incr(key)
             except ValueError:  # expired between add and incr
                 cache.add(key, 1, timeout)
+            except CacheUnavailable:
+                # Fails open: failures are not counted while the cache is unreachable (logged
+                # once per outage); sign-in keeps working for everyone.
+                return
 
 
 def clear_failures(request: Request, email: str) -> None:
