@@ -6,7 +6,7 @@ With several processes (gunicorn workers, Celery pool), set PROMETHEUS_MULTIPROC
 merges every process's counters.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 monitor_checks_executed_total = Counter(
     "monitor_checks_executed_total", "Checks run, by monitor kind and outcome", ["kind", "outcome"]
@@ -23,6 +23,17 @@ scheduler_lag_seconds = Histogram(
     "scheduler_lag_seconds",
     "How late a due check was when the dispatcher claimed it",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+scheduler_checks_skipped_total = Counter(
+    "scheduler_checks_skipped_total",
+    "Due checks skipped because the dispatcher fell a whole interval behind (an outage)",
+)
+# Alert on `time() - scheduler_last_dispatch_timestamp_seconds`: it stops moving when beat or
+# the worker running the dispatch stops. "max" across processes: the latest dispatch anywhere.
+scheduler_last_dispatch_timestamp_seconds = Gauge(
+    "scheduler_last_dispatch_timestamp_seconds",
+    "Unix time the dispatcher last ran (claimed due checks, or found none due)",
+    multiprocess_mode="max",
 )
 incidents_created_total = Counter("incidents_created_total", "Incidents opened", ["severity"])
 notifier_notifications_sent_total = Counter(

@@ -357,8 +357,14 @@ HEALTHORCH_REGIONS = config.str_list("HEALTHORCH_REGIONS", ["default"])
 # own uplink and are recorded as inconclusive. Empty: off.
 HEALTHORCH_CANARY_URL = config.string("HEALTHORCH_CANARY_URL", "")
 # Beat pings this URL every minute (an outside heartbeat service) so someone notices when
-# healthorch itself stops. Empty: off.
+# healthorch itself stops; the ping is withheld while dispatch is stale (below). Empty: off.
 HEALTHORCH_SELF_HEARTBEAT_URL = config.string("HEALTHORCH_SELF_HEARTBEAT_URL", "")
+# Dispatch is stale when a due check has waited this long without being claimed (beat, the
+# worker running the dispatch, or the broker stopped): /health answers 503 naming the
+# scheduler, and the self heartbeat goes quiet. The dispatcher runs every 2 s.
+HEALTHORCH_SCHEDULER_STALE_SECONDS = config.integer(
+    "HEALTHORCH_SCHEDULER_STALE_SECONDS", 30, minimum=5
+)
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 
 # --- Alerts ---------------------------------------------------------------------------------
