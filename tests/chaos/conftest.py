@@ -37,6 +37,17 @@ def pytest_configure(config):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    """The scenarios take about five minutes together: `make chaos` (pytest -m chaos) runs
+    them, CI runs both commands, and `make test` leaves them out to stay quick."""
+    if "chaos" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a chaos scenario: run with `make chaos` (pytest -m chaos)")
+    for item in items:
+        if item.get_closest_marker("chaos") is not None:
+            item.add_marker(skip)
+
+
 class RedisServer:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
