@@ -256,7 +256,8 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     """Tasks this test process enqueues (an outbox on commit) go to the stack's broker."""
     from healthorch.celery import app
 
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    # The write URL: Celery prefers a CELERY_BROKER_URL environment variable to broker_url.
+    saved = (app.conf.get("broker_write_url"), app.conf.broker_transport_options)
 
     def reset_pool() -> None:
         if app._pool is not None:
@@ -265,10 +266,10 @@ def publishing_to(broker_url: str) -> Iterator[None]:
         app.amqp._producer_pool = None
 
     reset_pool()
-    app.conf.broker_url = broker_url
+    app.conf.broker_write_url = broker_url
     app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
     try:
         yield
     finally:
         reset_pool()
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.broker_write_url, app.conf.broker_transport_options = saved
