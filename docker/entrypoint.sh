@@ -52,6 +52,7 @@ case "$role" in
             --threads "${WEB_THREADS:-4}" \
             --no-control-socket \
             --access-logfile - \
+            --logger-class healthorch.accesslog.RedactingLogger \
             --timeout 30 \
             "$@"
         ;;

@@ -220,7 +220,8 @@ DEFAULT_FROM_EMAIL = config.string("DEFAULT_FROM_EMAIL", "healthorch <alerts@hea
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://")
+# (A host, although the filesystem transport ignores it, keeps kombu from warning on each start.)
+CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://localhost//")
 # How long a message a worker took stays invisible before Redis hands it to another worker
 # (below); the embedded filesystem broker has no such timeout.
 CELERY_VISIBILITY_TIMEOUT_SECONDS = config.integer(
@@ -350,6 +351,8 @@ HEALTHORCH_ENCRYPTION_KEYS = config.str_list("HEALTHORCH_ENCRYPTION_KEYS", [])
 # Let monitors target loopback/private addresses. Off for a hosted service (SSRF guard); the
 # embedded default and the tests turn it on because their targets live on 127.0.0.1.
 HEALTHORCH_ALLOW_PRIVATE_TARGETS = config.boolean("HEALTHORCH_ALLOW_PRIVATE_TARGETS", DEBUG)
+# `migrate` on a database without tables builds it from the final state in one step.
+HEALTHORCH_BUILD_EMPTY_DATABASE = config.boolean("HEALTHORCH_BUILD_EMPTY_DATABASE", True)
 # Check regions: each is a Celery queue `checks.<region>` served by its own workers.
 HEALTHORCH_REGIONS = config.str_list("HEALTHORCH_REGIONS", ["default"])
 # Watching the watcher: before recording failures, workers fetch this URL (a target known to

@@ -64,3 +64,5 @@ def handler500(request):
 admin.site.site_header = "healthorch console"
 admin.site.site_title = "healthorch"
 admin.site.index_title = "Operations"
+# The console's "View site" link: the API reference, until the product has a public front page.
+admin.site.site_url = "/api/docs/"

@@ -26,7 +26,10 @@ EMBEDDED_ENV = {
     "HEALTHORCH_DEV_BOOTSTRAP": "1",
     "LOG_FORMAT": "console",
     # Celery refuses to run as root unless told; acceptable for a laptop demo, never in prod.
+    # Told, it still warns on every start; so does runserver, which is the point of this mode.
     "C_FORCE_ROOT": "1",
+    "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges",
+    "DJANGO_RUNSERVER_HIDE_WARNING": "true",
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -53,9 +56,13 @@ def main() -> int:
     else:
         env.pop("DEMO_TARGET_PORT", None)
     var_dir = Path(env.get("HEALTHORCH_VAR_DIR", ROOT / "var"))
-    print("healthorch: migrating the database (the first run takes about a minute)...", flush=True)
+    started = time.monotonic()
+    print("healthorch: preparing the database...", flush=True)
+    # An empty database is built in one step (apps/core/management/commands/migrate.py).
     _manage(env, "migrate", "--noinput", "-v", "0")
+    print(f"healthorch: database ready ({time.monotonic() - started:.0f}s)", flush=True)
     _manage(env, "bootstrap_demo")
+    print(f"healthorch: demo organization ready ({time.monotonic() - started:.0f}s)", flush=True)
 
     celery = [PYTHON, "-m", "celery", "-A", "healthorch"]
     commands = {
@@ -92,7 +99,14 @@ def main() -> int:
     for name, cmd in commands.items():
         # Own process group: the terminal's Ctrl-C reaches us once; we then stop each child.
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    print(f"healthorch: web on http://{host}:{port}/  (Ctrl-C stops every process)", flush=True)
+    base = f"http://{host}:{port}"
+    print(
+        f"healthorch: running (Ctrl-C stops every process)\n"
+        f"  console  {base}/admin/\n"
+        f"  API docs {base}/api/docs/\n"
+        f"  health   {base}/health",
+        flush=True,
+    )
 
     exit_code = 0
     while not stopping:

@@ -335,3 +335,19 @@ def test_workflow_runs_make_test_against_postgres_and_redis():
         assert any(image.startswith("redis") for image in images), (
             f".github/workflows/ci.yml: job {name!r} runs `make test` without a redis service"
         )
+
+
+# --- access logs -----------------------------------------------------------------------------
+
+
+def test_every_gunicorn_start_redacts_secrets_in_its_access_log():
+    """The entrypoint and the systemd unit start gunicorn with the redacting logger class."""
+    starts = {
+        "docker/entrypoint.sh": (DOCKER / "entrypoint.sh").read_text(),
+        "docker/systemd/healthorch-web.service": (
+            DOCKER / "systemd" / "healthorch-web.service"
+        ).read_text(),
+    }
+    for where, text in starts.items():
+        assert "--access-logfile" in text, where
+        assert "--logger-class healthorch.accesslog.RedactingLogger" in text, where

@@ -139,7 +139,11 @@ def record(
     )
     entry.save(force_insert=True)
     logger.info(
-        "audit",
+        "audit: %s by %s on %s %r",
+        action,
+        actor.label,
+        entry.object_type or "-",
+        entry.object_repr or entry.object_id,
         extra={"action": action, "object_id": entry.object_id, "actor": actor.label},
     )
     return entry
@@ -161,7 +165,13 @@ def record_many(
     entries = AuditEntry.objects.bulk_create(
         _entry(org, actor, action, item, data) for item in objects
     )
-    logger.info("audit", extra={"action": action, "count": len(entries), "actor": actor.label})
+    logger.info(
+        "audit: %s by %s on %d objects",
+        action,
+        actor.label,
+        len(entries),
+        extra={"action": action, "count": len(entries), "actor": actor.label},
+    )
     return entries
 
 

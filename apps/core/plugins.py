@@ -113,7 +113,8 @@ def allow_private() -> bool:
 
 
 def validate_target_url(value: str) -> str:
-    """An http(s) URL whose host is not a literal internal address (unless allowed)."""
+    """An http(s) URL whose host is not a literal internal address or loopback name (unless
+    allowed). Names are vetted again on every use, when `apps.core.outbound` resolves them."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise serializers.ValidationError("Use an http:// or https:// URL.")
@@ -137,19 +138,6 @@ def validate_headers(
         if "\r" in header_value or "\n" in header_value:
             raise serializers.ValidationError(f"Header {name!r} has a line break.")
     return value
-
-
-def check_target(url: str) -> None:
-    """Refuse an internal address at call time too: the name may have been re-pointed since
-    the config was saved. Raises `ssrf.BlockedTarget` or `ssrf.ResolutionFailed`; callers map
-    them to their family's error. (The HTTP client resolves once more itself, so a rebind in
-    that window is not caught; redirects are never followed, so they cannot bypass it.)"""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    allow = allow_private()
-    ssrf.check_literal(host, allow_private=allow)
-    ssrf.resolve_blocking(host, port, allow_private=allow)
 
 
 def ensure_signing_secret(attrs: dict[str, Any], context: dict[str, Any]) -> None:

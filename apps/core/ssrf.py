@@ -3,10 +3,13 @@ own network (monitor checks, webhooks, notifications and healing actions all ask
 
 Targets resolving to loopback, private, link-local (169.254.169.254, the cloud metadata
 service), multicast, unspecified or reserved addresses are refused, for IPv4 and IPv6
-(including IPv4-mapped IPv6). The check runs when a monitor is saved and again at check time
-on the addresses DNS returns then, so a name that later rebinds to 10.0.0.1 is still refused.
-`HEALTHORCH_ALLOW_PRIVATE_TARGETS` turns the guard off (embedded default and tests, whose
-targets live on 127.0.0.1).
+(including IPv4-mapped IPv6). The check runs when a monitor or channel is saved (literal addresses and loopback names) and
+again on the addresses DNS returns at the moment of use, so a name that later rebinds to
+10.0.0.1 is still refused. `HEALTHORCH_ALLOW_PRIVATE_TARGETS` turns the refusal off (embedded
+default and tests, whose targets live on 127.0.0.1).
+
+These are the rules; `apps.core.outbound` applies them to every request that leaves, and
+connects to exactly the address that passed them.
 """
 
 from __future__ import annotations
@@ -71,11 +74,18 @@ def resolve_blocking(host: str, port: int, *, allow_private: bool) -> list[str]:
     except socket.gaierror as exc:
         raise ResolutionFailed(f"cannot resolve {host}: {exc.strerror or exc}") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not allow_private:
-        blocked = [a for a in addresses if is_blocked_address(a)]
-        if blocked:
-            raise BlockedTarget(f"{host} resolves to a private or reserved address ({blocked[0]})")
+    vet_addresses(host, addresses, allow_private=allow_private)
     return addresses
+
+
+def vet_addresses(host: str, addresses: list[str], *, allow_private: bool) -> None:
+    """Refuse the whole answer for `host` if any address in it is blocked: a name that also
+    points inside must not be used at all, whichever address a client would pick."""
+    if allow_private:
+        return
+    blocked = [a for a in addresses if is_blocked_address(a)]
+    if blocked:
+        raise BlockedTarget(f"{host} resolves to a private or reserved address ({blocked[0]})")
 
 
 async def resolve_target(host: str, port: int, *, allow_private: bool) -> list[str]:

@@ -14,11 +14,15 @@ Deterministic and always available. Evidence kinds, each scored 0..1:
 Optionally (ROOT_CAUSE_LLM_URL, an Ollama-compatible `/api/generate`), a language model
 rewrites the same evidence as prose. Its prompt is built only from the evidence titles and
 counts (never configs, URLs or secrets), it has a timeout, and on any failure the
-deterministic summary is returned with the error.
+deterministic summary is returned with the error. The URL is the operator's (a setting, often
+a model server inside the network), so the private-address refusal does not apply; the call
+still goes through the outbound guard (`Guard.for_operator()`: resolved once and pinned, no
+proxies from the environment, no redirects, the answer read up to `LLM_ANSWER_LIMIT` bytes).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -30,6 +34,7 @@ import requests
 from django.conf import settings
 from django.db.models import Count
 
+from apps.core import outbound, ssrf
 from apps.healing import anomaly, selectors
 from apps.incidents.models import Incident, MonitorDependency
 
@@ -39,6 +44,7 @@ BEFORE = timedelta(minutes=30)
 AFTER = timedelta(minutes=5)
 TOGETHER = timedelta(minutes=15)
 CHANGES_BEFORE = timedelta(hours=2)
+LLM_ANSWER_LIMIT = 256 * 1024  # bytes of the model's JSON answer read at most
 
 
 @dataclass
@@ -281,8 +287,10 @@ def llm_summary(prompt: str) -> tuple[str, str]:
     """(text, error): the model's prose, or "" and why not."""
     url = settings.ROOT_CAUSE_LLM_URL.rstrip("/")
     try:
-        response = requests.post(
+        with outbound.request(
+            "POST",
             f"{url}/api/generate",
+            guard=outbound.Guard.for_operator(),
             json={
                 "model": settings.ROOT_CAUSE_LLM_MODEL,
                 "prompt": prompt,
@@ -290,12 +298,15 @@ def llm_summary(prompt: str) -> tuple[str, str]:
                 "options": {"temperature": 0},
             },
             timeout=settings.ROOT_CAUSE_LLM_TIMEOUT_SECONDS,
-        )
-        response.raise_for_status()
-        text = str(response.json().get("response", "")).strip()
+        ) as response:
+            if response.is_redirect:
+                return "", f"language model answered a redirect ({response.status_code})"
+            response.raise_for_status()
+            answer = json.loads(outbound.read_capped(response, LLM_ANSWER_LIMIT))
+        text = str(answer.get("response", "")).strip()
     except requests.Timeout:
         return "", f"language model timed out after {settings.ROOT_CAUSE_LLM_TIMEOUT_SECONDS:g}s"
-    except (requests.RequestException, ValueError, AttributeError) as exc:
+    except (requests.RequestException, ssrf.ResolutionFailed, ValueError, AttributeError) as exc:
         return "", f"language model unavailable: {type(exc).__name__}"
     if not text:
         return "", "language model returned no text"

@@ -1,5 +1,13 @@
 """Watching the watcher: the checker's own uplink, the dispatcher's backlog, and healthorch's
-own heartbeat."""
+own heartbeat.
+
+Both URLs come from the operator's settings (`HEALTHORCH_CANARY_URL`,
+`HEALTHORCH_SELF_HEARTBEAT_URL`), not from a tenant, and may point inside on purpose (a
+gateway, an internal heartbeat receiver), so the private-address refusal does not apply to
+them. They still go through the outbound guard (`Guard.for_operator()`): one resolution,
+pinned, the shared user agent, no proxies from the environment, no redirects followed (a 3xx
+is an answer: the uplink works).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +19,17 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core import outbound, ssrf
 from apps.monitors.checkers.base import CheckOutcome, Outcome
 from apps.monitors.models import MonitorSchedule, ScheduleLane
 
 logger = logging.getLogger(__name__)
 
 CANARY_TIMEOUT_SECONDS = 5
-CANARY_MEMORY_SECONDS = 15  # one canary fetch serves every batch of this process for a while
+CANARY_MEMORY_SECONDS = 15
+SELF_HEARTBEAT_TIMEOUT_SECONDS = (
+    10  # one canary fetch serves every batch of this process for a while
+)
 _last: tuple[float, bool] | None = None
 
 
@@ -31,8 +43,11 @@ def uplink_ok() -> bool:
     if _last is not None and now - _last[0] < CANARY_MEMORY_SECONDS:
         return _last[1]
     try:
-        ok = requests.get(url, timeout=CANARY_TIMEOUT_SECONDS).status_code < 500
-    except requests.RequestException:
+        with outbound.request(
+            "GET", url, guard=outbound.Guard.for_operator(), timeout=CANARY_TIMEOUT_SECONDS
+        ) as response:
+            ok = response.status_code < 500
+    except (requests.RequestException, ssrf.ResolutionFailed):
         ok = False
     if not ok:
         logger.warning("canary unreachable; failures will be inconclusive", extra={"canary": url})
@@ -106,8 +121,10 @@ def ping_self_heartbeat() -> bool:
         )
         return False
     try:
-        requests.get(url, timeout=10)
-    except requests.RequestException as exc:
+        outbound.request(
+            "GET", url, guard=outbound.Guard.for_operator(), timeout=SELF_HEARTBEAT_TIMEOUT_SECONDS
+        ).close()
+    except (requests.RequestException, ssrf.ResolutionFailed) as exc:
         logger.warning("self heartbeat failed", extra={"error": str(exc)})
         return False
     return True

@@ -199,7 +199,11 @@ def organization_change_plan(
         transaction.on_commit(lambda: invalidate_entitlements(org_id=org.pk))
     org.plan = plan
     logger.info(
-        "plan changed",
+        "plan changed: %s from %s to %s (%s)",
+        org.slug,
+        old.code,
+        plan.code,
+        source,
         extra={"org": org.slug, "from": old.code, "to": plan.code, "source": source},
     )
     return change

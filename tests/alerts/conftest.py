@@ -7,6 +7,7 @@ from apps.alerts.services import channels as channel_services
 from apps.alerts.services import outbox
 from apps.plans.services import organization_change_plan
 from tests.alerts.support import WEBHOOK_SECRET, Nudges, serve_receiver, serve_smtp
+from tests.core.names import loopback_stand_in, names, pin_pair  # noqa: F401  (outbound guard)
 
 
 @pytest.fixture(autouse=True)

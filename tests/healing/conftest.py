@@ -5,6 +5,7 @@ import pytest
 from apps.healing import services
 from apps.healing.services import queue as healing_queue
 from apps.plans.services import organization_change_plan
+from tests.core.names import loopback_stand_in, names, pin_pair  # noqa: F401  (outbound guard)
 from tests.healing.support import RESTART_SECRET, Work, serve_flaky
 
 

@@ -84,13 +84,15 @@ class HttpTarget:
 
     def __init__(self, scheme: str) -> None:
         self.scheme = scheme
+        self.host = HOST
         self.port = 0
         self.routes: dict[str, Behaviour] = {}
         self.hits: Counter[str] = Counter()
         self.requests: list[Seen] = []
+        self.server_names: list[str | None] = []  # TLS SNI, HTTPS only
 
-    def url(self, path: str = "/", host: str = HOST) -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"{self.scheme}://{host or self.host}:{self.port}{path}"
 
     def route(self, path: str, **behaviour: Any) -> str:
         self.routes[path] = Behaviour(**behaviour)
@@ -128,22 +130,24 @@ class HttpTarget:
         return response
 
 
-def _free_socket() -> socket.socket:
+def _free_socket(host: str = HOST, port: int = 0) -> socket.socket:
     sock = socket.socket()
-    sock.bind((HOST, 0))
+    sock.bind((host, port))
     return sock
 
 
 @contextmanager
-def _serve_app(target: HttpTarget, ssl_context: ssl.SSLContext | None) -> Iterator[HttpTarget]:
+def _serve_app(
+    target: HttpTarget, ssl_context: ssl.SSLContext | None, host: str = HOST
+) -> Iterator[HttpTarget]:
     loop = LoopThread()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", target.handle)
     # handler_cancellation stops a hanging handler once the client gives up; the short
     # shutdown_timeout keeps teardown from waiting on handlers that never finish.
     runner = web.AppRunner(app, shutdown_timeout=0.2, handler_cancellation=True, access_log=None)
-    sock = _free_socket()
-    target.port = sock.getsockname()[1]
+    sock = _free_socket(host)
+    target.host, target.port = host, sock.getsockname()[1]
 
     async def start() -> None:
         await runner.setup()
@@ -158,17 +162,21 @@ def _serve_app(target: HttpTarget, ssl_context: ssl.SSLContext | None) -> Iterat
 
 
 @contextmanager
-def serve_http() -> Iterator[HttpTarget]:
-    with _serve_app(HttpTarget("http"), None) as target:
+def serve_http(host: str = HOST) -> Iterator[HttpTarget]:
+    """On `host` (another loopback address, such as 127.0.0.2, works too)."""
+    with _serve_app(HttpTarget("http"), None, host) as target:
         yield target
 
 
 @contextmanager
 def serve_https(ca: trustme.CA, cert: trustme.LeafCert | None = None) -> Iterator[HttpTarget]:
-    """HTTPS with `cert` (default: issued by `ca` for 127.0.0.1 and localhost)."""
+    """HTTPS with `cert` (default: issued by `ca` for 127.0.0.1 and localhost). The names
+    clients asked for in TLS (SNI) are kept in `target.server_names`."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     (cert or issue_cert(ca)).configure_cert(context)
-    with _serve_app(HttpTarget("https"), context) as target:
+    target = HttpTarget("https")
+    context.sni_callback = lambda _sock, name, _ctx: target.server_names.append(name)
+    with _serve_app(target, context) as target:
         yield target
 
 
@@ -211,12 +219,13 @@ class TcpTarget:
 
 
 @contextmanager
-def serve_tcp(*, silent: bool = False) -> Iterator[TcpTarget]:
+def serve_tcp(*, silent: bool = False, host: str = HOST, port: int = 0) -> Iterator[TcpTarget]:
     """A listener that accepts each connection and closes it at once, or, when `silent`,
-    keeps it open without ever sending a byte (a peer that stalls a TLS handshake)."""
+    keeps it open without ever sending a byte (a peer that stalls a TLS handshake). `accepted`
+    counts connections: a test that must see none asserts it stays 0."""
     target = TcpTarget()
     loop = LoopThread()
-    sock = _free_socket()
+    sock = _free_socket(host, port)
     target.port = sock.getsockname()[1]
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

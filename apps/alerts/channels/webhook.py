@@ -20,6 +20,13 @@ Headers:
 
 Receivers verify with `verify_signature` (or its equivalent): signing the timestamp with the
 body and rejecting old timestamps stops a captured request being replayed later.
+
+Delivery goes through the outbound guard (`apps.core.outbound`): the URL's name is resolved
+once when sending, every address is vetted (internal ones refused unless the operator allows
+private targets) and the POST connects to exactly that address, so a name re-pointed at an
+internal address after the channel was saved, even between the check and the connection, is
+refused before any byte leaves. A redirect is never followed: it fails the delivery
+permanently (a receiver that moved must be re-entered, and re-vetted, by the tenant).
 """
 
 from __future__ import annotations
@@ -40,9 +47,8 @@ from apps.alerts.channels.base import (
     is_permanent_status,
     register,
 )
-from apps.core import ssrf
+from apps.core import outbound, ssrf
 from apps.core.plugins import (
-    check_target,
     ensure_signing_secret,
     validate_headers,
     validate_target_url,
@@ -50,6 +56,7 @@ from apps.core.plugins import (
 from apps.core.signing import sign
 
 TIMEOUT_SECONDS = 10
+USER_AGENT = "healthorch-webhook/1"  # after the tenant's headers: theirs cannot replace it
 # Headers the transport owns: a tenant header must not forge the signature or break framing.
 RESERVED_HEADERS = frozenset(
     {
@@ -120,38 +127,32 @@ class WebhookTransport(Transport):
     secret_fields = ("secret",)
     timeout: float = TIMEOUT_SECONDS
 
-    def _guard(self, url: str) -> None:
-        # Checked again here, not only at save time (see `check_target`).
-        try:
-            check_target(url)
-        except ssrf.BlockedTarget as exc:
-            raise DeliveryError(f"webhook target blocked: {exc}", permanent=True) from exc
-        except ssrf.ResolutionFailed as exc:
-            raise DeliveryError(str(exc), permanent=False) from exc
-
     def notify(self, message: Message) -> dict[str, Any]:
         url = self.config["url"]
-        self._guard(url)
         body = json.dumps(payload(message), separators=(",", ":")).encode()
         timestamp = int(time.time())
         headers = {
             **self.config.get("headers", {}),
             "Content-Type": "application/json",
-            "User-Agent": "healthorch-webhook/1",
+            "User-Agent": USER_AGENT,
             "X-Healthorch-Timestamp": str(timestamp),
             "X-Healthorch-Signature": sign(self.config["secret"], timestamp, body),
         }
         try:
-            # stream=True and no read: the receiver's response body is never needed, and a
+            # Streamed and never read: the receiver's response body is never needed, and a
             # hostile one could be arbitrarily large.
-            response = requests.post(
+            response = outbound.request(
+                "POST",
                 url,
+                guard=outbound.Guard.for_tenant(),
                 data=body,
                 headers=headers,
                 timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
             )
+        except ssrf.BlockedTarget as exc:
+            raise DeliveryError(f"webhook target blocked: {exc}", permanent=True) from exc
+        except ssrf.ResolutionFailed as exc:
+            raise DeliveryError(str(exc), permanent=False) from exc
         except requests.Timeout as exc:
             raise DeliveryError(f"webhook timed out: {exc}", permanent=False) from exc
         except requests.RequestException as exc:

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import requests
 from rest_framework import serializers
 
-from apps.core import ssrf
-from apps.core.plugins import ConfiguredPlugin, Registry, check_target
+from apps.core import outbound, ssrf
+from apps.core.plugins import ConfiguredPlugin, Registry
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_TIMEOUT_SECONDS = 30.0
@@ -74,16 +74,6 @@ action_for = REGISTRY.create  # (kind, stored config) -> Action, or ActionError
 # --- shared config pieces ---------------------------------------------------------------------
 
 
-def guard(url: str) -> None:
-    """Refuse internal addresses at call time too (see `check_target`)."""
-    try:
-        check_target(url)
-    except ssrf.BlockedTarget as exc:
-        raise ActionError(f"action target blocked: {exc}") from exc
-    except ssrf.ResolutionFailed as exc:
-        raise ActionError(str(exc)) from exc
-
-
 def send(
     method: str,
     url: str,
@@ -93,15 +83,27 @@ def send(
     expected: list[int] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """One outbound call for every HTTP-speaking action: the call-time SSRF guard, no
-    redirects, the body never read (a hostile endpoint cannot stream us gigabytes), and one
-    mapping of timeouts, connection errors and unexpected statuses to `ActionError`s whose
-    message starts with `label`. Success (`expected`, else any 2xx) returns the outcome."""
-    guard(url)
+    """One outbound call for every HTTP-speaking action, through the outbound guard
+    (`apps.core.outbound`): the name resolved once at call time, internal addresses refused
+    unless private targets are allowed, the connection pinned to the vetted address; no
+    redirects (a 3xx is an unexpected status unless listed in `expected`: an action that
+    answers "go elsewhere" did not act); the body never read (a hostile endpoint cannot
+    stream us gigabytes); and one mapping of refusals, timeouts, connection errors and
+    unexpected statuses to `ActionError`s whose message starts with `label`. Success
+    (`expected`, else any 2xx) returns the outcome."""
     try:
-        response = requests.request(
-            method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs
+        response = outbound.request(
+            method,
+            url,
+            guard=outbound.Guard.for_tenant(),
+            timeout=timeout,
+            user_agent="healthorch-healing/1",
+            **kwargs,
         )
+    except ssrf.BlockedTarget as exc:
+        raise ActionError(f"action target blocked: {exc}") from exc
+    except ssrf.ResolutionFailed as exc:
+        raise ActionError(str(exc)) from exc
     except requests.Timeout as exc:
         raise ActionError(f"{label} timed out after {timeout:g}s") from exc
     except requests.RequestException as exc:

@@ -61,6 +61,6 @@ class HttpRequestAction(Action):
             label="request",
             timeout=self.timeout,
             expected=self.config.get("expected_status"),
-            headers={"User-Agent": "healthorch-healing/1", **self.config.get("headers", {})},
+            headers=self.config.get("headers", {}),
             **kwargs,
         )

@@ -69,7 +69,6 @@ class WebhookAction(Action):
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "healthorch-healing/1",
             "X-Healthorch-Event": "healing",
             "X-Healthorch-Timestamp": str(timestamp),
             "X-Healthorch-Signature": sign(self.config["secret"], timestamp, body),

@@ -23,7 +23,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from apps.core.ssrf import BlockedTarget, ResolutionFailed, check_literal, resolve_target
+from apps.core.outbound import Guard
+from apps.core.ssrf import BlockedTarget, ResolutionFailed
 from apps.monitors.checkers.base import (
     CheckOutcome,
     CheckSpec,
@@ -87,7 +88,8 @@ _current: ContextVar[_CheckState | None] = ContextVar("healthorch_http_check", d
 
 
 class GuardedResolver(AbstractResolver):
-    """Resolves through the SSRF guard, so aiohttp connects to exactly the vetted addresses.
+    """Resolves through the outbound guard (`apps.core.outbound.Guard`), so aiohttp connects to
+    exactly the vetted addresses: the check is pinned like every other outbound request.
 
     A session made with allow_private=False refuses blocked addresses for every check; one made
     with allow_private=True still refuses them for a check whose spec does not allow them.
@@ -101,7 +103,7 @@ class GuardedResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         state = _current.get()
         allow = self.allow_private and (state is None or state.allow_private)
-        addresses = await resolve_target(host, port, allow_private=allow)
+        addresses = await Guard(allow_private=allow).resolve_async(host, port)
         results: list[ResolveResult] = []
         for address in addresses:
             found = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -191,9 +193,12 @@ def make_session(*, allow_private: bool, limit: int) -> aiohttp.ClientSession:
 
 
 def _guard_each_hop(allow_private: bool):  # type: ignore[no-untyped-def]
-    # IP literals never reach the resolver, and a redirect may point at one.
+    # Every hop, redirects included, passes here before connecting: IP literals never reach
+    # the resolver, and a redirect may point at one; names are vetted when resolved.
+    guard = Guard(allow_private=allow_private)
+
     async def middleware(req: aiohttp.ClientRequest, handler):  # type: ignore[no-untyped-def]
-        check_literal(req.url.raw_host or "", allow_private=allow_private)
+        guard.check_hop(req.url.raw_host or "")
         return await handler(req)
 
     return middleware

@@ -15,4 +15,5 @@ def seed(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("plans", "0001_initial")]
 
-    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
+    # A seed: a database built fresh from the final state runs it too (apps.core.schema_build).
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop, hints={"seed": True})]
