@@ -13,6 +13,7 @@ import socket
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.test import override_settings
 
 from apps.core import cache as resilient
 from apps.monitors import services as monitor_services
@@ -31,8 +32,10 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def cache_down(settings):
-    settings.CACHES = {
+def cache_down():
+    # Its own override, undone before the process's outage state is reset: the suite's
+    # cache-clearing fixture must not meet the unreachable cache and note a new outage.
+    unreachable = {
         "default": {
             "BACKEND": "apps.core.cache.ResilientRedisCache",
             "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
@@ -40,7 +43,8 @@ def cache_down(settings):
         }
     }
     resilient.outage.recovered()
-    yield
+    with override_settings(CACHES=unreachable):
+        yield
     resilient.outage.recovered()
 
 
