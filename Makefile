@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format docs rules clean
+.PHONY: run test chaos lint format docs rules clean
 
 # A virtualenv with every pinned dependency; reinstalled when a requirements file changes.
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/docs.txt
@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure_chromium.sh
 	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Kill and stop real processes (workers, beat, Redis) and check what the product promises
+## (docs/operations/failures.md). About five minutes; needs redis-server. Not part of `make test`.
+chaos: $(STAMP)
+	DEBUG=1 LOG_LEVEL=WARNING $(BIN)/python -m pytest tests/chaos -m chaos -s $(PYTEST_ARGS)
 
 ## ruff, and the import contract in pyproject.toml (apps import only downward).
 lint: $(STAMP)

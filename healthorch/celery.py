@@ -4,12 +4,63 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthorch.settings")
 
-app = Celery("healthorch")
+# A late-acknowledged message must be acknowledged before the broker's visibility timeout, or
+# it is handed to a second worker while the first still holds it: a delayed task waits its
+# countdown and then runs up to its time limit, all while unacknowledged.
+VISIBILITY_MARGIN_SECONDS = 5
+
+
+class BoundedDelayTask(Task):
+    """Shortens a countdown (or eta) that would outlast the broker's visibility timeout.
+
+    Every delayed task in the product re-reads its row and does nothing before the row says it
+    is due (a notification's next attempt, a healing verification), and a periodic sweep sends
+    the work when it falls due; so a nudge that comes early is harmless, while one that
+    outlives the timeout would be copied to another worker every timeout until it runs.
+    Brokers without a visibility timeout (the embedded filesystem broker) are left alone.
+    """
+
+    def apply_async(
+        self,
+        args=None,
+        kwargs=None,
+        task_id=None,
+        producer=None,
+        link=None,
+        link_error=None,
+        shadow=None,
+        **options,
+    ):
+        longest = longest_delay(self)
+        if longest is not None:
+            delay = options.get("countdown")
+            eta = options.pop("eta", None)
+            if eta is not None:
+                delay = (eta - datetime.now(UTC)).total_seconds()
+            if delay is not None:
+                options["countdown"] = max(0.0, min(float(delay), longest))
+        return super().apply_async(
+            args, kwargs, task_id, producer, link, link_error, shadow, **options
+        )
+
+
+def longest_delay(task: Task) -> float | None:
+    """The longest countdown `task` may be sent with (None: any), given the broker's timeout."""
+    timeout = (task.app.conf.broker_transport_options or {}).get("visibility_timeout")
+    acks_late = task.acks_late if task.acks_late is not None else task.app.conf.task_acks_late
+    if timeout is None or not acks_late:
+        return None
+    runtime = task.time_limit or task.app.conf.task_time_limit or 0
+    return max(0.0, float(timeout) - runtime - VISIBILITY_MARGIN_SECONDS)
+
+
+app = Celery("healthorch", task_cls=BoundedDelayTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from django.db import connection
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
@@ -41,6 +41,17 @@ scheduler_lag_seconds = Histogram(
     "scheduler_lag_seconds",
     "How late a due check was when the dispatcher claimed it",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+scheduler_checks_skipped_total = Counter(
+    "scheduler_checks_skipped_total",
+    "Due checks skipped because the dispatcher fell a whole interval behind (an outage)",
+)
+# Alert on `time() - scheduler_last_dispatch_timestamp_seconds`: it stops moving when beat or
+# the worker running the dispatch stops. "max" across processes: the latest dispatch anywhere.
+scheduler_last_dispatch_timestamp_seconds = Gauge(
+    "scheduler_last_dispatch_timestamp_seconds",
+    "Unix time the dispatcher last ran (claimed due checks, or found none due)",
+    multiprocess_mode="max",
 )
 incidents_created_total = Counter("incidents_created_total", "Incidents opened", ["severity"])
 notifier_notifications_sent_total = Counter(

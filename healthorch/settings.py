@@ -161,10 +161,19 @@ if config.string("CACHE_URL", ""):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "apps.core.cache.SQLiteCache",
+            "BACKEND": "apps.core.sqlite_cache.SQLiteCache",
             "LOCATION": str(VAR_DIR / "cache.sqlite3"),
         }
     }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # While Redis cannot be reached, reads miss (and fall back to the database), writes are
+    # dropped and rate limits are not counted; the outage is logged once (apps/core/cache.py).
+    CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"
+    # A request waits at most this long for an unreachable cache before treating it as a miss.
+    _cache_wait = config.integer("CACHE_SOCKET_TIMEOUT_SECONDS", 1, minimum=1)
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=_cache_wait, socket_timeout=_cache_wait
+    )
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -226,6 +235,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Celery ---------------------------------------------------------------------------------
 # (A host, although the filesystem transport ignores it, keeps kombu from warning on each start.)
 CELERY_BROKER_URL = config.broker("CELERY_BROKER_URL", "filesystem://localhost//")
+# How long a message a worker took stays invisible before Redis hands it to another worker
+# (below); the embedded filesystem broker has no such timeout.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = config.integer(
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS", 90, minimum=30
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport needs no server: in and out must be the same folder, and the
     # control folder must be explicit for broadcast commands (inspect ping) to work.
@@ -237,6 +251,20 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "control_folder": str(_control_dir),
+    }
+else:
+    # Redis: a message a worker took but never acknowledged (the worker was killed) goes back
+    # to its queue once it has been out this long. It must be longer than any late-acknowledged
+    # task may run, or a task still running is handed to a second worker; tasks that may run
+    # longer acknowledge on receipt (their next scheduled run redoes them), and a countdown is
+    # shortened to fit (healthorch/celery.py). The sweep for such messages runs every 5 s, so a
+    # killed worker's batch runs again within this plus 5 seconds, not kombu's default hour.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        # An unreachable broker fails a connect in seconds, not after the system's TCP timeout.
+        "socket_connect_timeout": 5,
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
@@ -345,8 +373,14 @@ HEALTHORCH_REGIONS = config.str_list("HEALTHORCH_REGIONS", ["default"])
 # own uplink and are recorded as inconclusive. Empty: off.
 HEALTHORCH_CANARY_URL = config.string("HEALTHORCH_CANARY_URL", "")
 # Beat pings this URL every minute (an outside heartbeat service) so someone notices when
-# healthorch itself stops. Empty: off.
+# healthorch itself stops; the ping is withheld while dispatch is stale (below). Empty: off.
 HEALTHORCH_SELF_HEARTBEAT_URL = config.string("HEALTHORCH_SELF_HEARTBEAT_URL", "")
+# Dispatch is stale when a due check has waited this long without being claimed (beat, the
+# worker running the dispatch, or the broker stopped): /health answers 503 naming the
+# scheduler, and the self heartbeat goes quiet. The dispatcher runs every 2 s.
+HEALTHORCH_SCHEDULER_STALE_SECONDS = config.integer(
+    "HEALTHORCH_SCHEDULER_STALE_SECONDS", 30, minimum=5
+)
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 
 # --- Alerts ---------------------------------------------------------------------------------

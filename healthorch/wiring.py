@@ -16,11 +16,13 @@ from apps.alerts.services import channels as alert_channels
 from apps.alerts.services import escalation
 from apps.billing import webhooks as billing_webhooks
 from apps.console import metrics as console_metrics
+from apps.core import views as core_views
 from apps.healing import services as healing
 from apps.incidents import accounting as incident_accounting
 from apps.incidents import events as incident_events
 from apps.incidents import machine as incident_machine
 from apps.monitors import events as monitor_events
+from apps.monitors import selectors as monitor_selectors
 from apps.monitors import services as monitors
 from apps.plans import events as plan_events
 from apps.plans.models import Limit
@@ -52,6 +54,9 @@ def connect() -> None:
     # Counted limits: who counts what.
     plan_events.count_usage_with(Limit.MONITORS, monitors.count_active_monitors)
     plan_events.count_usage_with(Limit.MEMBERS, tenants.member_count)
+
+    # /health asks the monitors app whether due checks are being dispatched.
+    core_views.health_reports.connect(monitor_selectors.scheduler_health)
 
     # Stripe's webhooks, as dj-stripe verifies and stores them, reach billing.
     billing_webhooks.connect()

@@ -1,178 +1,171 @@
-"""The embedded default's cache: one SQLite file shared by every process on the machine.
+"""The shared cache may go away (Redis restarted, stopped, unreachable); the product must not.
 
-Rate limits and login throttles count in the cache, so the cache must be shared by all web
-processes or each one lets the whole limit through. Redis is that shared cache in production;
-without a server, this backend keeps entries in a small SQLite file of its own (not the main
-database: a counter bumped on every API request must not queue behind check-result writes, nor
-show up in a request's query count). `add` and `incr` are single SQL statements, so two
-processes counting the same key never lose an increment (Django's file and database caches
-read, then write, and do). See docs/decisions/0015-rate-limit-counters.md.
+Everything the product keeps in the cache is either a copy of something in the database (an
+organization's entitlements, a rendered status page, the anomaly scan's cursor) or a counter
+(rate limits, login failures). So while the cache cannot be reached:
 
-Integers are stored as SQL integers (so `incr` is `value = value + n` in the statement); any
-other value is pickled. Expired rows are ignored when read and deleted every `CULL_EVERY` writes.
+- reads miss (`get` answers the default, `get_many` nothing), and the caller computes the value
+  from the database as on any miss;
+- writes are dropped (`set`, `delete`, `touch`...), and `add` answers False;
+- counting (`incr`, `decr`) raises `CacheUnavailable`: a count cannot be made up, so each
+  rate limit decides whether it fails open or closed (both fail open: see the operations page
+  "What happens when a part fails").
+
+The outage is logged once per process when it starts and once when the cache answers again,
+never per request. While it lasts, each process tries the cache again at most every
+`RETRY_SECONDS`; in between, calls give up at once instead of paying a connect attempt.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
+import logging
 import re
-import sqlite3
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import redis.exceptions
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
-#: expiry stored for "never" (a float SQLite keeps exactly, far beyond any real timestamp)
-NEVER = 1e18
-#: delete expired rows once every this many writes in a process
-CULL_EVERY = 500
+from apps.core.sqlite_cache import SQLiteCache
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    expires REAL NOT NULL
-) WITHOUT ROWID
-"""
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 5.0
+
+# A server that is gone, restarting (LOADING), demoted to a replica, or slower than the
+# socket timeout. Other errors (a wrong type at a key) are bugs and stay loud.
+UNREACHABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    OSError,
+)
 
 
-class SQLiteCache(BaseCache):
-    def __init__(self, location: str, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.path = Path(location)
-        self._local = threading.local()
-        self._writes = 0
+class CacheUnavailable(Exception):
+    """The shared cache cannot be reached; a count or a lock cannot be had."""
 
-    # --- the connection: one per thread, opened again after a fork ----------------------------
 
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit: each statement is its own transaction, so no lock outlives it.
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+class _Outage:
+    """This process's view of the cache: reachable, or down since when."""
 
-    def _expiry(self, timeout: Any) -> float:
-        at = self.get_backend_timeout(timeout)
-        return NEVER if at is None else float(at)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self._last_try = 0.0
+        self._skipped = 0
 
-    @staticmethod
-    def _encode(value: Any) -> Any:
-        if type(value) is int and -(2**63) <= value < 2**63:
-            return value
-        return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
 
-    @staticmethod
-    def _decode(stored: Any) -> Any:
-        return stored if isinstance(stored, int) else pickle.loads(stored)  # noqa: S301 (our own rows)
+    def should_skip(self) -> bool:
+        """While down, let one call through every RETRY_SECONDS to see if it came back."""
+        with self._lock:
+            if self.down_since is None:
+                return False
+            now = time.monotonic()
+            if now - self._last_try >= RETRY_SECONDS:
+                self._last_try = now
+                return False
+            self._skipped += 1
+            return True
 
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes % CULL_EVERY == 0:
-            self._db().execute("DELETE FROM cache WHERE expires <= ?", (time.time(),))
-
-    # --- the cache API ---------------------------------------------------------------------------
-
-    def get(self, key: str, default: Any = None, version: int | None = None) -> Any:
-        key = self.make_and_validate_key(key, version=version)
-        row = (
-            self._db()
-            .execute("SELECT value FROM cache WHERE key = ? AND expires > ?", (key, time.time()))
-            .fetchone()
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since = self._last_try = time.monotonic()
+            self._skipped = 0
+        logger.warning(
+            "cache unreachable: reads fall back to the database, rate limits are not counted",
+            extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_seconds": RETRY_SECONDS},
         )
-        return default if row is None else self._decode(row[0])
 
-    def set(
-        self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> None:
-        key = self.make_and_validate_key(key, version=version)
-        if timeout is not None and timeout is not DEFAULT_TIMEOUT and timeout <= 0:
-            self._db().execute("DELETE FROM cache WHERE key = ?", (key,))
+    def recovered(self) -> None:
+        if self.down_since is None:  # the common case: no lock on the hot path
             return
-        self._db().execute(
-            "INSERT INTO cache (key, value, expires) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
-            (key, self._encode(value), self._expiry(timeout)),
+        with self._lock:
+            if self.down_since is None:
+                return
+            seconds = time.monotonic() - self.down_since
+            skipped, self.down_since, self._skipped = self._skipped, None, 0
+        logger.warning(
+            "cache reachable again",
+            extra={"outage_seconds": round(seconds, 1), "calls_skipped": skipped},
         )
-        self._wrote()
 
-    def add(
-        self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> bool:
-        """Store only if absent or expired, in one statement: of two processes adding the same
-        key at once, exactly one gets True."""
-        key = self.make_and_validate_key(key, version=version)
-        cursor = self._db().execute(
-            "INSERT INTO cache (key, value, expires) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires "
-            "WHERE cache.expires <= ?",
-            (key, self._encode(value), self._expiry(timeout), time.time()),
-        )
-        self._wrote()
-        return cursor.rowcount == 1
 
-    def incr(self, key: str, delta: int = 1, version: int | None = None) -> int:
-        """Add `delta` in one statement (atomic across processes); ValueError if the key is
-        absent, expired or not an integer, as Django's caches do. The expiry is unchanged."""
-        key = self.make_and_validate_key(key, version=version)
-        row = (
-            self._db()
-            .execute(
-                "UPDATE cache SET value = value + ? "
-                "WHERE key = ? AND expires > ? AND typeof(value) = 'integer' RETURNING value",
-                (delta, key, time.time()),
-            )
-            .fetchone()
-        )
-        if row is None:
-            raise ValueError(f"Key '{key}' not found")
-        return row[0]
+outage = _Outage()
 
-    def touch(self, key: str, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        cursor = self._db().execute(
-            "UPDATE cache SET expires = ? WHERE key = ? AND expires > ?",
-            (self._expiry(timeout), key, time.time()),
-        )
-        return cursor.rowcount == 1
 
-    def delete(self, key: str, version: int | None = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        return self._db().execute("DELETE FROM cache WHERE key = ?", (key,)).rowcount == 1
+def unavailable() -> bool:
+    """Did this process find the shared cache unreachable (and not reachable since)?"""
+    return outage.down
 
-    def delete_prefix(self, prefix: str, version: int | None = None) -> int:
-        """Delete every key starting with `prefix` (an operator clearing login throttles)."""
-        full = self.make_key(prefix, version=version)
-        cursor = self._db().execute(
-            "DELETE FROM cache WHERE substr(key, 1, ?) = ?", (len(full), full)
-        )
-        return cursor.rowcount
 
-    def has_key(self, key: str, version: int | None = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
-        row = (
-            self._db()
-            .execute("SELECT 1 FROM cache WHERE key = ? AND expires > ?", (key, time.time()))
-            .fetchone()
-        )
-        return row is not None
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Run cache calls; an unreachable server becomes `CacheUnavailable` and is noted once."""
+    if outage.should_skip():
+        raise CacheUnavailable("cache unreachable (retrying every few seconds)")
+    try:
+        yield
+    except UNREACHABLE as exc:
+        outage.failed(exc)
+        raise CacheUnavailable(str(exc)) from exc
+    outage.recovered()
 
-    def clear(self) -> None:
-        self._db().execute("DELETE FROM cache")
 
-    def close(self, **kwargs: Any) -> None:
-        # Kept open across requests: opening a SQLite file costs more than the statements.
-        pass
+class ResilientRedisCache(RedisCache):
+    """Django's Redis cache, with the outage rules above (settings use it for redis:// URLs)."""
+
+    def _soft(self, method: str, default: Any, *args: Any) -> Any:
+        try:
+            with guarded():
+                return getattr(super(), method)(*args)
+        except CacheUnavailable:
+            return default
+
+    def get(self, key, default=None, version=None):
+        return self._soft("get", default, key, default, version)
+
+    def get_many(self, keys, version=None):
+        return self._soft("get_many", {}, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._soft("has_key", False, key, version)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._soft("add", False, key, value, timeout, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._soft("set", None, key, value, timeout, version)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._soft("set_many", list(data), data, timeout, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._soft("touch", False, key, timeout, version)
+
+    def delete(self, key, version=None):
+        return self._soft("delete", False, key, version)
+
+    def delete_many(self, keys, version=None):
+        self._soft("delete_many", None, keys, version)
+
+    def clear(self):
+        return self._soft("clear", False)
+
+    def incr(self, key, delta=1, version=None):
+        # decr is incr with a negative delta in Django's base class.
+        with guarded():
+            return super().incr(key, delta, version)
 
 
 def delete_prefix(prefix: str, alias: str = DEFAULT_CACHE_ALIAS) -> int:

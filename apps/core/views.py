@@ -13,8 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 import healthorch
+from apps.core.events import Seam
 
 logger = logging.getLogger(__name__)
+
+# What /health reports beyond this process: each listener answers {part: {"status": ...}}
+# (the monitors app: the scheduler's backlog), connected in healthorch/wiring.py.
+health_reports = Seam("core.health_reports")
 
 
 @never_cache
@@ -27,7 +32,28 @@ def live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok", "version": healthorch.__version__})
+    """The product as a whole: 200 when every part reports ok, otherwise 503 naming it.
+
+    Unlike /ready, a stale scheduler fails this one: taking web pods out of a load balancer
+    because beat stopped would add an API outage to a scheduling one, so /ready stays about
+    this process's own dependencies and /health is what an outside monitor watches.
+    """
+    body: dict[str, object] = {"status": "ok", "version": healthorch.__version__}
+    for report in health_reports.listeners:
+        try:
+            parts = report()
+        except Exception as exc:  # a part that cannot tell (database down) is not ok
+            parts = {
+                getattr(report, "__name__", "part"): {
+                    "status": "unknown",
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                }
+            }
+        body.update(parts)
+    healthy = all(part["status"] == "ok" for name, part in body.items() if isinstance(part, dict))
+    if not healthy:
+        body["status"] = "degraded"
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 def _check_database() -> None:

@@ -13,6 +13,9 @@ def incidents_sweep() -> dict:
     return sweeps.sweep()
 
 
-@shared_task(acks_late=True, ignore_result=True, time_limit=900, soft_time_limit=850)
+# Acknowledged on receipt: it may run longer than the broker's visibility timeout, so a late
+# acknowledgement would hand it to a second worker while it runs; the next hourly
+# run compares every monitor again.
+@shared_task(acks_late=False, ignore_result=True, time_limit=900, soft_time_limit=850)
 def low_uptime_sweep() -> dict:
     return sweeps.low_uptime_sweep()

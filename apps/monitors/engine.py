@@ -71,6 +71,9 @@ class Claimed(NamedTuple):
     regions: list[str]
     lag_seconds: float
     due_at: datetime | None = None
+    # False when the monitor fell a whole interval behind (the dispatcher was stopped): its
+    # missed checks are skipped and it was moved to its next slot in phase, not run now.
+    run: bool = True
 
 
 _CLAIM_SQL = """
@@ -83,15 +86,13 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE monitors_monitorschedule AS s
-SET next_check_at = CASE
-    WHEN due.due_at + due.interval_seconds * interval '1 second' > %(now)s
-        THEN due.due_at + due.interval_seconds * interval '1 second'
-    ELSE %(now)s + due.interval_seconds * interval '1 second'
-END
+SET next_check_at = due.due_at + due.interval_seconds * interval '1 second' * (1 + floor(
+    extract(epoch FROM %(now)s - due.due_at) / due.interval_seconds
+))
 FROM due
 WHERE s.monitor_id = due.monitor_id
 RETURNING s.monitor_id::text, due.regions::text,
-    (extract(epoch FROM due.due_at) * 1000000)::bigint
+    (extract(epoch FROM due.due_at) * 1000000)::bigint, due.interval_seconds
 """
 
 # With fresh statistics that expect thousands of due rows, the planner prefers hashing the
@@ -124,8 +125,9 @@ def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
             pk,
             decoded.get(regions) or decoded.setdefault(regions, json.loads(regions)),
             _EPOCH + timedelta(microseconds=due_us),
+            interval,
         )
-        for pk, regions, due_us in rows
+        for pk, regions, due_us, interval in rows
     ]
 
 
@@ -142,23 +144,39 @@ def _claim_due_orm(now: datetime, limit: int) -> list[tuple]:
         )
         if not due:
             return []
-        claimed = [(row.monitor_id, row.regions, row.next_check_at) for row in due]
+        claimed = [
+            (row.monitor_id, row.regions, row.next_check_at, row.interval_seconds) for row in due
+        ]
         for row in due:
-            step = timedelta(seconds=row.interval_seconds)
-            after = row.next_check_at + step
-            row.next_check_at = after if after > now else now + step
+            row.next_check_at = next_in_phase(row.next_check_at, row.interval_seconds, now)
         MonitorSchedule.objects.bulk_update(due, ["next_check_at"], batch_size=500)
     return claimed
 
 
+def next_in_phase(due_at: datetime, interval_seconds: int, now: datetime) -> datetime:
+    """The first of the monitor's slots (due_at + k intervals) after `now`.
+
+    Kept in phase even after an outage: restarting every overdue monitor "from now" would put
+    them all in the same tick for good (a herd that never disperses); keeping each one's slot
+    keeps the spread they had. (The PostgreSQL claim computes the same in SQL.)
+    """
+    step = timedelta(seconds=interval_seconds)
+    return due_at + step * (1 + int((now - due_at) / step))
+
+
 def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> list[Claimed]:
-    """Claim up to `limit` due monitors and move their next check one interval on.
+    """Claim up to `limit` due monitors and move each to its next slot.
 
     `FOR UPDATE SKIP LOCKED` on the schedule rows makes concurrent dispatchers take disjoint
     sets, and advancing `next_check_at` in the same transaction means a monitor claimed by
     one is no longer due for any other: no monitor runs twice in one interval. The next check
-    keeps the monitor's phase (previous due time + interval) unless it fell a whole interval
-    behind, then it restarts from now.
+    keeps the monitor's phase: its first slot (due time + k intervals) after now.
+
+    A monitor less than an interval late is run now (`run`). One a whole interval or more
+    behind (the dispatcher was stopped: beat, its worker or the database was down) is not:
+    its missed checks are skipped and it runs at its next slot, within one interval. So after
+    an outage the overdue checks are spread over the interval exactly as before it, instead of
+    all landing in the first tick.
 
     The claim builds thousands of small objects while it holds row locks: a gen-2 collection
     in the middle (100+ ms in a busy process) would hold them that much longer, so the
@@ -171,8 +189,14 @@ def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> li
         else:
             rows = _claim_due_orm(now, limit)
         return [
-            Claimed(str(pk), list(regions or ["default"]), (now - due).total_seconds(), due)
-            for pk, regions, due in rows
+            Claimed(
+                str(pk),
+                list(regions or ["default"]),
+                lag := (now - due).total_seconds(),
+                due,
+                lag < interval,
+            )
+            for pk, regions, due, interval in rows
         ]
 
 
@@ -186,7 +210,11 @@ def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
             break
         by_region: dict[str, list[str]] = {}
         rounds: dict[str, str] = {}
+        skipped = 0
         for c in claimed:
+            if not c.run:
+                skipped += 1
+                continue
             metrics.scheduler_lag_seconds.observe(max(0.0, c.lag_seconds))
             for region in c.regions:
                 by_region.setdefault(region, []).append(c.monitor_id)
@@ -199,10 +227,17 @@ def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
                 run_checks.apply_async(
                     args=[batch, region, batch_rounds or None], queue=f"checks.{region}"
                 )
-        metrics.scheduler_jobs_scheduled_total.inc(len(claimed))
-        total += len(claimed)
+        metrics.scheduler_jobs_scheduled_total.inc(len(claimed) - skipped)
+        if skipped:
+            metrics.scheduler_checks_skipped_total.inc(skipped)
+            logger.warning(
+                "dispatch was a whole interval behind: missed checks skipped, monitors kept in phase",
+                extra={"skipped": skipped},
+            )
+        total += len(claimed) - skipped
         if len(claimed) < DISPATCH_BATCH:
             break
+    metrics.scheduler_last_dispatch_timestamp_seconds.set_to_current_time()
     if total:
         logger.info("dispatched checks", extra={"count": total})
     return total

@@ -13,6 +13,8 @@ from apps.monitors.models import CheckResult, Monitor
 from apps.monitors.reporting import health_summary as health_summary
 from apps.monitors.rollups import accumulate as accumulate
 from apps.monitors.rollups import percentile as percentile
+from apps.monitors.watchdog import dispatch_backlog_seconds as dispatch_backlog_seconds
+from apps.monitors.watchdog import scheduler_health as scheduler_health
 from apps.tenants.models import Organization
 
 

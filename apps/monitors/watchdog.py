@@ -1,4 +1,5 @@
-"""Watching the watcher: the checker's own uplink, and healthorch's own heartbeat.
+"""Watching the watcher: the checker's own uplink, the dispatcher's backlog, and healthorch's
+own heartbeat.
 
 Both URLs come from the operator's settings (`HEALTHORCH_CANARY_URL`,
 `HEALTHORCH_SELF_HEARTBEAT_URL`), not from a tenant, and may point inside on purpose (a
@@ -16,9 +17,11 @@ from dataclasses import replace
 
 import requests
 from django.conf import settings
+from django.utils import timezone
 
 from apps.core import outbound, ssrf
 from apps.monitors.checkers.base import CheckOutcome, Outcome
+from apps.monitors.models import MonitorSchedule, ScheduleLane
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +76,49 @@ def vet_failures(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
     ]
 
 
+def dispatch_backlog_seconds() -> float:
+    """How long the oldest due check has waited unclaimed (0: none is waiting).
+
+    The dispatcher claims due checks every 2 s, so this stays near 0 while it runs; it grows
+    second by second when beat, the worker running the dispatch or the broker stops. Read from
+    the schedule rows themselves (one row from the partial index `schedule_due`), so any
+    process can tell, whether or not it ever dispatched anything.
+    """
+    now = timezone.now()
+    oldest = (
+        MonitorSchedule.objects.filter(lane=ScheduleLane.CHECK, next_check_at__lte=now)
+        .order_by("next_check_at")
+        .values_list("next_check_at", flat=True)
+        .first()
+    )
+    return 0.0 if oldest is None else (now - oldest).total_seconds()
+
+
+def scheduler_health() -> dict[str, dict[str, object]]:
+    """The scheduler's part of /health: stale once a due check waited past the threshold."""
+    backlog = dispatch_backlog_seconds()
+    stale_after = settings.HEALTHORCH_SCHEDULER_STALE_SECONDS
+    return {
+        "scheduler": {
+            "status": "stale" if backlog >= stale_after else "ok",
+            "backlog_seconds": round(backlog, 1),
+            "stale_after_seconds": stale_after,
+        }
+    }
+
+
 def ping_self_heartbeat() -> bool:
+    """Ping the outside heartbeat, unless dispatch is stale: then go quiet, so the outside
+    service raises the alarm even though beat itself still runs."""
     url = settings.HEALTHORCH_SELF_HEARTBEAT_URL
     if not url:
+        return False
+    backlog = dispatch_backlog_seconds()
+    if backlog >= settings.HEALTHORCH_SCHEDULER_STALE_SECONDS:
+        logger.warning(
+            "self heartbeat withheld: due checks are not being dispatched",
+            extra={"backlog_seconds": round(backlog, 1)},
+        )
         return False
     try:
         outbound.request(

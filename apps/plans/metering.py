@@ -20,6 +20,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.exceptions import Throttled
 
+from apps.core.cache import CacheUnavailable, guarded
 from apps.plans.models import UsageMetric
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ def _incr_window(key: str) -> int:
         pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, 75, nx=True)
-        used, _ = pipe.execute()
+        with guarded():
+            used, _ = pipe.execute()
         return int(used)
     # Other backends: their own atomic incr (the embedded default's shared SQLite cache).
     try:
@@ -109,7 +111,13 @@ def check_rate(*, ident: str, per_minute: int | None, now: float | None = None) 
         return {}
     now = time.time() if now is None else now
     window = int(now // 60)
-    used = _incr_window(f"ratelimit:{ident}:{window}")
+    try:
+        used = _incr_window(f"ratelimit:{ident}:{window}")
+    except CacheUnavailable:
+        # Fails open: while the shared cache is unreachable requests are not counted (the
+        # outage is logged once); refusing every API call would turn a cache outage into an
+        # API outage.
+        return {}
     reset = 60 - int(now % 60)
     if used > per_minute:
         raise Throttled(wait=reset, detail=f"Rate limit of {per_minute} requests per minute.")

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.cache import CacheUnavailable
 from apps.plans import events
 from apps.plans.models import Limit, LimitOverride, Plan, UsageCounter, UsageMetric
 
@@ -47,6 +48,8 @@ def entitlements_for(org: Organization, *, now: datetime | None = None) -> Entit
     Served from the cache in one round trip; a miss costs one query for the overrides (plus
     one for the plan unless the caller loaded it with the organization, as the API's tenancy
     gate does). Changing a plan, an override or an organization's plan invalidates it.
+    While the shared cache is unreachable every lookup is a miss (apps/core/cache.py): the
+    answer comes from the database, and the per-process copy below still spares most of them.
     """
     now = now or timezone.now()
     local = _local.get(org.pk)
@@ -114,8 +117,14 @@ def invalidate_entitlements(*, org_id: object | None = None) -> None:
         cache.delete(_org_key(org_id))
         return
     _local.clear()
-    if not cache.add(_GEN_KEY, 1, None):
-        cache.incr(_GEN_KEY)
+    try:
+        if not cache.add(_GEN_KEY, 1, None):
+            cache.incr(_GEN_KEY)
+    except (CacheUnavailable, ValueError):
+        # Unreachable (logged once), or the generation expired between add and incr. Other
+        # processes see the edit when their cached copy expires (_TTL_SECONDS at most); an
+        # organization's own plan change is seen at once whatever the cache holds (_usable).
+        pass
 
 
 # --- Usage ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def enqueue(task_name: str, *args: Any) -> None:
         try:
             getattr(tasks, task_name).delay(*args)
         except Exception:
-            logger.exception("could not enqueue", extra={"task": task_name, "args": args})
+            logger.exception("could not enqueue", extra={"task": task_name, "task_args": args})
 
     transaction.on_commit(send)
 

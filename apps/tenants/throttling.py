@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
-from apps.core.cache import delete_prefix
+from apps.core.cache import CacheUnavailable, delete_prefix
 
 PREFIX = "login-fail:"
 
@@ -61,6 +61,10 @@ def login_failure_record(request: HttpRequest, email: str) -> None:
                 cache.incr(key)
             except ValueError:  # expired between add and incr
                 cache.add(key, 1, timeout)
+            except CacheUnavailable:
+                # Fails open: failures are not counted while the cache is unreachable (logged
+                # once per outage); sign-in keeps working for everyone.
+                return
 
 
 def login_failures_clear(request: HttpRequest, email: str) -> None:

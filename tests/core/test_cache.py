@@ -10,7 +10,8 @@ import pytest
 import time_machine
 from django.core.cache import caches
 
-from apps.core.cache import SQLiteCache, delete_prefix
+from apps.core.cache import delete_prefix
+from apps.core.sqlite_cache import SQLiteCache
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,7 @@ def test_delete_prefix_removes_only_keys_that_start_with_it(backend, tmp_path, s
     if backend == "sqlite":
         location = str(tmp_path / "c.sqlite3")
         settings.CACHES = {
-            "default": {"BACKEND": "apps.core.cache.SQLiteCache", "LOCATION": location}
+            "default": {"BACKEND": "apps.core.sqlite_cache.SQLiteCache", "LOCATION": location}
         }
     elif backend == "locmem":
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -97,7 +98,7 @@ def test_clear_and_delete(shared):
 _COUNTER = """
 import sys, time
 from pathlib import Path
-from apps.core.cache import SQLiteCache
+from apps.core.sqlite_cache import SQLiteCache
 cache = SQLiteCache(sys.argv[1], {})
 go = Path(sys.argv[2])
 while not go.exists():

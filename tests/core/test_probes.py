@@ -21,8 +21,50 @@ def test_live_answers_without_touching_anything(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_health_reports_the_version(client):
-    assert client.get("/health").json() == {"status": "ok", "version": healthorch.__version__}
+@pytest.mark.django_db
+def test_health_reports_the_version_and_the_scheduler(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "version": healthorch.__version__,
+        "scheduler": {"status": "ok", "backlog_seconds": 0.0, "stale_after_seconds": 30},
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("waiting", "health", "scheduler"), [(5, 200, "ok"), (45, 503, "stale")])
+def test_health_fails_when_due_checks_wait_undispatched_while_ready_stays_up(
+    client, org, waiting, health, scheduler
+):
+    """Beat (or the dispatching worker) stopped: /health, which outside monitors watch, says
+    so; /ready, which load balancers watch, stays 200: the web pods are fine."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitors import services
+    from apps.monitors.models import MonitorSchedule
+
+    monitor = services.monitor_create(
+        org=org,
+        data={
+            "name": "db",
+            "kind": "tcp",
+            "interval_seconds": 3600,
+            "config": {"host": "127.0.0.1", "port": 9},
+        },
+    )
+    MonitorSchedule.objects.filter(monitor=monitor).update(
+        next_check_at=timezone.now() - timedelta(seconds=waiting)
+    )
+    response = client.get("/health")
+    assert response.status_code == health
+    body = response.json()
+    assert body["scheduler"]["status"] == scheduler
+    assert body["scheduler"]["backlog_seconds"] == pytest.approx(waiting, abs=2)
+    assert body["status"] == ("ok" if health == 200 else "degraded")
+    assert client.get("/ready").status_code == 200
 
 
 @pytest.mark.django_db

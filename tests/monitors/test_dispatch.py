@@ -82,12 +82,25 @@ def test_a_shorter_interval_moves_the_next_check_closer(org):
     assert monitor.next_check_at == claimed[0].due_at + timedelta(seconds=300)
 
 
-def test_a_monitor_a_whole_interval_behind_restarts_from_now(org):
+@pytest.mark.parametrize(
+    ("late", "runs_now", "next_in"),
+    [
+        # Less than an interval late: checked now, next slot in phase.
+        (timedelta(seconds=5), True, timedelta(seconds=55)),
+        (timedelta(seconds=59), True, timedelta(seconds=1)),
+        # A whole interval or more behind (an outage): the missed checks are skipped and the
+        # monitor keeps its phase: its next slot, not "now + interval".
+        (timedelta(seconds=60), False, timedelta(seconds=60)),
+        (timedelta(minutes=10, seconds=15), False, timedelta(seconds=45)),
+    ],
+)
+def test_a_monitor_behind_keeps_its_phase_and_skips_what_it_missed(org, late, runs_now, next_in):
     now = timezone.now()
-    (m,) = _monitors(org, 1, due_at=now - timedelta(minutes=10), interval=60)
-    engine.claim_due(now=now)
+    (m,) = _monitors(org, 1, due_at=now - late, interval=60)
+    (claimed,) = engine.claim_due(now=now)
+    assert claimed.run is runs_now
     m.refresh_from_db()
-    assert m.next_check_at == now + timedelta(seconds=60)
+    assert m.next_check_at == now + next_in
 
 
 def test_claims_are_bounded_by_the_limit(org):
@@ -175,3 +188,42 @@ def test_a_claim_is_one_round_trip_in_one_transaction(org, django_assert_num_que
     # SQLite: savepoint, select, one update for the batch, release.
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
         assert len(engine.claim_due(now=now)) == 20
+
+
+def test_after_an_outage_overdue_checks_keep_their_spread_instead_of_one_herd(org):
+    """300 monitors every 10 s, spread over the interval; the dispatcher stops for 2 minutes.
+    Before the fix they all came back in one tick and stayed there; now each tick after the
+    return runs about the share it ran before, and every monitor keeps its phase."""
+    t0 = timezone.now().replace(microsecond=0)
+    rows = _monitors(org, 300, due_at=t0, interval=10)
+    for i, row in enumerate(rows):
+        MonitorSchedule.objects.filter(monitor=row).update(
+            next_check_at=t0 + timedelta(seconds=10 * i / 300)
+        )
+    phase_before = {
+        str(s.monitor_id): (s.next_check_at - t0).total_seconds() % 10
+        for s in MonitorSchedule.objects.all()
+    }
+
+    def ticks(start, count):
+        runs = []
+        for n in range(count):
+            claimed = engine.claim_due(now=start + timedelta(seconds=2 * n))
+            runs.append(sum(c.run for c in claimed))
+        return runs
+
+    before = ticks(t0 + timedelta(seconds=2), 10)  # 20 s of normal dispatch
+    # Dispatch stopped for 2 minutes; then it ticks again.
+    after = ticks(t0 + timedelta(seconds=142), 15)
+    print(f"checks run per 2 s tick, before: {before}; after a 2-minute stop: {after}")
+    assert max(before) <= 61
+    # The first tick back runs nothing that fell a whole interval behind; then the same
+    # spread as before (each tick about a fifth of the monitors), not all 300 at once.
+    assert after[0] == 0
+    assert max(after) <= 61
+    assert sum(after[1:6]) == 300  # every monitor checked within one interval of the return
+    phase_after = {
+        str(s.monitor_id): (s.next_check_at - t0).total_seconds() % 10
+        for s in MonitorSchedule.objects.all()
+    }
+    assert phase_after == pytest.approx(phase_before, abs=1e-3)

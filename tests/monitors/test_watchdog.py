@@ -62,3 +62,47 @@ def test_the_self_heartbeat_pings_the_configured_url(settings, http_target):
     assert http_target.hits["/hb"] == 1
     settings.HEALTHORCH_SELF_HEARTBEAT_URL = ""
     assert watchdog.ping_self_heartbeat() is False
+
+
+def _due_since(org, seconds: float):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitors.models import MonitorSchedule
+
+    monitor = services.monitor_create(
+        org=org,
+        data={
+            "name": f"due {seconds}",
+            "kind": "tcp",
+            "interval_seconds": 3600,
+            "config": {"host": "127.0.0.1", "port": 9},
+        },
+    )
+    MonitorSchedule.objects.filter(monitor=monitor).update(
+        next_check_at=timezone.now() - timedelta(seconds=seconds)
+    )
+    return monitor
+
+
+@pytest.mark.parametrize(("waiting", "pinged"), [(None, 1), (5, 1), (45, 0)])
+def test_the_self_heartbeat_goes_quiet_while_due_checks_wait_undispatched(
+    org, settings, http_target, waiting, pinged
+):
+    """Beat still runs the heartbeat, but checks are not being dispatched: the outside
+    heartbeat service must notice, so the ping is withheld."""
+    settings.HEALTHORCH_SELF_HEARTBEAT_URL = http_target.route("/hb")
+    if waiting is not None:
+        _due_since(org, waiting)
+    assert watchdog.ping_self_heartbeat() is bool(pinged)
+    assert http_target.hits["/hb"] == pinged
+
+
+def test_the_backlog_is_the_age_of_the_oldest_unclaimed_due_check(org):
+    assert watchdog.dispatch_backlog_seconds() == 0.0
+    _due_since(org, 12)
+    _due_since(org, 40)
+    assert watchdog.dispatch_backlog_seconds() == pytest.approx(40, abs=2)
+    engine.claim_due()
+    assert watchdog.dispatch_backlog_seconds() == 0.0

@@ -45,7 +45,7 @@ def _send(task_name: str, args: list[Any], countdown: float | None = None) -> No
     try:
         queueing.task(f"apps.alerts.tasks.{task_name}").apply_async(args, countdown=countdown)
     except Exception:
-        logger.exception("could not enqueue", extra={"task": task_name, "args": args})
+        logger.exception("could not enqueue", extra={"task": task_name, "task_args": args})
 
 
 def enqueue_deliveries(ids: Iterable[Any], countdown: float | None = None) -> None:
