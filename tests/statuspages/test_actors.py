@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from apps.statuspages.models import IncidentUpdate, Postmortem
-from tests.statuspages.conftest import make_incident, make_monitor
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_incident
 
 pytestmark = pytest.mark.django_db
 
