@@ -84,6 +84,8 @@ MIDDLEWARE = [
     # http_requests_total / http_request_duration_seconds by route (apps/core/middleware.py).
     "apps.core.middleware.RequestMetricsMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    # Every /api/ error in the one JSON shape; query strings with NUL or surrogates are a 400.
+    "apps.core.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: an /api/ path answers with or without its trailing slash.
