@@ -12,6 +12,11 @@ class StrictSerializer(serializers.Serializer):
     """An input serializer that names unknown or read-only fields instead of ignoring them.
 
     Silently dropping `{"plan": "enterprise"}` would let a caller believe it took effect.
+
+    Nested in another serializer (a list of steps, a section's monitors), it also requires its
+    required fields in a partial update: PATCH may leave out a whole list, but each item it
+    sends replaces one and must be complete (DRF skips required fields in the whole tree of
+    a partial update, and the service then met an item without its key).
     """
 
     def to_internal_value(self, data: Any) -> Any:
@@ -21,6 +26,14 @@ class StrictSerializer(serializers.Serializer):
             errors = {
                 name: ["Unknown or read-only field."] for name in sorted(set(data) - writable)
             }
+            if self.parent is not None and getattr(self.root, "partial", False):
+                errors.update(
+                    {
+                        name: [field.error_messages["required"]]
+                        for name, field in self.fields.items()
+                        if field.required and not field.read_only and name not in data
+                    }
+                )
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
