@@ -13,6 +13,8 @@ class StrictSerializer(serializers.Serializer):
 
     Silently dropping `{"plan": "enterprise"}` would let a caller believe it took effect.
 
+    A text field takes text only: `{"name": 5}` is refused, not stored as "5".
+
     Nested in another serializer (a list of steps, a section's monitors), it also requires its
     required fields in a partial update: PATCH may leave out a whole list, but each item it
     sends replaces one and must be complete (DRF skips required fields in the whole tree of
@@ -26,6 +28,18 @@ class StrictSerializer(serializers.Serializer):
             errors = {
                 name: ["Unknown or read-only field."] for name in sorted(set(data) - writable)
             }
+            # DRF's CharField turns a number or a boolean into text; the schema says string.
+            errors.update(
+                {
+                    name: [field.error_messages["invalid"]]
+                    for name, field in self.fields.items()
+                    if isinstance(field, serializers.CharField)
+                    and not field.read_only
+                    and name in data
+                    and data[name] is not None
+                    and not isinstance(data[name], str)
+                }
+            )
             if self.parent is not None and getattr(self.root, "partial", False):
                 errors.update(
                     {
