@@ -13,7 +13,8 @@ class StrictSerializer(serializers.Serializer):
 
     Silently dropping `{"plan": "enterprise"}` would let a caller believe it took effect.
 
-    A text field takes text only: `{"name": 5}` is refused, not stored as "5".
+    A text field takes text only: `{"name": 5}` is refused, not stored as "5" (unless the
+    context says `coerce_text`, for documents written in YAML, where `2024` is a number).
 
     Nested in another serializer (a list of steps, a section's monitors), it also requires its
     required fields in a partial update: PATCH may leave out a whole list, but each item it
@@ -29,11 +30,13 @@ class StrictSerializer(serializers.Serializer):
                 name: ["Unknown or read-only field."] for name in sorted(set(data) - writable)
             }
             # DRF's CharField turns a number or a boolean into text; the schema says string.
+            # (A YAML document's `slug: 2024` is a number: its reader sets `coerce_text`.)
             errors.update(
                 {
                     name: [field.error_messages["invalid"]]
                     for name, field in self.fields.items()
                     if isinstance(field, serializers.CharField)
+                    and not self.context.get("coerce_text")
                     and not field.read_only
                     and name in data
                     and data[name] is not None
