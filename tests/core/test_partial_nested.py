@@ -9,7 +9,8 @@ from apps.alerts.models import EscalationPolicy
 from apps.plans.services import organization_change_plan
 from apps.statuspages.models import StatusPageSection
 from tests.alerts.conftest import make_email
-from tests.statuspages.conftest import make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_page, make_section
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.statuspages.conftest import make_monitor, make_page, make_section
+from tests.factories import make_monitor
+from tests.statuspages.conftest import make_page, make_section
 
 SECTIONS = "/api/v1/status-page-sections/"
 
