@@ -27,7 +27,8 @@ from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.pagination import CursorPagination
 
-from apps.core.schema import errors
+from apps.core.pagination import StrictPageSize
+from apps.core.schema import REFUSES_EMPTY, errors
 
 # The messages DRF's serializer fields give for the same bad values.
 UUID_MESSAGES = {"invalid": "Must be a valid UUID."}
@@ -47,7 +48,7 @@ def cursor(*ordering: str, page_size: int = 50, max_page_size: int = 200) -> typ
     `page_size` query parameter up to `max_page_size`."""
     return type(
         "Cursor",
-        (CursorPagination,),
+        (StrictPageSize, CursorPagination),
         {
             "ordering": ordering,
             "page_size": page_size,
@@ -141,6 +142,9 @@ def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[O
                 getattr(filter_, "schema_type", str),
                 enum=enum,
                 description=getattr(filter_, "schema_description", ""),
+                extensions=(
+                    None if getattr(filter_, "schema_allow_empty", True) else {REFUSES_EMPTY: True}
+                ),
             )
         )
     return parameters
@@ -224,6 +228,7 @@ class TrueFalseFilter(django_filters.Filter):
 
     field_class = _TrueFalseField
     schema_type = bool
+    schema_allow_empty = False
 
 
 class _IsoTimeField(forms.Field):
@@ -244,6 +249,7 @@ class _IsoTimeField(forms.Field):
 
 class IsoTimeFilter(django_filters.Filter):
     field_class = _IsoTimeField
+    schema_allow_empty = False
 
 
 def cursor_page(

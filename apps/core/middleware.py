@@ -1,5 +1,6 @@
 """Request ids and one structured access-log line per request; request metrics by route;
-`/api/` paths with or without their trailing slash."""
+`/api/` paths with or without their trailing slash; every `/api/` error in the one JSON shape,
+and query strings that no filter could use refused before any view runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
+from apps.core.parsers import text_problem
 from healthorch import metrics
 from healthorch.logging import request_id_var
 
@@ -130,3 +134,72 @@ def _resolves(path: str, urlconf: str | None) -> bool:
     except Resolver404:
         return False
     return True
+
+
+# Titles of the error responses the API's own handler does not write (Django's 404 for an
+# unknown path, its 500, a 405 or 413 raised outside a DRF view).
+_TITLES = {
+    400: ("Invalid input", "invalid"),
+    404: ("Not found", "not_found"),
+    405: ("Method not allowed", "method_not_allowed"),
+    413: ("Payload too large", "payload_too_large"),
+    415: ("Unsupported media type", "unsupported_media_type"),
+    500: ("Server error", "server_error"),
+}
+
+
+class ApiErrorMiddleware:
+    """Under `/api/`, every error is JSON with `error`, `detail` and `code`, and a query
+    string that holds a NUL or an unpaired surrogate in a name or value is a 400.
+
+    The query check stands here, once, rather than in each filter: every list reads its
+    parameters into database queries, and PostgreSQL refuses a NUL in a text literal (a 500
+    had the view run). Any other error page an `/api/` path would get (Django's HTML 404 or
+    500, with or without DEBUG) is rewritten into the shape; a JSON answer passes unchanged.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        refusal = _query_problem(request)
+        if refusal:
+            return JsonResponse(
+                {"error": "Malformed request", "detail": refusal, "code": "parse_error"},
+                status=400,
+            )
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return _json_error(response)
+        return response
+
+
+def _query_problem(request: HttpRequest) -> str | None:
+    try:
+        parameters = request.GET.lists()
+    except TooManyFieldsSent:
+        return f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} query parameters."
+    for name, values in parameters:
+        for text in (name, *values):
+            problem = text_problem(text)
+            if problem:
+                return f"Query parameter {name!r}: {problem}"
+    return None
+
+
+def _json_error(response: HttpResponse) -> JsonResponse:
+    status = response.status_code
+    title, code = _TITLES.get(status, ("Error", "error"))
+    detail = {
+        404: "No such endpoint.",
+        500: "Something went wrong; it has been logged.",
+    }.get(status, f"{title}.")
+    json = JsonResponse({"error": title, "detail": detail, "code": code}, status=status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate", "X-Request-ID"):
+        if header in response:
+            json[header] = response[header]
+    return json

@@ -44,7 +44,8 @@ def _constant(name: str) -> Any:
     raise exceptions.ParseError(f"{name} is not a JSON number.")
 
 
-def _bad_text(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored or encoded (a NUL, an unpaired surrogate), or None."""
     if "\x00" in text:
         return "Text may not contain NUL characters."
     try:
@@ -63,14 +64,14 @@ def check_document(data: Any, *, max_depth: int) -> None:
             raise exceptions.ParseError(f"JSON may be nested at most {max_depth} levels deep.")
         if isinstance(value, dict):
             for key, item in value.items():
-                problem = _bad_text(key)
+                problem = text_problem(key)
                 if problem:
                     raise exceptions.ParseError(problem)
                 pending.append((item, depth + 1))
         elif isinstance(value, list):
             pending.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            problem = _bad_text(value)
+            problem = text_problem(value)
             if problem:
                 raise exceptions.ParseError(problem)
 

@@ -99,11 +99,17 @@ def ready(request: HttpRequest) -> JsonResponse:
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse({"error": "Not found", "detail": "No such endpoint."}, status=404)
+    return JsonResponse(
+        {"error": "Not found", "detail": "No such endpoint.", "code": "not_found"}, status=404
+    )
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
-        {"error": "Server error", "detail": "Something went wrong; it has been logged."},
+        {
+            "error": "Server error",
+            "detail": "Something went wrong; it has been logged.",
+            "code": "server_error",
+        },
         status=500,
     )

@@ -143,7 +143,8 @@ def validate_entry(entry: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(validated data, {}) or (None, errors by field): the API's own validation."""
     if not isinstance(entry, dict):
         return None, {"": ["Expected a mapping of monitor fields."]}
-    serializer = MonitorInput(data=entry)
+    # YAML reads `slug: 2024` as a number; a document takes such scalars as text.
+    serializer = MonitorInput(data=entry, context={"coerce_text": True})
     if not serializer.is_valid():
         return None, dict(serializer.errors)
     data = dict(serializer.validated_data)

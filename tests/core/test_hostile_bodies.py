@@ -89,6 +89,29 @@ def test_a_metric_value_no_column_holds_is_a_400(key_client, org):
     assert not MetricSample.objects.exists()
 
 
+ELSEWHERE = {
+    "NUL in a metric name": ("/api/v1/metrics", '{"source": "a", "metrics": {"cp\\u0000u": 1}}'),
+    "surrogate in a metric name": ("/api/v1/metrics", '{"source": "a", "metrics": {"\\udc80": 1}}'),
+    "NUL in an unknown key": ("/api/v1/incidents/", '{"name": "x", "\\u0000": 1}'),
+    "surrogate in an unknown key": ("/api/v1/incidents/", '{"name": "x", "\\ud800x": 1}'),
+    "NUL in a nested unknown key": (
+        "/api/v1/escalation-policies/",
+        '{"name": "p", "severities": ["critical"], "steps": [{"\\u0000": 1}]}',
+    ),
+}
+
+
+@pytest.mark.parametrize(("path", "body"), ELSEWHERE.values(), ids=ELSEWHERE.keys())
+def test_nul_or_surrogates_in_names_are_a_400_wherever_they_are(key_client, org, path, body):
+    # The 400 that names an unknown key or a metric must be renderable: the parser refuses
+    # such names before any serializer would quote them.
+    response = key_client(org).generic(
+        "POST", path, body.encode("utf-8", "surrogatepass"), content_type="application/json"
+    )
+    assert _assert_error_shape(response, 400)["error"] == "Malformed request"
+    assert not MetricSample.objects.exists()
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -143,7 +143,7 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         summary="The whole timeline, oldest first (cursor-paginated)",
         filters=False,  # the incident list's filters are not this list's
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=TimelineCursor)
     def timeline(self, request: Request, pk: str) -> Response:
         events = selectors.incident_events(incident=self.get_object())
         return cursor_page(self, events, TimelineCursor, s.EventOutput)

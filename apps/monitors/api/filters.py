@@ -16,8 +16,11 @@ def _exact(description: str = "", enum: list[str] | None = None, **kwargs):
 
 
 class MonitorFilter(django_filters.FilterSet):
-    kind = _exact(field_name="kind", enum=MonitorKind.values)
-    status = _exact(field_name="status", enum=MonitorStatus.values)
+    # No enum in the schema: another value is not refused, it matches nothing.
+    kind = _exact(f"{', '.join(MonitorKind.values)} (another matches nothing)", field_name="kind")
+    status = _exact(
+        f"{', '.join(MonitorStatus.values)} (another matches nothing)", field_name="status"
+    )
     tag = _exact(method="filter_in_list", field_name="tags")
     region = _exact(method="filter_in_list", field_name="regions")
     search = _exact("name or slug contains", method="filter_search")

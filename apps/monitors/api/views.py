@@ -85,7 +85,8 @@ class MonitorViewSet(
         summary="Check results, newest first (cursor-paginated)",
         filters=False,  # its own (ResultFilter), documented above; not the monitor list's
     )
-    @action(detail=True, methods=["get"])
+    # The action's own page class: the schema shows cursor pages (no `count`), as answered.
+    @action(detail=True, methods=["get"], pagination_class=ResultCursor)
     def results(self, request: Request, pk: str) -> Response:
         monitor = self.get_object()
         results = apply_filters(ResultFilter, request, selectors.result_list(monitor=monitor))

@@ -44,7 +44,7 @@ class ReportSettingsSerializer(StrictSerializer):
     exclude_maintenance = serializers.BooleanField()
     degraded_counts_as_up = serializers.BooleanField()
     schedule = serializers.ChoiceField(choices=Schedule.choices)
-    last_sent_period = serializers.DateField(read_only=True)
+    last_sent_period = serializers.DateField(read_only=True, allow_null=True)
 
     def validate_timezone(self, value: str) -> str:
         from django.core.exceptions import ValidationError

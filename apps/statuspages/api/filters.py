@@ -8,4 +8,6 @@ from apps.core.lists import uuid_filter
 
 
 class SectionFilter(django_filters.FilterSet):
-    page = uuid_filter("page_id")
+    # Not `page`: that is the page number of the list. (A UUID in `page` still filters, for
+    # clients written before; see SectionPages.)
+    status_page = uuid_filter("page_id", "Only the sections of this status page.")

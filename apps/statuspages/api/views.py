@@ -6,12 +6,15 @@ section, badge or incident is a 404; viewers and read keys may only read.
 
 from __future__ import annotations
 
+import uuid
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.lists import FilteredListMixin
+from apps.core.pagination import DefaultPagination
 from apps.core.schema import AUTHENTICATED, crud_schema, errors
 from apps.incidents.models import Incident
 from apps.statuspages import selectors, services
@@ -60,6 +63,24 @@ class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+class SectionPages(DefaultPagination):
+    """Numbered pages; `?page=<a status page's id>`, the filter's name before it became
+    `status_page`, is still taken as the filter (and as the first page), so older clients
+    keep working."""
+
+    def get_page_number(self, request, paginator):
+        if _uuid(request.query_params.get(self.page_query_param)):
+            return 1
+        return super().get_page_number(request, paginator)
+
+
 @crud_schema(
     s.SectionOutput,
     s.SectionInput,
@@ -73,10 +94,16 @@ class SectionViewSet(
     model = StatusPageSection
     serializer_class = s.SectionOutput
     filterset_class = SectionFilter
+    pagination_class = SectionPages
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scoped_queryset(self, org):
         return selectors.section_list(org=org)
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        legacy = _uuid(self.request.query_params.get("page")) if self.action == "list" else None
+        return queryset.filter(page_id=legacy) if legacy else queryset
 
     def _out(self, section: StatusPageSection) -> dict:
         return s.SectionOutput(
