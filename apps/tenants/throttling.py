@@ -14,6 +14,7 @@ expires with its window. An operator can lift one sooner with
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.conf import settings
@@ -32,7 +33,9 @@ def _client(request: HttpRequest) -> str:
 
 
 def _normal(email: str) -> str:
-    return email.strip().lower()
+    """The email as a key part: a digest of its normal form, so keys keep a fixed length
+    whatever a client sends (a cache refuses long keys) and hold no address in clear."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _buckets(request: HttpRequest, email: str) -> list[tuple[str, int]]:
