@@ -6,23 +6,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.tenants import services
 from apps.tenants.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory
 
+# The broker namespace, Celery app restore and per-process cache prefix every test gets.
+pytest_plugins = ["tests.isolation"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters and entitlements live in the caches; each test starts with none."""
     from apps.plans.selectors import _local
+    from tests.isolation import clear_cache
 
-    cache.clear()
+    clear_cache()
     _local.clear()
     yield
-    cache.clear()
+    clear_cache()
     _local.clear()
 
 
