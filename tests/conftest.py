@@ -12,8 +12,9 @@ from apps.tenants import services
 from apps.tenants.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory
 
-# The broker namespace, Celery app restore and per-process cache prefix every test gets.
-pytest_plugins = ["tests.isolation"]
+# The broker namespace, Celery app restore and per-process cache prefix every test gets; the
+# browser tests' verdict on a missing Chromium (fail in CI, skip loudly on a laptop).
+pytest_plugins = ["tests.isolation", "tests.browser.chromium"]
 
 
 @pytest.fixture(autouse=True)

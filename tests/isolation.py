@@ -55,7 +55,7 @@ def _cache_key_prefix_per_process() -> Iterator[None]:
     caches = {"default": {**django_settings.CACHES["default"], "KEY_PREFIX": prefix}}
     with override_settings(CACHES=caches):
         yield
-    clear_cache()
+        clear_cache()
 
 
 def clear_cache() -> None:
@@ -109,10 +109,20 @@ def _forget_queue_choices() -> None:
     app.amqp.flush_routes()
 
 
+def _conf_snapshot() -> dict:
+    snapshot = {}
+    for key in list(app.conf):
+        try:
+            snapshot[key] = app.conf[key]
+        except KeyError:  # a name Django's settings list that is no Celery setting
+            continue
+    return snapshot
+
+
 @pytest.fixture(autouse=True)
 def _own_broker_namespace(tmp_path_factory) -> Iterator[None]:
     """A broker namespace for this test alone, and the Celery app back as it was afterwards."""
-    conf_before = {key: app.conf[key] for key in app.conf}
+    conf_before = _conf_snapshot()
     url = app.conf.broker_url or ""
     options = dict(conf_before.get("broker_transport_options") or {})
     folder: Path | None = None

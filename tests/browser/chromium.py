@@ -1,0 +1,49 @@
+"""Where the browser tests find Chromium, and what happens when it is missing.
+
+In CI (`CI` set to anything but empty, `0` or `false`: `.ci/run` and GitHub Actions set it) a
+missing browser fails every browser test with the way to install it: a green CI run promises the
+console and status pages were driven in a real browser. On a laptop they skip, and the run ends
+with a line saying so, so a green `make test` without a browser is never mistaken for one with.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+MISSING = (
+    f"Chromium is not installed at {CHROMIUM}: install Debian's `chromium` package "
+    "(as root: apt-get install chromium; scripts/ensure_chromium.sh does it) or point "
+    "CHROMIUM_PATH at a Chromium binary"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_chromium() -> None:
+    """Fail (CI) or skip (laptop) the calling test when there is no Chromium to drive."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    if in_ci():
+        pytest.fail(f"{MISSING}. CI never skips the browser tests.", pytrace=False)
+    pytest.skip(MISSING)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "Chromium is not installed" in str(getattr(report, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"{len(skipped)} BROWSER TESTS DID NOT RUN: no Chromium "
+            "(apt-get install chromium, as root)",
+            red=True,
+            bold=True,
+        )
