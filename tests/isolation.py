@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -121,14 +123,21 @@ def _conf_snapshot() -> dict:
 
 @pytest.fixture(autouse=True)
 def _own_broker_namespace(tmp_path_factory) -> Iterator[None]:
-    """A broker namespace for this test alone, and the Celery app back as it was afterwards."""
+    with broker_namespace(tmp_path_factory.getbasetemp()):
+        yield
+
+
+@contextmanager
+def broker_namespace(parent: Path) -> Iterator[None]:
+    """A broker namespace of its own (a folder made under `parent` for the filesystem
+    transport), deleted on exit, and the Celery app back as it was on entry."""
     conf_before = _conf_snapshot()
     url = app.conf.broker_url or ""
     options = dict(conf_before.get("broker_transport_options") or {})
     folder: Path | None = None
     prefix: str | None = None
     if url.startswith("filesystem://"):
-        folder = tmp_path_factory.mktemp("broker", numbered=True)
+        folder = Path(tempfile.mkdtemp(prefix="broker-", dir=parent))
         (folder / "queue").mkdir()
         (folder / "control").mkdir()
         options.update(
