@@ -20,6 +20,9 @@ MISSING = (
 )
 
 
+_SKIPPED = pytest.StashKey[int]()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -33,17 +36,21 @@ def require_chromium() -> None:
     pytest.skip(MISSING)
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    skipped = [
-        report
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    config.stash[_SKIPPED] = sum(
+        "Chromium is not installed" in str(getattr(report, "longrepr", ""))
         for report in terminalreporter.stats.get("skipped", [])
-        if "Chromium is not installed" in str(getattr(report, "longrepr", ""))
-    ]
-    if skipped:
-        terminalreporter.write_sep(
+    )
+
+
+def pytest_unconfigure(config) -> None:
+    """The very last line of the run, after pytest's own counts."""
+    skipped = config.stash.get(_SKIPPED, 0)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if skipped and reporter is not None:
+        reporter.write_sep(
             "!",
-            f"{len(skipped)} BROWSER TESTS DID NOT RUN: no Chromium "
-            "(apt-get install chromium, as root)",
+            f"{skipped} BROWSER TESTS DID NOT RUN: no Chromium (apt-get install chromium, as root)",
             red=True,
             bold=True,
         )
