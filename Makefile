@@ -16,7 +16,9 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requi
 run: $(STAMP)
 	$(BIN)/python scripts/embedded.py
 
-## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis).
+## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis), in a
+## random order whose seed the header prints. One process by default; PYTEST_ARGS="-n 2" runs it
+## on two (docs/testing.md: any order, in parallel).
 test: $(STAMP)
 	@scripts/ensure_chromium.sh
 	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
