@@ -17,11 +17,12 @@ run: $(STAMP)
 	$(BIN)/python scripts/embedded.py
 
 ## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis), in a
-## random order whose seed the header prints. One process by default; PYTEST_ARGS="-n 2" runs it
-## on two (docs/testing.md: any order, in parallel).
+## random order whose seed the header prints, on one process per core (pytest-xdist; 246 s
+## instead of 302 s on 2 cores). TEST_PROCESSES=0 runs it in this process (for -x, --pdb).
+TEST_PROCESSES ?= auto
 test: $(STAMP)
 	@scripts/ensure_chromium.sh
-	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DEBUG=1 $(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 ## ruff, and the import contract in pyproject.toml (apps import only downward).
 lint: $(STAMP)
