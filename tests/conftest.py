@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -16,16 +15,21 @@ from apps.tenants.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory, make_monitor
 from tests.support import serve_smtp
 
+# The broker namespace, Celery app restore and per-process cache prefix every test gets; the
+# browser tests' verdict on a missing Chromium (fail in CI, skip loudly on a laptop).
+pytest_plugins = ["tests.isolation", "tests.browser.chromium"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters and entitlements live in the caches; each test starts with none."""
     from apps.plans.selectors import _local
+    from tests.isolation import clear_cache
 
-    cache.clear()
+    clear_cache()
     _local.clear()
     yield
-    cache.clear()
+    clear_cache()
     _local.clear()
 
 

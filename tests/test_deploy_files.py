@@ -6,6 +6,7 @@ manifest is caught by the ordinary test run rather than by a failed deploy.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -319,22 +320,35 @@ def test_each_systemd_unit_starts_as_the_service_user_and_restarts_on_failure(un
 # --- GitHub Actions ------------------------------------------------------------------------
 
 
-def test_workflow_runs_make_test_against_postgres_and_redis():
-    jobs = load_workflow()["jobs"]
-    test_jobs = [
-        (name, job)
-        for name, job in jobs.items()
-        if any("make test" in (step.get("run") or "") for step in job.get("steps", []))
+CI_SCRIPT = ROOT / ".ci" / "run"
+
+
+def test_the_workflow_runs_the_ci_script_and_sets_nothing_of_its_own():
+    """One CI configuration: GitHub runs `.ci/run` as CI does, with no variables beside it."""
+    workflow = load_workflow()
+    runs = [
+        (name, step.get("run") or "")
+        for name, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
     ]
-    assert test_jobs, ".github/workflows/ci.yml: no job runs `make test`"
-    for name, job in test_jobs:
-        images = [str(service.get("image", "")) for service in job.get("services", {}).values()]
-        assert any(image.startswith("postgres") for image in images), (
-            f".github/workflows/ci.yml: job {name!r} runs `make test` without a postgres service"
-        )
-        assert any(image.startswith("redis") for image in images), (
-            f".github/workflows/ci.yml: job {name!r} runs `make test` without a redis service"
-        )
+    assert any(".ci/run" in command for _, command in runs), (
+        ".github/workflows/ci.yml: no step runs .ci/run"
+    )
+    assert not any("make test" in command for _, command in runs), (
+        ".github/workflows/ci.yml: runs `make test` itself instead of through .ci/run"
+    )
+    assert "env" not in workflow, ".github/workflows/ci.yml sets variables .ci/run does not"
+    for name, job in workflow["jobs"].items():
+        assert not job.get("env"), f".github/workflows/ci.yml: job {name!r} sets variables"
+
+
+def test_the_ci_script_runs_make_test_on_postgres_with_a_redis_broker_and_cache():
+    exported = dict(re.findall(r'^export (\w+)="([^"]*)"', CI_SCRIPT.read_text(), re.MULTILINE))
+    assert exported.get("DATABASE_URL", "").startswith("postgres://"), exported
+    assert exported.get("CELERY_BROKER_URL", "").startswith("redis://"), exported
+    assert exported.get("CACHE_URL", "").startswith("redis://"), exported
+    assert exported["CELERY_BROKER_URL"] != exported["CACHE_URL"], "broker and cache share a db"
+    assert re.search(r"^make test\b", CI_SCRIPT.read_text(), re.MULTILINE)
 
 
 # --- access logs -----------------------------------------------------------------------------

@@ -82,7 +82,9 @@ def embedded(tmp_path_factory) -> Iterator[Embedded]:
                 except requests.RequestException:
                     return False
 
-            wait_for(ready, 240, "/ready")
+            # A fresh SQLite file is migrated first (dj-stripe's ~500 operations): ~1 min on a
+            # quiet machine, past 4 min on a loaded 2-core one. A liveness bound, not a timing.
+            wait_for(ready, 600, "/ready")
             key = re.search(r"API key\s+: (hk_\S+)", log.read_text()).group(1)
             yield Embedded(base, env, log, proc, key, demo_port, complete_url, started)
         finally:

@@ -2,7 +2,8 @@
 
 Debian's `/usr/bin/chromium` driven by Playwright (never a browser Playwright downloads: the
 machine's network only reaches the package registries). `make test` installs the package where
-it can (`scripts/ensure_chromium.sh`); where it is absent the browser tests skip and say why.
+it can (`scripts/ensure_chromium.sh`); where it is absent the browser tests fail in CI and skip
+on a laptop, with a summary line saying so (tests/browser/chromium.py).
 A failing test leaves a full-page screenshot in `artifacts/browser/<test id>.png`.
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+from tests.browser.chromium import CHROMIUM, require_chromium
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 # Without the background-networking flags Chromium tries Google's hosts at start-up and the
 # closed network refuses them (docs/decisions/0006-browser-tests-on-the-system-chromium.md).
@@ -44,8 +46,7 @@ def pytest_runtest_makereport(item, call):
 # fail with "cannot be called from a running event loop".
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM

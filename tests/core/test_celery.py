@@ -35,10 +35,6 @@ def test_a_task_runs_on_a_real_worker_with_the_request_id_of_its_caller():
     """Through the configured broker (filesystem locally, Redis in CI) to an in-thread worker."""
     seen.clear()
     done.clear()
-    # Tasks other tests enqueued on the real broker and nobody consumed (a delivery to a
-    # receiver that is gone runs to its timeout) would keep this solo worker busy past the wait.
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(app.conf.task_default_queue)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         token = request_id_var.set("req-from-api")
         try:

@@ -7,13 +7,13 @@ organization per five minutes (test_a_cold_entitlement_cache_costs_one_query).
 """
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from apps.plans.metering import api_usage
 from apps.plans.selectors import _local
 from apps.tenants import services
 from tests.factories import MembershipFactory
+from tests.isolation import clear_cache
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/organization"
@@ -51,7 +51,7 @@ def test_session_request_costs_three_queries(member, django_assert_num_queries):
 def test_a_cold_entitlement_cache_costs_one_query(key_client, org, django_assert_num_queries):
     client = key_client(org)
     _warm(client)
-    cache.clear()
+    clear_cache()
     _local.clear()
     with django_assert_num_queries(2):  # the key, then the organization's limit overrides
         assert client.get(URL).status_code == 200

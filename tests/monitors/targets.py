@@ -13,6 +13,7 @@ Fixtures (import them into a conftest or test module): `http_target`, `tls_ca`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import threading
@@ -32,6 +33,11 @@ from apps.monitors.checkers.base import CheckOutcome, CheckSpec, RunContext
 HOST = "127.0.0.1"
 DEFAULT_IDENTITIES = ("127.0.0.1", "localhost")
 T = TypeVar("T")
+# How long a hanging route or a silent TCP peer waits before it answers (200) or hangs up. Far
+# beyond any check timeout the tests use, so a checker that ignored its own timeout gets an
+# answer or a closed connection (and fails the test's "timed out" assertion) instead of hanging
+# the suite. A test never waits this long when the checker works.
+PEER_PATIENCE_SECONDS = 30.0
 
 
 def _quiet_client_aborts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -67,7 +73,7 @@ class Behaviour:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     redirect_to: str | None = None  # answer `status` (302 unless a 3xx is given) to there
-    hang: bool = False  # accept the request, never answer
+    hang: bool = False  # accept the request, answer only after PEER_PATIENCE_SECONDS
     close_mid_response: bool = False  # promise the whole body, send half, drop the connection
 
 
@@ -80,7 +86,9 @@ class Seen:
 
 
 class HttpTarget:
-    """A programmable HTTP(S) server: unknown paths answer 404; `requests` records each one."""
+    """A programmable HTTP(S) server: unknown paths answer 404; `requests` records each one,
+    `events` the order things happened in: ("answered", path) as a response goes out, ("gone",
+    path) when the client gave up on a request still being handled."""
 
     def __init__(self, scheme: str) -> None:
         self.scheme = scheme
@@ -90,6 +98,7 @@ class HttpTarget:
         self.hits: Counter[str] = Counter()
         self.requests: list[Seen] = []
         self.server_names: list[str | None] = []  # TLS SNI, HTTPS only
+        self.events: list[tuple[str, str]] = []
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         return f"{self.scheme}://{host or self.host}:{self.port}{path}"
@@ -99,6 +108,15 @@ class HttpTarget:
         return self.url(path)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            response = await self._answer(request)
+        except asyncio.CancelledError:
+            self.events.append(("gone", request.path))
+            raise
+        self.events.append(("answered", request.path))
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append(Seen(request.method, request.path, headers, await request.read()))
@@ -106,7 +124,7 @@ class HttpTarget:
         if behaviour is None:
             return web.Response(status=404, text="no such route")
         if behaviour.hang:
-            await asyncio.Event().wait()
+            await asyncio.sleep(PEER_PATIENCE_SECONDS)
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         if behaviour.redirect_to is not None:
@@ -221,8 +239,9 @@ class TcpTarget:
 @contextmanager
 def serve_tcp(*, silent: bool = False, host: str = HOST, port: int = 0) -> Iterator[TcpTarget]:
     """A listener that accepts each connection and closes it at once, or, when `silent`,
-    keeps it open without ever sending a byte (a peer that stalls a TLS handshake). `accepted`
-    counts connections: a test that must see none asserts it stays 0."""
+    keeps it open without sending a byte (a peer that stalls a TLS handshake) until the client
+    gives up or PEER_PATIENCE_SECONDS pass. `accepted` counts connections: a test that must see
+    none asserts it stays 0."""
     target = TcpTarget()
     loop = LoopThread()
     sock = _free_socket(host, port)
@@ -231,7 +250,8 @@ def serve_tcp(*, silent: bool = False, host: str = HOST, port: int = 0) -> Itera
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target.accepted += 1
         if silent:
-            await reader.read()  # until the client gives up
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(), PEER_PATIENCE_SECONDS)
         writer.close()
 
     async def start() -> asyncio.Server:

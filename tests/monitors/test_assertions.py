@@ -470,16 +470,16 @@ def test_hostile_bodies_never_raise(body):
         assert len(result.actual) <= 200
 
 
-def test_matches_runs_in_linear_time_on_patterns_that_backtrack_in_python_re():
-    """`a*a*b` over 64 KiB of "a" takes minutes with backtracking; RE2 answers at once."""
-    import time
+def test_matches_runs_on_re2_over_patterns_that_backtrack_in_python_re():
+    """`a*a*b` over 64 KiB of "a" takes minutes with backtracking; RE2 answers at once (timed
+    by benchmarks/assertions.py). Here: the pattern is RE2's, and the answers are right."""
+    import re2
 
     from apps.monitors.assertions import compile_assertion
     from apps.monitors.checkers.base import ResponseContext
 
     ctx = ResponseContext(status=200, response_time_ms=1, headers={}, body="a" * 65536)
     for pattern in ("a*a*b", "(a+)+$", ".*foo"):
-        started = time.perf_counter()
-        result = compile_assertion(f'body matches "{pattern}"').evaluate(ctx)
-        assert time.perf_counter() - started < 0.5, pattern
-        assert result.ok is (pattern == "(a+)+$")
+        compiled = compile_assertion(f'body matches "{pattern}"')
+        assert type(compiled.pattern) is type(re2.compile(pattern)), pattern
+        assert compiled.evaluate(ctx).ok is (pattern == "(a+)+$")

@@ -149,10 +149,12 @@ def test_tls_to_loopback_is_blocked_when_private_targets_are_not_allowed(tls_ca)
 
 
 def test_tls_to_a_peer_that_stalls_the_handshake_times_out_in_time():
+    """The silent peer hangs up only after PEER_PATIENCE_SECONDS: a check that ignored its 1 s
+    timeout would report the hang-up, not a timeout."""
     with serve_tcp(silent=True) as target:
         started = time.monotonic()
         result = run_check(tls.check, spec("tls", target.port, timeout=1.0))
         elapsed = time.monotonic() - started
     assert result.error_class == ErrorClass.TIMEOUT
-    assert 1.0 <= elapsed < 1.5
+    assert elapsed >= 1.0  # it waited the whole timeout, not less
     assert "connect_ms" not in result.timings  # the handshake never finished
