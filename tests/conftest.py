@@ -113,6 +113,17 @@ def outsider(other_org):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Celery tasks run in the calling thread while the test lasts (the app's setting restored)."""
+    from healthorch.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def pro(org):
     """The organization on the pro plan (integrations, policies, status pages, SLA reports)."""
     organization_change_plan(org=org, plan_code="pro", source="test")

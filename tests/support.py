@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import requests
 from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -59,3 +66,55 @@ def serve_smtp(settings) -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+@contextmanager
+def serve_gunicorn(
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    also_up: Callable[[], bool] | None = None,
+    timeout: float = 90,
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """The product under a real gunicorn on a free port, with `env` over this process's
+    environment (DEBUG on, quiet logs); yields (process, port) once `/live` answers (and
+    `also_up`, if given), and stops it afterwards, killed if it will not stop."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "healthorch.wsgi:application",
+            *args,
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={workers}",
+            "--no-control-socket",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode(errors="replace"))
+        try:
+            # A worker still importing Django on a busy machine may accept and answer late.
+            live = requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
+        except requests.RequestException:
+            return False
+        return live and (also_up is None or also_up())
+
+    try:
+        wait_for(up, timeout, "gunicorn")
+        yield proc, port
+    finally:  # never leave a server behind, whatever went wrong
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -39,16 +39,6 @@ SECRET = "demo-hook-secret-0123456789"
 
 
 @pytest.fixture
-def eager_tasks():
-    from healthorch.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def target(tmp_path) -> Iterator[DemoTarget]:
     t = DemoTarget(tls_port=None, cert_folder=tmp_path, hook_secret=SECRET).start()
     yield t

@@ -1,8 +1,5 @@
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +7,7 @@ import requests
 
 import healthorch
 from healthorch.logging import ContextFilter, JsonFormatter, request_id_var
-from tests.support import free_port, wait_for
+from tests.support import free_port, serve_gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,45 +104,6 @@ def test_log_lines_are_json_with_the_request_id():
     assert line["level"] == "INFO"
 
 
-def _serve(env_overrides: dict[str, str]):
-    port = free_port()
-    env = {**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", **env_overrides}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "healthorch.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--no-control-socket",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode())
-        try:
-            # A worker still importing Django on a busy machine may accept and answer late.
-            return requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, 60, "gunicorn")
-    except BaseException:  # never leave a server behind, whatever went wrong
-        proc.kill()
-        proc.wait()
-        raise
-    return proc, port
-
-
 @pytest.mark.parametrize(
     ("dead", "env"),
     [
@@ -160,13 +118,12 @@ def test_ready_says_which_dependency_is_down(dead, env, tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ready.sqlite3'}",
         "CELERY_BROKER_URL": "filesystem://",
     }
-    proc, port = _serve({"HEALTHORCH_VAR_DIR": str(tmp_path), **healthy, **env})
-    try:
+    with serve_gunicorn({"HEALTHORCH_VAR_DIR": str(tmp_path), **healthy, **env}, timeout=60) as (
+        _,
+        port,
+    ):
         response = requests.get(f"http://127.0.0.1:{port}/ready", timeout=15)
         live = requests.get(f"http://127.0.0.1:{port}/live", timeout=5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks[dead]["status"] == "error"

@@ -23,14 +23,20 @@ def _window(org, **data):
     return services.window_create(org=org, data=data)
 
 
+def _open_window(org, **data):
+    """A window that began a minute ago and lasts the hour."""
+    now = timezone.now()
+    return _window(
+        org, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1), **data
+    )
+
+
 def test_a_one_off_window_puts_the_monitor_in_maintenance_and_opens_nothing(org, published):
     monitor = make_monitor(org)
     other = make_monitor(org, name="other")
     now = timezone.now()
-    _window(
+    _open_window(
         org,
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         monitors=[monitor.pk],
     )
     monitor.refresh_from_db()
@@ -55,11 +61,8 @@ def test_a_one_off_window_puts_the_monitor_in_maintenance_and_opens_nothing(org,
 
 def test_a_monitor_that_is_fine_after_maintenance_comes_back_up_quietly(org, published):
     monitor = make_monitor(org)
-    now = timezone.now()
-    window = _window(
+    window = _open_window(
         org,
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         all_monitors=True,
     )
     feed(monitor, down(), down(), up())
@@ -87,10 +90,7 @@ def test_a_window_starting_between_sweeps_still_holds_a_failing_monitor(org):
 def test_windows_cover_monitors_by_tag(org):
     db = make_monitor(org, name="db", tags=["db", "eu"])
     web = make_monitor(org, name="web", tags=["web"])
-    now = timezone.now()
-    _window(
-        org, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1), tags=["db"]
-    )
+    _open_window(org, tags=["db"])
     db.refresh_from_db()
     web.refresh_from_db()
     assert (db.status, web.status) == (MonitorStatus.MAINTENANCE, MonitorStatus.UNKNOWN)
@@ -98,11 +98,8 @@ def test_windows_cover_monitors_by_tag(org):
 
 def test_a_window_never_reaches_another_organization(org, other_org):
     theirs = make_monitor(other_org, name="theirs")
-    now = timezone.now()
-    _window(
+    _open_window(
         org,
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         all_monitors=True,
     )
     theirs.refresh_from_db()
@@ -174,12 +171,9 @@ def test_a_recurring_window_respects_its_bounds(org):
 
 def test_a_silence_records_incidents_without_notifying(org, published):
     monitor = make_monitor(org)
-    now = timezone.now()
-    _window(
+    _open_window(
         org,
         kind="silence",
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         monitors=[monitor.pk],
     )
     monitor.refresh_from_db()
@@ -197,10 +191,8 @@ def test_a_silence_records_incidents_without_notifying(org, published):
 def test_the_sweep_is_idempotent(org):
     make_monitor(org)
     now = timezone.now()
-    _window(
+    _open_window(
         org,
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         all_monitors=True,
     )
     assert sweeps.maintenance_sync(now=now) == {"entered": 0, "left": 0}

@@ -19,7 +19,7 @@ from apps.plans.models import Limit
 from apps.plans.services import limit_override_set
 from apps.tenants.services import api_key_create
 from tests.factories import MembershipFactory
-from tests.support import free_port, wait_for
+from tests.support import serve_gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = "/api/v1/organization"
@@ -97,44 +97,6 @@ def test_a_user_past_the_plans_rate_gets_429(how, client_for, owner, org, other_
         assert elsewhere.json()["slug"] == other_org.slug
 
 
-def _server(database_url: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DEBUG": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "healthorch.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--no-control-socket",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode())
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, 90, "gunicorn")
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc, port
-
-
 def _database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -151,22 +113,18 @@ def test_two_server_processes_answer_a_key_within_its_one_limit(org):
         org=org, limit=Limit.API_REQUESTS_PER_MINUTE, value=10, reason="test", actor=None
     )
     secret = api_key_create(org=org, name="ci", scopes=["read"]).secret
-    servers = [_server(_database_url()) for _ in range(2)]
-    try:
+    env = {"DATABASE_URL": _database_url()}
+    with serve_gunicorn(env) as (_, first), serve_gunicorn(env) as (_, second):
         if time.time() % 60 > 40:  # start inside one window: the count is per minute
             time.sleep(61 - time.time() % 60)
         codes = []
         for _ in range(15):
-            for _, port in servers:
+            for port in (first, second):
                 response = requests.get(
                     f"http://127.0.0.1:{port}/api/v1/organization",
                     headers={"X-API-Key": secret},
                     timeout=30,
                 )
                 codes.append(response.status_code)
-    finally:
-        for proc, _ in servers:
-            proc.terminate()
-            proc.wait(timeout=30)
     assert codes.count(200) == 10, codes
     assert codes.count(429) == 20, codes

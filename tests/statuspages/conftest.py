@@ -14,16 +14,7 @@ from django.utils import timezone
 from apps.incidents.models import Incident, IncidentStatus
 from apps.monitors.models import Granularity, ResultRollup
 from apps.statuspages import services
-
-
-@pytest.fixture
-def eager_tasks():
-    from healthorch.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+from tests.factories import make_monitor
 
 
 def midnight(days_ago: int = 0) -> datetime:
@@ -78,6 +69,21 @@ def make_section(page, name, monitors, position=0):
             "monitors": [{"monitor": m.pk} for m in monitors],
         },
     )
+
+
+def page_renaming(org, monitor_name: str, shown_as: str, *, slug: str = "names"):
+    """A page whose one section shows the monitor `monitor_name` as `shown_as`: (page, monitor)."""
+    monitor = make_monitor(org, monitor_name)
+    page = make_page(org, slug=slug)
+    services.section_create(
+        org=org,
+        data={
+            "page": page.pk,
+            "name": "Core",
+            "monitors": [{"monitor": monitor.pk, "display_name": shown_as}],
+        },
+    )
+    return page, monitor
 
 
 def make_incident(monitor=None, *, org=None, title="API is down", resolved=False) -> Incident:

@@ -15,7 +15,14 @@ from apps.incidents.models import MaintenanceWindow
 from apps.monitors.models import Monitor
 from apps.statuspages import services
 from tests.factories import make_monitor
-from tests.statuspages.conftest import daily, hourly, make_incident, make_page, make_section
+from tests.statuspages.conftest import (
+    daily,
+    hourly,
+    make_incident,
+    make_page,
+    make_section,
+    page_renaming,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -242,16 +249,7 @@ def test_the_page_costs_the_same_queries_for_3_or_50_monitors_in_1_or_5_sections
 
 
 def test_incidents_are_titled_with_the_monitors_public_name(pro, member):
-    monitor = make_monitor(pro, "billing-db-primary")
-    page = make_page(pro, slug="names")
-    services.section_create(
-        org=pro,
-        data={
-            "page": page.pk,
-            "name": "Core",
-            "monitors": [{"monitor": monitor.pk, "display_name": "Payments"}],
-        },
-    )
+    _, monitor = page_renaming(pro, "billing-db-primary", "Payments")
     make_incident(monitor, title="billing-db-primary is down")
     for path in ("/status/names/", "/status/names/status.json", "/status/names/feed.rss"):
         body = Client().get(path).content.decode()

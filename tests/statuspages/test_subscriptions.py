@@ -12,7 +12,7 @@ from django.test import Client
 from apps.statuspages import services, tokens
 from apps.statuspages.models import IncidentUpdate, Subscriber
 from tests.factories import make_monitor
-from tests.statuspages.conftest import make_incident, make_page, make_section
+from tests.statuspages.conftest import make_incident, make_page, make_section, page_renaming
 
 pytestmark = pytest.mark.django_db
 
@@ -165,16 +165,7 @@ def test_an_unreachable_mail_server_is_logged_and_not_retried_into_duplicates(
 
 
 def test_update_emails_use_the_monitors_public_name(pro, mailbox):
-    monitor = make_monitor(pro, "billing-db-primary")
-    page = make_page(pro, slug="names")
-    services.section_create(
-        org=pro,
-        data={
-            "page": page.pk,
-            "name": "Core",
-            "monitors": [{"monitor": monitor.pk, "display_name": "Payments"}],
-        },
-    )
+    page, monitor = page_renaming(pro, "billing-db-primary", "Payments")
     subscriber = Subscriber.objects.create(organization=pro, page=page, email="a@example.test")
     services.subscriber_confirm(token=tokens.subscriber_token(subscriber.pk, "confirm"))
     incident = make_incident(monitor, title="billing-db-primary is down")
