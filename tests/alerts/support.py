@@ -129,43 +129,47 @@ def open_incident(capture, org, *, severity: str = "error", title: str = "API is
     return incident
 
 
-def acknowledge(capture, incident: Incident, *, user=None) -> None:
+def _move(capture, incident: Incident, *, status: str, stamped: str, data: dict, actor=None, **row):
+    """Move the incident to `status` (`stamped` set to now) and publish the event of that name,
+    in one transaction as the state machine does."""
     now = timezone.now()
     with capture(execute=True), transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(
-            status=IncidentStatus.ACKNOWLEDGED,
-            acknowledged_at=now,
-            acknowledged_by=user,
-            next_escalation_at=None,
+            status=status, next_escalation_at=None, **{stamped: now}, **row
         )
         incident.refresh_from_db()
         event = IncidentEvent.objects.create(
             incident=incident,
             organization_id=incident.organization_id,
-            kind=EventKind.ACKNOWLEDGED,
+            kind=EventKind(status),  # the event bears the status's name
             at=now,
-            actor=user,
-            data={"notify": False},
-        )
-        events.publish(incident=incident, event=event)
-
-
-def resolve(capture, incident: Incident) -> IncidentEvent:
-    now = timezone.now()
-    with capture(execute=True), transaction.atomic():
-        Incident.objects.filter(pk=incident.pk).update(
-            status=IncidentStatus.RESOLVED, resolved_at=now, next_escalation_at=None
-        )
-        incident.refresh_from_db()
-        event = IncidentEvent.objects.create(
-            incident=incident,
-            organization_id=incident.organization_id,
-            kind=EventKind.RESOLVED,
-            at=now,
-            data={"notify": True, "auto": True},
+            actor=actor,
+            data=data,
         )
         events.publish(incident=incident, event=event)
     return event
+
+
+def acknowledge(capture, incident: Incident, *, user=None) -> None:
+    _move(
+        capture,
+        incident,
+        status=IncidentStatus.ACKNOWLEDGED,
+        stamped="acknowledged_at",
+        data={"notify": False},
+        actor=user,
+        acknowledged_by=user,
+    )
+
+
+def resolve(capture, incident: Incident) -> IncidentEvent:
+    return _move(
+        capture,
+        incident,
+        status=IncidentStatus.RESOLVED,
+        stamped="resolved_at",
+        data={"notify": True, "auto": True},
+    )
 
 
 def sweep(capture, nudges) -> int:
