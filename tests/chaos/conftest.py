@@ -273,3 +273,21 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     finally:
         reset_pool()
         app.conf.broker_write_url, app.conf.broker_transport_options = saved
+
+
+def http_monitors(plan: str, url: str, count: int, *, name: str = "web", **fields) -> list:
+    """A new organization on `plan` with `count` HTTP monitors of `url`, made through the
+    monitors service (schedules included)."""
+    from apps.monitors import services as monitor_services
+    from apps.plans.services import organization_change_plan
+    from tests.factories import OrganizationFactory
+
+    org = OrganizationFactory()
+    organization_change_plan(org=org, plan_code=plan, source="test")
+    return [
+        monitor_services.monitor_create(
+            org=org,
+            data={"name": f"{name} {i}", "kind": "http", "config": {"url": url}, **fields},
+        )
+        for i in range(count)
+    ]

@@ -18,10 +18,8 @@ import pytest
 import requests
 from django.utils import timezone
 
-from apps.monitors import services as monitor_services
 from apps.monitors.models import CheckResult, MonitorSchedule
-from apps.plans.services import organization_change_plan
-from tests.factories import OrganizationFactory
+from tests.chaos.conftest import http_monitors
 from tests.monitors import targets
 from tests.support import wait_for
 
@@ -50,20 +48,7 @@ def test_a_stopped_beat_is_noticed_and_its_return_does_not_stampede(
     redis_server, stack_factory, target, settings
 ):
     settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = True
-    org = OrganizationFactory()
-    organization_change_plan(org=org, plan_code="enterprise", source="test")
-    monitors = [
-        monitor_services.monitor_create(
-            org=org,
-            data={
-                "name": f"web {i}",
-                "kind": "http",
-                "interval_seconds": INTERVAL,
-                "config": {"url": target.route("/ok")},
-            },
-        )
-        for i in range(MONITORS)
-    ]
+    monitors = http_monitors("enterprise", target.route("/ok"), MONITORS, interval_seconds=INTERVAL)
     # Spread evenly over the interval, as a fleet of monitors created over time would be.
     start = timezone.now() + timedelta(seconds=15)
     for i, m in enumerate(monitors):

@@ -16,8 +16,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from apps.core import cache as resilient
-from apps.monitors import services as monitor_services
 from apps.plans.models import Limit, LimitOverride
+from tests.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
 
@@ -48,23 +48,11 @@ def cache_down():
     resilient.outage.recovered()
 
 
-def _monitor(org, name):
-    return monitor_services.monitor_create(
-        org=org,
-        data={
-            "name": name,
-            "kind": "tcp",
-            "interval_seconds": 3600,
-            "config": {"host": "127.0.0.1", "port": 9},
-        },
-    )
-
-
 def test_the_api_answers_from_the_database_and_each_tenant_sees_its_own(
     cache_down, key_client, org, other_org
 ):
-    _monitor(org, "ours")
-    _monitor(other_org, "theirs")
+    make_monitor(org, "ours", interval_seconds=3600)
+    make_monitor(other_org, "theirs", interval_seconds=3600)
     ours, theirs = key_client(org), key_client(other_org)
     response = ours.get(MONITORS)
     assert response.status_code == 200, response.content

@@ -19,13 +19,10 @@ from django.utils import timezone
 
 from apps.alerts.models import Notification, NotificationStatus
 from apps.alerts.services import channels as channel_services
-from apps.monitors import services as monitor_services
 from apps.monitors.models import CheckResult
-from apps.plans.services import organization_change_plan
 from apps.tenants import services as tenant_services
 from tests.alerts.support import open_incident
-from tests.chaos.conftest import publishing_to
-from tests.factories import OrganizationFactory
+from tests.chaos.conftest import http_monitors, publishing_to
 from tests.monitors import targets
 from tests.support import wait_for
 
@@ -45,18 +42,7 @@ def test_the_api_answers_through_a_redis_outage_and_everything_reconnects(
 ):
     settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = True
     settings.ALERTS_GROUP_WINDOW_SECONDS = 0
-    org = OrganizationFactory()
-    organization_change_plan(org=org, plan_code="enterprise", source="test")
-    for i in range(5):
-        monitor_services.monitor_create(
-            org=org,
-            data={
-                "name": f"web {i}",
-                "kind": "http",
-                "interval_seconds": 10,
-                "config": {"url": target.route("/ok")},
-            },
-        )
+    org = http_monitors("enterprise", target.route("/ok"), 5, interval_seconds=10)[0].organization
     channel_services.channel_create(
         org=org, kind="webhook", name="ops", config={"url": target.route("/hook")}
     )

@@ -17,11 +17,8 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from apps.monitors import services
 from apps.monitors.models import CheckResult, Monitor, MonitorSchedule
-from apps.plans.services import organization_change_plan
-from tests.chaos.conftest import VISIBILITY_TIMEOUT
-from tests.factories import OrganizationFactory
+from tests.chaos.conftest import VISIBILITY_TIMEOUT, http_monitors
 from tests.monitors import targets
 from tests.support import wait_for
 
@@ -38,22 +35,15 @@ def slow_target():
 
 
 def _due_monitors(url: str) -> list[Monitor]:
-    org = OrganizationFactory()
-    organization_change_plan(org=org, plan_code="pro", source="test")
-    monitors = [
-        services.monitor_create(
-            org=org,
-            data={
-                "name": f"slow {i}",
-                "kind": "http",
-                "interval_seconds": 3600,  # checked again only if the batch is redelivered
-                "timeout_seconds": 15,
-                "failure_threshold": 3,
-                "config": {"url": url},
-            },
-        )
-        for i in range(CHECKS)
-    ]
+    monitors = http_monitors(
+        "pro",
+        url,
+        CHECKS,
+        name="slow",
+        interval_seconds=3600,  # checked again only if the batch is redelivered
+        timeout_seconds=15,
+        failure_threshold=3,
+    )
     MonitorSchedule.objects.filter(monitor__in=monitors).update(next_check_at=timezone.now())
     return monitors
 
