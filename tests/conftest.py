@@ -22,15 +22,20 @@ pytest_plugins = ["tests.isolation", "tests.browser.chromium"]
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters and entitlements live in the caches; each test starts with none."""
+    """Throttle counters and entitlements live in the caches; each test starts with none, and
+    with the shared cache taken as reachable (a slow answer in an earlier test of the process
+    may have noted an outage, which would make this one's limits fail open)."""
+    from apps.core.cache import outage
     from apps.plans.selectors import _local
     from tests.isolation import clear_cache
 
+    outage.recovered()
     clear_cache()
     _local.clear()
     yield
     clear_cache()
     _local.clear()
+    outage.recovered()
 
 
 @pytest.fixture(scope="session")

@@ -179,6 +179,27 @@ def broker_namespace(parent: Path) -> Iterator[None]:
             _purge_redis_prefix(url, prefix)
 
 
+@contextmanager
+def configured_broker() -> Iterator[None]:
+    """Publish, for a while, where a worker started as a process of its own consumes: the broker
+    as the settings configure it (no key prefix, the default folders), not the test's private
+    namespace, which a separate process cannot know."""
+    import healthorch.settings as configured
+
+    options = dict(getattr(configured, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    before = app.conf.broker_transport_options
+    _reset_connection_pools()
+    app.conf.broker_transport_options = options
+    settings_override = override_settings(CELERY_BROKER_TRANSPORT_OPTIONS=options)
+    settings_override.enable()
+    try:
+        yield
+    finally:
+        settings_override.disable()
+        _reset_connection_pools()
+        app.conf.broker_transport_options = before
+
+
 def _purge_redis_prefix(url: str, prefix: str) -> None:
     """Every key of the namespace: queues, the unacked messages and their index, bindings."""
     import redis

@@ -17,6 +17,7 @@ from apps.monitors.models import Monitor
 from apps.monitors.schedule import schedule_set
 from healthorch.celery import app
 from tests.alerts.support import WEBHOOK_SECRET, serve_receiver
+from tests.isolation import configured_broker
 from tests.monitors.targets import serve_http
 from tests.observability.processes import start_celery, stop, wait_serving
 from tests.observability.scrape import scrape, total
@@ -37,7 +38,8 @@ def test_a_worker_serves_the_engine_counters_it_moved(org, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
 
-    with serve_http() as target, serve_receiver() as receiver:
+    # The worker is a process of its own: it consumes from the broker the settings name.
+    with configured_broker(), serve_http() as target, serve_receiver() as receiver:
         channel_services.channel_create(
             org=org,
             kind="webhook",
@@ -80,7 +82,7 @@ def test_a_worker_serves_the_engine_counters_it_moved(org, tmp_path):
 
             # What beat's `dispatch-due-checks` entry sends every 2 s, sent once.
             app.send_task("apps.monitors.tasks.dispatch_due_checks")
-            wait_for(lambda: len(receiver.delivered) >= 1, 90, "the webhook notification")
+            wait_for(lambda: len(receiver.delivered) >= 1, 240, "the webhook notification")
 
             seen: dict[str, float] = {}
 

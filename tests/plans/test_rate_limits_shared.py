@@ -115,16 +115,21 @@ def test_two_server_processes_answer_a_key_within_its_one_limit(org):
     secret = api_key_create(org=org, name="ci", scopes=["read"]).secret
     env = {"DATABASE_URL": _database_url()}
     with serve_gunicorn(env) as (_, first), serve_gunicorn(env) as (_, second):
-        if time.time() % 60 > 40:  # start inside one window: the count is per minute
-            time.sleep(61 - time.time() % 60)
-        codes = []
-        for _ in range(15):
-            for port in (first, second):
-                response = requests.get(
-                    f"http://127.0.0.1:{port}/api/v1/organization",
-                    headers={"X-API-Key": secret},
-                    timeout=30,
-                )
-                codes.append(response.status_code)
+        for _ in range(3):  # the count is per minute: a burst must fall in one window
+            if time.time() % 60 > 40:
+                time.sleep(61 - time.time() % 60)
+            window = int(time.time() // 60)
+            codes = []
+            for _ in range(15):
+                for port in (first, second):
+                    response = requests.get(
+                        f"http://127.0.0.1:{port}/api/v1/organization",
+                        headers={"X-API-Key": secret},
+                        timeout=30,
+                    )
+                    codes.append(response.status_code)
+            if int(time.time() // 60) == window:
+                break
+            time.sleep(61 - time.time() % 60)  # straddled two windows: again in a fresh one
     assert codes.count(200) == 10, codes
     assert codes.count(429) == 20, codes
