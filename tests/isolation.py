@@ -157,16 +157,10 @@ def broker_namespace(parent: Path) -> Iterator[None]:
     elif url.startswith(("redis://", "rediss://")):
         prefix = f"test-{process_tag()}-{uuid.uuid4().hex[:12]}:"
         options["global_keyprefix"] = prefix
-    _reset_connection_pools()
-    app.conf.broker_transport_options = options
-    # The console reads the filesystem broker's folder from Django's settings: the same one.
-    settings_override = override_settings(CELERY_BROKER_TRANSPORT_OPTIONS=options)
-    settings_override.enable()
     try:
-        yield
+        with _transport_options(options):
+            yield
     finally:
-        settings_override.disable()
-        _reset_connection_pools()
         for key, value in conf_before.items():
             if key == "beat_schedule":
                 continue  # installed by the app itself when it is finalized, maybe mid-test
@@ -186,18 +180,24 @@ def configured_broker() -> Iterator[None]:
     namespace, which a separate process cannot know."""
     import healthorch.settings as configured
 
-    options = dict(getattr(configured, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    with _transport_options(dict(getattr(configured, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})):
+        yield
+
+
+@contextmanager
+def _transport_options(options: dict) -> Iterator[None]:
+    """The app (fresh connection pools) and Django's settings on these broker transport options
+    for a while; the app's options as they were afterwards."""
     before = app.conf.broker_transport_options
     _reset_connection_pools()
     app.conf.broker_transport_options = options
-    settings_override = override_settings(CELERY_BROKER_TRANSPORT_OPTIONS=options)
-    settings_override.enable()
-    try:
-        yield
-    finally:
-        settings_override.disable()
-        _reset_connection_pools()
-        app.conf.broker_transport_options = before
+    # The console reads the filesystem broker's folder from Django's settings: the same one.
+    with override_settings(CELERY_BROKER_TRANSPORT_OPTIONS=options):
+        try:
+            yield
+        finally:
+            _reset_connection_pools()
+            app.conf.broker_transport_options = before
 
 
 def _purge_redis_prefix(url: str, prefix: str) -> None:
