@@ -51,7 +51,10 @@ def is_empty(alias: str = "default") -> bool:
 
 
 def build_fresh(
-    alias: str = "default", *, progress: Callable[[str], None] | None = None
+    alias: str = "default",
+    *,
+    loader: MigrationLoader | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Create the schema of an empty database from the migrations' final state (see above)."""
     started = time.monotonic()
@@ -63,7 +66,7 @@ def build_fresh(
     connection = connections[alias]
     if not is_empty(alias):
         raise RuntimeError(f"database {alias!r} has tables already; use migrate")
-    loader = MigrationLoader(connection)
+    loader = loader or MigrationLoader(connection)
     loader.check_consistent_history(connection)
     plan = _full_plan(loader)
     state = loader.project_state()

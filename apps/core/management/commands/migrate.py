@@ -30,14 +30,17 @@ class Command(DjangoMigrate):
 
     def handle(self, *args: Any, **options: Any) -> None:
         database = options["database"]
-        if not self._builds_in_one_step(database, options):
+        loader = self._one_step_loader(database, options)
+        if loader is None:
             super().handle(*args, **options)
             return
         verbose = options["verbosity"] >= 1
         if verbose:
             self.stdout.write("Empty database: building the schema in one step")
         result = schema_build.build_fresh(
-            database, progress=(lambda line: self.stdout.write(f"  {line}")) if verbose else None
+            database,
+            loader=loader,
+            progress=(lambda line: self.stdout.write(f"  {line}")) if verbose else None,
         )
         if verbose:
             self.stdout.write(
@@ -45,17 +48,20 @@ class Command(DjangoMigrate):
                 f"in {result.seconds:.1f}s"
             )
 
-    def _builds_in_one_step(self, database: str, options: dict[str, Any]) -> bool:
+    def _one_step_loader(self, database: str, options: dict[str, Any]) -> MigrationLoader | None:
+        """The migration loader to build from, or None where Django's own migrate runs."""
         if not settings.HEALTHORCH_BUILD_EMPTY_DATABASE:
-            return False
+            return None
         if any(options.get(name) for name in _SPECIFIC) or options.get("prune"):
-            return False
+            return None
         if not schema_build.is_empty(database):
-            return False
+            return None
+        loader = MigrationLoader(connections[database])
         # Apps without migrations would need Django's syncdb phase: none has tables today.
-        unmigrated = MigrationLoader(connections[database]).unmigrated_apps
-        return not any(
+        if any(
             model._meta.managed and not model._meta.proxy
-            for label in unmigrated
+            for label in loader.unmigrated_apps
             for model in apps.get_app_config(label).get_models()
-        )
+        ):
+            return None
+        return loader
