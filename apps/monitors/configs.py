@@ -124,6 +124,67 @@ class TlsConfig(_HostPort):
     ca_pem = serializers.CharField(max_length=20000, required=False, allow_blank=True)
 
 
+class SmtpConfig(_HostPort):
+    port = serializers.IntegerField(min_value=1, max_value=65535, default=25)
+    tls = serializers.ChoiceField(choices=["starttls", "implicit", "none"], required=False)
+    expiry_warning_days = serializers.IntegerField(min_value=1, max_value=365, default=14)
+    server_name = serializers.CharField(max_length=253, required=False)
+    ca_pem = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        attrs.setdefault("tls", "implicit" if attrs["port"] == 465 else "starttls")
+        return attrs
+
+
+class IcmpConfig(StrictSerializer):
+    host = serializers.CharField(max_length=253)
+    count = serializers.IntegerField(min_value=1, max_value=10, default=3)
+    interval_ms = serializers.IntegerField(min_value=50, max_value=2000, default=200)
+
+    def validate_host(self, host: str) -> str:
+        _guard_host(host, "host")
+        return host
+
+
+class GrpcConfig(_HostPort):
+    service = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    tls = serializers.BooleanField(default=False)
+    server_name = serializers.CharField(max_length=253, required=False)
+    ca_pem = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+
+
+# Kubernetes object names: DNS-1123 labels/subdomains (lower case, digits, '-' and '.').
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class KubernetesConfig(StrictSerializer):
+    """The token is split off as the monitor's secret (stored encrypted, never returned)."""
+
+    server = serializers.URLField(max_length=2000)
+    ca_pem = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    target = serializers.ChoiceField(
+        choices=["readyz", "deployment", "statefulset"], default="readyz"
+    )
+    namespace = serializers.RegexField(_K8S_NAME, max_length=253, default="default")
+    name = serializers.RegexField(_K8S_NAME, max_length=253, required=False)
+    token = serializers.CharField(max_length=8000, required=False, write_only=True)
+
+    def validate_server(self, server: str) -> str:
+        parts = urlsplit(server)
+        if parts.scheme != "https":
+            raise serializers.ValidationError("The API server's https:// URL.")
+        _guard_host(parts.hostname or "", "server", parts.port or 443)
+        return server.rstrip("/")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["target"] != "readyz" and not attrs.get("name"):
+            raise serializers.ValidationError({"name": [f"A {attrs['target']} needs a name."]})
+        if "token" in attrs:
+            attrs["_secret"] = attrs.pop("token")
+        return attrs
+
+
 class DnsConfig(StrictSerializer):
     name = serializers.CharField(max_length=253)
     record_type = serializers.ChoiceField(choices=["A", "AAAA", "CNAME", "MX", "TXT"], default="A")
@@ -219,6 +280,10 @@ CONFIGS: dict[str, type[StrictSerializer]] = {
     MonitorKind.DNS: DnsConfig,
     MonitorKind.POSTGRES: PostgresConfig,
     MonitorKind.REDIS: RedisConfig,
+    MonitorKind.SMTP: SmtpConfig,
+    MonitorKind.ICMP: IcmpConfig,
+    MonitorKind.GRPC: GrpcConfig,
+    MonitorKind.KUBERNETES: KubernetesConfig,
     MonitorKind.HEARTBEAT: HeartbeatConfig,
     MonitorKind.METRIC: MetricConfig,
 }

@@ -59,7 +59,18 @@ START_RATE_PER_SECOND = 1500.0
 
 def _load_checkers() -> None:
     # Importing the modules registers their kinds.
-    from apps.monitors.checkers import dns, http, postgres, redis, tcp, tls  # noqa: F401
+    from apps.monitors.checkers import (  # noqa: F401
+        dns,
+        grpc,
+        http,
+        icmp,
+        kubernetes,
+        postgres,
+        redis,
+        smtp,
+        tcp,
+        tls,
+    )
 
 
 # --- Dispatch ---------------------------------------------------------------------------------
@@ -248,7 +259,9 @@ def dispatch(*, now: datetime | None = None, max_rounds: int = 10) -> int:
 
 def spec_for(monitor: Monitor) -> CheckSpec:
     config = dict(monitor.config)
-    if monitor.secret:
+    if monitor.secret and monitor.kind == MonitorKind.KUBERNETES:
+        config["token"] = secret_of(monitor)
+    elif monitor.secret:
         field = "dsn" if monitor.kind == MonitorKind.POSTGRES else "url"
         config[field] = _with_password(config[field], secret_of(monitor))
     return CheckSpec(

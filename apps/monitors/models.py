@@ -20,6 +20,10 @@ class MonitorKind(models.TextChoices):
     DNS = "dns", "DNS record"
     POSTGRES = "postgres", "PostgreSQL"
     REDIS = "redis", "Redis"
+    SMTP = "smtp", "SMTP mail server"
+    ICMP = "icmp", "ICMP ping"
+    GRPC = "grpc", "gRPC health"
+    KUBERNETES = "kubernetes", "Kubernetes"
     HEARTBEAT = "heartbeat", "Heartbeat (cron job)"
     METRIC = "metric", "Metric threshold"
 
@@ -32,6 +36,10 @@ ACTIVE_KINDS = [
     MonitorKind.DNS,
     MonitorKind.POSTGRES,
     MonitorKind.REDIS,
+    MonitorKind.SMTP,
+    MonitorKind.ICMP,
+    MonitorKind.GRPC,
+    MonitorKind.KUBERNETES,
 ]
 
 

@@ -33,12 +33,14 @@ class ErrorClass:
     MISMATCH = "mismatch"  # DNS answer differs from the expected values
     SLOW = "slow"  # answered, but slower than expected_response_time_ms (degraded)
     CERT_EXPIRING = "cert_expiring"  # valid, but inside the warning window (degraded)
+    PACKET_LOSS = "packet_loss"  # some ICMP echo requests went unanswered (degraded)
+    REPLICAS = "replicas"  # a Kubernetes workload has fewer available replicas than desired
 
 
 @dataclass(frozen=True)
 class CheckSpec:
     monitor_id: str
-    kind: str  # http, tcp, tls, dns, postgres, redis
+    kind: str  # http, tcp, tls, dns, postgres, redis, smtp, icmp, grpc, kubernetes
     timeout: float  # seconds, for the whole check
     config: dict[str, Any]  # kind-specific settings, see each checker's docstring
     allow_private: bool = False  # HEALTHORCH_ALLOW_PRIVATE_TARGETS

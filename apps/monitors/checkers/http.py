@@ -263,7 +263,7 @@ def _ssl_param(config: dict[str, Any]) -> ssl.SSLContext | bool:
     return tls_context(ca_pem) if ca_pem else True
 
 
-def _client_error(exc: aiohttp.ClientError, url: str) -> CheckOutcome:
+def client_error(exc: aiohttp.ClientError, url: str) -> CheckOutcome:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         error = exc.certificate_error
         reason = getattr(error, "verify_message", None) or str(error)
@@ -402,7 +402,7 @@ async def _run(spec: CheckSpec, ctx: RunContext, state: _CheckState) -> CheckOut
     except BlockedTarget as exc:
         return down(ErrorClass.BLOCKED, str(exc), timings=state.timings())
     except aiohttp.ClientError as exc:
-        outcome = _client_error(exc, url)
+        outcome = client_error(exc, url)
         outcome.timings = state.timings()
         return outcome
     except OSError as exc:

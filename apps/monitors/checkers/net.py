@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -213,6 +213,32 @@ def parse_cert(der: bytes) -> CertInfo:
         issuer_cn=_common_name(cert.issuer),
         sans=sans[:MAX_SANS],
     )
+
+
+def with_cert(outcome: CheckOutcome, cert: CertInfo | None) -> CheckOutcome:
+    """Record the certificate's expiry and names on the outcome."""
+    if cert is not None:
+        outcome.cert_expires_at = cert.not_after
+        outcome.details.update(cert.details())
+    return outcome
+
+
+def expiry_judged(
+    spec: CheckSpec, outcome: CheckOutcome, cert: CertInfo, warning_days: float
+) -> CheckOutcome:
+    """A passing outcome with `cert` recorded: degraded inside the warning window, else up
+    (or degraded when slow)."""
+    with_cert(outcome, cert)
+    left = cert.seconds_left()
+    if left < timedelta(days=warning_days).total_seconds():
+        outcome.outcome = Outcome.DEGRADED
+        outcome.error_class = ErrorClass.CERT_EXPIRING
+        outcome.error_message = (
+            f"certificate expires in {left / 86400:.1f} days ({cert.not_after:%Y-%m-%d %H:%M} "
+            f"UTC), inside the {warning_days:g}-day warning window"
+        )
+        return outcome
+    return up_or_slow(spec, outcome)
 
 
 def peer_cert_der(transport: asyncio.BaseTransport | None) -> bytes | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from datetime import timedelta
 from typing import Any
 
 from apps.monitors.checkers.base import (
@@ -27,13 +26,14 @@ from apps.monitors.checkers.net import (
     addresses_or_down,
     connect_error_message,
     down,
+    expiry_judged,
     ms,
     open_first,
     parse_cert,
     peer_cert_der,
     timed_checker,
     tls_context,
-    up_or_slow,
+    with_cert,
 )
 
 DEFAULT_PORT = 443
@@ -83,13 +83,6 @@ async def _read_invalid_cert(addresses: list[str], port: int, server_name: str) 
     return parse_cert(der) if der else None
 
 
-def _with_cert(outcome: CheckOutcome, cert: CertInfo | None) -> CheckOutcome:
-    if cert is not None:
-        outcome.cert_expires_at = cert.not_after
-        outcome.details.update(cert.details())
-    return outcome
-
-
 async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> CheckOutcome:
     config: dict[str, Any] = spec.config
     host = str(config.get("host") or "")
@@ -119,7 +112,7 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
             ErrorClass.TLS, str(exc), timings=timings, details={"server_name": server_name}
         )
         if exc.invalid_cert:
-            _with_cert(outcome, await _read_invalid_cert(addresses, port, server_name))
+            with_cert(outcome, await _read_invalid_cert(addresses, port, server_name))
         return outcome
     finished = time.monotonic()
     timings["connect_ms"] = ms(connected - resolved)
@@ -134,18 +127,7 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
     )
     if not der:
         return down(ErrorClass.TLS, "the server sent no certificate", timings=timings)
-    cert = parse_cert(der)
-    _with_cert(outcome, cert)
-    left = cert.seconds_left()
-    if left < timedelta(days=warning_days).total_seconds():
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.CERT_EXPIRING
-        outcome.error_message = (
-            f"certificate expires in {left / 86400:.1f} days ({cert.not_after:%Y-%m-%d %H:%M} "
-            f"UTC), inside the {warning_days:g}-day warning window"
-        )
-        return outcome
-    return up_or_slow(spec, outcome)
+    return expiry_judged(spec, outcome, parse_cert(der), warning_days)
 
 
 check = timed_checker("tls", _run)
