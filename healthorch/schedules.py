@@ -62,6 +62,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.incidents.tasks.low_uptime_sweep",
         "schedule": crontab(minute=10),
     },
+    # Every minute, compare each monitor that failed a check in the last 30 minutes (or has an
+    # slo_burn incident open) with its error budget: open or resolve slo_burn incidents.
+    "incidents-slo-burn": {
+        "task": "apps.incidents.tasks.slo_burn_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Every 15 seconds, move unacknowledged incidents to their next escalation step when its
     # delay is up (an acknowledgement or resolution stops the walk).
     "escalate-incidents": {

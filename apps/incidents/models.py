@@ -168,6 +168,7 @@ class RuleKind(models.TextChoices):
     CERTIFICATE_EXPIRY = "certificate_expiry", "Certificate expiry"
     SERVICE_RECOVERY = "service_recovery", "Service recovery"
     FLAPPING = "flapping", "Flapping"
+    SLO_BURN = "slo_burn", "Error budget burn"
 
 
 CUSTOM_RULE = "custom"

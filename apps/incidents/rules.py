@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Rule] = {
     RuleKind.SERVICE_RECOVERY: Rule(RuleKind.SERVICE_RECOVERY, True, None, None, Severity.INFO),
     # More than threshold status changes within the window: one flapping notice.
     RuleKind.FLAPPING: Rule(RuleKind.FLAPPING, True, 5, 1800, Severity.WARNING),
+    # The monitor burns its error budget 14.4x too fast over 1 h and 5 min (at this severity),
+    # or 6x over 6 h and 30 min (warning): apps.incidents.slo.
+    RuleKind.SLO_BURN: Rule(RuleKind.SLO_BURN, True, None, None, Severity.CRITICAL),
 }
 
 # What each kind's threshold means and the values it accepts (the API validates with these).
@@ -57,6 +60,7 @@ THRESHOLDS: dict[str, tuple[str, float, float] | None] = {
     RuleKind.CERTIFICATE_EXPIRY: ("days before expiry", 1, 60),
     RuleKind.SERVICE_RECOVERY: None,
     RuleKind.FLAPPING: ("status changes per window", 2, 100),
+    RuleKind.SLO_BURN: None,
 }
 WINDOWS: dict[str, tuple[int, int] | None] = {
     RuleKind.LOW_UPTIME: (3600, 90 * 86_400),

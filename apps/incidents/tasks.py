@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.incidents import sweeps
+from apps.incidents import slo, sweeps
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -19,3 +19,9 @@ def incidents_sweep() -> dict:
 @shared_task(acks_late=False, ignore_result=True, time_limit=900, soft_time_limit=850)
 def low_uptime_sweep() -> dict:
     return sweeps.low_uptime_sweep()
+
+
+# Not acks_late: the next minute's run reads the same results again.
+@shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
+def slo_burn_sweep() -> dict:
+    return slo.slo_burn_sweep()

@@ -76,6 +76,8 @@ def _config_as_input(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 def _entry(monitor: Monitor) -> dict[str, Any]:
     entry = {name: getattr(monitor, name) for name in ENTRY_FIELDS}
     entry["config"] = _sorted(_config_as_input(monitor.kind, monitor.config))
+    if entry["slo_target_pct"] is not None:  # a Decimal: YAML and JSON write numbers
+        entry["slo_target_pct"] = float(entry["slo_target_pct"])
     return entry
 
 

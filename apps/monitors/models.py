@@ -73,6 +73,8 @@ CHECK_SETTINGS = (
     "tags",
     "critical",
     "expected_response_time_ms",
+    "slo_target_pct",
+    "slo_window_days",
     "paused",
 )
 
@@ -100,6 +102,13 @@ class Monitor(TenantModel):
     tags = models.JSONField(default=list, blank=True)
     critical = models.BooleanField(default=False)
     expected_response_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The availability objective the slo_burn rule guards (apps.monitors.slo): a percentage of
+    # decisive checks that must pass over a rolling window of slo_window_days. Null: the
+    # plan's availability target.
+    slo_target_pct = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    slo_window_days = models.PositiveSmallIntegerField(
+        default=30, choices=[(28, "28 days"), (30, "30 days")]
+    )
 
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=255, blank=True)

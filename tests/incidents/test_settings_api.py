@@ -37,8 +37,10 @@ def test_every_organization_starts_with_the_default_rules(client_for, viewer):
         "certificate_expiry",
         "service_recovery",
         "flapping",
+        "slo_burn",
     }
     assert by_kind["critical_service_down"]["severity"] == "critical"
+    assert (by_kind["slo_burn"]["enabled"], by_kind["slo_burn"]["severity"]) == (True, "critical")
     assert by_kind["service_recovery"]["severity"] == "info"
     assert (by_kind["high_response_time"]["threshold"], by_kind["low_uptime"]["threshold"]) == (
         2.0,
@@ -61,7 +63,7 @@ def test_a_member_changes_a_rule(client_for, member, org):
     rule = AlertRule.objects.get(organization=org, kind="low_uptime")
     assert (rule.threshold, rule.window_seconds) == (99.5, 7 * 86400)
     assert client.get("/api/v1/alert-rules/low_uptime/").json()["threshold"] == 99.5
-    assert AlertRule.objects.filter(organization=org).count() == 8
+    assert AlertRule.objects.filter(organization=org).count() == 9
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,17 @@ class MonitorInput(StrictSerializer):
     expected_response_time_ms = serializers.IntegerField(
         min_value=1, max_value=600_000, required=False, allow_null=True
     )
+    # Below 50 % an objective means nothing; 100 % leaves no error budget to burn.
+    slo_target_pct = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        min_value=Decimal("50"),
+        max_value=Decimal("99.999"),
+        allow_null=True,
+        default=None,
+        coerce_to_string=False,
+    )
+    slo_window_days = serializers.ChoiceField(choices=[28, 30], default=30)
     paused = serializers.BooleanField(default=False)
 
     def validate_regions(self, regions: list[str]) -> list[str]:
@@ -68,6 +80,7 @@ class MonitorOutput(serializers.ModelSerializer):
     next_check_at = serializers.DateTimeField(read_only=True, allow_null=True)
     ping_url = serializers.SerializerMethodField()
     has_secret = serializers.SerializerMethodField()
+    slo_target_pct = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Monitor

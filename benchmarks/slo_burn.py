@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""How long one slo_burn sweep takes with 10,000 monitors checked every minute.
+
+Seeds (once, kept) 10,000 monitors of one organization with six hours of one-minute results
+(3.6 million rows, written by one INSERT ... SELECT), then times `slo_burn_sweep` with none,
+1 %, 10 % and all of the monitors failing a quarter of their checks in the last hour (the
+failing share is switched by rewriting outcomes, not by adding rows). Each scenario: the
+sweep runs `--rounds` times, the first opening the incidents and the rest folding into them;
+prints median and max seconds, statements, and the machine's load.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
+    DEBUG=1 .venv/bin/python benchmarks/slo_burn.py [--monitors 10000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthorch.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+ORG_SLUG = "bench-slo"
+HOURS = 6
+
+
+def prepare(total: int):
+    from apps.monitors.models import Monitor, MonitorKind
+    from apps.plans import services
+    from apps.tenants.models import Organization
+
+    services.plans_ensure_defaults()
+    org, _ = Organization.objects.get_or_create(slug=ORG_SLUG, defaults={"name": "Bench SLO"})
+    if Monitor.objects.filter(organization=org).count() != total:
+        Monitor.objects.filter(organization=org).delete()
+        Monitor.objects.bulk_create(
+            [
+                Monitor(
+                    organization=org,
+                    name=f"slo {i}",
+                    slug=f"slo-{i}",
+                    kind=MonitorKind.TCP,
+                    config={"host": "127.0.0.1", "port": 9},
+                    interval_seconds=60,
+                )
+                for i in range(total)
+            ],
+            batch_size=2000,
+        )
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Fresh rows ending now, so every run measures the same six hours.
+        cursor.execute("DELETE FROM monitors_checkresult WHERE organization_id = %s", [org.pk])
+        cursor.execute(
+            "INSERT INTO monitors_checkresult (monitor_id, organization_id, checked_at, region, outcome, "
+            "response_time_ms, status_code, error_class, error_message, timings, "
+            "assertion_failures) "
+            "SELECT m.id, m.organization_id, now() - make_interval(mins => g) + interval '10 s', "
+            "'default', 'up', 20, NULL, '', '', '{}', '[]' "
+            "FROM monitors_monitor m, generate_series(0, %s) g "
+            "WHERE m.organization_id = %s",
+            [HOURS * 60 - 1, org.pk],
+        )
+        rows = cursor.rowcount
+        cursor.execute("VACUUM ANALYZE monitors_checkresult")
+    print(f"seeded {rows:,} results in {time.perf_counter() - started:.1f} s")
+    return org
+
+
+def set_failing(org, share: float) -> int:
+    """The first `share` of the monitors fail every fourth check of the last hour."""
+    from apps.monitors.models import Monitor
+
+    ids = list(
+        Monitor.objects.filter(organization=org).order_by("slug").values_list("pk", flat=True)
+    )
+    failing = ids[: round(len(ids) * share)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitors_checkresult SET outcome = 'up' "
+            "WHERE organization_id = %s AND outcome = 'down'",
+            [org.pk],
+        )
+        if failing:
+            cursor.execute(
+                "UPDATE monitors_checkresult SET outcome = 'down' WHERE monitor_id = ANY(%s) "
+                "AND checked_at > now() - interval '1 hour' "
+                "AND extract(minute FROM checked_at)::int %% 4 = 0",
+                [failing],
+            )
+        cursor.execute("ANALYZE monitors_checkresult")
+    return len(failing)
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--monitors", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    setup_test_environment()
+    connection.creation.create_test_db(keepdb=True, verbosity=0)
+    from apps.incidents.models import Incident, RuleKind
+    from apps.incidents.slo import slo_burn_sweep
+
+    org = prepare(args.monitors)
+    print(f"load average before: {load()}")
+    print(f"{'failing':>8} {'opened':>7} {'median s':>9} {'max s':>7} {'statements':>11}")
+    for share in (0.0, 0.01, 0.1, 1.0):
+        Incident.objects.filter(organization=org, rule=RuleKind.SLO_BURN).delete()
+        failing = set_failing(org, share)
+        times, opened, statements = [], 0, 0
+        for _ in range(args.rounds):
+            with CaptureQueriesContext(connection) as seen:
+                started = time.perf_counter()
+                done = slo_burn_sweep(now=timezone.now())
+                times.append(time.perf_counter() - started)
+            opened += done["opened"]
+            statements = max(statements, len(seen))
+        print(
+            f"{failing:>8} {opened:>7} {statistics.median(times):>9.3f} {max(times):>7.3f} "
+            f"{statements:>11}"
+        )
+    print(f"load average after: {load()}")
+
+
+if __name__ == "__main__":
+    main()
