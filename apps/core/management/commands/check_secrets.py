@@ -37,11 +37,13 @@ class Command(BaseCommand):
         for model, field in sorted(crypto.ENCRYPTED_FIELDS, key=lambda mf: mf[0]._meta.label):
             label = f"{model._meta.label}.{field}"
             stored = ok = legacy = 0
+            by_key: dict[str, int] = defaultdict(int)  # key id -> secrets it decrypts
             missing: dict[tuple[str, str], list[str]] = defaultdict(list)
             rows = model._default_manager.exclude(**{field: ""}).values_list("pk", field)
             for pk, value in rows.iterator(chunk_size=500):
                 stored += 1
-                legacy += not crypto.key_id_of(value)
+                named = crypto.key_id_of(value)
+                legacy += not named
                 try:
                     crypto.decrypt(value)
                 except crypto.SecretUnavailable as exc:
@@ -49,11 +51,14 @@ class Command(BaseCommand):
                     problems[(exc.code, exc.key_id)] = exc.detail
                 else:
                     ok += 1
+                    by_key[named or "no key id"] += 1
             total += stored
             failed += stored - ok
             line = f"{label}: {stored} stored, {ok} decrypt"
+            if by_key:  # before dropping an old key from the ring: nothing may still need it
+                line += " (" + ", ".join(f"{n} with {k}" for k, n in sorted(by_key.items())) + ")"
             if legacy:
-                line += f" ({legacy} written before secrets named their key)"
+                line += f"; {legacy} written before secrets named their key"
             self.stdout.write(line if ok == stored else self.style.ERROR(line))
             for (code, key_id), pks in sorted(missing.items()):
                 what = f"need key {key_id}" if key_id else "name no key"
