@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -178,6 +179,19 @@ def encrypt_json(values: dict[str, Any]) -> str:
 def decrypt_json(token: str) -> dict[str, Any]:
     """The secret half back from `encrypt_json`: {} for ""."""
     return json.loads(decrypt(token)) if token else {}
+
+
+def secrets_kept(stored: str, *, given: Collection[str], secret_fields: Collection[str]) -> dict:
+    """The stored secret half a config update keeps under the values `given` (a PATCH cannot
+    resend secrets it was never shown). When the stored half's key is missing, an update that
+    gives every secret field again needs none of it: that is how a tenant replaces a secret
+    whose key is lost. Otherwise SecretUnavailable stands, naming the key."""
+    try:
+        return decrypt_json(stored)
+    except SecretUnavailable:
+        if set(secret_fields) <= set(given):
+            return {}
+        raise
 
 
 # --- Where secrets are stored -----------------------------------------------------------------

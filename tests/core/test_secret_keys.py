@@ -18,6 +18,7 @@ from apps.alerts.models import Channel
 from apps.alerts.services import channels as channel_services
 from apps.alerts.services.delivery import deliver_test
 from apps.core import crypto
+from apps.healing import services as healing_services
 from apps.monitors.engine import run_monitors
 from apps.monitors.models import CheckResult
 from tests.factories import make_monitor
@@ -158,6 +159,37 @@ def test_the_api_answers_503_in_the_error_shape_naming_the_key(
     _no_key_material(response.content.decode())
     channel.refresh_from_db()
     assert channel.config["url"] == "http://127.0.0.1:9/hook"  # nothing half-written
+
+
+def test_a_tenant_replaces_a_secret_whose_key_is_lost_by_giving_it_again(
+    written_with_old_key, client_for, owner
+):
+    channel, _ = written_with_old_key
+    new_config = {"url": "http://127.0.0.1:9/new", "secret": "another-signing-secret-0123"}
+    response = client_for(owner).patch(
+        f"{CHANNELS}{channel.pk}/", {"config": new_config}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    channel.refresh_from_db()
+    assert crypto.key_id_of(channel.secret) == crypto.key_id(NEW)
+    assert channel_services.channel_secrets(channel) == {"secret": "another-signing-secret-0123"}
+
+
+def test_a_healing_policy_secret_is_replaced_the_same_way(settings, pro):
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [OLD]
+    monitor = make_monitor(pro, "api")
+    action = {"url": "http://127.0.0.1:9/restart", "secret": "x" * 20}
+    data = {"name": "restart", "monitor": monitor, "action_kind": "webhook"}
+    policy, _ = healing_services.policy_create(org=pro, data={**data, "action_config": action})
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [NEW]
+    with pytest.raises(crypto.SecretUnavailable):
+        healing_services.policy_update(
+            policy=policy, data={"action_config": {"url": "http://127.0.0.1:9/other"}}
+        )
+    healing_services.policy_update(
+        policy=policy, data={"action_config": {**action, "secret": "y" * 20}}
+    )
+    assert healing_services.policy_secrets(policy) == {"secret": "y" * 20}
 
 
 def test_delivery_records_the_missing_key_and_keeps_the_channel(written_with_old_key):
