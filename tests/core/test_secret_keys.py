@@ -9,6 +9,11 @@ needs which key. No message ever carries a key or a secret.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from cryptography.fernet import Fernet
 from django.apps import apps
@@ -25,6 +30,7 @@ from tests.factories import make_monitor
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 CHANNELS = "/api/v1/channels/"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _no_key_material(text: str) -> None:
@@ -100,6 +106,20 @@ def test_a_malformed_key_is_named_by_its_position_not_echoed(settings):
     ) as e:
         crypto.encrypt("x")
     assert "maybe-a-password" not in str(e.value)
+
+
+def test_a_process_with_a_malformed_key_stops_at_start_naming_its_position():
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "1", "HEALTHORCH_ENCRYPTION_KEYS": f"{NEW},hunter2-typo"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "HEALTHORCH_ENCRYPTION_KEYS[1] is not a Fernet key" in done.stderr
+    assert "hunter2" not in done.stderr
 
 
 def test_every_field_named_secret_is_declared_encrypted():
