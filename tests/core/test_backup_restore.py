@@ -71,10 +71,13 @@ def _build_source(url: str) -> dict[str, Any]:
     return json.loads(_ok(_manage(url, BOTH, "shell", "-c", code)).splitlines()[-1])
 
 
-def _restored_and_verified(url: str, scene: dict[str, Any]) -> None:
-    """What the procedure does after the restore, and what must then hold."""
-    migrated = _ok(_manage(url, BOTH, "migrate", "--noinput"))
+def _migrated(url: str, keys: str) -> None:
+    migrated = _ok(_manage(url, keys, "migrate", "--noinput"))
     assert "No migrations to apply." in migrated  # a restored database is not rebuilt
+
+
+def _verified(url: str, scene: dict[str, Any]) -> None:
+    """What must hold of a restored, migrated database with the whole key ring."""
     checked = _ok(_manage(url, BOTH, "check_secrets"))
     assert "alerts.Channel.secret: 2 stored, 2 decrypt" in checked
     assert "healing.HealingPolicy.action_secret: 2 stored, 2 decrypt" in checked
@@ -180,7 +183,7 @@ def test_a_postgres_dump_restores_into_a_fresh_database_that_works(tmp_path):
             "--exit-on-error",
             str(dump),
         )
-        _ok(_manage(urls["restored"], NEW, "migrate", "--noinput"))
+        _migrated(urls["restored"], NEW)
 
         # Started first without the key that wrote the first organization's secrets (the
         # rotation's old key, left out by mistake): told which key is missing, by the check
@@ -206,7 +209,7 @@ def test_a_postgres_dump_restores_into_a_fresh_database_that_works(tmp_path):
             assert _patch_channel(port, scene["new"]).status_code == 200  # NEW's secrets do
 
         # With the key put back, everything works.
-        _restored_and_verified(urls["restored"], scene)
+        _verified(urls["restored"], scene)
 
 
 # --- SQLite, the embedded default -------------------------------------------------------------
@@ -227,4 +230,5 @@ def test_the_embedded_database_is_copied_while_it_runs_and_the_copy_works(tmp_pa
         assert again.returncode == 1  # never overwritten
         assert "exists" in again.stderr
     assert not list(tmp_path.glob(".*.part"))
-    _restored_and_verified(copy_url, scene)
+    _migrated(copy_url, BOTH)
+    _verified(copy_url, scene)

@@ -252,3 +252,24 @@ def test_check_secrets_counts_per_field_and_names_the_missing_key(
     out, _ = capsys.readouterr()
     assert "alerts.Channel.secret: 1 stored, 1 decrypt" in out
     assert "All 2 stored secrets decrypt." in out
+
+
+def test_check_secrets_reports_secrets_written_before_key_ids(settings, pro, capsys):
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [OLD]
+    channel, _ = channel_services.channel_create(
+        org=pro,
+        kind="webhook",
+        name="hook",
+        config={"url": "http://127.0.0.1:9/hook", "secret": "signing-secret-0123456789"},
+    )
+    bare = Fernet(OLD.encode()).encrypt(b'{"secret": "signing-secret-0123456789"}').decode()
+    Channel.objects.filter(pk=channel.pk).update(secret=bare)  # as an older release stored it
+    call_command("check_secrets")
+    assert "1 stored, 1 decrypt (1 with no key id); 1 written before" in capsys.readouterr().out
+
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [NEW]
+    with pytest.raises(CommandError, match="1 of 1"):
+        call_command("check_secrets")
+    out, err = capsys.readouterr()
+    assert f"1 predate key ids and open with no configured key: {channel.pk}" in out
+    assert "written before secrets named their key" in err

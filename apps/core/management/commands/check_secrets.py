@@ -58,7 +58,11 @@ class Command(BaseCommand):
                 line += f"; {legacy} written before secrets named their key"
             self.stdout.write(line if ok == stored else self.style.ERROR(line))
             for (code, key_id), pks in sorted(missing.items()):
-                what = f"need key {key_id}" if key_id else "name no key"
+                what = (
+                    f"need key {key_id}"
+                    if key_id
+                    else "predate key ids and open with no configured key"
+                )
                 if code == "secret_damaged":
                     what = f"are damaged (key {key_id} is configured)"
                 shown = ", ".join(pks[:_EXAMPLES]) + (", ..." if len(pks) > _EXAMPLES else "")
