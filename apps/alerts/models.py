@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from apps.core import crypto
 from apps.core.models import TenantModel
 from apps.incidents.models import Severity
 
@@ -55,6 +56,9 @@ class Channel(TenantModel):
 
     def takes(self, severity: str) -> bool:
         return self.enabled and severity in self.severities
+
+
+crypto.stored_encrypted(Channel, "secret")
 
 
 class EscalationPolicy(TenantModel):

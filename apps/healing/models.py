@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.core import crypto
 from apps.core.models import TenantModel
 from apps.incidents.models import Severity
 
@@ -78,6 +79,9 @@ class HealingPolicy(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+crypto.stored_encrypted(HealingPolicy, "action_secret")
 
 
 class Decision(models.TextChoices):

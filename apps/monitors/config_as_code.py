@@ -27,6 +27,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from apps.audit import services as audit
+from apps.core import crypto
 from apps.core.errors import Conflict, ServiceError, UpgradeRequired
 from apps.monitors import services
 from apps.monitors.api.serializers import MonitorInput
@@ -179,9 +180,18 @@ def _document_entries(doc: Any) -> tuple[list[Any], dict[str, Any]]:
 def _changes(monitor: Monitor, data: dict[str, Any]) -> dict[str, Any]:
     changes = {name: data[name] for name in _COMPARED if getattr(monitor, name) != data[name]}
     secret = data.get("secret")
-    if secret and secret != services.secret_of(monitor):
+    if secret and secret != _stored_secret(monitor):
         changes["secret"] = secret
     return changes
+
+
+def _stored_secret(monitor: Monitor) -> str | None:
+    """The monitor's stored secret; None when its key is missing (the file's secret then
+    replaces it, which is how a secret whose key is lost is given again)."""
+    try:
+        return services.secret_of(monitor)
+    except crypto.SecretUnavailable:
+        return None
 
 
 def document_plan(org: Organization, doc: Any, prune: bool = False) -> Plan:

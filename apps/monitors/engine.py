@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.core import queueing
+from apps.core import crypto, queueing
 from apps.core.pauses import gc_held
 from apps.monitors import watchdog
 from apps.monitors.checkers.base import (
@@ -348,8 +348,26 @@ def run_monitors(
     )
     if not monitors:
         return []
-    specs = [spec_for(m) for m in monitors]
-    outcomes = watchdog.vet_failures(run_batch(specs))
+    specs: list[CheckSpec] = []
+    unreadable: dict[int, CheckOutcome] = {}
+    for index, monitor in enumerate(monitors):
+        try:
+            specs.append(spec_for(monitor))
+        except crypto.SecretUnavailable as exc:
+            # The server lacks the key of this monitor's secret (a restore without its keys):
+            # the target was not checked, so the result is inconclusive (no status change, no
+            # page), carries the operator's fix, and the rest of the batch runs.
+            logger.error(
+                "monitor secret cannot be decrypted",
+                extra={"monitor": str(monitor.pk), "key_id": exc.key_id, "setting": exc.setting},
+            )
+            unreadable[index] = CheckOutcome(
+                Outcome.INCONCLUSIVE, error_class="internal", error_message=exc.detail[:500]
+            )
+    checked = iter(run_batch(specs) if specs else [])
+    outcomes = watchdog.vet_failures(
+        [unreadable[i] if i in unreadable else next(checked) for i in range(len(monitors))]
+    )
     return results_record(monitors=monitors, outcomes=outcomes, region=region, rounds=rounds)
 
 

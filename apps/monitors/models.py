@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from apps.core import crypto
 from apps.core.models import TenantModel, TenantQuerySet
 
 # The values of CheckResult.outcome and error_class, defined with the framework-free checkers and
@@ -166,6 +167,9 @@ class Monitor(TenantModel):
             return self.schedule.next_check_at
         except MonitorSchedule.DoesNotExist:
             return None
+
+
+crypto.stored_encrypted(Monitor, "secret")
 
 
 class ScheduleLane(models.TextChoices):

@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from rest_framework.exceptions import ValidationError
 
 from apps.core.errors import UpgradeRequired
@@ -385,3 +386,14 @@ def test_a_numeric_slug_in_yaml_names_the_same_monitor_on_every_apply(org):
     again = document_apply(org, doc, prune=True).as_dict()
 
     assert (again["unchanged"], again["deleted"]) == (["2024"], [])
+
+
+def test_a_password_whose_key_is_lost_is_replaced_by_the_document(org, settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [old]
+    create(org, name="db", kind="postgres", config={"dsn": "postgres://app:old@127.0.0.1/app"})
+    settings.HEALTHORCH_ENCRYPTION_KEYS = [new]  # restored without the old key
+    doc = document(entry("db", kind="postgres", config={"dsn": "postgres://app:new@127.0.0.1/app"}))
+
+    assert document_apply(org, doc).as_dict()["updated"] == ["db"]
+    assert services.secret_of(Monitor.objects.get(slug="db")) == "new"

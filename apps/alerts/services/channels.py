@@ -14,7 +14,7 @@ from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
 from apps.alerts.services.channel_state import channel_disable as channel_disable  # re-export
 from apps.alerts.services.channel_state import channel_full_config as channel_full_config
-from apps.alerts.services.channel_state import channel_secrets
+from apps.alerts.services.channel_state import channel_secrets as channel_secrets  # re-export
 from apps.alerts.services.delivery import deliver_test
 from apps.alerts.services.escalation import routes_changed
 from apps.audit import services as audit
@@ -85,7 +85,11 @@ def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:
         # Turning on (or reconfiguring) a kind the plan no longer includes is an upgrade.
         require_feature(org=channel.organization, feature=KIND_FEATURES[channel.kind])
     if "config" in data:
-        stored = channel_secrets(channel)
+        stored = crypto.secrets_kept(
+            channel.secret,
+            given=data["config"].keys(),
+            secret_fields=REGISTRY[channel.kind].secret_fields,
+        )
         merged = {**stored, **data["config"]}
         public, secret = _clean(channel.kind, merged)
         channel.config = public

@@ -34,6 +34,7 @@ from apps.alerts.models import (
 from apps.alerts.services.channel_state import channel_disable, channel_full_config
 from apps.alerts.services.outbox import enqueue_deliveries, group_flush, held_channels_due
 from apps.audit import services as audit
+from apps.core import crypto
 from apps.core.errors import UpgradeRequired
 from apps.incidents import events
 from apps.incidents.models import EventKind, Incident, IncidentEvent, Severity
@@ -119,6 +120,15 @@ def _send(n: Notification, now: Any) -> str:
         details = transport.notify(messages.message_for(n)) or {}
     except DeliveryError as exc:
         error = exc
+    except crypto.SecretUnavailable as exc:
+        # The server lacks the channel's key (a restore without its keys): an operator's fault,
+        # not the tenant's, so the channel stays enabled and the delivery is retried; the
+        # attempt row carries the fix (the key id and the setting).
+        logger.error(
+            "channel secret cannot be decrypted",
+            extra={"notification": str(n.pk), "key_id": exc.key_id, "setting": exc.setting},
+        )
+        error = DeliveryError(exc.detail, permanent=False)
     except Exception as exc:  # a transport bug must not leave the row in `sending` forever
         logger.exception("transport crashed", extra={"notification": str(n.pk)})
         error = DeliveryError(f"internal error: {type(exc).__name__}", permanent=False)

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.healing.actions import ActionError, ActionRequest, action_for
 from apps.healing.models import (
     AttemptStatus,
@@ -88,6 +89,12 @@ def attempt_execute(*, attempt_id: Any) -> HealingAttempt | None:
         details = action.run(_request_for(attempt))
     except ActionError as exc:
         error, details = str(exc), exc.details
+    except crypto.SecretUnavailable as exc:  # the server lacks the key: say which, not "crashed"
+        logger.error(
+            "healing action secret cannot be decrypted",
+            extra={"attempt": str(attempt_id), "key_id": exc.key_id, "setting": exc.setting},
+        )
+        error = exc.detail
     except Exception as exc:  # a plugin bug is a failed attempt, never a stuck one
         logger.exception("healing action crashed", extra={"attempt": str(attempt_id)})
         error = f"action crashed: {type(exc).__name__}"

@@ -74,7 +74,12 @@ def policy_update(*, policy: HealingPolicy, data: dict[str, Any]) -> HealingPoli
             config = {**policy.action_config, **policy_secrets(policy)}
         elif kind == policy.action_kind:
             # Omitted secrets are kept: the API never shows them, so a PATCH cannot resend them.
-            config = {**policy_secrets(policy), **config}
+            kept = crypto.secrets_kept(
+                policy.action_secret,
+                given=config.keys(),
+                secret_fields=REGISTRY[kind].secret_fields,
+            )
+            config = {**kept, **config}
         public, secret = _clean_action(kind, config)
         policy.action_config = public
         policy.action_secret = crypto.encrypt_json(secret)
