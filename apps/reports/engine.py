@@ -13,7 +13,7 @@ Raw results older than the current hour are never read.
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,12 @@ class Targets:
             float(plan.sla_error_pct),
             plan.code,
         )
+
+    def for_monitor(self, monitor: Any) -> Targets:
+        """The monitor's own availability objective (`slo_target_pct`) where it has one."""
+        if monitor.slo_target_pct is None:
+            return self
+        return replace(self, availability_pct=float(monitor.slo_target_pct))
 
 
 def monitor_rows(
@@ -84,6 +90,7 @@ def monitor_rows(
 
     rows = []
     for m in monitors:
+        own = targets.for_monitor(m)
         total = Tally()
         first: datetime | None = None
         bad_days = []
@@ -97,7 +104,7 @@ def monitor_rows(
         )
         for day, t in sorted(days.items()):
             avail = t.availability(accounting)
-            if avail is not None and avail < targets.availability_pct:
+            if avail is not None and avail < own.availability_pct:
                 bad_days.append(day.isoformat())
         lat = latency.get(m.pk, Tally())
         total.add_latency(lat.latency_count, lat.latency_sum_ms, lat.latency_max_ms, lat.hist)
@@ -123,7 +130,7 @@ def monitor_rows(
                 period=period,
                 now=now,
                 accounting=accounting,
-                targets=targets,
+                targets=own,
             )
         )
     return rows

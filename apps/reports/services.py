@@ -134,7 +134,15 @@ def scheduled_report_send(*, org: Organization, now: datetime | None = None) -> 
         if avail is not None
         else "No checks were recorded in this period."
     )
-    subject = f"[healthorch] SLA report for {org.name}, {period.label}"
+    missed = [r["monitor"]["name"] for r in report["monitors"] if r["sla"]["met"] is False]
+    if missed:
+        headline += (
+            f" {len(missed)} monitor(s) missed their availability target: "
+            f"{', '.join(missed[:10])}{' and more' if len(missed) > 10 else ''}."
+        )
+    subject = f"[healthorch] SLA report for {org.name}, {period.label}" + (
+        f": {len(missed)} monitor(s) missed the target" if missed else ""
+    )
     body = (
         f"{org.name}: SLA report for {period.label}.\n{headline}\n\n{text}\n\n"
         f"PDF: {link}\n\nYou receive this as an owner of {org.name}; opt out with "

@@ -46,8 +46,12 @@ def test_owners_get_last_months_table_and_a_pdf_link_once(mailbox, pro_org, owne
     [mail] = _mails(mailbox)
     assert sorted(mailbox.envelopes[0].rcpt_tos) == sorted(u.email for u in owners)
     assert member.email not in mailbox.envelopes[0].rcpt_tos
-    assert mail["Subject"] == "[healthorch] SLA report for Acme, May 2026"
+    # A long subject arrives folded over two lines; unfolding removes only the line break.
+    assert mail["Subject"].replace("\r\n", "").replace("\n", "") == (
+        "[healthorch] SLA report for Acme, May 2026: 1 monitor(s) missed the target"
+    )
     body = _text(mail)
+    assert "1 monitor(s) missed their availability target: checkout." in body
     assert "checkout" in body
     assert "90.000" in body
     assert "NOT MET" in body
@@ -63,6 +67,22 @@ def test_owners_get_last_months_table_and_a_pdf_link_once(mailbox, pro_org, owne
     assert ReportSettings.objects.get(organization=pro_org).last_sent_period.isoformat() == (
         "2026-05-01"
     )
+
+
+def test_a_monitors_own_objective_decides_whether_it_met_its_sla(mailbox, pro_org, owners):
+    from decimal import Decimal
+
+    lenient = make_monitor(pro_org, "batch")
+    lenient.slo_target_pct = Decimal("85")
+    lenient.save(update_fields=["slo_target_pct"])
+    day = datetime(2026, 5, 12, tzinfo=UTC)
+    results(lenient, day, ["up"] * 54 + ["down"] * 6)  # 90 %: under the plan's, over its own
+    roll(day, day + timedelta(hours=1))
+
+    services.scheduled_reports_send(now=JUNE_2ND)
+    [mail] = _mails(mailbox)
+    assert mail["Subject"] == "[healthorch] SLA report for Acme, May 2026"
+    assert "missed" not in _text(mail)
 
 
 def test_an_owner_who_opted_out_gets_nothing(mailbox, client_for, pro_org, owners):
