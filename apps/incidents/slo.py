@@ -64,7 +64,10 @@ def slo_burn_sweep(*, now: datetime | None = None) -> dict[str, int]:
     monitors = list(
         Monitor.objects.filter(pk__in=list(candidates)).select_related("organization__plan")
     )
-    burns = slo.burns(monitors=monitors, now=now)
+    burns = slo.burns(monitors=monitors, now=now, windows=slo.SHORT)
+    slow_ones = [m for m in monitors if m.pk in burns and burns[m.pk].needs_6h]
+    for pk, longer in slo.burns(monitors=slow_ones, now=now, windows=("6h",)).items():
+        burns[pk] = burns[pk].with_windows(longer)
     rulesets = rules_for_orgs({m.organization_id for m in monitors})
     stopped, burning = [], []
     for monitor in monitors:

@@ -12,8 +12,9 @@ and a slow burn (6x over both the last 6 hours and the last 30 minutes). The sho
 an alert stop soon after the burning stops; the long one keeps a blip from paging anyone.
 
 Reading is bounded by what can alert: only monitors with a failed check in the last 30 minutes
-(both conditions need one) are read over 6 hours, plus any the caller names (those with an
-open slo_burn incident, to resolve them).
+(both conditions need one) are read, plus any the caller names (those with an open slo_burn
+incident, to resolve them); and only over the last hour, except the few whose verdict hangs on
+the 6-hour window (burning 6x over 30 minutes but not fast: `Burn.needs_6h`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Burn:
         return 1 - self.target_pct / 100
 
     def error_ratio(self, window: str) -> float | None:
-        checks = self.decisive[window]
+        checks = self.decisive.get(window)
         return self.failed[window] / checks if checks else None
 
     def rate(self, window: str) -> float | None:
@@ -60,7 +61,7 @@ class Burn:
         return None if ratio is None else ratio / self.budget
 
     def _above(self, long: str, short: str, factor: float) -> bool:
-        if self.decisive[long] < MIN_CHECKS:
+        if self.decisive.get(long, 0) < MIN_CHECKS:
             return False
         return all((self.rate(w) or 0) >= factor for w in (long, short))
 
@@ -72,7 +73,22 @@ class Burn:
     def slow(self) -> bool:
         return self._above("6h", "30m", SLOW_BURN)
 
+    @property
+    def needs_6h(self) -> bool:
+        """Whether the slow condition hangs on the 6-hour window: not burning fast (which
+        alerts anyway) and burning 6x over the last 30 minutes (without which it is false)."""
+        return not self.fast and (self.rate("30m") or 0) >= SLOW_BURN
+
+    def with_windows(self, other: Burn) -> Burn:
+        return Burn(
+            monitor_id=self.monitor_id,
+            target_pct=self.target_pct,
+            failed={**self.failed, **other.failed},
+            decisive={**self.decisive, **other.decisive},
+        )
+
     def rates(self) -> dict[str, float | None]:
+        """Rates per window; None where the window was not read or had no decisive check."""
         return {w: None if (r := self.rate(w)) is None else round(r, 2) for w in WINDOWS}
 
 
@@ -94,21 +110,28 @@ def burning_candidates(*, now: datetime) -> set[Any]:
     )
 
 
-def burns(*, monitors: Iterable[Monitor], now: datetime) -> dict[Any, Burn]:
-    """Burn rates of `monitors` over every window, from their raw results in one query.
+SHORT = ("5m", "30m", "1h")
+
+
+def burns(
+    *, monitors: Iterable[Monitor], now: datetime, windows: Iterable[str] = tuple(WINDOWS)
+) -> dict[Any, Burn]:
+    """Burn rates of `monitors` over `windows`, from their raw results in one query.
     `monitors` need `organization__plan` selected for their targets."""
     by_id = {m.pk: m for m in monitors}
+    windows = tuple(windows)
     if not by_id:
         return {}
     counts: dict[str, Any] = {}
-    for name, seconds in WINDOWS.items():
+    for name in windows:
+        seconds = WINDOWS[name]
         since = Q(checked_at__gt=now - timedelta(seconds=seconds))
         counts[f"d_{name}"] = Count("pk", filter=since & Q(outcome__in=DECISIVE))
         counts[f"f_{name}"] = Count("pk", filter=since & Q(outcome=Outcome.DOWN))
     rows = (
         CheckResult.objects.filter(
             monitor_id__in=list(by_id),
-            checked_at__gt=now - timedelta(seconds=max(WINDOWS.values())),
+            checked_at__gt=now - timedelta(seconds=max(WINDOWS[w] for w in windows)),
             checked_at__lte=now,
         )
         .values("monitor_id")
@@ -121,8 +144,8 @@ def burns(*, monitors: Iterable[Monitor], now: datetime) -> dict[Any, Burn]:
         out[monitor.pk] = Burn(
             monitor_id=monitor.pk,
             target_pct=target_of(monitor),
-            failed={w: row[f"f_{w}"] for w in WINDOWS},
-            decisive={w: row[f"d_{w}"] for w in WINDOWS},
+            failed={w: row[f"f_{w}"] for w in windows},
+            decisive={w: row[f"d_{w}"] for w in windows},
         )
     return out
 
