@@ -330,7 +330,7 @@ _SERVICES_TOP = {
     "timeout_seconds": "timeout_seconds",
     "max_consecutive_failures": "failure_threshold",
 }
-_SERVICE_KEYS = {"name", "url", "critical", "expected_response_time"}
+_SERVICE_KEYS = {"name", "url", "critical", "expected_response_time", "tags"}
 
 
 @dataclass
@@ -349,6 +349,8 @@ def _service_entry(service: dict[str, Any], common: dict[str, Any]) -> dict[str,
         entry["config"]["url"] = service["url"]
     if "critical" in service:
         entry["critical"] = service["critical"]
+    if "tags" in service:
+        entry["tags"] = service["tags"]
     seconds = service.get("expected_response_time")
     if isinstance(seconds, int | float) and not isinstance(seconds, bool):
         entry["expected_response_time_ms"] = round(seconds * 1000)

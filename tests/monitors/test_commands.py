@@ -278,7 +278,7 @@ def test_import_services_creates_an_http_monitor_per_service(org, tmp_path):
     assert interpreter.expected_response_time_ms == 2000
     front = Monitor.objects.get(organization=org, slug="web-front")
     assert (front.critical, front.expected_response_time_ms) == (False, None)
-    assert "created 2 monitors in acme" in out
+    assert "created 2 monitors, 0 channels and 0 healing policies in acme" in out
     assert "+ interpreter" in out
     assert err == ""
 

@@ -1,11 +1,6 @@
-"""Create HTTP monitors from a services file:
-
-    {"check_interval_seconds": 300, "timeout_seconds": 10, "max_consecutive_failures": 5,
-     "services": [{"name": "interpreter", "url": "http://host:5120/health",
-                   "critical": true, "expected_response_time": 2.0}]}
-
-All or nothing: every entry is validated first, then all are created in one transaction.
-"""
+"""Create what a services file describes: one HTTP monitor per service (with its tags), and
+its alert_rules, alerting channels and self_healing policies (apps.console.services_file has
+the format). All or nothing."""
 
 from __future__ import annotations
 
@@ -14,11 +9,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.console.services_file import services_file_import
 from apps.monitors import config_as_code, reporting
 
 
 class Command(BaseCommand):
-    help = "Create one HTTP monitor per service listed in a JSON file (all or nothing)."
+    help = (
+        "Create one HTTP monitor per service listed in a JSON file, with the file's alert "
+        "rules, channels and healing policies (all or nothing)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", help="path of the JSON services file")
@@ -34,9 +33,19 @@ class Command(BaseCommand):
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path}: not valid JSON: {exc}") from exc
         with config_as_code.command_write(self, str(path), name="import_services", done="created"):
-            done = config_as_code.services_import(org=org, doc=doc)
+            done = services_file_import(org=org, doc=doc)
         for warning in done.warnings:
             self.stderr.write(f"warning: {warning}")
-        for monitor in done.created:
+        for monitor in done.monitors:
             self.stdout.write(f"+ {monitor.slug}  {monitor.config['url']}")
-        self.stdout.write(f"created {len(done.created)} monitors in {org.slug}")
+        for kind in done.rules:
+            self.stdout.write(f"~ alert rule {kind}")
+        for name in done.channels:
+            self.stdout.write(f"+ channel {name}")
+        for name in done.policies:
+            self.stdout.write(f"+ healing policy {name}")
+        self.stdout.write(
+            f"created {len(done.monitors)} monitors, {len(done.channels)} channels and "
+            f"{len(done.policies)} healing policies in {org.slug}; "
+            f"{len(done.rules)} alert rules changed"
+        )

@@ -1,0 +1,158 @@
+"""A services file, imported whole: monitors with their tags, and the alert rules, channels and
+healing policies that go with them (`manage.py import_services`).
+
+    {"check_interval_seconds": 60, "timeout_seconds": 10, "max_consecutive_failures": 3,
+     "services": [{"name": "payments", "url": "https://pay.example.com/health",
+                   "critical": true, "expected_response_time": 2.0, "tags": ["prod"]}],
+     "alert_rules": {"low_uptime": {"threshold": 99.5, "window_seconds": 86400},
+                     "flapping": {"enabled": false}},
+     "alerting": {"channels": [{"kind": "email", "name": "on-call",
+                                "config": {"to": ["oncall@example.com"]}}]},
+     "self_healing": {"policies": [{"name": "restart payments", "service": "payments",
+                                    "action_kind": "webhook",
+                                    "action_config": {"url": "https://ops.example.com/restart"}}]}}
+
+Each section is validated exactly as the API validates it (the same input serializers and the
+same services write it), and errors name their place in the file (`alerting.channels[0].kind`).
+A healing policy names its monitor by the service's `name` (`service`) or takes a `tag`.
+All or nothing: the monitors are created first inside one transaction, so policies can refer to
+them, and any error in any section rolls everything back.
+
+This lives on the console's floor because it writes into four apps; each app's own module
+stays ignorant of the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils.text import slugify
+from rest_framework import serializers
+
+from apps.alerts.api.serializers import ChannelInput
+from apps.alerts.services.channels import channel_create
+from apps.core.errors import FieldErrors
+from apps.healing.api.serializers import HealingPolicyInput
+from apps.healing.services import policy_create
+from apps.incidents import services as incident_services
+from apps.incidents.api.serializers import AlertRuleInput
+from apps.incidents.models import AlertRule, RuleKind
+from apps.monitors import config_as_code
+from apps.monitors.models import Monitor
+from apps.tenants.models import Organization
+
+SECTIONS = ("alert_rules", "alerting", "self_healing")
+
+
+@dataclass
+class Imported:
+    monitors: list[Monitor] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _errors_under(prefix: str, errors: Any) -> dict[str, Any]:
+    if isinstance(errors, dict):
+        return {f"{prefix}.{key}": value for key, value in errors.items()}
+    return {prefix: errors}
+
+
+def _mapping(doc: dict, key: str, errors: dict) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        errors[key] = ["Expected a mapping."]
+        return {}
+    return value
+
+
+def _list(section: dict, key: str, where: str, errors: dict) -> list:
+    value = section.get(key, [])
+    if not isinstance(value, list):
+        errors[f"{where}.{key}"] = ["Expected a list."]
+        return []
+    return value
+
+
+def _rules(org: Organization, section: dict, errors: dict, done: Imported) -> None:
+    incident_services.alert_rules_ensure(org=org)
+    for kind, settings in section.items():
+        where = f"alert_rules.{kind}"
+        if kind not in RuleKind.values:
+            errors[where] = [f"Unknown rule; one of {', '.join(RuleKind.values)}."]
+            continue
+        rule = AlertRule.objects.for_org(org).get(kind=kind)
+        data = AlertRuleInput(data=settings, context={"rule": rule})
+        if not data.is_valid():
+            errors.update(_errors_under(where, data.errors))
+            continue
+        incident_services.alert_rule_update(rule=rule, data=data.validated_data)
+        done.rules.append(kind)
+
+
+def _channels(org: Organization, section: dict, errors: dict, done: Imported) -> None:
+    unknown = sorted(set(section) - {"channels"})
+    done.warnings += [f"alerting: ignoring unknown key '{key}'" for key in unknown]
+    for i, item in enumerate(_list(section, "channels", "alerting", errors)):
+        where = f"alerting.channels[{i}]"
+        data = ChannelInput(data=item if isinstance(item, dict) else None)
+        if not data.is_valid():
+            errors.update(_errors_under(where, data.errors))
+            continue
+        try:
+            channel, _ = channel_create(org=org, **data.validated_data)
+        except FieldErrors as exc:
+            errors.update(_errors_under(where, exc.fields))
+            continue
+        done.channels.append(channel.name)
+
+
+def _policies(
+    org: Organization, section: dict, by_name: dict[str, Monitor], errors: dict, done: Imported
+) -> None:
+    unknown = sorted(set(section) - {"policies"})
+    done.warnings += [f"self_healing: ignoring unknown key '{key}'" for key in unknown]
+    for i, item in enumerate(_list(section, "policies", "self_healing", errors)):
+        where = f"self_healing.policies[{i}]"
+        if not isinstance(item, dict):
+            errors[where] = ["Expected a mapping."]
+            continue
+        item = dict(item)
+        service = item.pop("service", None)
+        if service is not None:
+            monitor = by_name.get(slugify(str(service)))
+            if monitor is None:
+                errors[f"{where}.service"] = [f"No service named {service!r} in this file."]
+                continue
+            item["monitor"] = str(monitor.pk)
+        data = HealingPolicyInput(data=item, context={"org": org})
+        if not data.is_valid():
+            errors.update(_errors_under(where, data.errors))
+            continue
+        try:
+            policy, _ = policy_create(org=org, data=dict(data.validated_data))
+        except FieldErrors as exc:
+            errors.update(_errors_under(where, exc.fields))
+            continue
+        done.policies.append(policy.name)
+
+
+@transaction.atomic
+def services_file_import(*, org: Organization, doc: Any) -> Imported:
+    """Create everything the file describes, or nothing (ValidationError naming each place)."""
+    if not isinstance(doc, dict):
+        raise serializers.ValidationError({"document": ['Expected a mapping with "services".']})
+    monitors_doc = {key: value for key, value in doc.items() if key not in SECTIONS}
+    created = config_as_code.services_import(org=org, doc=monitors_doc)
+    done = Imported(monitors=created.created, warnings=list(created.warnings))
+    errors: dict[str, Any] = {}
+    _rules(org, _mapping(doc, "alert_rules", errors), errors, done)
+    _channels(org, _mapping(doc, "alerting", errors), errors, done)
+    by_name = {m.slug: m for m in created.created}
+    _policies(org, _mapping(doc, "self_healing", errors), by_name, errors, done)
+    if errors:
+        raise serializers.ValidationError(errors)
+    return done
