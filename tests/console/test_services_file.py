@@ -35,7 +35,10 @@ def services_file(tmp_path, **sections) -> str:
                 {
                     "kind": "webhook",
                     "name": "ops hook",
-                    "config": {"url": "http://127.0.0.1:9/hook", "secret": "s3cret-value-0123456789"},
+                    "config": {
+                        "url": "http://127.0.0.1:9/hook",
+                        "secret": "s3cret-value-0123456789",
+                    },
                     "severities": ["critical"],
                 },
             ]
