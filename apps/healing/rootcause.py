@@ -206,6 +206,19 @@ def _dependencies(incident: Incident) -> list[Evidence]:
     return out
 
 
+# Fields a change may touch that say nothing about what a person configured: secrets and
+# tokens (whose values the audit log redacts, and whose names would still leak into a model's
+# prompt), the counters and state the engine moves by itself.
+_NOT_CONFIGURATION = re.compile(
+    r"secret|password|token|key_hash|api_key|^consecutive_|_count$|^status|^last_|^ping_window"
+)
+
+
+def configured_fields(changes: dict) -> list[str]:
+    """The fields of an audited change that are configuration, sorted."""
+    return sorted(name for name in changes if not _NOT_CONFIGURATION.search(name))
+
+
 def _changes(incident: Incident) -> list[Evidence]:
     from apps.audit.selectors import changes_before
 
@@ -216,20 +229,22 @@ def _changes(incident: Incident) -> list[Evidence]:
     )
     out = []
     for entry in entries:
+        fields = configured_fields(entry.changes or {})
+        if entry.changes and not fields:
+            continue  # only secrets, tokens or counters moved: not a configuration change
         on_monitor = entry.object_id == str(incident.monitor_id)
         minutes = int((incident.opened_at - entry.at).total_seconds() // 60)
         out.append(
             Evidence(
                 "config_change",
                 f"{entry.actor_label} {entry.action.replace('.', ' ')} '{entry.object_repr}' "
-                f"{minutes} min before"
-                + (f" (changed: {', '.join(sorted(entry.changes))})" if entry.changes else ""),
+                f"{minutes} min before" + (f" (changed: {', '.join(fields)})" if fields else ""),
                 round((0.8 if on_monitor else 0.45) * (1 - minutes / 240), 2),
                 {
                     "audit_entry": str(entry.pk),
                     "action": entry.action,
                     "object_type": entry.object_type,
-                    "fields": sorted(entry.changes),
+                    "fields": fields,
                     "minutes_before": minutes,
                 },
             )

@@ -63,6 +63,34 @@ def test_it_ranks_failing_together_shared_tags_error_spikes_and_config_changes(
     assert again["evidence"] == body["evidence"]
 
 
+def test_config_change_evidence_names_configuration_not_secrets_tokens_or_counters(
+    org, owner, client_for
+):
+    from apps.audit import services as audit
+
+    api = monitor(org, "api", kind="postgres", config={"dsn": "postgres://app@127.0.0.1/app"})
+    feed(api, up())
+    # A person changes the timeout and the password; the engine's counters move on their own.
+    monitor_services.monitor_update(
+        monitor=api, data={"timeout_seconds": 2, "secret": "new-password-value"}
+    )
+    audit.record(
+        org=org,
+        action="monitor.updated",
+        target=api,
+        before={"consecutive_failures": 0, "ping_token": "a", "status": "up"},
+        after={"consecutive_failures": 3, "ping_token": "b", "status": "down"},
+    )
+    feed(api, down(), down())
+    incident = Incident.objects.get(monitor=api)
+
+    body = client_for(owner).get(f"/api/v1/incidents/{incident.pk}/root-cause").json()
+    changes = [e for e in body["evidence"] if e["details"].get("action") == "monitor.updated"]
+    assert [e["details"]["fields"] for e in changes] == [["timeout_seconds"]]
+    assert "secret" not in changes[0]["title"]
+    assert changes[0]["title"].endswith("(changed: timeout_seconds)")
+
+
 def test_a_failing_dependency_is_evidence(org, owner, client_for):
     parent = monitor(org, "database")
     child = monitor(org, "api")
