@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
-from apps.monitors.checkers.net import addresses_or_down, down, ms, timed_checker, up_or_slow
+from apps.monitors.checkers.net import down, ms, resolve_host_port, timed_checker, up_or_slow
 
 # grpc is imported when a check runs: its core starts threads that a prefork worker's parent
 # must not hold when it forks.
@@ -67,20 +67,15 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    host = str(spec.config.get("host") or "")
     service = str(spec.config.get("service") or "")
-    name = str(spec.config.get("server_name") or host)
-    try:
-        port = int(spec.config["port"])
-    except (KeyError, TypeError, ValueError):
-        return down(ErrorClass.PROTOCOL, "config needs a numeric port")
-    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
-    if isinstance(addresses, CheckOutcome):
-        return addresses
-    resolved = time.monotonic()
-    timings["dns_ms"] = ms(resolved - started)
+    target = await resolve_host_port(spec, timings, started)
+    if isinstance(target, CheckOutcome):
+        return target
+    name = str(spec.config.get("server_name") or target.host)
+    resolved = target.at
     left = max(0.1, spec.timeout - (resolved - started))
-    async with _channel(addresses[0], port, spec.config, name) as channel:
+    address = target.addresses[0]
+    async with _channel(address, target.port, spec.config, name) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             answer = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=left)
@@ -90,7 +85,7 @@ async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> Ch
     timings["rpc_ms"] = ms(finished - resolved)
     timings["total_ms"] = ms(finished - started)
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
-    details = {"address": addresses[0], "service": service, "status": status}
+    details = {"address": address, "service": service, "status": status}
     if answer.status != health_pb2.HealthCheckResponse.SERVING:
         return down(
             ErrorClass.STATUS,

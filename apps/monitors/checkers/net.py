@@ -126,6 +126,34 @@ async def addresses_or_down(
         return down(ErrorClass.DNS, str(exc))
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A checked host and port, with the addresses the SSRF guard vetted for it."""
+
+    host: str
+    port: int
+    addresses: list[str]
+    at: float  # time.monotonic() when resolution finished
+
+
+async def resolve_host_port(
+    spec: CheckSpec, timings: dict[str, float], started: float
+) -> Resolved | CheckOutcome:
+    """`config.host` and `config.port` resolved through the guard, `dns_ms` recorded; a port
+    that is not a number, a refusal or a failed lookup is the check's outcome instead."""
+    host = str(spec.config.get("host") or "")
+    try:
+        port = int(spec.config["port"])
+    except (KeyError, TypeError, ValueError):
+        return down(ErrorClass.PROTOCOL, "config needs a numeric port")
+    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
+    if isinstance(addresses, CheckOutcome):
+        return addresses
+    resolved = time.monotonic()
+    timings["dns_ms"] = ms(resolved - started)
+    return Resolved(host, port, addresses, resolved)
+
+
 async def open_first(
     addresses: list[str], port: int
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

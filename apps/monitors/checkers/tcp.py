@@ -15,35 +15,29 @@ from apps.monitors.checkers.base import (
 )
 from apps.monitors.checkers.net import (
     abort,
-    addresses_or_down,
     connect_error_message,
     down,
     ms,
     open_first,
+    resolve_host_port,
     timed_checker,
     up_or_slow,
 )
 
 
 async def _run(spec: CheckSpec, timings: dict[str, float], started: float) -> CheckOutcome:
-    host = str(spec.config.get("host") or "")
+    target = await resolve_host_port(spec, timings, started)
+    if isinstance(target, CheckOutcome):
+        return target
     try:
-        port = int(spec.config["port"])
-    except (KeyError, TypeError, ValueError):
-        return down(ErrorClass.PROTOCOL, "config needs a numeric port")
-    addresses = await addresses_or_down(host, port, allow_private=spec.allow_private)
-    if isinstance(addresses, CheckOutcome):
-        return addresses
-    resolved = time.monotonic()
-    timings["dns_ms"] = ms(resolved - started)
-    try:
-        _, writer = await open_first(addresses, port)
+        _, writer = await open_first(target.addresses, target.port)
     except OSError as exc:
-        return down(ErrorClass.CONNECTION, connect_error_message(exc, host, port), timings=timings)
+        message = connect_error_message(exc, target.host, target.port)
+        return down(ErrorClass.CONNECTION, message, timings=timings)
     connected = time.monotonic()
     peer = writer.get_extra_info("peername")
     abort(writer)
-    timings["connect_ms"] = ms(connected - resolved)
+    timings["connect_ms"] = ms(connected - target.at)
     timings["total_ms"] = ms(connected - started)
     outcome = CheckOutcome(
         outcome=Outcome.UP,
