@@ -88,7 +88,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from benchmarks.cpu import CpuWindow, machine_idle, pids_named, proc_cpu, session_cpu  # noqa: E402
-from tests.chaos.conftest import RedisServer, Stack  # noqa: E402
+from tests.chaos.conftest import RedisServer, Stack, publishing_to  # noqa: E402
 
 INTERVALS = (60, 120, 300)
 FLAP_PERIOD = 240  # a flapping target answers 503 for half of it, 200 for the other half
@@ -506,7 +506,11 @@ def main() -> int:
     peers = Peers()
     target = f"http://127.0.0.1:{peers.target_port}"
     receiver = f"http://127.0.0.1:{peers.receiver_port}"
-    seeded = seed(args, target, receiver)
+    workdir = Path(tempfile.mkdtemp(prefix="healthorch-soak-"))
+    redis_server = RedisServer(workdir)
+    redis_server.start()
+    with publishing_to(redis_server.url(0)):  # what the seed enqueues goes to the stack
+        seeded = seed(args, target, receiver)
     print(
         f"seeded {args.orgs} organizations, {args.monitors} monitors in "
         f"{time.monotonic() - started:.0f} s (database {database})",
@@ -514,9 +518,6 @@ def main() -> int:
     )
     connection.close()
 
-    workdir = Path(tempfile.mkdtemp(prefix="healthorch-soak-"))
-    redis_server = RedisServer(workdir)
-    redis_server.start()
     stack = Stack(
         redis_server,
         workdir,
