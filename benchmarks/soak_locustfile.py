@@ -57,7 +57,8 @@ def _record(
                 "name": name,
                 "status": code,
                 "at": round(time.time() - started, 1),
-                "error": repr(exception) if exception else "",
+                # A failed connection's own error (catch_response wraps it in its failure).
+                "error": repr(getattr(response, "error", None) or exception or ""),
                 "body": body[:300],
             }
         )
