@@ -90,7 +90,7 @@ from aiohttp import web  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from benchmarks.cpu import CpuWindow, machine_idle, pids_named, proc_cpu, session_cpu  # noqa: E402
+from benchmarks.cpu import CpuWindow, pids_named, proc_cpu, session_cpu  # noqa: E402
 from tests.chaos.conftest import RedisServer, Stack, publishing_to  # noqa: E402
 
 INTERVALS = (60, 120, 300)
@@ -604,7 +604,6 @@ def main() -> int:
         t0 = time.time()
         metrics0 = engine_metrics(metrics_dir)
         cpu.start()
-        idle0 = machine_idle()
         print(f"warm-up done; measuring {args.minutes:g} min", flush=True)
         deadline = time.monotonic() + args.minutes * 60
         while time.monotonic() < deadline:
@@ -614,7 +613,6 @@ def main() -> int:
         t1 = time.time()
         metrics1 = engine_metrics(metrics_dir)
         cpu.stop()
-        idle1 = machine_idle()
         locust.wait(timeout=60)
         # The outbox delivers what the window created (checks go on: later incidents are not
         # counted); wait for it, bounded.
@@ -653,7 +651,6 @@ def main() -> int:
         f"busy {cpu.used['machine']:.2f} cores, of which others {cpu.used['others']:.2f} "
         f"({cpu.line()})"
     )
-    del idle0, idle1
 
     # Requests.
     requests = report["requests"]
