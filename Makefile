@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos lint format docs rules clean
+.PHONY: run test chaos soak lint format docs rules clean
 
 # A virtualenv with every pinned dependency; reinstalled when a requirements file changes.
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/docs.txt
@@ -28,6 +28,15 @@ test: $(STAMP)
 ## (docs/operations/failures.md). About five minutes; needs redis-server. Not part of `make test`.
 chaos: $(STAMP)
 	DEBUG=1 LOG_LEVEL=WARNING $(BIN)/python -m pytest tests/chaos -m chaos -s $(PYTEST_ARGS)
+
+## The 1-minute load and soak run: 1,000 monitors of 10 organizations, gunicorn, two workers and
+## beat on PostgreSQL and a redis-server of its own, under pings, metric ingestion and API reads
+## and writes (locust); fails when a promise breaks (docs/benchmarks.md#load-and-soak). About
+## 2.5 minutes. Drops and recreates the database SOAK_DATABASE_URL names.
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/healthorch_soak
+soak: $(STAMP)
+	DATABASE_URL=$(SOAK_DATABASE_URL) LOG_LEVEL=WARNING $(BIN)/python benchmarks/soak.py --ci \
+		--minutes 1 --monitors 1000 --orgs 10 --warmup 20 --load 0.5 --drain 60 --every 2
 
 ## ruff, and the import contract in pyproject.toml (apps import only downward).
 lint: $(STAMP)

@@ -430,6 +430,22 @@ def results_record(
         if o.response_time_ms is not None:
             metrics.monitor_check_duration_seconds.observe(o.response_time_ms / 1000)
     with transaction.atomic():
+        # The monitors are locked (in key order, as the fold locks them) before their results
+        # go in. One deleted while its check ran is left out: its result would fail the whole
+        # batch's commit on the foreign key, losing every other monitor's result with it. One
+        # being deleted now waits for this commit (monitor_delete locks the row first) and then
+        # takes these results with it.
+        present = set(
+            Monitor.objects.filter(pk__in=[m.pk for m in monitors])
+            .order_by("pk")
+            .select_for_update(of=("self",))
+            .values_list("pk", flat=True)
+        )
+        if len(present) < len(monitors):
+            kept = [i for i, m in enumerate(monitors) if m.pk in present]
+            monitors = [monitors[i] for i in kept]
+            rows = [rows[i] for i in kept]
+            per_org = Counter(m.organization_id for m in monitors)
         CheckResult.objects.bulk_create(rows, batch_size=1000)
         single = [(m, r) for m, r in zip(monitors, rows, strict=True) if r.round_at is None]
         if single:

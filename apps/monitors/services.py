@@ -233,7 +233,16 @@ def monitor_check_now(*, monitor: Monitor) -> Any:
 
 
 def monitor_delete(*, monitor: Monitor) -> None:
-    audit.delete_recorded(monitor, action="monitor.deleted")
+    """Delete the monitor and everything that refers to it. The row is locked before the
+    rows that refer to it are collected: a check recording its result meanwhile either
+    committed first (its rows go with the monitor) or waits and finds the monitor gone
+    (engine.results_record). Without the lock a result could slip in between and fail this
+    delete's commit on its foreign key (a 500 under load)."""
+    with transaction.atomic():
+        Monitor.objects.select_for_update(of=("self",)).filter(pk=monitor.pk).values_list(
+            "pk"
+        ).first()
+        audit.delete_recorded(monitor, action="monitor.deleted")
 
 
 # --- Downgrade rules (registered with plans) ------------------------------------------------

@@ -130,8 +130,12 @@ def usage_add_many(*, counts: Iterable[tuple[Any, str, int]], now: datetime | No
     """Add many (organization id, metric, amount) at once, e.g. a check batch or a flush."""
     now = now or timezone.now()
     start, _ = current_period(now=now)
+    # In one order, whoever calls: two check batches upserting the same organizations' rows
+    # in different orders deadlocked, and PostgreSQL rolled one batch back with its results.
     rows = [
-        _params(org_id, start, metric, amount, now) for org_id, metric, amount in counts if amount
+        _params(org_id, start, metric, amount, now)
+        for org_id, metric, amount in sorted(counts, key=lambda c: (str(c[0]), c[1]))
+        if amount
     ]
     if not rows:
         return

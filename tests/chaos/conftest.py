@@ -145,7 +145,9 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def worker(self, name: str = "worker", queues: str = "default,checks.default") -> None:
+    def worker(
+        self, name: str = "worker", queues: str = "default,checks.default", concurrency: int = 1
+    ) -> None:
         self._start(
             name,
             [
@@ -158,7 +160,7 @@ class Stack:
                 "-Q",
                 queues,
                 "--pool=prefork",
-                "--concurrency=1",
+                f"--concurrency={concurrency}",
                 "--loglevel=WARNING",
                 f"--hostname={name}-{time.monotonic_ns()}@%h",
                 "--without-gossip",
@@ -182,7 +184,7 @@ class Stack:
             ],
         )
 
-    def web(self) -> None:
+    def web(self, workers: int = 1, threads: int = 4, args: tuple[str, ...] = ()) -> None:
         self._start(
             "web",
             [
@@ -190,12 +192,13 @@ class Stack:
                 "-m",
                 "gunicorn",
                 "healthorch.wsgi:application",
+                *args,
                 "--bind",
                 f"127.0.0.1:{self.web_port}",
                 "--workers",
-                "1",
+                str(workers),
                 "--threads",
-                "4",
+                str(threads),
                 "--no-control-socket",
             ],
         )
