@@ -16,6 +16,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -107,17 +108,37 @@ class ConsoleSite(admin.AdminSite):
                 context["console_org"] = request.session.get(SESSION_ORG_KEY, "")
         return context
 
-    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    def dashboard(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The figures the caller may see: the platform's for operators, else their
+        organizations' (with the onboarding checklist while one organization is in view)."""
         from apps.console import figures
 
-        extra_context = dict(extra_context or {})
         if is_operator(request):
-            extra_context["dashboard"] = figures.platform_dashboard()
-        else:
-            org_ids = list(tenant_roles(request))
-            if org_ids:
-                extra_context["dashboard"] = figures.organization_dashboard(org_ids=org_ids)
+            return figures.platform_dashboard()
+        roles = tenant_roles(request)
+        if not roles:
+            return None
+        dashboard = figures.organization_dashboard(org_ids=list(roles))
+        if len(roles) == 1:
+            dashboard["onboarding"] = figures.onboarding(org_id=next(iter(roles)))
+        return dashboard
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        dashboard = self.dashboard(request)
+        if dashboard is not None:
+            extra_context["dashboard"] = dashboard
         return super().index(request, extra_context)
+
+    def dashboard_live(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's figures alone (no page around them), for the index to refresh
+        itself with; the same figures and scope as the index."""
+        dashboard = self.dashboard(request)
+        if dashboard is None:
+            return HttpResponse("", content_type="text/html; charset=utf-8")
+        return TemplateResponse(
+            request, "admin/console/dashboard_live.html", {"dashboard": dashboard}
+        )
 
     def admin_view(self, view: Any, cacheable: bool = False) -> Any:
         """The site's own pages and our ModelAdmins' pass as Django wraps them; any other page
@@ -140,6 +161,7 @@ class ConsoleSite(admin.AdminSite):
     def get_urls(self) -> list:
         urls = super().get_urls()
         return [
+            path("dashboard/live/", self.admin_view(self.dashboard_live), name="dashboard_live"),
             path(
                 "switch-organization/",
                 self.admin_view(require_POST(self.switch_organization)),

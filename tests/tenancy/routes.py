@@ -131,6 +131,7 @@ CONSOLE_PUBLIC: dict[str, str] = {
     "view_on_site": "redirects to the object's public URL; no model of ours defines one",
     "app_list": "lists the ModelAdmins the caller may see (has_module_permission)",
     "switch_organization": "switches among the caller's own memberships only",
+    "dashboard_live": "the index's figures alone, same scope as the index (tests/console)",
 }
 
 #: console pages a ModelAdmin adds beside its standard ones: operators only, tried by the
