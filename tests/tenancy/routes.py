@@ -142,6 +142,17 @@ CONSOLE_OPERATOR_PAGES: dict[str, str] = {
 }
 
 
+#: console pages a tenant ModelAdmin adds for one of its objects ("<model label>": the page's
+#: last path parts after the object id, e.g. act/resolve/): tried by the outsider against A's
+#: object in tests/tenancy/test_console_outsiders.py (404 to GET and POST, nothing changed)
+CONSOLE_OBJECT_PAGES: dict[str, tuple[str, list[str]]] = {
+    "incidents_incident_act": (
+        "incidents.Incident",
+        ["act/acknowledge/", "act/resolve/", "act/note/", "act/snooze/"],
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Route:
     name: str
