@@ -150,6 +150,7 @@ CONSOLE_OBJECT_PAGES: dict[str, tuple[str, list[str]]] = {
         "incidents.Incident",
         ["act/acknowledge/", "act/resolve/", "act/note/", "act/snooze/"],
     ),
+    "monitors_monitor_check_now": ("monitors.Monitor", ["check-now/"]),
 }
 
 
