@@ -78,6 +78,10 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
             )
 
 
+#: libraries' models shown to operators as one section of their own, after the product's
+THIRD_PARTY_SECTIONS = {"djstripe": "Stripe data"}
+
+
 class ConsoleSite(admin.AdminSite):
     site_header = "healthorch console"
     site_title = "healthorch console"
@@ -108,6 +112,19 @@ class ConsoleSite(admin.AdminSite):
                 context["console_org"] = request.session.get(SESSION_ORG_KEY, "")
         return context
 
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        """The product's sections, then each library's as one named section (dj-stripe's
+        ~50 models as "Stripe data"), for operators only: a tenant never sees them (their
+        pages are operators' too, see admin_view)."""
+        ours, theirs = [], []
+        for app in super().get_app_list(request, app_label):
+            name = THIRD_PARTY_SECTIONS.get(app["app_label"])
+            if name is None:
+                ours.append(app)
+            elif is_operator(request):
+                theirs.append({**app, "name": name, "third_party": True})
+        return ours + theirs
+
     def dashboard(self, request: HttpRequest) -> dict[str, Any] | None:
         """The figures the caller may see: the platform's for operators, else their
         organizations' (with the onboarding checklist while one organization is in view)."""
@@ -128,6 +145,10 @@ class ConsoleSite(admin.AdminSite):
         dashboard = self.dashboard(request)
         if dashboard is not None:
             extra_context["dashboard"] = dashboard
+        # The index folds the libraries' sections away under their own heading.
+        apps = self.get_app_list(request)
+        extra_context["app_list"] = [a for a in apps if not a.get("third_party")]
+        extra_context["third_party_apps"] = [a for a in apps if a.get("third_party")]
         return super().index(request, extra_context)
 
     def dashboard_live(self, request: HttpRequest) -> HttpResponse:

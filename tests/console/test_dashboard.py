@@ -277,3 +277,22 @@ def test_another_organizations_rows_tick_nothing_on_the_checklist(org, owner, ot
     MembershipFactory(organization=other_org, role=Role.MEMBER)
     steps = support.login(owner).get("/admin/").context["dashboard"]["onboarding"]["steps"]
     assert not any(s["done"] for s in steps)
+
+
+def test_stripes_tables_are_one_folded_section_for_operators_and_absent_for_members(member):
+    response = support.operator_client().get("/admin/")
+    page = response.content.decode()
+    names = [app["name"] for app in response.context["app_list"]]
+    assert "Stripe data" not in names  # not among the product's sections
+    [stripe] = response.context["third_party_apps"]
+    assert stripe["name"] == "Stripe data"
+    assert len(stripe["models"]) > 20
+    assert '<details class="console-third-party"' in page
+    assert page.index("console-third-party") > page.index("Monitors</a>")  # after ours
+
+    as_member = support.login(member)
+    page = as_member.get("/admin/").content.decode()
+    assert "Stripe data" not in page
+    assert "djstripe" not in page
+    assert as_member.get("/admin/djstripe/").status_code == 404
+    assert as_member.get("/admin/djstripe/customer/").status_code == 403
