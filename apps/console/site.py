@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.core.admin import ConsoleAdmin, is_operator
 from apps.tenants import services as tenant_services
 from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
+from apps.tenants.models import Role
 
 
 def _list_of(url: str) -> str:
@@ -106,6 +107,8 @@ class ConsoleSite(admin.AdminSite):
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         if getattr(request.user, "is_authenticated", False) and not is_operator(request):
+            roles = tenant_roles(request, scoped=False)
+            context["console_billing"] = any(r in (Role.OWNER, Role.ADMIN) for r in roles.values())
             orgs = member_organizations(request)
             if len(orgs) > 1:
                 context["console_orgs"] = orgs
@@ -179,10 +182,35 @@ class ConsoleSite(admin.AdminSite):
 
         return operators_only
 
+    # The Billing pages (apps.console.billing): bound here so they pass as the site's own.
+    def billing(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.billing_view(self, request)
+
+    def billing_upgrade(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.upgrade_view(self, request)
+
+    def billing_portal(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.portal_view(self, request)
+
+    def billing_done(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.done_view(self, request)
+
     def get_urls(self) -> list:
         urls = super().get_urls()
         return [
             path("dashboard/live/", self.admin_view(self.dashboard_live), name="dashboard_live"),
+            path("billing/", self.admin_view(self.billing), name="billing"),
+            path("billing/upgrade/", self.admin_view(self.billing_upgrade), name="billing_upgrade"),
+            path("billing/portal/", self.admin_view(self.billing_portal), name="billing_portal"),
+            path("billing/done/", self.admin_view(self.billing_done), name="billing_done"),
             path(
                 "switch-organization/",
                 self.admin_view(require_POST(self.switch_organization)),

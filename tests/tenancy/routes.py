@@ -132,6 +132,11 @@ CONSOLE_PUBLIC: dict[str, str] = {
     "app_list": "lists the ModelAdmins the caller may see (has_module_permission)",
     "switch_organization": "switches among the caller's own memberships only",
     "dashboard_live": "the index's figures alone, same scope as the index (tests/console)",
+    "billing": "the caller's own organization's billing; another's id is 404 "
+    "(tests/console/test_billing_page.py)",
+    "billing_upgrade": "starts a Checkout for the caller's own organization; another's is 404",
+    "billing_portal": "opens the portal for the caller's own organization; another's is 404",
+    "billing_done": "the caller's own organization's plan after Checkout; another's is 404",
 }
 
 #: console pages a ModelAdmin adds beside its standard ones: operators only, tried by the
