@@ -63,3 +63,36 @@ def test_the_dashboard_refreshes_its_figures_without_a_reload(page, live_server,
         "document.querySelector('#tile-monitors dd.bad').innerText === '8'", timeout=10_000
     )
     assert page.evaluate("window.__same_page") is True  # no reload: the window kept its state
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/monitors/monitor/", "/admin/incidents/incident/", "/admin/alerts/channel/"]
+)
+def test_a_list_never_cuts_its_right_hand_columns_at_1440(
+    page, live_server, admin_login, acme, shoot, path
+):
+    from django.contrib.auth import get_user_model
+
+    support.incident(acme, monitor=Monitor.objects.filter(organization=acme).first())
+    support.notification(acme, status="dead")  # and a channel with it
+    operator = get_user_model().objects.create_superuser("op@example.test", "op@example.test", "pw")
+    admin_login(page, operator, password="pw")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}{path}")
+    # The page itself never scrolls sideways; a list wider than its box scrolls inside it.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    shoot(page, path.strip("/").replace("/", "-"), widths=(1440,))
+    # Names stay on one line.
+    lines = page.evaluate(
+        "[...document.querySelectorAll('#result_list tbody th a')]"
+        ".map(a => a.getClientRects().length)"
+    )
+    assert lines
+    assert set(lines) == {1}
+    # The last column can be reached: it is in view, or the list scrolls sideways to it.
+    last = page.locator("#result_list thead th").last
+    results = page.locator("#changelist .results")
+    last.scroll_into_view_if_needed()
+    box, area = last.bounding_box(), results.bounding_box()
+    assert box["x"] + box["width"] <= area["x"] + area["width"] + 1
