@@ -20,7 +20,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from apps.billing import gateway
 from apps.billing import selectors as billing_selectors
 from apps.billing import services as billing_services
 from apps.billing.models import ALIVE_STATUSES
@@ -116,7 +115,7 @@ def billing_view(site: Any, request: HttpRequest) -> HttpResponse:
     if org is None:
         context["choices"] = choices
         return TemplateResponse(request, "admin/console/billing.html", context)
-    configured = gateway.is_configured()
+    configured = billing_selectors.stripe_configured()
     overview = billing_selectors.billing_overview(org=org)
     subscribed = overview["subscription_status"] in ALIVE_STATUSES
     report = plan_selectors.usage_report(org=org)
