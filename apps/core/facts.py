@@ -26,6 +26,8 @@ def value_text(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}".removesuffix(".0")
     if isinstance(value, str):
         when = parse_datetime(value) if len(value) >= 19 and value[4:5] == "-" else None
         if when is not None:
