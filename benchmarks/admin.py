@@ -255,9 +255,17 @@ def main() -> None:
         connection.settings_dict["TEST"]["NAME"] = str(
             Path(connection.settings_dict["NAME"]).with_name("bench_admin.sqlite3")
         )
+    if bench_db := os.environ.get("BENCH_TEST_DATABASE"):
+        connection.settings_dict["TEST"]["NAME"] = bench_db  # a kept database of one's own
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     seed()
     operator, owner = clients()
+    from apps.incidents.models import Incident
+    from apps.monitors.models import Monitor
+
+    own = {"organization__slug": f"{PREFIX}-0"}
+    incident = Incident.objects.order_by("pk").values_list("pk", flat=True)[0]
+    monitor = Monitor.objects.filter(**own).order_by("pk").values_list("pk", flat=True)[0]
     pages = [
         ("operator", operator, "/admin/"),
         ("operator", operator, "/admin/monitors/monitor/"),
@@ -275,6 +283,12 @@ def main() -> None:
         ("owner", owner, "/admin/"),
         ("owner", owner, "/admin/monitors/monitor/"),
         ("owner", owner, "/admin/monitors/checkresult/"),
+        ("operator", operator, "/admin/dashboard/live/"),
+        ("owner", owner, "/admin/dashboard/live/"),
+        ("operator", operator, f"/admin/incidents/incident/{incident}/change/"),
+        ("owner", owner, f"/admin/monitors/monitor/{monitor}/change/"),
+        ("owner", owner, "/admin/monitors/monitor/add/"),
+        ("owner", owner, "/admin/billing/"),
     ]
     print(
         f"{connection.vendor}, {MONITORS:,} monitors, {RESULTS:,} results, "

@@ -128,7 +128,13 @@ def customer_for(org: Organization) -> Customer:
 
 
 def checkout_session_create(
-    *, customer_id: str, org: Organization, plan_code: str, price_id: str
+    *,
+    customer_id: str,
+    org: Organization,
+    plan_code: str,
+    price_id: str,
+    success_url: str,
+    cancel_url: str,
 ) -> dict:
     metadata = {"organization_id": str(org.pk), "plan": plan_code}
     session = _call(
@@ -138,20 +144,20 @@ def checkout_session_create(
         customer=customer_id,
         client_reference_id=str(org.pk),
         line_items=[{"price": price_id, "quantity": 1}],
-        success_url=settings.BILLING_SUCCESS_URL,
-        cancel_url=settings.BILLING_CANCEL_URL,
+        success_url=success_url,
+        cancel_url=cancel_url,
         metadata=metadata,
         subscription_data={"metadata": metadata},
     )
     return _as_dict(session)
 
 
-def portal_session_create(*, customer_id: str) -> dict:
+def portal_session_create(*, customer_id: str, return_url: str) -> dict:
     session = _call(
         "billing_portal.session.create",
         stripe.billing_portal.Session.create,
         customer=customer_id,
-        return_url=settings.BILLING_PORTAL_RETURN_URL,
+        return_url=return_url,
     )
     return _as_dict(session)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.billing import gateway
 from apps.billing.models import BillingAccount, PlanComp, SubscriptionStatus
 from apps.tenants.models import Organization
 
@@ -78,3 +79,8 @@ def billing_overview(*, org: Organization) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def stripe_configured() -> bool:
+    """Whether payments are set up (a Stripe key): pages offer Checkout only then."""
+    return gateway.is_configured()

@@ -40,8 +40,17 @@ def _account(org: Organization) -> BillingAccount:
 # --- Checkout and portal --------------------------------------------------------------------
 
 
-def checkout_start(*, org: Organization, plan_code: str) -> dict[str, str]:
+def checkout_start(
+    *,
+    org: Organization,
+    plan_code: str,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
+) -> dict[str, str]:
     """A Stripe Checkout Session (subscription mode) for `plan_code`'s price.
+
+    Stripe sends the customer back to `success_url` / `cancel_url` (the settings'
+    BILLING_SUCCESS_URL / BILLING_CANCEL_URL unless given: the console gives its own pages).
 
     400 for the free plan or an unknown one; 409 when the plan has no Stripe price yet (the
     operator runs `sync_plans`) or the organization already pays (the portal changes plans);
@@ -72,7 +81,12 @@ def checkout_start(*, org: Organization, plan_code: str) -> dict[str, str]:
         )
     customer = gateway.customer_for(org)
     session = gateway.checkout_session_create(
-        customer_id=customer.id, org=org, plan_code=plan.code, price_id=plan.stripe_price_id
+        customer_id=customer.id,
+        org=org,
+        plan_code=plan.code,
+        price_id=plan.stripe_price_id,
+        success_url=success_url or settings.BILLING_SUCCESS_URL,
+        cancel_url=cancel_url or settings.BILLING_CANCEL_URL,
     )
     BillingAccount.objects.update_or_create(
         organization=org, defaults={"stripe_customer_id": customer.id}
@@ -84,11 +98,14 @@ def checkout_start(*, org: Organization, plan_code: str) -> dict[str, str]:
     return {"checkout_url": session["url"], "session_id": session["id"]}
 
 
-def portal_open(*, org: Organization) -> dict[str, str]:
-    """A Billing Portal session URL where the customer manages payment or cancels."""
+def portal_open(*, org: Organization, return_url: str | None = None) -> dict[str, str]:
+    """A Billing Portal session URL where the customer manages payment or cancels; Stripe
+    links back to `return_url` (BILLING_PORTAL_RETURN_URL unless given)."""
     gateway.require_configured()
     customer = gateway.customer_for(org)
-    session = gateway.portal_session_create(customer_id=customer.id)
+    session = gateway.portal_session_create(
+        customer_id=customer.id, return_url=return_url or settings.BILLING_PORTAL_RETURN_URL
+    )
     return {"portal_url": session["url"]}
 
 

@@ -12,10 +12,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Min, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, Min, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
-from apps.alerts.models import Notification, NotificationStatus
+from apps.alerts.models import Channel, Notification, NotificationStatus
 from apps.console import charts
 from apps.console.queues import queue_depths
 from apps.incidents.models import OPEN_STATUSES, Incident, Severity
@@ -28,7 +28,8 @@ from apps.monitors.models import (
     ResultRollup,
     ScheduleLane,
 )
-from apps.tenants.models import Organization
+from apps.statuspages.models import StatusPage
+from apps.tenants.models import Membership, Organization
 
 CHART_MONITORS = 8
 UPTIME_DAYS = 90
@@ -192,4 +193,56 @@ def organization_dashboard(*, org_ids: list[Any], now: datetime | None = None) -
         "notifications": notification_trouble(org_ids),
         "charts": monitor_charts(chart_monitors(org_ids), now),
         "now": now,
+    }
+
+
+ONBOARDING_STEPS = (
+    ("monitor", "Create a monitor", "admin:monitors_monitor_add"),
+    ("channel", "Add an alert channel", "admin:alerts_channel_add"),
+    ("member", "Invite a member", "admin:tenants_membership_add"),
+    ("status_page", "Add a status page", "admin:statuspages_statuspage_add"),
+)
+
+
+def onboarding(*, org_id: Any) -> dict[str, Any] | None:
+    """A new organization's first steps, each ticked when its row exists (one query); None
+    once all are done, so the checklist leaves the dashboard by itself."""
+    from django.urls import reverse
+
+    members = (
+        Membership.objects.filter(organization_id=OuterRef("pk"))
+        .order_by()
+        .values("organization_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    row = (
+        Organization.objects.filter(pk=org_id)
+        .annotate(
+            has_monitor=Exists(Monitor.objects.filter(organization_id=OuterRef("pk"))),
+            has_channel=Exists(Channel.objects.filter(organization_id=OuterRef("pk"))),
+            has_status_page=Exists(StatusPage.objects.filter(organization_id=OuterRef("pk"))),
+            members=Subquery(members, output_field=IntegerField()),
+        )
+        .values("name", "has_monitor", "has_channel", "has_status_page", "members")
+        .first()
+    )
+    if row is None:
+        return None
+    done = {
+        "monitor": row["has_monitor"],
+        "channel": row["has_channel"],
+        "member": (row["members"] or 0) > 1,
+        "status_page": row["has_status_page"],
+    }
+    if all(done.values()):
+        return None
+    steps = [
+        {"key": key, "label": label, "url": reverse(url), "done": bool(done[key])}
+        for key, label, url in ONBOARDING_STEPS
+    ]
+    return {
+        "organization": row["name"],
+        "steps": steps,
+        "done": sum(1 for step in steps if step["done"]),
     }

@@ -16,6 +16,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.core.admin import ConsoleAdmin, is_operator
 from apps.tenants import services as tenant_services
 from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
+from apps.tenants.models import Role
 
 
 def _list_of(url: str) -> str:
@@ -77,6 +79,10 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
             )
 
 
+#: libraries' models shown to operators as one section of their own, after the product's
+THIRD_PARTY_SECTIONS = {"djstripe": "Stripe data"}
+
+
 class ConsoleSite(admin.AdminSite):
     site_header = "healthorch console"
     site_title = "healthorch console"
@@ -101,23 +107,62 @@ class ConsoleSite(admin.AdminSite):
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         if getattr(request.user, "is_authenticated", False) and not is_operator(request):
+            roles = tenant_roles(request, scoped=False)
+            context["console_billing"] = any(r in (Role.OWNER, Role.ADMIN) for r in roles.values())
             orgs = member_organizations(request)
             if len(orgs) > 1:
                 context["console_orgs"] = orgs
                 context["console_org"] = request.session.get(SESSION_ORG_KEY, "")
         return context
 
-    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        """The product's sections, then each library's as one named section (dj-stripe's
+        ~50 models as "Stripe data"), for operators only: a tenant never sees them (their
+        pages are operators' too, see admin_view)."""
+        ours, theirs = [], []
+        for app in super().get_app_list(request, app_label):
+            name = THIRD_PARTY_SECTIONS.get(app["app_label"])
+            if name is None:
+                ours.append(app)
+            elif is_operator(request):
+                theirs.append({**app, "name": name, "third_party": True})
+        return ours + theirs
+
+    def dashboard(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The figures the caller may see: the platform's for operators, else their
+        organizations' (with the onboarding checklist while one organization is in view)."""
         from apps.console import figures
 
-        extra_context = dict(extra_context or {})
         if is_operator(request):
-            extra_context["dashboard"] = figures.platform_dashboard()
-        else:
-            org_ids = list(tenant_roles(request))
-            if org_ids:
-                extra_context["dashboard"] = figures.organization_dashboard(org_ids=org_ids)
+            return figures.platform_dashboard()
+        roles = tenant_roles(request)
+        if not roles:
+            return None
+        dashboard = figures.organization_dashboard(org_ids=list(roles))
+        if len(roles) == 1:
+            dashboard["onboarding"] = figures.onboarding(org_id=next(iter(roles)))
+        return dashboard
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        dashboard = self.dashboard(request)
+        if dashboard is not None:
+            extra_context["dashboard"] = dashboard
+        # The index folds the libraries' sections away under their own heading.
+        apps = self.get_app_list(request)
+        extra_context["app_list"] = [a for a in apps if not a.get("third_party")]
+        extra_context["third_party_apps"] = [a for a in apps if a.get("third_party")]
         return super().index(request, extra_context)
+
+    def dashboard_live(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's figures alone (no page around them), for the index to refresh
+        itself with; the same figures and scope as the index."""
+        dashboard = self.dashboard(request)
+        if dashboard is None:
+            return HttpResponse("", content_type="text/html; charset=utf-8")
+        return TemplateResponse(
+            request, "admin/console/dashboard_live.html", {"dashboard": dashboard}
+        )
 
     def admin_view(self, view: Any, cacheable: bool = False) -> Any:
         """The site's own pages and our ModelAdmins' pass as Django wraps them; any other page
@@ -137,9 +182,35 @@ class ConsoleSite(admin.AdminSite):
 
         return operators_only
 
+    # The Billing pages (apps.console.billing): bound here so they pass as the site's own.
+    def billing(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.billing_view(self, request)
+
+    def billing_upgrade(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.upgrade_view(self, request)
+
+    def billing_portal(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.portal_view(self, request)
+
+    def billing_done(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import billing
+
+        return billing.done_view(self, request)
+
     def get_urls(self) -> list:
         urls = super().get_urls()
         return [
+            path("dashboard/live/", self.admin_view(self.dashboard_live), name="dashboard_live"),
+            path("billing/", self.admin_view(self.billing), name="billing"),
+            path("billing/upgrade/", self.admin_view(self.billing_upgrade), name="billing_upgrade"),
+            path("billing/portal/", self.admin_view(self.billing_portal), name="billing_portal"),
+            path("billing/done/", self.admin_view(self.billing_done), name="billing_done"),
             path(
                 "switch-organization/",
                 self.admin_view(require_POST(self.switch_organization)),

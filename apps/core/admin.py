@@ -28,6 +28,9 @@ def is_operator(request: HttpRequest) -> bool:
 
 _REFUSALS = (ServiceError, UpgradeRequired, InvalidInput)
 
+#: what a service raises to refuse (caught by the console's own views and shown as a message)
+refusals = _REFUSALS
+
 
 def refusal_text(exc: Exception) -> str:
     """A service's refusal in one sentence, for a console message."""

@@ -9,12 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from apps.core.actors import actor_label
-from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin
-from apps.incidents import services, sweeps
+from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin, refusal_text, refusals
+from apps.core.facts import facts_table
+from apps.incidents import describe, services, sweeps
 from apps.incidents.models import (
     CUSTOM_RULE,
     AlertRule,
@@ -35,9 +40,19 @@ def event_actor(event: IncidentEvent) -> str:
     return actor_label(event.actor, event.actor_key, system="system")
 
 
+@admin.display(description="what happened")
+def event_what(event: IncidentEvent) -> str:
+    return describe.event_sentence(event)
+
+
+@admin.display(description="details")
+def event_details(event: IncidentEvent) -> str:
+    return facts_table(event.data, skip=describe.EVENT_QUIET)
+
+
 class EventInline(admin.TabularInline):
     model = IncidentEvent
-    fields = ["at", "kind", event_actor, "note", "count", "data"]
+    fields = ["at", event_what, "note", event_details]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -47,6 +62,17 @@ class EventInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # The timeline is the incident's: whoever sees the incident (by the tenancy gate) reads it,
+    # nobody edits it (Django's default asks per-model permissions members do not hold).
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.admin_site._registry[Incident].has_view_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -73,6 +99,9 @@ class IncidentAdmin(TenantScopedAdmin):
     date_hierarchy = "opened_at"
     inlines = [EventInline]
     actions = ["acknowledge", "resolve"]
+    # The cause is shown as a sentence and a table (cause_text; the API returns the JSON); who
+    # acknowledged and resolved is the services' record (the *_by_actor lines), never typed in.
+    exclude = ["cause", "acknowledged_by", "acknowledged_by_key", "resolved_by", "resolved_by_key"]
     # An incident's facts come from the state machine; people act through the actions.
     readonly_fields = [
         "organization",
@@ -80,7 +109,7 @@ class IncidentAdmin(TenantScopedAdmin):
         "rule",
         "severity",
         "status",
-        "cause",
+        "cause_text",
         "occurrences",
         "suppressed",
         "suppressed_reason",
@@ -95,8 +124,101 @@ class IncidentAdmin(TenantScopedAdmin):
         "next_escalation_at",
     ]
 
+    #: the buttons on an incident's page; each posts to its own URL (act_view)
+    PAGE_ACTIONS = ("acknowledge", "resolve", "note", "snooze")
+    SNOOZE_CHOICES = (15, 60, 240, 1440)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="cause")
+    def cause_text(self, obj: Incident) -> str:
+        return format_html(
+            '<p class="console-sentence">{}</p>{}',
+            describe.cause_sentence(obj),
+            facts_table(obj.cause, skip=describe.CAUSE_TOLD),
+        )
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/act/<slug:action>/",
+                self.admin_site.admin_view(self.act_view),
+                name="{}_{}_act".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        incident = self.get_object(request, unquote(object_id))
+        if incident is not None and self.has_operate_permission(request, incident):
+            extra_context["incident_actions"] = {
+                "acknowledge": incident.status == IncidentStatus.TRIGGERED,
+                "resolve": incident.status != IncidentStatus.RESOLVED,
+                "note": True,
+                "snooze": incident.is_open and incident.monitor_id is not None,
+                "snooze_choices": self.SNOOZE_CHOICES,
+                "urls": {
+                    action: reverse("admin:incidents_incident_act", args=[incident.pk, action])
+                    for action in self.PAGE_ACTIONS
+                },
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def act_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """One button of the incident's page: acknowledge, resolve, add a note or snooze,
+        through the same services as the API (which record the actor and the audit entry).
+        Another organization's incident is a 404 whatever the method; a viewer's is a 403."""
+        incident = self.get_object(request, unquote(object_id))
+        if incident is None or action not in self.PAGE_ACTIONS:
+            raise Http404
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not self.has_operate_permission(request, incident):
+            raise PermissionDenied
+        note = request.POST.get("note", "").strip()[:2000]
+        back = HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[incident.pk]))
+        try:
+            if action == "acknowledge":
+                services.incident_acknowledge(incident=incident, user=request.user, note=note)
+                done = "Acknowledged: escalation stopped."
+            elif action == "resolve":
+                services.incident_resolve(incident=incident, user=request.user, note=note)
+                done = "Resolved."
+            elif action == "note":
+                if not note:
+                    self.message_user(request, "Write the note first.", messages.WARNING)
+                    return back
+                services.incident_note(incident=incident, user=request.user, text=note)
+                done = "Note added to the timeline."
+            else:
+                try:
+                    minutes = int(request.POST.get("minutes", ""))
+                except ValueError:
+                    minutes = 0
+                if minutes not in self.SNOOZE_CHOICES:
+                    self.message_user(request, "Choose how long to snooze.", messages.WARNING)
+                    return back
+                window = services.incident_snooze(
+                    incident=incident, user=request.user, minutes=minutes
+                )
+                done = (
+                    f"Snoozed: new incidents of this monitor are not notified until "
+                    f"{window.ends_at:%H:%M} UTC."
+                )
+        except refusals as exc:
+            self.message_user(request, f"Nothing was changed: {refusal_text(exc)}", messages.ERROR)
+            return back
+        self.message_user(request, done, messages.SUCCESS)
+        return back
 
     @admin.display(description="acknowledged by")
     def acknowledged_by_actor(self, obj: Incident) -> str:

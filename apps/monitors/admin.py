@@ -2,15 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
-from apps.core.admin import FixedChoicesFilter, OperatorOnlyAdmin, ReadOnlyAdminMixin
+from apps.core.admin import (
+    FixedChoicesFilter,
+    OperatorOnlyAdmin,
+    ReadOnlyAdminMixin,
+    refusal_text,
+    refusals,
+)
 from apps.monitors import services
 from apps.monitors.checkers.base import ErrorClass, Outcome
+from apps.monitors.console_form import KIND_FIELDS, MonitorForm, field_name
 from apps.monitors.models import (
     ACTIVE_KINDS,
     CheckResult,
@@ -23,58 +33,22 @@ from apps.monitors.models import (
 )
 from apps.tenants.gate.admin import TenantScopedAdmin
 
+
+def check_summary(result: CheckResult) -> str:
+    """A check's result in one line: `up, HTTP 200 in 35 ms` or `down: connection refused`."""
+    parts = [result.outcome]
+    if result.status_code:
+        parts.append(f"HTTP {result.status_code}")
+    text = ", ".join(parts)
+    if result.response_time_ms is not None:
+        text += f" in {result.response_time_ms:.0f} ms"
+    if result.error_message:
+        text += f": {result.error_message}"
+    return text
+
+
 # Checks run in the web process, one after another: keep a click's worth of them bounded.
 CHECK_NOW_MAX = 20
-
-
-def _messages(detail: Any, within: str = "") -> list[str]:
-    """DRF's nested error detail ({"url": ["..."]} under `config`) as flat, readable lines,
-    each prefixed with its key unless that repeats the key it sits in."""
-    if isinstance(detail, dict):
-        return [
-            line if key in ("non_field_errors", within) else f"{key}: {line}"
-            for key, value in detail.items()
-            for line in _messages(value, key)
-        ]
-    if isinstance(detail, list):
-        return [line for item in detail for line in _messages(item, within)]
-    return [str(detail)]
-
-
-class MonitorForm(forms.ModelForm):
-    """The console's monitor form validates exactly as the API does: the same input
-    serializer (per-kind config, the SSRF guard at save, secrets moved out of the config,
-    regions and quorum), so a console save cannot store what the API would refuse. Plan
-    limits are the services' (their refusal becomes the console's error message)."""
-
-    validated: dict[str, Any]
-
-    def clean(self) -> dict[str, Any]:
-        from apps.monitors.api.serializers import MonitorInput
-
-        cleaned = super().clean()
-        adding = self.instance._state.adding
-        # On a change, what differs from the stored monitor (not `changed_data`: fields with a
-        # callable default compare against a hidden initial input a client may leave out).
-        payload = {
-            name: cleaned[name]
-            for name, field in MonitorInput().fields.items()
-            if name in cleaned
-            and not field.read_only
-            and (adding or cleaned[name] != getattr(self.instance, name))
-        }
-        if not adding:
-            payload.pop("kind", None)  # a monitor's kind never changes (the API says so too)
-        serializer = MonitorInput(
-            data=payload, partial=not adding, context={"monitor": self.instance}
-        )
-        if serializer.is_valid():
-            self.validated = dict(serializer.validated_data)
-            return cleaned
-        for field, detail in serializer.errors.items():
-            for line in _messages(detail, field):
-                self.add_error(field if field in self.fields else None, line)
-        return cleaned
 
 
 @admin.register(Monitor)
@@ -116,6 +90,152 @@ class MonitorAdmin(TenantScopedAdmin):
     # Members with a writing role add and edit their organization's monitors here as through
     # the API: the form validates as the API does, and saves go through the same services.
     form = MonitorForm
+
+    class Media:
+        # Shows the chosen kind's settings only, tags as chips, the check-now result inline.
+        js = ["console/monitor_form.js"]
+
+    STATE_FIELDS = [
+        "status",
+        "paused",
+        "paused_reason",
+        "status_changed_at",
+        "consecutive_failures",
+        "consecutive_successes",
+        "last_checked_at",
+        "last_up_at",
+        "next_check_at",
+        "ping_token",
+        "last_ping_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/check-now/",
+                self.admin_site.admin_view(self.check_now_view),
+                name="{}_{}_check_now".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        monitor = self.get_object(request, unquote(object_id))
+        if (
+            monitor is not None
+            and self.has_operate_permission(request, monitor)
+            and monitor.kind in ACTIVE_KINDS
+        ):
+            extra_context["check_now_url"] = reverse(
+                "admin:monitors_monitor_check_now", args=[monitor.pk]
+            )
+            extra_context["check_now_paused"] = monitor.paused
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def check_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """ "Check now" on a monitor's page: one check through the monitors service (the
+        outbound guard applies, the result is recorded and audited), its result shown on the
+        page (a fragment for the page's script; a message after a plain form post). Another
+        organization's monitor is a 404 whatever the method; a viewer's is a 403."""
+        monitor = self.get_object(request, unquote(object_id))
+        if monitor is None:
+            raise Http404
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not self.has_operate_permission(request, monitor):
+            raise PermissionDenied
+        result, refused = None, ""
+        try:
+            result = services.monitor_check_now(monitor=monitor)
+        except refusals as exc:
+            refused = refusal_text(exc)
+        if request.headers.get("X-Requested-With") == "fetch":
+            return TemplateResponse(
+                request,
+                "admin/monitors/monitor/check_result.html",
+                {"result": result, "refused": refused},
+            )
+        if result is None:
+            self.message_user(request, f"Not checked: {refused}", messages.ERROR)
+        else:
+            self.message_user(request, f"Checked: {check_summary(result)}", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:monitors_monitor_change", args=[monitor.pk]))
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        writable = self._org_ids(request, self.write_roles)
+        if "organization" not in initial and len(writable) == 1 and not self._is_operator(request):
+            initial["organization"] = writable[0]  # a member of one organization adds there
+        return initial
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        """What the monitor is, then its kind's settings (all kinds' on the add page, the
+        script showing the chosen one), then scheduling, labels, the raw JSON for operators,
+        and its state."""
+        first = ["organization", "name", "slug", "kind"]
+        kinds = [obj.kind] if obj is not None else list(KIND_FIELDS)
+        sets: list = [(None, {"fields": first})]
+        for kind in kinds:
+            sets.append(
+                (
+                    f"{kind.upper()} check"
+                    if kind in ("http", "tcp", "tls", "dns")
+                    else f"{kind.capitalize()} check",
+                    {
+                        "fields": [field_name(kind, item.key) for item in KIND_FIELDS[kind]],
+                        "classes": ["kind-fields", f"kind-{kind}"],
+                    },
+                )
+            )
+        sets.append(
+            (
+                "Schedule",
+                {
+                    "fields": [
+                        "interval_seconds",
+                        "timeout_seconds",
+                        ("failure_threshold", "recovery_threshold"),
+                        "regions",
+                        "quorum",
+                    ]
+                },
+            )
+        )
+        sets.append(("Labels", {"fields": ["tags", "critical", "expected_response_time_ms"]}))
+        if self._is_operator(request):
+            sets.append(
+                (
+                    "Advanced: raw JSON",
+                    {"fields": ["raw_config", "config"], "classes": ["collapse"]},
+                )
+            )
+        if obj is not None:
+            sets.append(("State", {"fields": self.STATE_FIELDS, "classes": ["collapse"]}))
+        return sets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        # The kind fields are the form's own, not the model's: declared per request (only the
+        # monitor's kind on its page), and the raw JSON box is offered to operators only.
+        kinds = [obj.kind] if obj is not None else list(KIND_FIELDS)
+        declared = {
+            field_name(kind, item.key): item.field for kind in kinds for item in KIND_FIELDS[kind]
+        }
+        operator = self._is_operator(request)
+        if not operator:
+            declared["raw_config"] = None  # the raw JSON box is for operators only
+        base = type("MonitorKindForm", (self.form,), {**declared, "advanced": operator})
+        kwargs["form"] = base
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)

@@ -72,7 +72,8 @@ def test_an_operator_adds_and_deletes_a_monitor_through_the_services(business, o
         name="db port",
         slug="db-port",
         kind="tcp",
-        config=json.dumps({"host": "127.0.0.1", "port": 5432}),
+        cfg_tcp_host="127.0.0.1",
+        cfg_tcp_port="5432",
     )
 
     assert client.post("/admin/monitors/monitor/add/", add).status_code == 302

@@ -81,6 +81,29 @@ def page(browser, request) -> Iterator:
 
 
 @pytest.fixture
+def shoot(request) -> Callable:
+    """Screenshots of a page at the widths the console promises (1440 px and a 390 px phone
+    by default), saved as artifacts under artifacts/browser/screens/<test>/<name>-<width>.png
+    whether the test passes or not: the pictures are what a reviewer looks at."""
+    folder = ARTIFACTS / "screens" / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[-100:]
+
+    def take(page, name: str, widths: tuple[int, ...] = (1440, 390)) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        before = page.viewport_size
+        paths = []
+        for width in widths:
+            page.set_viewport_size({"width": width, "height": 900})
+            path = folder / f"{name}-{width}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+        if before:
+            page.set_viewport_size(before)
+        return paths
+
+    return take
+
+
+@pytest.fixture
 def admin_login(live_server) -> Callable:
     """Log a user into the admin console through its real login form."""
 

@@ -52,7 +52,7 @@ def test_an_operator_creates_a_monitor_sees_its_incident_and_acknowledges_it(
     page.fill("#id_name", "checkout")
     page.fill("#id_slug", "checkout")
     page.select_option("#id_kind", "http")
-    page.fill("#id_config", f'{{"url": "{target.url}/s/checkout"}}')
+    page.fill("#id_cfg_http_url", f"{target.url}/s/checkout")
     page.fill("#id_failure_threshold", "1")
     page.click("input[name=_save]")
     assert "was added successfully" in page.locator(".messagelist").inner_text()

@@ -210,3 +210,89 @@ def test_scheduler_lag_is_the_oldest_check_still_due(org, time_machine):
     lag = support.operator_client().get("/admin/").context["dashboard"]["scheduler"]
     assert lag["due"] == 2
     assert lag["seconds"] == 45
+
+
+def test_the_live_figures_are_the_index_figures_alone_in_the_same_scope(member, org, other_org):
+    support.monitors(org, 1, status="down", prefix="ours")
+    support.monitors(other_org, 4, status="down", prefix="theirs")
+    client = support.login(member)
+    response = client.get("/admin/dashboard/live/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    assert "<html" not in page  # a fragment, swapped into the index
+    assert "ours-" in page
+    assert "theirs-" not in page
+    assert 'id="tile-monitors"' in page
+    assert "Celery queues" not in page
+
+
+def test_the_live_figures_refuse_a_visitor_who_is_not_signed_in(client):
+    response = client.get("/admin/dashboard/live/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_the_live_figures_cost_the_same_queries_with_ten_times_the_rows(org, owner):
+    client = support.login(owner)
+    for m in support.monitors(org, 2, status="down"):
+        support.rollups(m, hours=3, days=3)
+    client.get("/admin/dashboard/live/")
+    with CaptureQueriesContext(connection) as before:
+        client.get("/admin/dashboard/live/")
+    for m in support.monitors(org, 20, status="degraded"):
+        support.rollups(m, hours=24, days=90)
+        support.incident(org, monitor=m)
+    with CaptureQueriesContext(connection) as after:
+        client.get("/admin/dashboard/live/")
+    assert len(after) == len(before) <= 12
+
+
+def test_the_onboarding_checklist_ticks_itself_and_leaves_when_done(org, owner):
+    from apps.alerts.models import Channel
+    from apps.statuspages.models import StatusPage
+
+    client = support.login(owner)
+    steps = client.get("/admin/").context["dashboard"]["onboarding"]["steps"]
+    assert [s["done"] for s in steps] == [False, False, False, False]
+    support.monitors(org, 1)
+    Channel.objects.create(organization=org, name="ops", kind="webhook", config={})
+    checklist = client.get("/admin/").context["dashboard"]["onboarding"]
+    assert {s["key"]: s["done"] for s in checklist["steps"]} == {
+        "monitor": True,
+        "channel": True,
+        "member": False,
+        "status_page": False,
+    }
+    assert checklist["done"] == 2
+    MembershipFactory(organization=org, role=Role.MEMBER)
+    StatusPage.objects.create(organization=org, name="Status", slug="status")
+    response = client.get("/admin/")
+    assert response.context["dashboard"]["onboarding"] is None
+    assert 'id="onboarding"' not in response.content.decode()
+
+
+def test_another_organizations_rows_tick_nothing_on_the_checklist(org, owner, other_org):
+    support.monitors(other_org, 1)
+    MembershipFactory(organization=other_org, role=Role.MEMBER)
+    steps = support.login(owner).get("/admin/").context["dashboard"]["onboarding"]["steps"]
+    assert not any(s["done"] for s in steps)
+
+
+def test_stripes_tables_are_one_folded_section_for_operators_and_absent_for_members(member):
+    response = support.operator_client().get("/admin/")
+    page = response.content.decode()
+    names = [app["name"] for app in response.context["app_list"]]
+    assert "Stripe data" not in names  # not among the product's sections
+    [stripe] = response.context["third_party_apps"]
+    assert stripe["name"] == "Stripe data"
+    assert len(stripe["models"]) > 20
+    assert '<details class="console-third-party"' in page
+    assert page.index("console-third-party") > page.index("Monitors</a>")  # after ours
+
+    as_member = support.login(member)
+    page = as_member.get("/admin/").content.decode()
+    assert "Stripe data" not in page
+    assert "djstripe" not in page
+    assert as_member.get("/admin/djstripe/").status_code == 404
+    assert as_member.get("/admin/djstripe/customer/").status_code == 403

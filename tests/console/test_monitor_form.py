@@ -29,7 +29,7 @@ def _add_form(client, org, **fields) -> dict:
 
 def test_a_member_adds_a_monitor_in_the_console_as_through_the_api(org, member):
     client = console(member)
-    data = _add_form(client, org, config=json.dumps({"url": "http://127.0.0.1:9/checkout"}))
+    data = _add_form(client, org, cfg_http_url="http://127.0.0.1:9/checkout")
 
     response = client.post("/admin/monitors/monitor/add/", data)
 
@@ -42,33 +42,56 @@ def test_a_member_adds_a_monitor_in_the_console_as_through_the_api(org, member):
 
 def test_a_config_the_api_refuses_is_refused_in_the_console_with_its_reason(org, member):
     client = console(member)
-    data = _add_form(client, org, config=json.dumps({"uri": "http://127.0.0.1:9/"}))
+    data = _add_form(client, org, cfg_http_url="ftp://127.0.0.1/")
 
     response = client.post("/admin/monitors/monitor/add/", data)
 
-    assert response.status_code == 200  # the form again, with the reason
-    errors = " ".join(str(e) for e in response.context["adminform"].form.errors.values())
-    assert "url" in errors
+    assert response.status_code == 200  # the form again, with the reason under the field
+    errors = response.context["adminform"].form.errors
+    assert errors["cfg_http_url"] == ["Only http and https URLs can be checked."]
     assert not Monitor.objects.filter(slug="checkout").exists()
+
+
+def test_an_operator_may_still_save_raw_json(org, operator):
+    client = console(operator)
+    data = _add_form(
+        client,
+        org,
+        raw_config="on",
+        config=json.dumps({"url": "http://127.0.0.1:9/raw", "headers": {"X-Probe": "1"}}),
+    )
+
+    assert client.post("/admin/monitors/monitor/add/", data).status_code == 302
+
+    monitor = Monitor.objects.get(organization=org, slug="checkout")
+    assert monitor.config["headers"] == {"X-Probe": "1"}
+
+
+def test_a_member_gets_no_json_box(org, member):
+    page = console(member).get("/admin/monitors/monitor/add/")
+    fields = page.context["adminform"].form.fields
+    assert "config" not in fields
+    assert "raw_config" not in fields
+    assert 'name="config"' not in page.content.decode()
 
 
 def test_a_private_address_is_refused_at_save_as_the_api_refuses_it(org, operator, settings):
     settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS = False
     client = console(operator)
     # Never contacted: the guard refuses the literal address when the form is saved.
-    data = _add_form(client, org, config=json.dumps({"url": "http://10.0.0.1/"}))
+    data = _add_form(client, org, cfg_http_url="http://10.0.0.1/")
 
     response = client.post("/admin/monitors/monitor/add/", data)
 
     assert response.status_code == 200
-    [message] = response.context["adminform"].form.errors["config"]
-    assert message == "url: Target refused: 10.0.0.1 is a private or reserved address."
+    [message] = response.context["adminform"].form.errors["cfg_http_url"]
+    assert message == "Target refused: 10.0.0.1 is a private or reserved address."
     assert not Monitor.objects.filter(slug="checkout").exists()
 
 
 def test_the_quorum_cannot_exceed_the_regions_in_the_console_either(org, member):
     client = console(member)
-    data = _add_form(client, org, config=json.dumps({"url": "http://127.0.0.1:9/"}), quorum="2")
+    data = _add_form(client, org, cfg_http_url="http://127.0.0.1:9/", quorum="2")
 
     response = client.post("/admin/monitors/monitor/add/", data)
 
@@ -81,7 +104,7 @@ def test_a_member_past_the_plan_limit_is_told_and_nothing_is_stored(org, member)
     for n in range(10):  # the free plan's 10 active monitors
         monitor_services.monitor_create(org=org, data={**HTTP, "name": f"m{n}"})
     client = console(member)
-    data = _add_form(client, org, config=json.dumps({"url": "http://127.0.0.1:9/"}))
+    data = _add_form(client, org, cfg_http_url="http://127.0.0.1:9/")
 
     response = client.post("/admin/monitors/monitor/add/", data, follow=True)
 

@@ -131,6 +131,12 @@ CONSOLE_PUBLIC: dict[str, str] = {
     "view_on_site": "redirects to the object's public URL; no model of ours defines one",
     "app_list": "lists the ModelAdmins the caller may see (has_module_permission)",
     "switch_organization": "switches among the caller's own memberships only",
+    "dashboard_live": "the index's figures alone, same scope as the index (tests/console)",
+    "billing": "the caller's own organization's billing; another's id is 404 "
+    "(tests/console/test_billing_page.py)",
+    "billing_upgrade": "starts a Checkout for the caller's own organization; another's is 404",
+    "billing_portal": "opens the portal for the caller's own organization; another's is 404",
+    "billing_done": "the caller's own organization's plan after Checkout; another's is 404",
 }
 
 #: console pages a ModelAdmin adds beside its standard ones: operators only, tried by the
@@ -138,6 +144,18 @@ CONSOLE_PUBLIC: dict[str, str] = {
 CONSOLE_OPERATOR_PAGES: dict[str, str] = {
     "reports_platform_sla": "/admin/reports/reportsettings/platform-sla/",
     "djstripe_custom_action": "/admin/djstripe/customer/action/_sync_all_instances/customer/",
+}
+
+
+#: console pages a tenant ModelAdmin adds for one of its objects ("<model label>": the page's
+#: last path parts after the object id, e.g. act/resolve/): tried by the outsider against A's
+#: object in tests/tenancy/test_console_outsiders.py (404 to GET and POST, nothing changed)
+CONSOLE_OBJECT_PAGES: dict[str, tuple[str, list[str]]] = {
+    "incidents_incident_act": (
+        "incidents.Incident",
+        ["act/acknowledge/", "act/resolve/", "act/note/", "act/snooze/"],
+    ),
+    "monitors_monitor_check_now": ("monitors.Monitor", ["check-now/"]),
 }
 
 

@@ -75,6 +75,28 @@ def test_the_operators_extra_pages_refuse_a_tenant_member(name, url, outsider):
     assert response.status_code in (403, 404), (name, response.status_code)
 
 
+OBJECT_PAGES = [
+    (name, label, tail)
+    for name, (label, tails) in sorted(routes.CONSOLE_OBJECT_PAGES.items())
+    for tail in tails
+]
+
+
+@pytest.mark.parametrize(("name", "label", "tail"), OBJECT_PAGES, ids=[x[2] for x in OBJECT_PAGES])
+def test_an_outsider_reaches_no_object_page_of_another_organization(
+    name, label, tail, scene, owner, outsider
+):
+    model_admin = dict(ADMINS)[label]
+    url = f"{_base(model_admin)}{scene[label].pk}/{tail}"
+    before = snapshot(scene)
+    client = _console(outsider)
+    assert client.get(url).status_code == 404, url
+    assert client.post(url, {"note": "pwned", "minutes": "60"}).status_code == 404, url
+    assert snapshot(scene) == before, "an outsider's request changed A's rows"
+    # The control: A's owner reaches the same page (a POST acts, so the page answers a redirect).
+    assert _console(owner).post(url, {"note": "ours", "minutes": "60"}).status_code == 302
+
+
 def test_the_dashboard_and_app_pages_show_an_outsider_nothing_of_another_organization(
     scene, outsider
 ):

@@ -94,6 +94,8 @@ def test_the_consoles_own_pages_are_listed_with_a_reason():
     assert not unlisted, f"console pages without a reason in CONSOLE_PUBLIC: {unlisted}"
     assert not set(routes.CONSOLE_PUBLIC) - pages, "stale entries in CONSOLE_PUBLIC"
     extra = {name for _label, name in routes.console_admin_pages()}
-    unlisted = extra - set(routes.CONSOLE_OPERATOR_PAGES)
+    tried = set(routes.CONSOLE_OPERATOR_PAGES) | set(routes.CONSOLE_OBJECT_PAGES)
+    unlisted = extra - tried
     assert not unlisted, f"ModelAdmin pages the outsider does not try: {unlisted}"
     assert not set(routes.CONSOLE_OPERATOR_PAGES) - extra, "stale CONSOLE_OPERATOR_PAGES"
+    assert not set(routes.CONSOLE_OBJECT_PAGES) - extra, "stale CONSOLE_OBJECT_PAGES"
