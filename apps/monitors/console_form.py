@@ -116,6 +116,67 @@ KIND_FIELDS: dict[str, list[KindField]] = {
     MonitorKind.REDIS: [
         KindField("url", _text("Redis URL", help_text="redis://:password@host:6379/0")),
     ],
+    MonitorKind.SMTP: [
+        KindField("host", _text("Mail server", size=40)),
+        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
+        KindField(
+            "tls",
+            forms.ChoiceField(
+                label="TLS",
+                choices=[
+                    ("", "STARTTLS (implicit TLS on port 465)"),
+                    ("starttls", "STARTTLS"),
+                    ("implicit", "Implicit TLS"),
+                    ("none", "None (plain SMTP)"),
+                ],
+                required=False,
+            ),
+        ),
+        KindField(
+            "expiry_warning_days",
+            _int("Warn days before expiry", min_value=1, max_value=365),
+            kind="int",
+        ),
+    ],
+    MonitorKind.ICMP: [
+        KindField("host", _text("Host", size=40)),
+        KindField("count", _int("Echo requests", min_value=1, max_value=10), kind="int"),
+    ],
+    MonitorKind.GRPC: [
+        KindField("host", _text("Host", size=40)),
+        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
+        KindField(
+            "service",
+            _text("Service", size=40, help_text="Empty: the server as a whole."),
+        ),
+        KindField("tls", forms.BooleanField(label="TLS", required=False), kind="bool"),
+    ],
+    MonitorKind.KUBERNETES: [
+        KindField("server", _text("API server URL", help_text="https://...:6443")),
+        KindField(
+            "target",
+            forms.ChoiceField(
+                label="Check",
+                choices=[
+                    ("readyz", "API server ready (/readyz)"),
+                    ("deployment", "Deployment replicas"),
+                    ("statefulset", "StatefulSet replicas"),
+                ],
+                required=False,
+            ),
+        ),
+        KindField("namespace", _text("Namespace", size=30)),
+        KindField("name", _text("Workload name", size=30)),
+        KindField(
+            "token",
+            forms.CharField(
+                label="Bearer token",
+                required=False,
+                widget=forms.PasswordInput(render_value=False, attrs={"size": 60}),
+                help_text="Stored encrypted, never shown again; empty keeps the stored one.",
+            ),
+        ),
+    ],
     MonitorKind.HEARTBEAT: [
         KindField("period_seconds", _int("Expected every (s)", min_value=10), kind="int"),
         KindField("schedule", _text("or on a cron schedule", size=20)),

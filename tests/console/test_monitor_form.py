@@ -165,3 +165,30 @@ def test_another_tenants_monitor_cannot_be_changed_by_url(org, member, other_org
     assert client.post(url, {"name": "forged"}).status_code == 404
     theirs.refresh_from_db()
     assert theirs.name == "api"
+
+
+def test_the_newer_kinds_have_their_fields_and_a_kubernetes_token_is_kept_secret(org, member):
+    client = console(member)
+    data = _add_form(
+        client,
+        org,
+        kind="kubernetes",
+        cfg_kubernetes_server="https://127.0.0.1:6443",
+        cfg_kubernetes_target="deployment",
+        cfg_kubernetes_name="web",
+        cfg_kubernetes_token="tok-from-the-console",
+    )
+
+    response = client.post("/admin/monitors/monitor/add/", data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    monitor = Monitor.objects.get(organization=org, slug="checkout")
+    assert monitor.config["name"] == "web"
+    assert "token" not in monitor.config
+    assert monitor_services.secret_of(monitor) == "tok-from-the-console"
+    page = client.get(f"/admin/monitors/monitor/{monitor.pk}/change/").content.decode()
+    assert "tok-from-the-console" not in page
+    for kind, field in (("smtp", "host"), ("icmp", "count"), ("grpc", "service")):
+        assert f'name="cfg_{kind}_{field}"' in client.get(
+            f"/admin/monitors/monitor/add/?organization={org.pk}"
+        ).content.decode()
