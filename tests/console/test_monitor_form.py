@@ -189,6 +189,7 @@ def test_the_newer_kinds_have_their_fields_and_a_kubernetes_token_is_kept_secret
     page = client.get(f"/admin/monitors/monitor/{monitor.pk}/change/").content.decode()
     assert "tok-from-the-console" not in page
     for kind, field in (("smtp", "host"), ("icmp", "count"), ("grpc", "service")):
-        assert f'name="cfg_{kind}_{field}"' in client.get(
-            f"/admin/monitors/monitor/add/?organization={org.pk}"
-        ).content.decode()
+        assert (
+            f'name="cfg_{kind}_{field}"'
+            in client.get(f"/admin/monitors/monitor/add/?organization={org.pk}").content.decode()
+        )
