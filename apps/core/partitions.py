@@ -131,8 +131,7 @@ def ensure(connection: Any, table: str, column: str, days: Iterable[date]) -> li
                 bounds,
             )
             cursor.execute(
-                f"ALTER TABLE {q(table)} ATTACH PARTITION {q(name)} "
-                f"FOR VALUES FROM (%s) TO (%s)",
+                f"ALTER TABLE {q(table)} ATTACH PARTITION {q(name)} FOR VALUES FROM (%s) TO (%s)",
                 bounds,
             )
         made.append(name)
@@ -205,9 +204,7 @@ def rebuild(editor: Any, model: Any, column: str | None, *, days: Iterable[date]
                 f"FROM {q(aside)}"
             )
             with_rows = {row[0] for row in cursor.fetchall()}
-            cursor.execute(
-                f"CREATE TABLE {q(default_name(table))} PARTITION OF {q(table)} DEFAULT"
-            )
+            cursor.execute(f"CREATE TABLE {q(default_name(table))} PARTITION OF {q(table)} DEFAULT")
             for day in sorted(with_rows | set(days)):
                 cursor.execute(
                     f"CREATE TABLE {q(partition_name(table, day))} PARTITION OF {q(table)} "
@@ -225,7 +222,9 @@ def rebuild(editor: Any, model: Any, column: str | None, *, days: Iterable[date]
             [table, pk],
         )
         key = f"{q(pk)}, {q(column)}" if column else q(pk)
-        cursor.execute(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(table + '_pkey')} PRIMARY KEY ({key})")
+        cursor.execute(
+            f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(table + '_pkey')} PRIMARY KEY ({key})"
+        )
     # Foreign keys, indexes and constraints as Django's schema editor names them when it
     # creates the model, so a rebuilt table and a created one cannot be told apart by name.
     for field in model._meta.local_fields:

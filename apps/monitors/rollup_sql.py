@@ -20,9 +20,6 @@ The same SQL serves PostgreSQL and SQLite (3.35+, with its math functions); the 
 that differ are chosen by vendor.
 """
 
-# Table and column names come from model metadata; values always go as parameters.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 from datetime import datetime, timedelta
