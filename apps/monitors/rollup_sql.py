@@ -105,9 +105,14 @@ GROUP BY monitor_id, organization_id, outcome, error_class, substr(error_message
 """
 
 
+# The base as a float, not a numeric literal: PostgreSQL's numeric ln() and power() differ
+# from the C library's in the last bit, which moves values on a bucket's edge (1.04 ** k).
+_FLOAT = "double precision"
+
+
 def _value_of(bucket: str, base: float) -> str:
     # A percentile is its bucket's geometric midpoint, rounded as rollups.percentile does.
-    value = f"power({base!r}, {bucket} + 0.5)"
+    value = f"power(CAST({base!r} AS {_FLOAT}), {bucket} + 0.5)"
     if connection.vendor == "postgresql":
         return f"CAST(round(CAST({value} AS numeric), 3) AS double precision)"
     return f"round({value}, 3)"
@@ -119,7 +124,7 @@ def _statement(base: float) -> str:
     return _SQL.format(
         results=q(CheckResult._meta.db_table),
         rollups=q(ResultRollup._meta.db_table),
-        ln_base=f"ln({base!r})",
+        ln_base=f"ln(CAST({base!r} AS {_FLOAT}))",
         json_agg="jsonb_object_agg(CAST(b AS text), lat_n)"
         if postgres
         else "json_group_object(CAST(b AS TEXT), lat_n)",
