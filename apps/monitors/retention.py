@@ -149,14 +149,14 @@ def prune_partitioned(
                 cutoff = now - timedelta(days=days)
                 if cutoff <= part.start or not (full or _recent(part.day, cutoff.date())):
                     continue
-                report.rows_deleted += _delete_in(
+                report.rows_deleted += sweep_partition(
                     part.name, column, org_ids, None if cutoff >= part.end else cutoff
                 )
                 touched = True
             report.swept += touched
         # Rows the default partition caught (normally none) age out by rows.
         for days, org_ids in plan.by_days.items():
-            report.rows_deleted += _delete_in(
+            report.rows_deleted += sweep_partition(
                 partitions.default_name(table), column, org_ids, now - timedelta(days=days)
             )
     return report
@@ -169,7 +169,8 @@ def _recent(day: date, cutoff_day: date) -> bool:
     return (cutoff_day - day).days <= SWEEP_DAYS
 
 
-def _delete_in(name: str, column: str, org_ids: list, before: datetime | None) -> int:
+def sweep_partition(name: str, column: str, org_ids: list, before: datetime | None) -> int:
+    """Delete these organizations' rows of one partition (older than `before` if given)."""
     if not org_ids:
         return 0
     q = connection.ops.quote_name
