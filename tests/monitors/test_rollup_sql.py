@@ -78,10 +78,12 @@ def _mixed_hour(monitors, seed=3):
     CheckResult.objects.bulk_create(rows)
 
 
-def _rollups():
+def _rollups(org):
     return {
         r.monitor_id: {f: getattr(r, f) for f in FIELDS} | {"sum": round(r.latency_sum_ms, 3)}
-        for r in ResultRollup.objects.filter(granularity=Granularity.HOUR, bucket_start=HOUR)
+        for r in ResultRollup.objects.filter(
+            organization=org, granularity=Granularity.HOUR, bucket_start=HOUR
+        )
     }
 
 
@@ -101,9 +103,9 @@ def _differences(got, want):
     return out
 
 
-def _errors():
+def _errors(org):
     return sorted(
-        ErrorRollup.objects.filter(bucket_start=HOUR).values_list(
+        ErrorRollup.objects.filter(organization=org, bucket_start=HOUR).values_list(
             "monitor_id", "outcome", "error_class", "message", "count", "first_seen", "last_seen"
         )
     )
@@ -121,13 +123,13 @@ def test_set_based_rollup_equals_the_row_by_row_fold(org):
         tags=["db"],
     )
     assert rollups.rollup_hour_by_rows(HOUR) == 3
-    by_rows, errors_by_rows = _rollups(), _errors()
-    ResultRollup.objects.all().delete()
-    ErrorRollup.objects.all().delete()
+    by_rows, errors_by_rows = _rollups(org), _errors(org)
+    ResultRollup.objects.filter(organization=org).delete()
+    ErrorRollup.objects.filter(organization=org).delete()
 
     assert rollups.rollup_hour(HOUR + timedelta(minutes=5)) == 3
-    assert _differences(_rollups(), by_rows) == []
-    assert _errors() == errors_by_rows
+    assert _differences(_rollups(org), by_rows) == []
+    assert _errors(org) == errors_by_rows
     in_window = by_rows[monitors[0].pk]
     assert in_window["maintenance_seconds"] == 29 * 60
     assert sum(in_window[k] for k in ("maint_up", "maint_degraded", "maint_down")) > 0
@@ -138,14 +140,14 @@ def test_a_rerun_overwrites_the_hour_instead_of_adding(org):
     monitor = _monitor(org, "api")
     _mixed_hour([monitor])
     rollups.rollup_hour(HOUR)
-    first = _rollups()
+    first = _rollups(org)
     CheckResult.objects.filter(checked_at__gte=HOUR + timedelta(minutes=30)).delete()
     rollups.rollup_hour(HOUR)
-    second = _rollups()[monitor.pk]
+    second = _rollups(org)[monitor.pk]
     assert second["total"] == 300 < first[monitor.pk]["total"]
-    assert ResultRollup.objects.count() == 1
-    assert sum(c for *_, c, _f, _l in _errors()) == sum(
+    assert ResultRollup.objects.filter(monitor=monitor).count() == 1
+    assert sum(c for m, *_, c, _f, _l in _errors(org) if m == monitor.pk) == sum(
         1
-        for r in CheckResult.objects.all()
+        for r in CheckResult.objects.filter(monitor=monitor)
         if r.outcome in ("down", "inconclusive") or r.error_class
     )
