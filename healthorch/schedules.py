@@ -29,7 +29,15 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.monitors.tasks.rollup_results",
         "schedule": crontab(minute=5),
     },
-    # Daily at 03:30 UTC, delete raw results, pings and samples past each plan's retention.
+    # Twenty past every hour, make the day partitions of results, pings and samples a week
+    # ahead (PostgreSQL; nothing to do on SQLite), so no insert waits on a new partition.
+    "ensure-partitions": {
+        "task": "apps.monitors.tasks.ensure_partitions",
+        "schedule": crontab(minute=20),
+    },
+    # Daily at 03:30 UTC, delete raw results, pings and samples past each plan's retention:
+    # whole day partitions past the longest retention, rows of the shorter plans (weekly, on
+    # Sundays, every older day again for organizations that moved to a shorter plan).
     "prune-old-results": {
         "task": "apps.monitors.tasks.prune_old_results",
         "schedule": crontab(hour=3, minute=30),

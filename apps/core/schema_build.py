@@ -5,8 +5,9 @@ state again for each of them, and SQLite remakes a table for every altered colum
 database does not need the history, only its end. `build_fresh` asks the migration loader for
 the state after the last migration of every app, creates each model's table from it in one
 schema transaction, records every migration as applied, runs the data steps marked as seeds
-(`RunPython(..., hints={"seed": True})`, such as the plan table's) against that final state,
-and sends the same pre- and post-migrate signals `migrate` sends (content types, permissions).
+(`RunPython(..., hints={"seed": True})`, such as the plan table's) and the steps that shape
+the schema beyond what model state can say (`hints={"schema": True}`, such as partitioning the
+results tables on PostgreSQL) against that final state, and sends the same pre- and post-migrate signals `migrate` sends (content types, permissions).
 Every other data step moves or rewrites rows an empty database does not have, often with SQL
 written for the schema of its day, so it is skipped.
 
@@ -33,6 +34,12 @@ DATA_OPERATIONS = (migrations.RunPython, migrations.RunSQL)
 def is_seed(operation: migrations.operations.base.Operation) -> bool:
     """A data step that inserts rows a fresh database needs (it says so in its hints)."""
     return isinstance(operation, DATA_OPERATIONS) and bool(operation.hints.get("seed"))
+
+
+def shapes_schema(operation: migrations.operations.base.Operation) -> bool:
+    """A step that changes the schema in ways model state cannot describe (a partitioned
+    table): a fresh database needs it as much as its tables (it says so in its hints)."""
+    return isinstance(operation, DATA_OPERATIONS) and bool(operation.hints.get("schema"))
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def build_fresh(
     with connection.schema_editor(atomic=True) as editor:
         for migration in plan:
             for operation in migration.operations:
-                if is_seed(operation):
+                if is_seed(operation) or shapes_schema(operation):
                     operation.database_forwards(migration.app_label, editor, state, state)
                     data_steps += 1
     say(f"recorded {len(plan)} migrations, ran {data_steps} seed steps")

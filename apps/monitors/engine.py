@@ -89,7 +89,7 @@ class Claimed(NamedTuple):
 
 _CLAIM_SQL = """
 WITH due AS (
-    SELECT monitor_id, next_check_at AS due_at, interval_seconds, regions
+    SELECT ctid AS row_id, monitor_id, next_check_at AS due_at, interval_seconds, regions
     FROM monitors_monitorschedule
     WHERE lane = 'check' AND next_check_at <= %(now)s
     ORDER BY next_check_at
@@ -101,11 +101,15 @@ SET next_check_at = due.due_at + due.interval_seconds * interval '1 second' * (1
     extract(epoch FROM %(now)s - due.due_at) / due.interval_seconds
 ))
 FROM due
-WHERE s.monitor_id = due.monitor_id
+WHERE s.ctid = due.row_id
 RETURNING s.monitor_id::text, due.regions::text,
     (extract(epoch FROM due.due_at) * 1000000)::bigint, due.interval_seconds
 """
 
+# The locked rows are found again by their physical address (ctid), one heap fetch each,
+# instead of a descent of the primary key's B-tree per row (20,000 buffer visits for 5,000
+# rows). The address is stable: the rows are locked by this very statement, so nobody else
+# can move them before the UPDATE (benchmarks/partitions.py compares both in one run).
 # With fresh statistics that expect thousands of due rows, the planner prefers hashing the
 # whole schedule table (a sequential scan: O(all monitors)) for the join back to the locked
 # rows; a nested loop over the primary key keeps the claim O(due).
@@ -116,7 +120,7 @@ _CLAIM_PLANNER = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = 
 _CLAIM_SETTINGS = _CLAIM_PLANNER + "; SET LOCAL synchronous_commit = off; "
 
 
-def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
+def _claim_due_postgres(now: datetime, limit: int) -> list[Claimed]:
     # One statement on the narrow schedule table: select, lock and advance. The literal lane
     # lets the planner match the partial index `schedule_due` even with a generic plan.
     # The settings travel in the same round trip (client-side binding sends one query
@@ -127,21 +131,35 @@ def _claim_due_postgres(now: datetime, limit: int) -> list[tuple]:
             pass
         rows = cursor.fetchall()
     # Ids as text, due times as epoch microseconds (exact): parsing 5,000 uuids and
-    # timestamptz texts in Python cost ~50 ms of a claim (benchmarks/dispatch.py).
-    rows.sort(key=lambda r: r[2])
+    # timestamptz texts in Python cost ~50 ms of a claim (benchmarks/dispatch.py). The lag
+    # is integer arithmetic on those microseconds (the same float timedelta.total_seconds()
+    # gives), and the Claimed tuples are built in this one pass.
+    rows.sort(key=_due_of)
+    now_us = (now - _EPOCH) // _MICROSECOND
     # Nearly every monitor has one of a few region lists: decode each distinct text once.
     decoded: dict[str, list[str]] = {}
-    return [
-        (
-            pk,
-            decoded.get(regions) or decoded.setdefault(regions, json.loads(regions)),
-            _EPOCH + timedelta(microseconds=due_us),
-            interval,
+    claimed = []
+    for pk, regions, due_us, interval in rows:
+        lag = (now_us - due_us) / 1e6
+        listed = decoded.get(regions) or decoded.setdefault(regions, json.loads(regions))
+        claimed.append(
+            Claimed(
+                pk,
+                list(listed or _DEFAULT_REGIONS),
+                lag,
+                _EPOCH + timedelta(microseconds=due_us),
+                lag < interval,
+            )
         )
-        for pk, regions, due_us, interval in rows
-    ]
+    return claimed
 
 
+def _due_of(row: tuple) -> int:
+    return row[2]
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_DEFAULT_REGIONS = ("default",)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -196,9 +214,8 @@ def claim_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> li
     now = now or timezone.now()
     with gc_held():
         if connection.vendor == "postgresql":
-            rows = _claim_due_postgres(now, limit)
-        else:
-            rows = _claim_due_orm(now, limit)
+            return _claim_due_postgres(now, limit)
+        rows = _claim_due_orm(now, limit)
         return [
             Claimed(
                 str(pk),

@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from apps.monitors import accounting, events
+from apps.monitors import accounting, events, rollup_sql
 from apps.monitors.models import CheckResult, ErrorRollup, Granularity, ResultRollup
 
 BASE = 1.04
@@ -204,8 +203,14 @@ def accumulate(
 
 
 def rollup_hour(hour_start: datetime) -> int:
-    """(Re)compute the hourly rollups (and error groups) of one hour from raw results.
-    Idempotent."""
+    """(Re)compute the hourly rollups (and error groups) of one hour from raw results, in
+    set-based statements the database runs (apps.monitors.rollup_sql). Idempotent."""
+    return rollup_sql.rollup_hour(_hour(hour_start), base=BASE)
+
+
+def rollup_hour_by_rows(hour_start: datetime) -> int:
+    """`rollup_hour` folding each raw result in Python, as it was computed before: kept as
+    the reference the set-based statements are tested and benchmarked against."""
     hour_start = _hour(hour_start)
     acc = accumulate(hour_start, hour_start + timedelta(hours=1))
     _store(Granularity.HOUR, hour_start, acc)
@@ -294,36 +299,8 @@ def rollup_recent(*, now: datetime | None = None, hours: int = 2) -> None:
 def prune_results(
     *, now: datetime | None = None, batch: int = 10_000, max_batches: int = 100
 ) -> int:
-    """Delete raw results (and pings, samples) older than each organization's plan retention.
+    """Delete raw results (and pings, samples) past each organization's plan retention:
+    whole day partitions on PostgreSQL, row batches on SQLite (apps.monitors.retention)."""
+    from apps.monitors import retention
 
-    Bounded batches keep each delete short so it never blocks inserts for long.
-    """
-    from apps.monitors.models import HeartbeatPing, MetricSample
-    from apps.plans.models import Limit
-    from apps.plans.selectors import entitlements_for
-    from apps.tenants.models import Organization
-
-    now = now or timezone.now()
-    by_days: dict[int, list] = defaultdict(list)
-    for org in Organization.objects.select_related("plan"):
-        days = entitlements_for(org).limit(Limit.RETENTION_DAYS)
-        if days is not None:
-            by_days[days].append(org.pk)
-    deleted = 0
-    for days, org_ids in by_days.items():
-        cutoff = now - timedelta(days=days)
-        for model, field in (
-            (CheckResult, "checked_at"),
-            (HeartbeatPing, "received_at"),
-            (MetricSample, "ts"),
-        ):
-            for _ in range(max_batches):
-                ids = list(
-                    model.objects.filter(
-                        Q(organization_id__in=org_ids), **{f"{field}__lt": cutoff}
-                    ).values_list("pk", flat=True)[:batch]
-                )
-                if not ids:
-                    break
-                deleted += model.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    return retention.prune_results(now=now, batch=batch, max_batches=max_batches)

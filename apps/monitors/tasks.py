@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.monitors import engine, heartbeats, rollups, watchdog
+from apps.monitors import engine, heartbeats, retention, rollups, watchdog
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -56,6 +56,12 @@ def rollup_results() -> None:
 @shared_task(acks_late=False, ignore_result=True, time_limit=3600, soft_time_limit=3500)
 def prune_old_results() -> int:
     return rollups.prune_results()
+
+
+# Acknowledged on receipt: idempotent, and the next hourly run makes whatever this one missed.
+@shared_task(acks_late=False, ignore_result=True, time_limit=300, soft_time_limit=280)
+def ensure_partitions() -> int:
+    return len(retention.partitions_ensure())
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=30, soft_time_limit=25)
