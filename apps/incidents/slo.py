@@ -51,16 +51,16 @@ def _describe(monitor: Monitor, burn: slo.Burn, budget: slo.Budget) -> tuple[str
     return title, cause
 
 
-def slo_burn_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Open slo_burn incidents for monitors burning fast or slow, resolve those that stopped."""
-    now = now or timezone.now()
+def burn_evaluation(*, now: datetime) -> tuple[list[Monitor], dict[Any, slo.Burn], dict]:
+    """The monitors that can burn or have an slo_burn incident open, their burn rates, and
+    those open incidents by monitor id: what one sweep decides on."""
     open_by_monitor = {
         i.monitor_id: i
         for i in Incident.objects.filter(rule=RuleKind.SLO_BURN, status__in=OPEN_STATUSES)
     }
     candidates = slo.burning_candidates(now=now) | set(open_by_monitor)
     if not candidates:
-        return {"opened": 0, "resolved": 0, "evaluated": 0}
+        return [], {}, open_by_monitor
     monitors = list(
         Monitor.objects.filter(pk__in=list(candidates)).select_related("organization__plan")
     )
@@ -68,6 +68,15 @@ def slo_burn_sweep(*, now: datetime | None = None) -> dict[str, int]:
     slow_ones = [m for m in monitors if m.pk in burns and burns[m.pk].needs_6h]
     for pk, longer in slo.burns(monitors=slow_ones, now=now, windows=("6h",)).items():
         burns[pk] = burns[pk].with_windows(longer)
+    return monitors, burns, open_by_monitor
+
+
+def slo_burn_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Open slo_burn incidents for monitors burning fast or slow, resolve those that stopped."""
+    now = now or timezone.now()
+    monitors, burns, open_by_monitor = burn_evaluation(now=now)
+    if not monitors:
+        return {"opened": 0, "resolved": 0, "evaluated": 0}
     rulesets = rules_for_orgs({m.organization_id for m in monitors})
     stopped, burning = [], []
     for monitor in monitors:
