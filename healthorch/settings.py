@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     # Every /api/ error in the one JSON shape; query strings with NUL or surrogates are a 400.
     "apps.core.middleware.ApiErrorMiddleware",
+    # A locked, full or unreachable database: 503 with Retry-After, not a 500 (any path).
+    "apps.core.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: an /api/ path answers with or without its trailing slash.
@@ -137,7 +139,9 @@ if _db["ENGINE"].endswith("sqlite3"):
     # (docs/decisions/0003-embedded-default-needs-no-server.md).
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        # How long a write waits for another process's lock before "database is locked"
+        # (answered 503 `database_busy`, docs/operations/failures.md).
+        "timeout": config.integer("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     _db["CONN_MAX_AGE"] = 0
