@@ -455,7 +455,12 @@ LOG_FORMAT = config.choice("LOG_FORMAT", "json", ["json", "console"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "healthorch.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "healthorch.logging.ContextFilter"},
+        # A task or beat tick failing on a locked, full or unreachable database: one line, no
+        # traceback per failure for the length of the outage (apps/core/dbfaults.py).
+        "database_faults": {"()": "apps.core.dbfaults.QuietDatabaseFaults"},
+    },
     "formatters": {
         "json": {"()": "healthorch.logging.JsonFormatter"},
         "console": {
@@ -466,7 +471,7 @@ LOGGING = {
         "stdout": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "database_faults"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

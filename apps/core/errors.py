@@ -7,7 +7,7 @@ Plan limits answer 402 with exactly ``{"error": "Upgrade Required", "feature": .
 "current_plan": ...}`` (plus optional ``limit`` and ``used``), raised as UpgradeRequired from
 any service.
 A database that is locked, full or unreachable answers 503 with ``code`` ``database_busy``,
-``storage_full`` or ``database_unavailable`` and a ``Retry-After`` (see `database_fault`).
+``storage_full`` or ``database_unavailable`` and a ``Retry-After`` (`apps.core.dbfaults`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+
+from apps.core.dbfaults import database_fault, database_fault_body, log_database_fault
 
 logger = logging.getLogger(__name__)
 
@@ -109,98 +109,6 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
-
-
-@dataclass(frozen=True)
-class DatabaseFault:
-    """A database error that is the storage's state, not the request's fault: it passes when
-    the lock is released, the space returns or the server is back, so callers answer 503 and
-    may try again."""
-
-    title: str
-    code: str
-    detail: str
-    retry_after: int
-
-
-DATABASE_BUSY = DatabaseFault(
-    "Database busy",
-    "database_busy",
-    "The database is locked by another writer; nothing was saved. Try again shortly.",
-    5,
-)
-STORAGE_FULL = DatabaseFault(
-    "Storage full",
-    "storage_full",
-    "The database's disk is full; nothing was saved. Try again once space is freed.",
-    30,
-)
-DATABASE_UNAVAILABLE = DatabaseFault(
-    "Database unavailable",
-    "database_unavailable",
-    "The database cannot be reached; nothing was saved. Try again shortly.",
-    5,
-)
-
-# Lower-case fragments of the driver's message (SQLite's, psycopg's and PostgreSQL's own).
-_FAULTS: tuple[tuple[DatabaseFault, tuple[str, ...]], ...] = (
-    (
-        DATABASE_BUSY,
-        ("database is locked", "database table is locked", "database schema is locked"),
-    ),
-    (
-        STORAGE_FULL,
-        ("database or disk is full", "no space left on device", "disk quota exceeded"),
-    ),
-    (
-        DATABASE_UNAVAILABLE,
-        (
-            "connection refused",
-            "could not connect",
-            "connection is bad",
-            "connection already closed",
-            "connection has been closed",
-            "server closed the connection",
-            "terminating connection",
-            "the database system is starting up",
-            "the database system is shutting down",
-            "the database system is in recovery mode",
-            "consuming input failed",
-            "connection timeout expired",
-            "ssl syscall error",
-            "unable to open database file",
-        ),
-    ),
-)
-
-
-def database_fault(exc: BaseException) -> DatabaseFault | None:
-    """What a database error says about the storage, or None if it is something else (a bug,
-    bad SQL: those stay 500s). Only Django's OperationalError and InterfaceError qualify."""
-    if not isinstance(exc, OperationalError | InterfaceError):
-        return None
-    message = str(exc).lower()
-    for fault, fragments in _FAULTS:
-        if any(fragment in message for fragment in fragments):
-            return fault
-    return None
-
-
-def log_database_fault(fault: DatabaseFault, exc: BaseException, where: str) -> None:
-    """One line, no traceback: the fault is the storage's state, and a traceback per request
-    during an outage would bury everything else in the log."""
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    logger.warning(
-        "%s: %s answered 503 (%s)",
-        fault.title.lower(),
-        where,
-        first_line[:200],
-        extra={"code": fault.code},
-    )
-
-
-def database_fault_body(fault: DatabaseFault) -> dict[str, str]:
-    return {"error": fault.title, "detail": fault.detail, "code": fault.code}
 
 
 _TITLES = {

@@ -16,7 +16,7 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from apps.core.errors import database_fault, database_fault_body, log_database_fault
+from apps.core.dbfaults import database_fault, database_fault_body, log_database_fault
 from apps.core.parsers import text_problem
 from healthorch import metrics
 from healthorch.logging import request_id_var

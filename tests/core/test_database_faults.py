@@ -12,19 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 
 import psycopg
 import pytest
 from django.db import utils
 from django.test import RequestFactory
 
-from apps.core.errors import (
+from apps.core.dbfaults import (
     DATABASE_BUSY,
     DATABASE_UNAVAILABLE,
     STORAGE_FULL,
+    QuietDatabaseFaults,
     database_fault,
-    exception_handler,
 )
+from apps.core.errors import exception_handler
 from apps.core.middleware import DatabaseFaultMiddleware
 from tests.support import free_port
 
@@ -104,13 +106,13 @@ def test_other_errors_are_not_storage_faults(error):
 def test_the_api_answers_503_in_the_one_shape_and_logs_one_line(fault_and_error, caplog):
     fault, error = fault_and_error
     request = RequestFactory().post("/api/v1/monitors/")
-    with caplog.at_level(logging.WARNING, logger="apps.core.errors"):
+    with caplog.at_level(logging.WARNING, logger="apps.core.dbfaults"):
         response = exception_handler(error, {"request": request})
     assert response is not None
     assert response.status_code == 503
     assert response.data == {"error": fault.title, "detail": fault.detail, "code": fault.code}
     assert response["Retry-After"] == str(fault.retry_after)
-    [line] = [r for r in caplog.records if r.name == "apps.core.errors"]
+    [line] = [r for r in caplog.records if r.name == "apps.core.dbfaults"]
     assert line.getMessage().startswith(f"{fault.title.lower()}: POST /api/v1/monitors/ ")
     assert line.exc_info is None  # no traceback per request during an outage
 
@@ -126,7 +128,7 @@ def test_an_unrecognised_database_error_stays_a_500():
 def test_views_outside_drf_answer_503_too(fault_and_error, path, content_type, caplog):
     fault, error = fault_and_error
     middleware = DatabaseFaultMiddleware(lambda request: None)
-    with caplog.at_level(logging.WARNING, logger="apps.core.errors"):
+    with caplog.at_level(logging.WARNING, logger="apps.core.dbfaults"):
         response = middleware.process_exception(RequestFactory().get(path), error)
     assert response.status_code == 503
     assert response["Content-Type"] == content_type
@@ -135,7 +137,7 @@ def test_views_outside_drf_answer_503_too(fault_and_error, path, content_type, c
         assert json.loads(response.content)["code"] == fault.code
     else:
         assert response.content.decode() == f"{fault.title.lower()}: try again later\n"
-    assert len([r for r in caplog.records if r.name == "apps.core.errors"]) == 1
+    assert len([r for r in caplog.records if r.name == "apps.core.dbfaults"]) == 1
 
 
 def test_the_middleware_leaves_other_errors_to_django():
@@ -143,3 +145,34 @@ def test_the_middleware_leaves_other_errors_to_django():
     request = RequestFactory().get("/api/v1/monitors/")
     assert middleware.process_exception(request, ValueError("boom")) is None
     assert middleware.process_exception(request, utils.OperationalError("syntax")) is None
+
+
+def _record(exc: Exception) -> logging.LogRecord:
+    try:
+        raise exc
+    except Exception:
+        return logging.LogRecord(
+            "celery.app.trace",
+            logging.ERROR,
+            __file__,
+            1,
+            "Task raised: %r",
+            (exc,),
+            sys.exc_info(),
+        )
+
+
+def test_a_task_failing_on_a_database_fault_logs_its_line_without_the_traceback(
+    fault_and_error,
+):
+    _, error = fault_and_error
+    record = _record(error)
+    assert QuietDatabaseFaults().filter(record)
+    assert record.exc_info is None
+    assert record.getMessage().startswith("Task raised: OperationalError(")
+
+
+def test_any_other_error_keeps_its_traceback():
+    record = _record(ValueError("a bug"))
+    assert QuietDatabaseFaults().filter(record)
+    assert record.exc_info is not None
