@@ -167,7 +167,8 @@ if config.string("CACHE_URL", ""):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "apps.core.sqlite_cache.SQLiteCache",
+            # A full disk or a held lock makes it miss, as an unreachable Redis does.
+            "BACKEND": "apps.core.cache.ResilientSQLiteCache",
             "LOCATION": str(VAR_DIR / "cache.sqlite3"),
         }
     }

@@ -1,11 +1,13 @@
 """A database that is locked, full or unreachable: the storage's state, not a bug.
 
 SQLite answers "database is locked" when another process holds its write lock longer than
-the busy timeout, and "database or disk is full" when a page cannot be written; PostgreSQL's
-driver says the connection was refused or dropped while the server restarts. None of these is
-the request's fault or the code's, and each passes by itself, so the product answers 503 with
-a `Retry-After` (the API's exception handler, `DatabaseFaultMiddleware` for other views) and
-logs one line without a traceback (`QuietDatabaseFaults` for Celery tasks and beat).
+the busy timeout, and "database or disk is full" when a page cannot be written (or "disk I/O
+error" when its shared-memory file cannot grow, which on a full disk is `storage_full` too);
+PostgreSQL's driver says the connection was refused or dropped while the server restarts.
+None of these is the request's fault or the code's, and each passes by itself, so the product
+answers 503 with a `Retry-After` (the API's exception handler, `DatabaseFaultMiddleware` for
+other views) and logs one line without a traceback (`QuietDatabaseFaults` for Celery tasks and
+beat).
 
 Only Django's database layer is imported here: the logging configuration loads this module
 before the apps are ready.
@@ -13,10 +15,13 @@ before the apps are ready.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from django.db import InterfaceError, OperationalError
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,11 @@ class DatabaseFault:
     detail: str
     retry_after: int
 
+    @property
+    def plain_text(self) -> str:
+        """The answer outside /api/ (the heartbeat ping): `database busy: try again later`."""
+        return f"{self.title.lower()}: try again later"
+
 
 DATABASE_BUSY = DatabaseFault(
     "Database busy",
@@ -45,12 +55,21 @@ STORAGE_FULL = DatabaseFault(
     "The database's disk is full; nothing was saved. Try again once space is freed.",
     30,
 )
+STORAGE_ERROR = DatabaseFault(
+    "Storage error",
+    "storage_error",
+    "The database's storage refused a read or write; nothing was saved. Try again later.",
+    30,
+)
 DATABASE_UNAVAILABLE = DatabaseFault(
     "Database unavailable",
     "database_unavailable",
     "The database cannot be reached; nothing was saved. Try again shortly.",
     5,
 )
+
+# Free space below which a SQLite "disk I/O error" is taken for a full disk.
+FULL_BELOW_BYTES = 1 << 20
 
 # Lower-case fragments of the driver's message (SQLite's, psycopg's and PostgreSQL's own).
 _FAULTS: tuple[tuple[DatabaseFault, tuple[str, ...]], ...] = (
@@ -90,10 +109,26 @@ def database_fault(exc: BaseException) -> DatabaseFault | None:
     if not isinstance(exc, OperationalError | InterfaceError):
         return None
     message = str(exc).lower()
+    if "disk i/o error" in message:
+        # What SQLite says when its shared-memory file cannot grow on a full disk (a new
+        # connection cannot even open); also what it says for a failing disk.
+        return STORAGE_FULL if _sqlite_disk_full() else STORAGE_ERROR
     for fault, fragments in _FAULTS:
         if any(fragment in message for fragment in fragments):
             return fault
     return None
+
+
+def _sqlite_disk_full() -> bool:
+    """Is the disk that holds the (SQLite) database all but full?"""
+    settings_dict = connections[DEFAULT_DB_ALIAS].settings_dict
+    if not settings_dict.get("ENGINE", "").endswith("sqlite3"):
+        return False
+    try:
+        disk = os.statvfs(Path(str(settings_dict["NAME"])).parent)
+    except OSError:
+        return False
+    return disk.f_bavail * disk.f_frsize < FULL_BELOW_BYTES
 
 
 def log_database_fault(fault: DatabaseFault, exc: BaseException, where: str) -> None:
@@ -113,17 +148,31 @@ def database_fault_body(fault: DatabaseFault) -> dict[str, str]:
     return {"error": fault.title, "detail": fault.detail, "code": fault.code}
 
 
+def _disk_full_in(exc: BaseException) -> bool:
+    """An OSError "No space left on device" anywhere in the chain (the filesystem broker wraps
+    it in its own ChannelError)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
 class QuietDatabaseFaults(logging.Filter):
-    """Drops the traceback from a record whose exception is a database fault.
+    """Drops the traceback from a record whose exception is a database fault or a full disk.
 
     A task that fails on a locked or unreachable database (Celery logs "Task ... raised
-    unexpected: OperationalError(...)") or a beat tick that cannot read its schedule would
-    otherwise write a 30-line traceback every few seconds for as long as the outage lasts. The
-    line itself, naming the task and the error, stays; any other error keeps its traceback."""
+    unexpected: OperationalError(...)"), a beat tick that cannot read its schedule or cannot
+    write a message to the embedded broker's full disk would otherwise write a 30-line
+    traceback every few seconds for as long as the outage lasts. The line itself, naming the
+    task and the error, stays; any other error keeps its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and database_fault(exc) is not None:
+        if exc is not None and (database_fault(exc) is not None or _disk_full_in(exc)):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -228,7 +228,7 @@ class DatabaseFaultMiddleware:
             response: HttpResponse = JsonResponse(database_fault_body(fault), status=503)
         else:
             response = HttpResponse(
-                f"{fault.title.lower()}: try again later\n",
+                fault.plain_text + "\n",
                 status=503,
                 content_type="text/plain; charset=utf-8",
             )

@@ -21,7 +21,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +32,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.chaos.conftest import ROOT, Stack
+from tests.chaos.conftest import Stack
 from tests.monitors import targets
 from tests.support import free_port, wait_for
 
@@ -146,19 +145,6 @@ print("SECRET=" + services.api_key_create(org=org, name="chaos", scopes=["read",
 """
 
 
-def _manage(env: dict[str, str], *argv: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 class Poller(threading.Thread):
     """Asks `/ready` every 0.1 s and keeps (seconds since start, status) until stopped."""
 
@@ -201,8 +187,8 @@ def test_web_workers_and_beat_ride_out_a_postgres_restart_and_stop(
 
 
 def _run_scenario(cluster: PostgresCluster, stack: Stack, target) -> None:
-    _manage(stack.env, "migrate", "-v0")
-    out = _manage(stack.env, "shell", "-c", SEED % target.url("/hook"))
+    stack.manage("migrate", "-v0")
+    out = stack.manage("shell", "-c", SEED % target.url("/hook"))
     secret = next(line for line in out.splitlines() if line.startswith("SECRET="))[7:]
     api = requests.Session()
     api.headers["X-API-Key"] = secret

@@ -9,6 +9,7 @@ processes are in tests/chaos/test_embedded_storage.py and tests/chaos/test_postg
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -16,12 +17,13 @@ import sys
 
 import psycopg
 import pytest
-from django.db import utils
+from django.db import connections, utils
 from django.test import RequestFactory
 
 from apps.core.dbfaults import (
     DATABASE_BUSY,
     DATABASE_UNAVAILABLE,
+    STORAGE_ERROR,
     STORAGE_FULL,
     QuietDatabaseFaults,
     database_fault,
@@ -103,6 +105,25 @@ def test_other_errors_are_not_storage_faults(error):
     assert database_fault(error) is None
 
 
+def test_a_disk_io_error_is_a_full_disk_only_when_the_disk_is_full(tmp_path):
+    """SQLite's "disk I/O error" (its shared-memory file could not grow) names the full disk
+    when the database's folder has no space left; otherwise it is a storage error."""
+    error = utils.OperationalError("disk I/O error")
+    # The classification reads the settings only (which disk holds the file); it never
+    # connects, so the test database is left alone.
+    saved = connections["default"].settings_dict
+    connections["default"].settings_dict = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(tmp_path / "db.sqlite3"),
+    }
+    try:
+        assert database_fault(error) == STORAGE_ERROR  # tmp_path's disk has room
+        connections["default"].settings_dict["NAME"] = "/proc/self/x.sqlite3"  # 0 bytes free
+        assert database_fault(error) == STORAGE_FULL
+    finally:
+        connections["default"].settings_dict = saved
+
+
 def test_the_api_answers_503_in_the_one_shape_and_logs_one_line(fault_and_error, caplog):
     fault, error = fault_and_error
     request = RequestFactory().post("/api/v1/monitors/")
@@ -176,3 +197,18 @@ def test_any_other_error_keeps_its_traceback():
     record = _record(ValueError("a bug"))
     assert QuietDatabaseFaults().filter(record)
     assert record.exc_info is not None
+
+
+def test_a_full_disk_under_the_broker_logs_its_line_without_the_traceback():
+    """The filesystem broker wraps ENOSPC in its ChannelError (beat logs it on every tick)."""
+    from kombu.exceptions import ChannelError
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise ChannelError("Cannot add file 'x.msg' to directory") from exc
+    except ChannelError as exc:
+        record = _record(exc)
+    assert QuietDatabaseFaults().filter(record)
+    assert record.exc_info is None
