@@ -33,7 +33,9 @@ class Channel(filesystem.Channel):
         final = os.path.join(self.data_folder_out, name)
         partial = final + ".part"  # kombu's reader matches `<queue>.msg` exactly
         try:
-            with open(partial, "wb", buffering=0) as f:
+            # Buffered: a short write (the disk filling up mid-message) is retried until it
+            # raises, never taken for the whole message as an unbuffered write's count is.
+            with open(partial, "wb") as f:
                 f.write(str_to_bytes(dumps(payload)))
             os.rename(partial, final)
         except OSError as exc:

@@ -362,7 +362,6 @@ def test_a_full_disk_answers_503_writes_nothing_half_and_recovers(disk, target):
             stack.assert_alive(name)
     finally:
         stack.stop_all()
-        shutil.copytree(disk.path, "/tmp/chaospg-logs", dirs_exist_ok=True)  # DEBUG-REMOVE
         if keeper is not None and keeper.poll() is None:
             keeper.kill()
             keeper.wait()
