@@ -175,4 +175,8 @@ class QuietDatabaseFaults(logging.Filter):
         if exc is not None and (database_fault(exc) is not None or _disk_full_in(exc)):
             record.exc_info = None
             record.exc_text = None
+            # Celery also carries the formatted traceback in the record's `data`.
+            data = getattr(record, "data", None)
+            if isinstance(data, dict) and "traceback" in data:
+                record.data = {k: v for k, v in data.items() if k != "traceback"}
         return True

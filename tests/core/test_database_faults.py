@@ -169,10 +169,12 @@ def test_the_middleware_leaves_other_errors_to_django():
 
 
 def _record(exc: Exception) -> logging.LogRecord:
+    """A record as Celery's task tracer makes it: exc_info, and the formatted traceback again
+    in `data` (extra={"data": {...}})."""
     try:
         raise exc
     except Exception:
-        return logging.LogRecord(
+        record = logging.LogRecord(
             "celery.app.trace",
             logging.ERROR,
             __file__,
@@ -181,6 +183,8 @@ def _record(exc: Exception) -> logging.LogRecord:
             (exc,),
             sys.exc_info(),
         )
+    record.data = {"name": "t", "traceback": "Traceback (most recent call last): ..."}
+    return record
 
 
 def test_a_task_failing_on_a_database_fault_logs_its_line_without_the_traceback(
@@ -190,6 +194,7 @@ def test_a_task_failing_on_a_database_fault_logs_its_line_without_the_traceback(
     record = _record(error)
     assert QuietDatabaseFaults().filter(record)
     assert record.exc_info is None
+    assert record.data == {"name": "t"}
     assert record.getMessage().startswith("Task raised: OperationalError(")
 
 
@@ -197,6 +202,7 @@ def test_any_other_error_keeps_its_traceback():
     record = _record(ValueError("a bug"))
     assert QuietDatabaseFaults().filter(record)
     assert record.exc_info is not None
+    assert "traceback" in record.data
 
 
 def test_a_full_disk_under_the_broker_logs_its_line_without_the_traceback():
