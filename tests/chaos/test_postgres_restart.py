@@ -304,13 +304,16 @@ def _run_scenario(cluster: PostgresCluster, stack: Stack, target) -> None:
         f"{sent_back_after:.1f} s after it; results kept {kept_results}/{kept_results}; "
         f"notifications {statuses}, {len(all_sent)} sent, all {len(received)} keys received"
     )
-    for name in ("web", "worker", "beat"):
-        log = stack.log(name)
-        print(
-            f"{name} log: {log.count('Traceback')} tracebacks, "
-            f"{log.count('database unavailable:')} 'database unavailable' lines; last lines:"
-        )
-        print("\n".join("    " + line[:200] for line in log.strip().splitlines()[-4:]))
+    logs = {
+        name: {
+            "tracebacks": stack.log(name).count("Traceback"),
+            "503 lines": stack.log(name).count("answered 503"),
+            "task failures": stack.log(name).count("raised unexpected: OperationalError"),
+            "beat errors": stack.log(name).count("Database gave error"),
+        }
+        for name in ("web", "worker", "beat")
+    }
+    print(f"logs: {logs}")
     assert set(stop_ready) - {200} == {503}, stop_ready  # 503 while down, never an error page
     assert {status for status, _ in api_during} == {503}, api_during
     assert errors_503 == {"database_unavailable"}
@@ -318,6 +321,8 @@ def _run_scenario(cluster: PostgresCluster, stack: Stack, target) -> None:
     for name in ("web", "worker", "beat"):
         stack.assert_alive(name)  # nothing was restarted by hand
     assert "Internal Server Error" not in stack.log("web")
+    # One line per failure, no traceback.
+    assert [logs[name]["tracebacks"] for name in ("web", "worker", "beat")] == [0, 0, 0]
 
 
 def _counts(seen: list) -> dict[str, int]:
