@@ -38,7 +38,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The scenarios take about five minutes together: `make chaos` (pytest -m chaos) runs
+    """The scenarios take about eight minutes together: `make chaos` (pytest -m chaos) runs
     them, CI runs both commands, and `make test` leaves them out to stay quick."""
     if "chaos" in (config.getoption("markexpr") or ""):
         return
