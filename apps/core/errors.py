@@ -7,7 +7,8 @@ Plan limits answer 402 with exactly ``{"error": "Upgrade Required", "feature": .
 "current_plan": ...}`` (plus optional ``limit`` and ``used``), raised as UpgradeRequired from
 any service.
 A database that is locked, full or unreachable answers 503 with ``code`` ``database_busy``,
-``storage_full`` or ``database_unavailable`` and a ``Retry-After`` (`apps.core.dbfaults`).
+``storage_full``, ``storage_error`` or ``database_unavailable`` and a ``Retry-After``
+(`apps.core.dbfaults`).
 """
 
 from __future__ import annotations

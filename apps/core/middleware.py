@@ -211,7 +211,7 @@ class DatabaseFaultMiddleware:
     unreachable database answers 503 with a `Retry-After`, not a 500: JSON in the one error
     shape under `/api/`, one line of text elsewhere (a cron job's `curl` shows it). The fault
     is logged in one line without a traceback. DRF views answer the same through the API's
-    exception handler (`apps.core.errors.database_fault`). Other errors pass on untouched."""
+    exception handler (`apps.core.errors.exception_handler`). Other errors pass on untouched."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
