@@ -7,8 +7,13 @@ import uuid
 from datetime import UTC, datetime
 
 from celery import Celery, Task, signals
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthorch.settings")
+
+# The embedded broker writes each message whole or not at all, and skips one it cannot read,
+# so a full disk cannot leave a torn message that stops the worker (apps/core/fsbroker.py).
+TRANSPORT_ALIASES["filesystem"] = "apps.core.fsbroker:Transport"
 
 # A late-acknowledged message must be acknowledged before the broker's visibility timeout, or
 # it is handed to a second worker while the first still holds it: a delayed task waits its

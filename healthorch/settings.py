@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     # Every /api/ error in the one JSON shape; query strings with NUL or surrogates are a 400.
     "apps.core.middleware.ApiErrorMiddleware",
+    # A locked, full or unreachable database: 503 with Retry-After, not a 500 (any path).
+    "apps.core.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: an /api/ path answers with or without its trailing slash.
@@ -137,7 +139,9 @@ if _db["ENGINE"].endswith("sqlite3"):
     # (docs/decisions/0003-embedded-default-needs-no-server.md).
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        # How long a write waits for another process's lock before "database is locked"
+        # (answered 503 `database_busy`, docs/operations/failures.md).
+        "timeout": config.integer("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     _db["CONN_MAX_AGE"] = 0
@@ -163,7 +167,8 @@ if config.string("CACHE_URL", ""):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "apps.core.sqlite_cache.SQLiteCache",
+            # A full disk or a held lock makes it miss, as an unreachable Redis does.
+            "BACKEND": "apps.core.cache.ResilientSQLiteCache",
             "LOCATION": str(VAR_DIR / "cache.sqlite3"),
         }
     }
@@ -451,7 +456,12 @@ LOG_FORMAT = config.choice("LOG_FORMAT", "json", ["json", "console"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "healthorch.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "healthorch.logging.ContextFilter"},
+        # A task or beat tick failing on a locked, full or unreachable database: one line, no
+        # traceback per failure for the length of the outage (apps/core/dbfaults.py).
+        "database_faults": {"()": "apps.core.dbfaults.QuietDatabaseFaults"},
+    },
     "formatters": {
         "json": {"()": "healthorch.logging.JsonFormatter"},
         "console": {
@@ -462,7 +472,7 @@ LOGGING = {
         "stdout": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "database_faults"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

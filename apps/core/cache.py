@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -38,12 +39,14 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 
 # A server that is gone, restarting (LOADING), demoted to a replica, or slower than the
-# socket timeout. Other errors (a wrong type at a key) are bugs and stay loud.
+# socket timeout; the embedded cache's file locked or its disk full. Other errors (a wrong
+# type at a key) are bugs and stay loud.
 UNREACHABLE = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,
     OSError,
+    sqlite3.OperationalError,
 )
 
 
@@ -122,8 +125,8 @@ def guarded() -> Iterator[None]:
     outage.recovered()
 
 
-class ResilientRedisCache(RedisCache):
-    """Django's Redis cache, with the outage rules above (settings use it for redis:// URLs)."""
+class _Resilient:
+    """The outage rules above, over any cache backend."""
 
     def _soft(self, method: str, default: Any, *args: Any) -> Any:
         try:
@@ -166,6 +169,16 @@ class ResilientRedisCache(RedisCache):
         # decr is incr with a negative delta in Django's base class.
         with guarded():
             return super().incr(key, delta, version)
+
+
+class ResilientRedisCache(_Resilient, RedisCache):
+    """Django's Redis cache, with the outage rules above (settings use it for redis:// URLs)."""
+
+
+class ResilientSQLiteCache(_Resilient, SQLiteCache):
+    """The embedded default's cache file, with the same rules: a full disk or a lock held too
+    long makes it miss and not count, as an unreachable Redis does, instead of failing every
+    API request that counts a rate limit."""
 
 
 def delete_prefix(prefix: str, alias: str = DEFAULT_CACHE_ALIAS) -> int:

@@ -6,6 +6,9 @@ input field by field raises FieldErrors, answered exactly as a serializer's Vali
 Plan limits answer 402 with exactly ``{"error": "Upgrade Required", "feature": ...,
 "current_plan": ...}`` (plus optional ``limit`` and ``used``), raised as UpgradeRequired from
 any service.
+A database that is locked, full or unreachable answers 503 with ``code`` ``database_busy``,
+``storage_full``, ``storage_error`` or ``database_unavailable`` and a ``Retry-After``
+(`apps.core.dbfaults`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+
+from apps.core.dbfaults import database_fault, database_fault_body, log_database_fault
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +140,20 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     from rest_framework.views import set_rollback
 
     headers: dict[str, str] = {}
+    fault = database_fault(exc)
+    if fault is not None:
+        request = context.get("request")
+        log_database_fault(
+            fault, exc, f"{request.method} {request.path}" if request is not None else "the API"
+        )
+        set_rollback()
+        response = Response(
+            database_fault_body(fault),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(fault.retry_after)},
+        )
+        response._has_been_logged = True  # the line above is the one; not Django's too
+        return response
     if isinstance(exc, UpgradeRequired):
         set_rollback()
         return Response(exc.as_body(), status=status.HTTP_402_PAYMENT_REQUIRED)

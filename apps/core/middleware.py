@@ -16,6 +16,7 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
+from apps.core.dbfaults import database_fault, database_fault_body, log_database_fault
 from apps.core.parsers import text_problem
 from healthorch import metrics
 from healthorch.logging import request_id_var
@@ -203,3 +204,34 @@ def _json_error(response: HttpResponse) -> JsonResponse:
         if header in response:
             json[header] = response[header]
     return json
+
+
+class DatabaseFaultMiddleware:
+    """A view outside DRF (the heartbeat ping, the console) that meets a locked, full or
+    unreachable database answers 503 with a `Retry-After`, not a 500: JSON in the one error
+    shape under `/api/`, one line of text elsewhere (a cron job's `curl` shows it). The fault
+    is logged in one line without a traceback. DRF views answer the same through the API's
+    exception handler (`apps.core.errors.exception_handler`). Other errors pass on untouched."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        fault = database_fault(exception)
+        if fault is None:
+            return None
+        log_database_fault(fault, exception, f"{request.method} {request.path}")
+        if request.path_info.startswith("/api/"):
+            response: HttpResponse = JsonResponse(database_fault_body(fault), status=503)
+        else:
+            response = HttpResponse(
+                fault.plain_text + "\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = str(fault.retry_after)
+        response._has_been_logged = True  # the line above is the one; not Django's too
+        return response

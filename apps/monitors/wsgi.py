@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http.request import split_domain_port, validate_host
 
+from apps.core.dbfaults import database_fault, log_database_fault
 from healthorch import metrics
 from healthorch.logging import request_id_var
 
@@ -113,9 +114,17 @@ class PingFastPath:
                     remote_addr=environ.get("REMOTE_ADDR"),
                     user_agent=environ.get("HTTP_USER_AGENT", ""),
                 )
-            except DatabaseError:
-                logger.exception("ping failed", extra={"path": environ.get("PATH_INFO")})
-                status, text, outcome = 503, "try again", "error"
+            except DatabaseError as exc:
+                # A locked, full or unreachable database: the Django view's answer (503, one
+                # log line, Retry-After: apps.core.middleware.DatabaseFaultMiddleware).
+                fault = database_fault(exc)
+                if fault is None:
+                    logger.exception("ping failed", extra={"path": environ.get("PATH_INFO")})
+                    status, text, outcome = 503, "try again", "error"
+                else:
+                    log_database_fault(fault, exc, f"{method} {environ.get('PATH_INFO')}")
+                    status, text, outcome = 503, fault.plain_text, "error"
+                    retry_after = str(fault.retry_after)
             else:
                 self._local.last_used = time.monotonic()
                 if not answer.found:

@@ -38,7 +38,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The scenarios take about five minutes together: `make chaos` (pytest -m chaos) runs
+    """The scenarios take about eight minutes together: `make chaos` (pytest -m chaos) runs
     them, CI runs both commands, and `make test` leaves them out to stay quick."""
     if "chaos" in (config.getoption("markexpr") or ""):
         return
@@ -117,30 +117,69 @@ def database_url() -> str:
 class Stack:
     """Named processes of one product instance, each in its own process group."""
 
-    def __init__(self, redis_server: RedisServer, workdir: Path, **env: str) -> None:
+    def __init__(
+        self,
+        redis_server: RedisServer | None,
+        workdir: Path,
+        *,
+        prefix: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
+        """With a redis server: the test database, that server as broker and cache. Without
+        one: the embedded default, a SQLite file, the filesystem broker and the SQLite cache,
+        all in `workdir`. `prefix` runs each process under a wrapper (`nsenter ...`)."""
         self.redis = redis_server
         self.workdir = workdir
+        self.prefix = list(prefix)
         self.procs: dict[str, subprocess.Popen] = {}
         self.web_port = free_port()
+        servers = (
+            {
+                "DATABASE_URL": database_url(),
+                "CELERY_BROKER_URL": redis_server.url(0),
+                "CACHE_URL": redis_server.url(1),
+                "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
+            }
+            if redis_server is not None
+            else {}
+        )
         self.env = {
             **os.environ,
             "DEBUG": "1",
             "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": redis_server.url(0),
-            "CACHE_URL": redis_server.url(1),
+            **servers,
             "HEALTHORCH_VAR_DIR": str(workdir),
             "HEALTHORCH_ALLOW_PRIVATE_TARGETS": "1",
-            "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
             "C_FORCE_ROOT": "1",
             **env,
         }
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if redis_server is None:
+            for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+                self.env.pop(name, None)
+
+    def manage(self, *argv: str, timeout: float = 180) -> str:
+        """`manage.py ...` with the stack's environment (and prefix); its output."""
+        done = subprocess.run(
+            [*self.prefix, sys.executable, "manage.py", *argv],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
 
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            [*self.prefix, *argv],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         self.procs[name] = proc
         return proc
