@@ -31,14 +31,10 @@ from django.db import transaction
 from django.utils.text import slugify
 from rest_framework import serializers
 
-from apps.alerts.api.serializers import ChannelInput
-from apps.alerts.services.channels import channel_create
+from apps.alerts.services.channels import channel_create_from
 from apps.core.errors import FieldErrors
-from apps.healing.api.serializers import HealingPolicyInput
-from apps.healing.services import policy_create
-from apps.incidents import services as incident_services
-from apps.incidents.api.serializers import AlertRuleInput
-from apps.incidents.models import AlertRule, RuleKind
+from apps.healing.services import policy_create_from
+from apps.incidents.services import alert_rule_set
 from apps.monitors import config_as_code
 from apps.monitors.models import Monitor
 from apps.tenants.models import Organization
@@ -78,18 +74,18 @@ def _list(section: dict, key: str, where: str, errors: dict) -> list:
 
 
 def _rules(org: Organization, section: dict, errors: dict, done: Imported) -> None:
-    incident_services.alert_rules_ensure(org=org)
     for kind, settings in section.items():
-        where = f"alert_rules.{kind}"
-        if kind not in RuleKind.values:
-            errors[where] = [f"Unknown rule; one of {', '.join(RuleKind.values)}."]
+        try:
+            alert_rule_set(org=org, kind=kind, data=settings)
+        except FieldErrors as exc:
+            # An unknown kind is about the key itself; anything else about a setting under it.
+            unknown = exc.fields.get("kind")
+            errors.update(
+                {f"alert_rules.{kind}": unknown}
+                if unknown
+                else _errors_under(f"alert_rules.{kind}", exc.fields)
+            )
             continue
-        rule = AlertRule.objects.for_org(org).get(kind=kind)
-        data = AlertRuleInput(data=settings, context={"rule": rule})
-        if not data.is_valid():
-            errors.update(_errors_under(where, data.errors))
-            continue
-        incident_services.alert_rule_update(rule=rule, data=data.validated_data)
         done.rules.append(kind)
 
 
@@ -98,12 +94,8 @@ def _channels(org: Organization, section: dict, errors: dict, done: Imported) ->
     done.warnings += [f"alerting: ignoring unknown key '{key}'" for key in unknown]
     for i, item in enumerate(_list(section, "channels", "alerting", errors)):
         where = f"alerting.channels[{i}]"
-        data = ChannelInput(data=item if isinstance(item, dict) else None)
-        if not data.is_valid():
-            errors.update(_errors_under(where, data.errors))
-            continue
         try:
-            channel, _ = channel_create(org=org, **data.validated_data)
+            channel, _ = channel_create_from(org=org, data=item)
         except FieldErrors as exc:
             errors.update(_errors_under(where, exc.fields))
             continue
@@ -128,12 +120,8 @@ def _policies(
                 errors[f"{where}.service"] = [f"No service named {service!r} in this file."]
                 continue
             item["monitor"] = str(monitor.pk)
-        data = HealingPolicyInput(data=item, context={"org": org})
-        if not data.is_valid():
-            errors.update(_errors_under(where, data.errors))
-            continue
         try:
-            policy, _ = policy_create(org=org, data=dict(data.validated_data))
+            policy, _ = policy_create_from(org=org, data=item)
         except FieldErrors as exc:
             errors.update(_errors_under(where, exc.fields))
             continue

@@ -21,13 +21,15 @@ from apps.incidents import opening
 from apps.incidents.machine import Context, openings_for, recovery_notifies
 from apps.incidents.models import OPEN_STATUSES, Incident, RuleKind, Severity
 from apps.incidents.rules import rules_for_orgs
-from apps.monitors import slo
+from apps.monitors import selectors as monitor_reads
 from apps.monitors.models import Monitor, MonitorStatus
 
 logger = logging.getLogger(__name__)
 
 
-def _describe(monitor: Monitor, burn: slo.Burn, budget: slo.Budget) -> tuple[str, dict]:
+def _describe(
+    monitor: Monitor, burn: monitor_reads.Burn, budget: monitor_reads.Budget
+) -> tuple[str, dict]:
     fast = burn.fast
     rate_window = "1h" if fast else "6h"
     rate = burn.rate(rate_window) or 0
@@ -51,22 +53,24 @@ def _describe(monitor: Monitor, burn: slo.Burn, budget: slo.Budget) -> tuple[str
     return title, cause
 
 
-def burn_evaluation(*, now: datetime) -> tuple[list[Monitor], dict[Any, slo.Burn], dict]:
+def burn_evaluation(*, now: datetime) -> tuple[list[Monitor], dict[Any, monitor_reads.Burn], dict]:
     """The monitors that can burn or have an slo_burn incident open, their burn rates, and
     those open incidents by monitor id: what one sweep decides on."""
     open_by_monitor = {
         i.monitor_id: i
         for i in Incident.objects.filter(rule=RuleKind.SLO_BURN, status__in=OPEN_STATUSES)
     }
-    candidates = slo.burning_candidates(now=now) | set(open_by_monitor)
+    candidates = monitor_reads.slo_burning_candidates(now=now) | set(open_by_monitor)
     if not candidates:
         return [], {}, open_by_monitor
     monitors = list(
         Monitor.objects.filter(pk__in=list(candidates)).select_related("organization__plan")
     )
-    burns = slo.burns(monitors=monitors, now=now, windows=slo.SHORT)
+    burns = monitor_reads.slo_burns(
+        monitors=monitors, now=now, windows=monitor_reads.SLO_SHORT_WINDOWS
+    )
     slow_ones = [m for m in monitors if m.pk in burns and burns[m.pk].needs_6h]
-    for pk, longer in slo.burns(monitors=slow_ones, now=now, windows=("6h",)).items():
+    for pk, longer in monitor_reads.slo_burns(monitors=slow_ones, now=now, windows=("6h",)).items():
         burns[pk] = burns[pk].with_windows(longer)
     return monitors, burns, open_by_monitor
 
@@ -104,7 +108,7 @@ def slo_burn_sweep(*, now: datetime | None = None) -> dict[str, int]:
             and monitor.status != MonitorStatus.MAINTENANCE
         ):
             burning.append(monitor)
-    budgets = slo.budgets(monitors=burning, now=now)
+    budgets = monitor_reads.slo_budgets(monitors=burning, now=now)
     opened = 0
     with transaction.atomic():
         resolved = len(opening.incidents_resolve_many(stopped, at=now))

@@ -1,6 +1,7 @@
 """Reads for monitors: what the API, the console and the apps above ask of monitors and their
 results. The SLA engine (apps.reports) reads raw results and rollups through `accumulate`
-(live hours folded like rolled-up ones) and `percentile` (from a latency histogram)."""
+(live hours folded like rolled-up ones) and `percentile` (from a latency histogram); the
+slo_burn rule (apps.incidents) reads burn rates and error budgets through `slo_*`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from apps.monitors.models import CheckResult, Monitor
 from apps.monitors.reporting import health_summary as health_summary
 from apps.monitors.rollups import accumulate as accumulate
 from apps.monitors.rollups import percentile as percentile
+from apps.monitors.slo import SLO_SHORT_WINDOWS as SLO_SHORT_WINDOWS
+from apps.monitors.slo import Budget as Budget
+from apps.monitors.slo import Burn as Burn
+from apps.monitors.slo import slo_budgets as slo_budgets
+from apps.monitors.slo import slo_burning_candidates as slo_burning_candidates
+from apps.monitors.slo import slo_burns as slo_burns
 from apps.monitors.watchdog import dispatch_backlog_seconds as dispatch_backlog_seconds
 from apps.monitors.watchdog import scheduler_health as scheduler_health
 from apps.tenants.models import Organization

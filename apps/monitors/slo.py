@@ -99,7 +99,7 @@ def target_of(monitor: Monitor) -> float:
     return float(monitor.organization.plan.sla_availability_pct)
 
 
-def burning_candidates(*, now: datetime) -> set[Any]:
+def slo_burning_candidates(*, now: datetime) -> set[Any]:
     """Monitors with a failed check in the last 30 minutes: the only ones that can burn."""
     since = now - timedelta(seconds=WINDOWS["30m"])
     return set(
@@ -110,10 +110,10 @@ def burning_candidates(*, now: datetime) -> set[Any]:
     )
 
 
-SHORT = ("5m", "30m", "1h")
+SLO_SHORT_WINDOWS = ("5m", "30m", "1h")
 
 
-def burns(
+def slo_burns(
     *, monitors: Iterable[Monitor], now: datetime, windows: Iterable[str] = tuple(WINDOWS)
 ) -> dict[Any, Burn]:
     """Burn rates of `monitors` over `windows`, from their raw results in one query.
@@ -180,7 +180,7 @@ class Budget:
         return round((1 - self.spent) * self.window_days * 24 / burn_rate, 1)
 
 
-def budgets(*, monitors: Iterable[Monitor], now: datetime) -> dict[Any, Budget]:
+def slo_budgets(*, monitors: Iterable[Monitor], now: datetime) -> dict[Any, Budget]:
     """Each monitor's budget over its rolling window, from the daily rollups of the whole days
     and the hourly rollups since (checks made in declared maintenance left out, as in the SLA
     reports). Two queries whatever the number of monitors."""

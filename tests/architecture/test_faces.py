@@ -20,6 +20,9 @@ EXTRA_FACES = {
     "tenants": {"gate"},
     # per-request rate limits and buffered counters, on the hot path of every API call
     "plans": {"metering"},
+    # configuration as code: a whole document of monitors validated and applied as one, which
+    # the console's services-file import hands over before adding the other apps' sections
+    "monitors": {"config_as_code"},
 }
 INFRASTRUCTURE = {"core"}
 

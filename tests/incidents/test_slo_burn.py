@@ -86,7 +86,7 @@ def test_a_short_blip_pages_nobody(org):
     checks(monitor, minutes=5, failing_every=1)  # five minutes all down: 100x over 5 min,
     # but 8.3x over the hour (not fast) and 1.4x over 6 hours (not slow)
 
-    assert slo.burns(monitors=[monitor], now=NOW)[monitor.pk].rate("5m") == pytest.approx(100)
+    assert slo.slo_burns(monitors=[monitor], now=NOW)[monitor.pk].rate("5m") == pytest.approx(100)
     assert slo_burn_sweep(now=NOW) == {"opened": 0, "resolved": 0, "evaluated": 1}
 
 
@@ -112,7 +112,7 @@ def test_the_plan_target_applies_unless_the_monitor_sets_its_own(org):
     slo_burn_sweep(now=NOW)
 
     assert list(Incident.objects.values_list("monitor__name", flat=True)) == ["planned"]
-    burns = slo.burns(monitors=[lenient, planned], now=NOW)
+    burns = slo.slo_burns(monitors=[lenient, planned], now=NOW)
     assert burns[lenient.pk].rate("1h") == 0.5  # 25% errors on a 50% budget
     assert burns[planned.pk].target_pct == float(org.plan.sla_availability_pct)
 
@@ -143,7 +143,7 @@ def test_the_budget_left_and_the_hours_to_exhaustion_come_from_the_window(org):
     for hour in range(NOW.hour + 1):
         rollups.rollup_hour(NOW.replace(hour=hour, minute=0))
 
-    budget = slo.budgets(monitors=[monitor], now=NOW)[monitor.pk]
+    budget = slo.slo_budgets(monitors=[monitor], now=NOW)[monitor.pk]
     assert (budget.window_days, budget.decisive, budget.failed) == (28, 80, 16)
     assert budget.left_pct == -1900.0  # 20% of checks failed against a 1% budget: overspent
     assert budget.hours_to_exhaustion(25.0) == 0.0

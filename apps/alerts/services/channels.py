@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.alerts.api.serializers import ChannelInput
 from apps.alerts.channels import REGISTRY
 from apps.alerts.models import KIND_FEATURES, Channel
 from apps.alerts.services.channel_state import channel_disable as channel_disable  # re-export
@@ -19,6 +20,7 @@ from apps.alerts.services.delivery import deliver_test
 from apps.alerts.services.escalation import routes_changed
 from apps.audit import services as audit
 from apps.core import crypto
+from apps.core.errors import FieldErrors
 from apps.incidents.models import Severity
 from apps.plans.services import require_feature
 from apps.tenants.models import Organization
@@ -73,6 +75,15 @@ def channel_create(
         "channel created", extra={"org": org.slug, "channel": str(channel.pk), "kind": kind}
     )
     return channel, secret
+
+
+def channel_create_from(*, org: Organization, data: Any) -> tuple[Channel, dict[str, Any]]:
+    """`channel_create` from a document's raw mapping, validated as the API validates a
+    channel (FieldErrors naming each field otherwise): for imports that are not requests."""
+    valid = ChannelInput(data=data if isinstance(data, dict) else None)
+    if not valid.is_valid():
+        raise FieldErrors(valid.errors)
+    return channel_create(org=org, **valid.validated_data)
 
 
 def channel_update(*, channel: Channel, data: dict[str, Any]) -> Channel:

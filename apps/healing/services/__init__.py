@@ -26,6 +26,7 @@ from apps.healing.services.decisions import (
 )
 from apps.healing.services.policies import (
     policy_create,
+    policy_create_from,
     policy_delete,
     policy_presence_prime,
     policy_secrets,
@@ -44,6 +45,7 @@ __all__ = [
     "healing_sweep",
     "on_incident_event",
     "policy_create",
+    "policy_create_from",
     "policy_delete",
     "policy_presence_prime",
     "policy_secrets",

@@ -13,6 +13,7 @@ from apps.audit import services as audit
 from apps.core import crypto
 from apps.core.errors import FieldErrors
 from apps.healing.actions import REGISTRY
+from apps.healing.api.serializers import HealingPolicyInput
 from apps.healing.models import (
     HealingPolicy,
 )
@@ -39,6 +40,15 @@ def _gate(org: Organization, data: dict[str, Any]) -> None:
         require_feature(org=org, feature="auto_orchestration")
     if data.get("use_anomaly"):
         require_feature(org=org, feature="ml_healing")
+
+
+def policy_create_from(*, org: Organization, data: Any) -> tuple[HealingPolicy, dict]:
+    """`policy_create` from a document's raw mapping, validated as the API validates a policy
+    (FieldErrors naming each field otherwise): for imports that are not requests."""
+    valid = HealingPolicyInput(data=data if isinstance(data, dict) else None, context={"org": org})
+    if not valid.is_valid():
+        raise FieldErrors(valid.errors)
+    return policy_create(org=org, data=dict(valid.validated_data))
 
 
 def policy_create(*, org: Organization, data: dict[str, Any]) -> tuple[HealingPolicy, dict]:

@@ -31,6 +31,7 @@ from apps.incidents.services.actions import (
     incident_snooze,
 )
 from apps.incidents.services.configuration import (
+    alert_rule_set,
     alert_rule_update,
     alert_rules_ensure,
     dependency_create,
@@ -43,6 +44,7 @@ from apps.incidents.services.configuration import (
 __all__ = [
     "SNOOZE_DEFAULT_MINUTES",
     "Opening",
+    "alert_rule_set",
     "alert_rule_update",
     "alert_rules_ensure",
     "dependency_create",

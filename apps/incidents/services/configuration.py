@@ -9,12 +9,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from apps.core.actors import api_key_ref
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, ServiceError
 from apps.incidents import rules, sweeps
+from apps.incidents.api.serializers import AlertRuleInput
 from apps.incidents.models import (
     AlertRule,
     MaintenanceWindow,
     MonitorDependency,
+    RuleKind,
 )
 from apps.monitors.models import Monitor
 from apps.tenants.models import ApiKey, Organization
@@ -39,6 +41,19 @@ def alert_rules_ensure(*, org: Organization) -> None:
     ]
     if missing:
         AlertRule.objects.bulk_create(missing, ignore_conflicts=True)
+
+
+def alert_rule_set(*, org: Organization, kind: str, data: Any) -> AlertRule:
+    """Change one rule of `org` from a document's raw mapping, validated as the API validates
+    it (FieldErrors naming each field, or the kind, otherwise): for imports, not requests."""
+    if kind not in RuleKind.values:
+        raise FieldErrors({"kind": [f"Unknown rule; one of {', '.join(RuleKind.values)}."]})
+    alert_rules_ensure(org=org)
+    rule = AlertRule.objects.for_org(org).get(kind=kind)
+    valid = AlertRuleInput(data=data if isinstance(data, dict) else None, context={"rule": rule})
+    if not valid.is_valid():
+        raise FieldErrors(valid.errors)
+    return alert_rule_update(rule=rule, data=valid.validated_data)
 
 
 def alert_rule_update(*, rule: AlertRule, data: dict[str, Any]) -> AlertRule:

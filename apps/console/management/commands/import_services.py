@@ -10,7 +10,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.console.services_file import services_file_import
-from apps.monitors import config_as_code, reporting
+from apps.monitors import config_as_code
+from apps.tenants.models import Organization
 
 
 class Command(BaseCommand):
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--org", required=True, help="organization (slug)")
 
     def handle(self, *args, **options) -> None:
-        org = reporting.organization_option(options["org"])
+        org = Organization.objects.filter(slug=options["org"]).first()
+        if org is None:
+            raise CommandError(f"No organization with the slug '{options['org']}'.", returncode=2)
         path = Path(options["file"])
         try:
             doc = json.loads(path.read_text())
