@@ -1,0 +1,156 @@
+"""Recording a batch of check outcomes: the result rows, the fold into status, usage.
+
+One transaction per batch: the rows go in one multi-row INSERT, the monitors' new states in
+one compare-and-set UPDATE (apps.monitors.state.fold_checked), usage in one upsert, the
+listeners hear the batch once. The per-check costs are Python's, so this module keeps them
+few: no ORM instance building on the way in beyond the rows the listeners are given.
+"""
+
+# SQL here is built from model metadata and placeholders; values always go as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.monitors.checkers.base import CheckOutcome
+from apps.monitors.models import CheckResult, Monitor
+from healthorch import metrics
+
+# Every column of a result row but its id, in the order of the INSERT's VALUES.
+_COLUMNS = (
+    "monitor_id",
+    "organization_id",
+    "checked_at",
+    "region",
+    "round_at",
+    "outcome",
+    "response_time_ms",
+    "status_code",
+    "error_class",
+    "error_message",
+    "timings",
+    "assertion_failures",
+    "cert_expires_at",
+)
+_JSON = frozenset({"timings", "assertion_failures"})
+
+
+def results_insert(rows: list[CheckResult]) -> None:
+    """Insert result rows and set their ids, in one statement on PostgreSQL.
+
+    Django's bulk_create prepares every field of every row through the field classes (about
+    6-7% of a check's wall time in benchmarks/checks.py); the columns here are known, so the
+    values go straight into one `INSERT ... VALUES (...), (...) RETURNING id`.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        CheckResult.objects.bulk_create(rows, batch_size=1000)
+        return
+    row = "(" + ", ".join("%s::jsonb" if c in _JSON else "%s" for c in _COLUMNS) + ")"
+    params: list = []
+    for r in rows:
+        params.extend(
+            (
+                r.monitor_id,
+                r.organization_id,
+                r.checked_at,
+                r.region,
+                r.round_at,
+                r.outcome,
+                r.response_time_ms,
+                r.status_code,
+                r.error_class,
+                r.error_message,
+                json.dumps(r.timings),
+                json.dumps(r.assertion_failures),
+                r.cert_expires_at,
+            )
+        )
+    table = CheckResult._meta.db_table
+    sql = (
+        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES "
+        + ", ".join([row] * len(rows))
+        + " RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = cursor.fetchall()
+    # PostgreSQL returns a multi-row INSERT's rows in the order of its VALUES (Django's
+    # bulk_create relies on the same).
+    for r, (pk,) in zip(rows, ids, strict=True):
+        r.pk = pk
+        r._state.adding = False
+        r._state.db = "default"
+
+
+def _meter(monitors: list[Monitor], outcomes: list[CheckOutcome]) -> Counter:
+    per_org: Counter = Counter()
+    per_label: Counter = Counter()
+    for m, o in zip(monitors, outcomes, strict=True):
+        per_org[m.organization_id] += 1
+        per_label[(m.kind, o.outcome)] += 1
+        if o.response_time_ms is not None:
+            metrics.monitor_check_duration_seconds.observe(o.response_time_ms / 1000)
+    for (kind, outcome), n in per_label.items():
+        metrics.monitor_checks_executed_total.labels(kind=kind, outcome=outcome).inc(n)
+    return per_org
+
+
+def results_record(
+    *,
+    monitors: list[Monitor],
+    outcomes: list[CheckOutcome],
+    region: str,
+    checked_at: datetime | None = None,
+    rounds: dict[str, str] | None = None,
+) -> list[CheckResult]:
+    """Insert the results, fold them into each monitor's status, meter usage: one transaction.
+
+    `monitors` are the rows the batch loaded before checking; the fold writes each new state
+    only where the row still holds what was loaded (compare-and-set) and folds the rest
+    again under a lock. Results of a multi-region round are folded once, when its last
+    region reports (apps.monitors.state.fold_rounds); everything else folds at once.
+    """
+    from apps.monitors.state import fold_checked, fold_rounds
+    from apps.plans.models import UsageMetric
+    from apps.plans.services import usage_add_many
+
+    checked_at = checked_at or timezone.now()
+    round_of: dict[str, datetime] = {}
+    if rounds:
+        round_of = {key: parse_datetime(value) for key, value in rounds.items()}
+    rows = [
+        CheckResult(
+            monitor_id=m.pk,
+            organization_id=m.organization_id,
+            checked_at=checked_at,
+            region=region,
+            round_at=round_of.get(str(m.pk)) if round_of else None,
+            outcome=o.outcome,
+            response_time_ms=o.response_time_ms,
+            status_code=o.status_code,
+            error_class=o.error_class,
+            error_message=o.error_message[:500],
+            timings=o.timings,
+            assertion_failures=o.assertion_failures,
+            cert_expires_at=o.cert_expires_at,
+        )
+        for m, o in zip(monitors, outcomes, strict=True)
+    ]
+    per_org = _meter(monitors, outcomes)
+    with transaction.atomic():
+        results_insert(rows)
+        single = [(m, r) for m, r in zip(monitors, rows, strict=True) if r.round_at is None]
+        if single:
+            fold_checked(monitors=[m for m, _ in single], results=[r for _, r in single])
+        fold_rounds(rows=[r for r in rows if r.round_at is not None])
+        usage_add_many(counts=[(org, UsageMetric.CHECKS_EXECUTED, n) for org, n in per_org.items()])
+    return rows
