@@ -565,6 +565,13 @@ def child_main(args) -> None:
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     org = Organization.objects.get(slug=ORG_SLUG)
     step = Step("child", args.child_rate, args.step_seconds, args.warmup)
+    # Ready (Django loaded, database reached); the parent then names one start for all.
+    out = Path(args.child_out)
+    Path(f"{out}.ready").touch()
+    go = out.parent / "go"
+    while not go.exists():
+        time.sleep(0.02)
+    args.start_at = float(go.read_text())
     worker_step(
         org,
         step,
@@ -586,7 +593,6 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
     connection.close()
     scratch = Path(tempfile.mkdtemp(prefix="checks-children-"))
     outs = [str(scratch / f"worker-{i}.json") for i in range(processes)]
-    start_at = time.time() + 6.0  # every child imported Django and connected by then
     children = [
         subprocess.Popen(
             [
@@ -596,8 +602,6 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
                 out,
                 "--child-rate",
                 str(step.rate),
-                "--start-at",
-                str(start_at),
                 "--step-seconds",
                 str(step.seconds),
                 "--warmup",
@@ -612,6 +616,14 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
         )
         for out in outs
     ]
+    deadline = time.time() + 120
+    while not all(Path(f"{out}.ready").exists() for out in outs):
+        if time.time() > deadline or any(c.poll() is not None for c in children):
+            raise SystemExit("a worker process did not start")
+        time.sleep(0.05)
+    start_at = time.time() + 0.5
+    (scratch / "go.tmp").write_text(str(start_at))
+    (scratch / "go.tmp").rename(scratch / "go")  # whole, never half written
     meter.worker_pids = [c.pid for c in children]
     time.sleep(max(0.0, start_at + step.warmup - time.time()))
     cpu_start = meter.read()
@@ -623,7 +635,6 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
     step.window = (start_at + step.warmup, start_at + step.warmup + step.seconds)
     for out in outs:
         data = json.loads(Path(out).read_text())
-        os.unlink(out)
         step.checks.extend(tuple(c) for c in data["checks"])
         step.completed.extend(tuple(c) for c in data["completed"])
         for name, rows in data["phase"].items():
@@ -691,6 +702,9 @@ def run_baseline(ref: str, args) -> list[str]:
             capture_output=True,
             text=True,
             timeout=900,
+            # From inside the tree: Celery's Django fixup puts the working directory first on
+            # sys.path, which would import this tree's apps instead of the baseline's.
+            cwd=tree,
         )
         lines = out.stdout.splitlines()
         steps = [line for line in lines if line.startswith(("task ", " " * 17))]
@@ -756,6 +770,9 @@ def print_step(s: Step, r: dict) -> None:
         f" postgres {cpu.get('postgres', 0):.2f} machine {cpu.get('busy (machine)', 0):.2f}/2"
         f" (others {max(0.0, others):.2f}) | {outcomes}"
     )
+    if r["done_per_min"]:
+        per_check = cpu.get("checker", 0) * 60 / r["done_per_min"] * 1e3
+        print(f"{'':17}worker CPU per check {per_check:.2f} ms")
 
 
 def main() -> None:
@@ -782,7 +799,6 @@ def main() -> None:
     parser.add_argument("--max-added-ms", type=float, default=None)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--child-rate", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_out:
         child_main(args)
