@@ -60,6 +60,7 @@ import io
 import json
 import os
 import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -707,7 +708,19 @@ def run_baseline(ref: str, args) -> list[str]:
             cwd=tree,
         )
         lines = out.stdout.splitlines()
-        steps = [line for line in lines if line.startswith(("task ", " " * 17))]
+        steps = []
+        done = 0.0
+        for line in lines:
+            if line.startswith("task "):
+                done = float(line.split()[3])
+                steps.append("baseline" + line[len("task") :])
+            elif line.startswith(" " * 17):
+                steps.append(line)
+                # The same derived figure as this script prints for its own modes.
+                cores = re.search(r"checker ([0-9.]+)", line)
+                if cores and done:
+                    per_check = float(cores.group(1)) * 60 / done * 1e3
+                    steps.append(f"{'':17}worker CPU per check {per_check:.2f} ms")
         if out.returncode != 0:
             steps.append(f"(baseline failed: {out.stderr.strip().splitlines()[-1:]})")
         return steps

@@ -145,7 +145,13 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def worker(self, name: str = "worker", queues: str = "default,checks.default") -> None:
+    def worker(
+        self,
+        name: str = "worker",
+        queues: str = "default,checks.default",
+        pool: str = "prefork",
+        concurrency: int = 1,
+    ) -> None:
         self._start(
             name,
             [
@@ -157,8 +163,8 @@ class Stack:
                 "worker",
                 "-Q",
                 queues,
-                "--pool=prefork",
-                "--concurrency=1",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
                 "--loglevel=WARNING",
                 f"--hostname={name}-{time.monotonic_ns()}@%h",
                 "--without-gossip",
