@@ -40,9 +40,10 @@ bar for all). Each mode ramps up through `--rates` until a step breaks.
     .venv/bin/python benchmarks/checks.py [--modes baseline,task,loop,loop2]
         [--rates 500,833,1250,1667,2000,2500] [--step-seconds 10] [--warmup 3]
         [--threads 4] [--tick 0.2] [--interval 10] [--host 127.0.0.1] [--baseline REF]
-        [--max-added-ms MS] [--profile]
+        [--max-added-ms MS] [--keep-going] [--profile]
 
-`loop2` is `loop` in two processes. `--profile` runs each mode's first rate only, under
+`loop2` is `loop` in two processes; `loop@5` is `loop` with Python's default GIL switch
+interval (5 ms) instead of the check loop's 1 ms. `--profile` runs each mode's first rate only, under
 cProfile in every thread, and prints the top functions. Runs in the kept test database
 `test_<name>` (use a database name of its own: the run leaves its monitors there). About
 1 minute per mode on the default rates.
@@ -756,6 +757,12 @@ def start_target(delay: float, max_seconds: float) -> tuple[subprocess.Popen, in
     return proc, int(line.split()[1])
 
 
+def checkloop_switch() -> float:
+    from apps.monitors.checkloop import LOOP_SWITCH_INTERVAL_SECONDS
+
+    return LOOP_SWITCH_INTERVAL_SECONDS
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -794,7 +801,8 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="baseline,task,loop,loop2",
-        help="comma-separated: baseline, task, loop, loop2 (loop in two processes), checker, raw",
+        help="comma-separated: baseline, task, loop, loop2 (loop in two processes), "
+        "loop@MS (loop with a GIL switch interval of MS ms), checker, raw",
     )
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -810,6 +818,11 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, help="commit of today's engine")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--max-added-ms", type=float, default=None)
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every rate even after a step broke (a loaded machine; compare the modes)",
+    )
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--child-rate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -869,6 +882,25 @@ def main() -> None:
                     )
                 elif mode == "loop2":
                     processes_step(org, step, args=args, meter=meter, processes=2)
+                elif mode.startswith("loop@"):
+                    # The loop with another GIL switch interval (ms), e.g. Python's default 5.
+                    from apps.monitors.checkloop import shared_loop
+
+                    shared_loop()._ensure_started()  # it sets its own; this one wins
+                    sys.setswitchinterval(float(mode.split("@")[1]) / 1000)
+                    try:
+                        worker_step(
+                            org,
+                            step,
+                            interval=args.interval,
+                            tick=args.tick,
+                            threads=args.threads,
+                            meter=meter,
+                            profiles=profiles,
+                        )
+                    finally:
+                        sys.setswitchinterval(checkloop_switch())
+                    connection.close()
                 else:
                     worker_step(
                         org,
@@ -886,7 +918,7 @@ def main() -> None:
                 if args.profile and profiles.profiles:
                     print(f"\n--- cProfile, all threads, {mode} at {rate}/s ---")
                     print(profiles.report())
-                if not summary["held"]:
+                if not summary["held"] and not args.keep_going:
                     break
         print()
         for mode in [m for m in modes if m != "baseline"]:
