@@ -502,9 +502,7 @@ async def checker_only_step(
         checks = shared_loop()
 
         async def run_specs(specs):
-            return await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(checks._run(specs, True), checks._ensure_started())
-            )
+            return await asyncio.wrap_future(checks.submit(specs, allow_private=True))
 
     with ThreadPoolExecutor(1) as pool:
         monitors = await loop.run_in_executor(
@@ -563,8 +561,10 @@ def child_main(args) -> None:
     file for the parent to merge."""
     from apps.tenants.models import Organization
 
+    # The parent made (and migrated) the test database: connect to it directly; checking its
+    # migrations again took these processes a minute on a loaded machine.
     setup_test_environment()
-    connection.creation.create_test_db(keepdb=True, verbosity=0)
+    connection.settings_dict["NAME"] = connection.creation._get_test_db_name()
     org = Organization.objects.get(slug=ORG_SLUG)
     step = Step("child", args.child_rate, args.step_seconds, args.warmup)
     # Ready (Django loaded, database reached); the parent then names one start for all.
@@ -886,7 +886,7 @@ def main() -> None:
                     # The loop with another GIL switch interval (ms), e.g. Python's default 5.
                     from apps.monitors.checkloop import shared_loop
 
-                    shared_loop()._ensure_started()  # it sets its own; this one wins
+                    shared_loop().start()  # it sets its own; this one wins
                     sys.setswitchinterval(float(mode.split("@")[1]) / 1000)
                     try:
                         worker_step(

@@ -16,6 +16,7 @@ pool's fork, never before).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import os
@@ -109,11 +110,16 @@ class CheckLoop:
         """Run the specs on the loop and wait for their outcomes (in the order of specs)."""
         if not specs:
             return []
-        loop = self._ensure_started()
-        future = asyncio.run_coroutine_threadsafe(self._run(specs, allow_private), loop)
-        return future.result()
+        return self.submit(specs, allow_private=allow_private).result()
 
-    def _ensure_started(self) -> asyncio.AbstractEventLoop:
+    def submit(
+        self, specs: list[CheckSpec], *, allow_private: bool
+    ) -> concurrent.futures.Future[list[CheckOutcome]]:
+        """Hand the specs to the loop; the future holds their outcomes once all are in."""
+        return asyncio.run_coroutine_threadsafe(self._run(specs, allow_private), self.start())
+
+    def start(self) -> asyncio.AbstractEventLoop:
+        """Start the loop's thread if it is not running yet; returns the loop."""
         with self._start_lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="check-loop", daemon=True)

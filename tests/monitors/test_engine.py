@@ -177,7 +177,7 @@ def test_the_check_loop_keeps_the_process_out_of_the_collectors_walk(http_target
 
     seen: list[tuple[bool, int]] = []
     engine.run_batch([])  # nothing to run, nothing started
-    shared_loop()._ensure_started()
+    shared_loop().start()
     http = REGISTRY["http"]
 
     async def probe(spec, ctx):
