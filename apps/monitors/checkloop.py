@@ -20,7 +20,6 @@ import concurrent.futures
 import gc
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable
 
@@ -42,12 +41,6 @@ LOOP_CONCURRENCY = 200
 # (decisions 0002 and 0017); a burst of a dispatcher tick's batches is spread at this pace.
 # It must stay above the throughput a process is sized for (1,667/s = 100,000/min).
 LOOP_START_RATE_PER_SECOND = 3000.0
-# How long another thread may hold the GIL before the loop's thread gets it back (Python's
-# default is 5 ms). Task threads load and record in Python while checks are in flight; a
-# response that arrives meanwhile is timed only once the loop runs again, so every ms of
-# waiting is a ms added to the measured latency. Set for the whole process when the loop
-# starts (benchmarks/checks.py, modes loop and loop@5).
-LOOP_SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def _load_checkers() -> None:
@@ -147,7 +140,6 @@ class CheckLoop:
         # meanwhile timed that much slower; decision 0002). The batch runner held the
         # collector off per batch instead, which a loop that never rests cannot do.
         gc.freeze()
-        sys.setswitchinterval(LOOP_SWITCH_INTERVAL_SECONDS)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
