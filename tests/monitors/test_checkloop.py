@@ -112,3 +112,17 @@ def test_a_recorded_result_carries_its_id_and_every_field(org):
     assert stored.assertion_failures[0]["actual"] == "503"
     assert (stored.region, len(stored.error_message)) == ("eu", 500)
     assert stored.organization_id == org.pk
+
+
+def test_each_recorded_result_gets_the_id_of_its_own_row(org):
+    monitors = [make_monitor(org, f"order-{i}") for i in range(8)]
+    loaded = list(Monitor.objects.filter(pk__in=[m.pk for m in monitors]))
+    rows = engine.results_record(
+        monitors=loaded,
+        outcomes=[CheckOutcome(Outcome.UP, response_time_ms=float(i)) for i in range(8)],
+        region="default",
+    )
+    stored = {r.pk: r for r in CheckResult.objects.filter(pk__in=[r.pk for r in rows])}
+    assert [(stored[r.pk].monitor_id, stored[r.pk].response_time_ms) for r in rows] == [
+        (m.pk, float(i)) for i, m in enumerate(loaded)
+    ]
