@@ -1,15 +1,14 @@
 """The check engine: claim due monitors, run them concurrently, record and fold the results.
 
-dispatch (beat, every few seconds) -> run_checks task per batch and region -> run_specs (asyncio)
--> results_record (bulk insert + state) . Costs are O(due monitors), never O(all monitors).
+dispatch (beat, every few seconds) -> run_checks task per batch and region -> the process's
+check loop (apps.monitors.checkloop) -> results_record (apps.monitors.recording: insert +
+state fold). Costs are O(due monitors), never O(all monitors).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -18,19 +17,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.core import crypto, queueing
 from apps.core.pauses import gc_held
-from apps.monitors import watchdog
-from apps.monitors.checkers.base import (
-    REGISTRY,
-    CheckOutcome,
-    CheckSpec,
-    ErrorClass,
-    Outcome,
-    RunContext,
-)
+from apps.monitors import recording, watchdog
+from apps.monitors.checkers.base import CheckOutcome, CheckSpec, Outcome
+from apps.monitors.checkloop import LOOP_CONCURRENCY, shared_loop
 from apps.monitors.models import (
     ACTIVE_KINDS,  # noqa: F401 (callers read engine.ACTIVE_KINDS)
     CheckResult,
@@ -46,31 +38,9 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 5000  # monitors claimed per transaction
 TASK_BATCH = 200  # monitors per run_checks task
-MAX_CONCURRENCY = 200  # checks in flight per worker process
-# Checks of a batch start at most this often (per second) instead of all at once: a burst of
-# hundreds of simultaneous connects adds tens of ms to every measured latency on a small
-# machine, while evenly paced starts add a few (+2.5 ms p95 at 1,000/s, +4 ms at
-# 1,500/s). At 1,000/s a batch of 200 spent 0.2 s just starting, which capped one worker
-# process near 540 checks/s (scheduler lag p95 > 1 s at 500/s offered); 1,500/s leaves slack
-# (benchmarks/checks.py, 2026-12-06).
-# Client and pacing figures: docs/decisions/0002-aiohttp-for-the-check-engine.md.
-START_RATE_PER_SECOND = 1500.0
-
-
-def _load_checkers() -> None:
-    # Importing the modules registers their kinds.
-    from apps.monitors.checkers import (  # noqa: F401
-        dns,
-        grpc,
-        http,
-        icmp,
-        kubernetes,
-        postgres,
-        redis,
-        smtp,
-        tcp,
-        tls,
-    )
+# Checks in flight and start pacing are the check loop's, per process:
+# apps/monitors/checkloop.py (LOOP_CONCURRENCY, LOOP_START_RATE_PER_SECOND).
+MAX_CONCURRENCY = LOOP_CONCURRENCY
 
 
 # --- Dispatch ---------------------------------------------------------------------------------
@@ -298,61 +268,6 @@ def _with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{quote(user)}:{quote(password, safe='')}@{netloc}"))
 
 
-async def run_specs(
-    specs: list[CheckSpec], *, concurrency: int = MAX_CONCURRENCY
-) -> list[CheckOutcome]:
-    """Run checks concurrently, at most `concurrency` in flight; order of results = of specs.
-
-    Each check is bounded by its own timeout (plus a small grace for the checker to report),
-    so a hanging target delays nothing but itself.
-    """
-    _load_checkers()
-    from apps.monitors.checkers.http import make_session
-
-    gate = asyncio.Semaphore(concurrency)
-    loop = asyncio.get_running_loop()
-    first_start = loop.time()
-    spacing = 1.0 / START_RATE_PER_SECOND
-    session = make_session(
-        allow_private=settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS, limit=concurrency
-    )
-    ctx = RunContext(http=session)
-
-    async def one(index: int, spec: CheckSpec) -> CheckOutcome:
-        wait = first_start + index * spacing - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        async with gate:
-            checker = REGISTRY.get(spec.kind)
-            if checker is None:
-                return CheckOutcome(
-                    Outcome.DOWN,
-                    error_class=ErrorClass.PROTOCOL,
-                    error_message=f"no checker for kind {spec.kind}",
-                )
-            try:
-                async with asyncio.timeout(spec.timeout + 2):
-                    return await checker(spec, ctx)
-            except TimeoutError:
-                return CheckOutcome(
-                    Outcome.DOWN,
-                    error_class=ErrorClass.TIMEOUT,
-                    error_message=f"no answer within {spec.timeout:g}s",
-                )
-            except Exception as exc:  # a checker bug must not take the batch down
-                logger.exception("checker crashed", extra={"monitor": spec.monitor_id})
-                return CheckOutcome(
-                    Outcome.DOWN,
-                    error_class="internal",
-                    error_message=f"{type(exc).__name__}: {exc}"[:500],
-                )
-
-    try:
-        return await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
-    finally:
-        await session.close()
-
-
 def run_monitors(
     monitor_ids: Iterable[str], *, region: str = "default", rounds: dict[str, str] | None = None
 ) -> list[CheckResult]:
@@ -389,84 +304,13 @@ def run_monitors(
 
 
 def run_batch(specs: list[CheckSpec]) -> list[CheckOutcome]:
-    """run_specs in a fresh event loop, with Python's cyclic garbage collector held off.
+    """Run the specs on this process's check loop and wait for their outcomes (in order).
 
-    A full collection walks every object of the worker process (Django, Celery, ORM rows) and
-    stops the event loop meanwhile, for tens of ms (up to ~270 ms measured); every response
-    that arrives then is timed that much slower. In benchmarks/checks.py the gen-2
-    collections took 4.3 s of a 40 s run. A batch is bounded (at most MAX_CONCURRENCY checks,
-    each within its timeout), so is its garbage; it is collected as usual after the batch.
+    The loop is shared by every task of the process (apps.monitors.checkloop): its pace and
+    its cap on checks in flight are the process's, whatever the number of batches at once.
     """
-    with gc_held():
-        return asyncio.run(run_specs(specs))
+    return shared_loop().run(specs, allow_private=settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
 
 
-# --- Recording --------------------------------------------------------------------------------
-
-
-def results_record(
-    *,
-    monitors: list[Monitor],
-    outcomes: list[CheckOutcome],
-    region: str,
-    checked_at: datetime | None = None,
-    rounds: dict[str, str] | None = None,
-) -> list[CheckResult]:
-    """Bulk-insert the results, fold them into each monitor's status, meter usage.
-
-    Results of a multi-region round are folded once, when its last region reports
-    (apps.monitors.state.fold_rounds); everything else folds at once.
-    """
-    from apps.monitors.state import fold_outcomes, fold_rounds
-    from apps.plans.models import UsageMetric
-    from apps.plans.services import usage_add_many
-
-    checked_at = checked_at or timezone.now()
-    rows = [
-        CheckResult(
-            monitor_id=m.pk,
-            organization_id=m.organization_id,
-            checked_at=checked_at,
-            region=region,
-            round_at=parse_datetime(rounds[str(m.pk)]) if rounds and str(m.pk) in rounds else None,
-            outcome=o.outcome,
-            response_time_ms=o.response_time_ms,
-            status_code=o.status_code,
-            error_class=o.error_class,
-            error_message=o.error_message[:500],
-            timings=o.timings,
-            assertion_failures=o.assertion_failures,
-            cert_expires_at=o.cert_expires_at,
-        )
-        for m, o in zip(monitors, outcomes, strict=True)
-    ]
-    per_org: Counter = Counter()
-    for m, o in zip(monitors, outcomes, strict=True):
-        per_org[m.organization_id] += 1
-        metrics.monitor_checks_executed_total.labels(kind=m.kind, outcome=o.outcome).inc()
-        if o.response_time_ms is not None:
-            metrics.monitor_check_duration_seconds.observe(o.response_time_ms / 1000)
-    with transaction.atomic():
-        # The monitors are locked (in key order, as the fold locks them) before their results
-        # go in. One deleted while its check ran is left out: its result would fail the whole
-        # batch's commit on the foreign key, losing every other monitor's result with it. One
-        # being deleted now waits for this commit (monitor_delete locks the row first) and then
-        # takes these results with it.
-        present = set(
-            Monitor.objects.filter(pk__in=[m.pk for m in monitors])
-            .order_by("pk")
-            .select_for_update(of=("self",))
-            .values_list("pk", flat=True)
-        )
-        if len(present) < len(monitors):
-            kept = [i for i, m in enumerate(monitors) if m.pk in present]
-            monitors = [monitors[i] for i in kept]
-            rows = [rows[i] for i in kept]
-            per_org = Counter(m.organization_id for m in monitors)
-        CheckResult.objects.bulk_create(rows, batch_size=1000)
-        single = [(m, r) for m, r in zip(monitors, rows, strict=True) if r.round_at is None]
-        if single:
-            fold_outcomes(monitors=[m for m, _ in single], results=[r for _, r in single])
-        fold_rounds(rows=[r for r in rows if r.round_at is not None])
-        usage_add_many(counts=[(org, UsageMetric.CHECKS_EXECUTED, n) for org, n in per_org.items()])
-    return rows
+# The recording service lives in its own module; the task body and callers name it here.
+results_record = recording.results_record

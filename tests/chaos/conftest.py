@@ -185,7 +185,11 @@ class Stack:
         return proc
 
     def worker(
-        self, name: str = "worker", queues: str = "default,checks.default", concurrency: int = 1
+        self,
+        name: str = "worker",
+        queues: str = "default,checks.default",
+        pool: str = "prefork",
+        concurrency: int = 1,
     ) -> None:
         self._start(
             name,
@@ -198,7 +202,7 @@ class Stack:
                 "worker",
                 "-Q",
                 queues,
-                "--pool=prefork",
+                f"--pool={pool}",
                 f"--concurrency={concurrency}",
                 "--loglevel=WARNING",
                 f"--hostname={name}-{time.monotonic_ns()}@%h",

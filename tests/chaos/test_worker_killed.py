@@ -48,22 +48,27 @@ def _due_monitors(url: str) -> list[Monitor]:
     return monitors
 
 
-@pytest.mark.parametrize("killed", ["worker", "pool process"])
+@pytest.mark.parametrize(
+    ("killed", "pool"),
+    [("worker", "prefork"), ("pool process", "prefork"), ("worker", "threads")],
+)
 def test_a_killed_workers_batch_is_checked_again_and_recorded_once(
-    redis_server, stack_factory, slow_target, killed
+    redis_server, stack_factory, slow_target, killed, pool
 ):
+    """The threads pool (several batches feeding one check loop, the check queues'
+    recommended pool) loses what it had in flight the same way: back after the timeout."""
     url = slow_target.route("/slow", status=503, delay=SLOW_SECONDS)
     monitors = _due_monitors(url)
     stack = stack_factory(redis_server)
-    stack.worker("w1")
+    stack.worker("w1", pool=pool, concurrency=1 if pool == "prefork" else 4)
     stack.beat()
     wait_for(lambda: slow_target.hits["/slow"] >= CHECKS, 90, "the batch in flight")
     assert CheckResult.objects.count() == 0  # nothing recorded yet: it is mid-batch
 
     killed_at = time.monotonic()
     if killed == "worker":
-        stack.kill("w1")  # kill -9 of the worker and its pool process
-        stack.worker("w2")
+        stack.kill("w1")  # kill -9 of the worker and its pool process (or threads)
+        stack.worker("w2", pool=pool, concurrency=1 if pool == "prefork" else 4)
     else:
         (child,) = stack.children("w1")
         os.kill(child, signal.SIGKILL)
@@ -79,7 +84,7 @@ def test_a_killed_workers_batch_is_checked_again_and_recorded_once(
     per_monitor = Counter(CheckResult.objects.values_list("monitor_id", flat=True))
     duplicates = sum(n - 1 for n in per_monitor.values())
     print(
-        f"\nkill -9 of the {killed} mid-batch: {CHECKS} checks recorded "
+        f"\nkill -9 of the {killed} ({pool} pool) mid-batch: {CHECKS} checks recorded "
         f"{redelivered_after:.1f} s after the kill (visibility timeout {VISIBILITY_TIMEOUT} s), "
         f"{duplicates} duplicate(s), target saw {slow_target.hits['/slow']} requests"
     )
