@@ -124,8 +124,7 @@ def _still_there(monitors: list[Monitor]) -> set:
         return set(Monitor.objects.filter(pk__in=ids).values_list("pk", flat=True))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Monitor._meta.db_table} WHERE id = ANY(%s) "
-            "ORDER BY id FOR KEY SHARE",
+            f"SELECT id FROM {Monitor._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
             [ids],
         )
         return {row[0] for row in cursor.fetchall()}
