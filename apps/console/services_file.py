@@ -24,6 +24,7 @@ stays ignorant of the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,43 +90,37 @@ def _rules(org: Organization, section: dict, errors: dict, done: Imported) -> No
         done.rules.append(kind)
 
 
-def _channels(org: Organization, section: dict, errors: dict, done: Imported) -> None:
-    unknown = sorted(set(section) - {"channels"})
-    done.warnings += [f"alerting: ignoring unknown key '{key}'" for key in unknown]
-    for i, item in enumerate(_list(section, "channels", "alerting", errors)):
-        where = f"alerting.channels[{i}]"
-        try:
-            channel, _ = channel_create_from(org=org, data=item)
-        except FieldErrors as exc:
-            errors.update(_errors_under(where, exc.fields))
-            continue
-        done.channels.append(channel.name)
+def _items(section: dict, list_key: str, where: str, errors: dict, done: Imported):
+    """(place in the file, item) for each item of `section[list_key]`; other keys of the
+    section are warned about and ignored."""
+    unknown = sorted(set(section) - {list_key}, key=str)
+    done.warnings += [f"{where}: ignoring unknown key '{key}'" for key in unknown]
+    for i, item in enumerate(_list(section, list_key, where, errors)):
+        yield f"{where}.{list_key}[{i}]", item
 
 
-def _policies(
-    org: Organization, section: dict, by_name: dict[str, Monitor], errors: dict, done: Imported
-) -> None:
-    unknown = sorted(set(section) - {"policies"})
-    done.warnings += [f"self_healing: ignoring unknown key '{key}'" for key in unknown]
-    for i, item in enumerate(_list(section, "policies", "self_healing", errors)):
-        where = f"self_healing.policies[{i}]"
-        if not isinstance(item, dict):
-            errors[where] = ["Expected a mapping."]
-            continue
-        item = dict(item)
-        service = item.pop("service", None)
-        if service is not None:
-            monitor = by_name.get(slugify(str(service)))
-            if monitor is None:
-                errors[f"{where}.service"] = [f"No service named {service!r} in this file."]
-                continue
-            item["monitor"] = str(monitor.pk)
+def _create_each(items, create: Callable[[Any], str], errors: dict) -> list[str]:
+    """The names of what `create` made of each item; its refusals go into `errors` under the
+    item's place."""
+    made = []
+    for where, item in items:
         try:
-            policy, _ = policy_create_from(org=org, data=item)
+            made.append(create(item))
         except FieldErrors as exc:
             errors.update(_errors_under(where, exc.fields))
-            continue
-        done.policies.append(policy.name)
+    return made
+
+
+def _naming_the_monitor(item: Any, by_name: dict[str, Monitor]) -> Any:
+    """A policy item with `service` (a name in this file) turned into the API's `monitor`."""
+    if not isinstance(item, dict) or "service" not in item:
+        return item
+    item = dict(item)
+    service = item.pop("service")
+    monitor = by_name.get(slugify(str(service)))
+    if monitor is None:
+        raise FieldErrors({"service": [f"No service named {service!r} in this file."]})
+    return {**item, "monitor": str(monitor.pk)}
 
 
 @transaction.atomic
@@ -138,9 +133,17 @@ def services_file_import(*, org: Organization, doc: Any) -> Imported:
     done = Imported(monitors=created.created, warnings=list(created.warnings))
     errors: dict[str, Any] = {}
     _rules(org, _mapping(doc, "alert_rules", errors), errors, done)
-    _channels(org, _mapping(doc, "alerting", errors), errors, done)
+    done.channels = _create_each(
+        _items(_mapping(doc, "alerting", errors), "channels", "alerting", errors, done),
+        lambda item: channel_create_from(org=org, data=item)[0].name,
+        errors,
+    )
     by_name = {m.slug: m for m in created.created}
-    _policies(org, _mapping(doc, "self_healing", errors), by_name, errors, done)
+    done.policies = _create_each(
+        _items(_mapping(doc, "self_healing", errors), "policies", "self_healing", errors, done),
+        lambda item: policy_create_from(org=org, data=_naming_the_monitor(item, by_name))[0].name,
+        errors,
+    )
     if errors:
         raise serializers.ValidationError(errors)
     return done

@@ -16,6 +16,7 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from rest_framework.exceptions import ValidationError as InvalidInput
 
 from apps.core.errors import ServiceError, UpgradeRequired
@@ -43,6 +44,21 @@ def refusal_text(exc: Exception) -> str:
     if isinstance(detail, dict):
         return "; ".join(f"{k}: {' '.join(map(str, _as_list(v)))}" for k, v in detail.items())
     return " ".join(map(str, _as_list(detail)))
+
+
+def object_urls(model_admin: admin.ModelAdmin, *views: tuple[str, Callable, str]) -> list:
+    """URLs of extra pages on one object of `model_admin`: each (path after the object's id,
+    view, name suffix) becomes `<object_id>/<path>/`, named `<app>_<model>_<suffix>`, behind
+    the admin's own login and permission gate."""
+    app, model = model_admin.opts.app_label, model_admin.opts.model_name
+    return [
+        path(
+            f"<path:object_id>/{suffix}/",
+            model_admin.admin_site.admin_view(view),
+            name=f"{app}_{model}_{name}",
+        )
+        for suffix, view, name in views
+    ]
 
 
 def _as_list(value: Any) -> list[Any]:

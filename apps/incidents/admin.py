@@ -13,11 +13,17 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.core.actors import actor_label
-from apps.core.admin import FixedChoicesFilter, ReadOnlyAdminMixin, refusal_text, refusals
+from apps.core.admin import (
+    FixedChoicesFilter,
+    ReadOnlyAdminMixin,
+    object_urls,
+    refusal_text,
+    refusals,
+)
 from apps.core.facts import facts_table
 from apps.incidents import describe, services, sweeps
 from apps.incidents.models import (
@@ -140,13 +146,8 @@ class IncidentAdmin(TenantScopedAdmin):
         )
 
     def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
         return [
-            path(
-                "<path:object_id>/act/<slug:action>/",
-                self.admin_site.admin_view(self.act_view),
-                name="{}_{}_act".format(*info),
-            ),
+            *object_urls(self, ("act/<slug:action>", self.act_view, "act")),
             *super().get_urls(),
         ]
 

@@ -9,12 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 
 from apps.core.admin import (
     FixedChoicesFilter,
     OperatorOnlyAdmin,
     ReadOnlyAdminMixin,
+    object_urls,
     refusal_text,
     refusals,
 )
@@ -69,32 +70,8 @@ class MonitorAdmin(TenantScopedAdmin):
     list_select_related = ["organization", "schedule"]
     autocomplete_fields = ["organization"]
     # `paused` changes only through the actions (resuming takes a plan slot).
-    readonly_fields = [
-        "paused",
-        "status",
-        "status_changed_at",
-        "consecutive_failures",
-        "consecutive_successes",
-        "last_checked_at",
-        "last_up_at",
-        "next_check_at",
-        "ping_token",
-        "last_ping_at",
-        "paused_reason",
-        "created_at",
-        "updated_at",
-    ]
-    exclude = ["secret", "last_start_at"]
-    actions = ["pause", "resume", "check_now"]
-
-    # Members with a writing role add and edit their organization's monitors here as through
-    # the API: the form validates as the API does, and saves go through the same services.
-    form = MonitorForm
-
-    class Media:
-        # Shows the chosen kind's settings only, tags as chips, the check-now result inline.
-        js = ["console/monitor_form.js"]
-
+    # The engine's state and bookkeeping: shown, never edited here (`paused` changes only
+    # through the actions, since resuming takes a plan slot).
     STATE_FIELDS = [
         "status",
         "paused",
@@ -110,15 +87,21 @@ class MonitorAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
+    readonly_fields = STATE_FIELDS
+    exclude = ["secret", "last_start_at"]
+    actions = ["pause", "resume", "check_now"]
+
+    # Members with a writing role add and edit their organization's monitors here as through
+    # the API: the form validates as the API does, and saves go through the same services.
+    form = MonitorForm
+
+    class Media:
+        # Shows the chosen kind's settings only, tags as chips, the check-now result inline.
+        js = ["console/monitor_form.js"]
 
     def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
         return [
-            path(
-                "<path:object_id>/check-now/",
-                self.admin_site.admin_view(self.check_now_view),
-                name="{}_{}_check_now".format(*info),
-            ),
+            *object_urls(self, ("check-now", self.check_now_view, "check_now")),
             *super().get_urls(),
         ]
 
