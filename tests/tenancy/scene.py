@@ -99,6 +99,14 @@ BUILDERS: dict[str, Callable[[Scene], Model]] = {
     "tenants.Membership": lambda s: Membership.objects.create(
         organization=s["org"], user=UserFactory(email=f"{MARK}@example.test"), role=Role.MEMBER
     ),
+    "tenants.Invitation": lambda s: tenant_services.invitation_create(
+        org=s["org"],
+        email=f"{MARK}-invited@example.test",
+        role=Role.MEMBER,
+        actor_role=Role.OWNER,
+        invited_by=s["owner"],
+        base_url="http://testserver/",
+    ).invitation,
     "tenants.ApiKey": lambda s: tenant_services.api_key_create(
         org=s["org"], name=f"{MARK} key", scopes=["read"]
     ).api_key,
