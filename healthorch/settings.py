@@ -100,11 +100,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    # Members of an organization that requires a second factor set one up before the console.
-    "apps.accounts.middleware.SecondFactorRequiredMiddleware",
     # Remembers the request so audit-log entries know who acted (apps/audit/context.py).
     "apps.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Members of an organization that requires a second factor set one up before the console.
+    "apps.accounts.middleware.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
