@@ -63,6 +63,9 @@ THIRD_PARTY_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # Single sign-on per organization through its OpenID Connect provider (apps.accounts.sso).
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 # Bottom floor first, in the order of the import contract (docs/architecture.md): each app may
 # import only those listed before it.
@@ -224,7 +227,15 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = "healthorch"
 # Passkeys need a secure origin; http://127.0.0.1 counts as one only in DEBUG.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
-# Owners of organizations whose plan has `mfa_enforcement` may require a second factor.
+# Single sign-on: the providers are the organizations' own configurations (never rows of
+# allauth's SocialApp, whose secret is stored in clear): apps.accounts.sso.SocialAccountAdapter.
+SOCIALACCOUNT_ADAPTER = "apps.accounts.sso.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider vouches for its verified domain
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an existing account of that address signs in
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -13,6 +13,7 @@ from apps.tenants.api.views import DevBootstrapView
 
 api_v1 = [
     path("", include("apps.tenants.api.urls")),
+    path("", include("apps.accounts.api.urls")),
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
     path("", include("apps.billing.api.urls")),
@@ -50,6 +51,7 @@ urlpatterns = [
     # throttle's 429) in front of allauth's own at the same address.
     path("accounts/login/", account_views.login, name="account_login"),
     path("accounts/invitations/<str:token>/", account_views.invitation, name="invitation-accept"),
+    path("accounts/sso/", account_views.sso, name="account_sso"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -67,3 +67,49 @@ def price_list() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def sso_by_provider_id(provider_id: str) -> Any:
+    """The organization's single sign-on that allauth names `provider_id`, if it may be used
+    now: enabled, its domain verified, and the organization's plan has `sso`."""
+    import uuid
+
+    from apps.accounts.models import SingleSignOn
+
+    if not provider_id.startswith("sso-"):
+        return None
+    try:
+        pk = uuid.UUID(provider_id.removeprefix("sso-"))
+    except ValueError:
+        return None
+    sso = (
+        SingleSignOn.objects.select_related("organization")
+        .filter(pk=pk, enabled=True, domain_verified_at__isnull=False)
+        .first()
+    )
+    return sso if sso is not None and _sso_allowed(sso) else None
+
+
+def sso_for_email(email: str) -> Any:
+    """The usable single sign-on for an email's domain, or None."""
+    from apps.accounts.models import SingleSignOn
+
+    domain = email.strip().lower().rpartition("@")[2]
+    if not domain:
+        return None
+    sso = (
+        SingleSignOn.objects.select_related("organization")
+        .filter(domain=domain, enabled=True, domain_verified_at__isnull=False)
+        .first()
+    )
+    return sso if sso is not None and _sso_allowed(sso) else None
+
+
+def sso_of(*, org: Organization) -> Any:
+    from apps.accounts.models import SingleSignOn
+
+    return SingleSignOn.objects.for_org(org).first()
+
+
+def _sso_allowed(sso: Any) -> bool:
+    return plan_selectors.entitlements_for(sso.organization).has("sso")

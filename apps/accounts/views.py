@@ -83,3 +83,18 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 def _refused(request: HttpRequest, reason: str, *, status: int) -> HttpResponse:
     return render(request, "public/invitation_refused.html", {"reason": reason}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def sso(request: HttpRequest) -> HttpResponse:
+    """Single sign-on: the person gives their email; if its domain's organization signs in
+    through its own provider, a button takes them there (a form, so no JavaScript)."""
+    email = (request.POST.get("email") or "").strip()
+    found = selectors.sso_for_email(email) if request.method == "POST" and email else None
+    context = {"email": email, "asked": request.method == "POST", "found": found}
+    if found is not None:
+        context["provider_url"] = reverse(
+            "openid_connect_login", kwargs={"provider_id": found.provider_id}
+        )
+        context["next"] = request.GET.get("next") or reverse("admin:index")
+    return render(request, "public/sso.html", context, status=200 if found or not email else 404)

@@ -88,6 +88,29 @@ def owner_ensure(*, org: Organization, user: AbstractBaseUser, actor: Any) -> bo
     return added
 
 
+def member_join(*, org: Organization, user: AbstractBaseUser, role: str, actor: Any) -> bool:
+    """Make `user` a member of `org` with `role` unless they already are one (their role is
+    then kept); the plan's member limit applies. True if they were added."""
+    _check_role_value(role)
+    from apps.plans.models import Limit
+    from apps.plans.services import reserve
+
+    with transaction.atomic():
+        if Membership.objects.filter(organization=org, user=user).exists():
+            return False
+        reserve(org=org, limit=Limit.MEMBERS)
+        membership = Membership.objects.create(organization=org, user=user, role=role)
+        audit.record(
+            org=org,
+            action="member.added",
+            target=membership,
+            object_repr=user.email,
+            after={"role": role},
+            actor=actor,
+        )
+    return True
+
+
 def organization_update(
     *,
     org: Organization,

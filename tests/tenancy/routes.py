@@ -65,6 +65,7 @@ ORGANIZATION_ROUTES: set[str] = {
     "member-list",
     "api-key-list",
     "invitation-list",
+    "sso",
     "audit-log-list",
     "metrics-ingest",
     "monitor-apply",
@@ -143,6 +144,23 @@ PUBLIC_ROUTES: dict[str, str] = {
             "account_reset_password_done",
         ),
         "the caller's own account (allauth): sign-in, sign-up, email, password",
+    ),
+    "account_sso": "asks for an email and points at that domain's provider; shows no data",
+    **dict.fromkeys(
+        (
+            "openid_connect_login",
+            "openid_connect_callback",
+            "socialaccount_login_cancelled",
+            "socialaccount_login_error",
+            "socialaccount_signup",
+            "socialaccount_connections",
+            "accounts/social/login/cancelled/",
+            "accounts/social/login/error/",
+            "accounts/social/signup/",
+            "accounts/social/connections/",
+        ),
+        "single sign-on through an organization's provider: only a verified domain's own "
+        "people are let in (tests/accounts/test_sso.py)",
     ),
     **dict.fromkeys(
         (
