@@ -106,8 +106,12 @@ def test_members_without_a_factor_set_one_up_before_the_console(pro, client_for,
     assert held.status_code == 302
     assert held["Location"] == "/accounts/2fa/totp/activate/"
     assert client.get("/admin/monitors/monitor/")["Location"] == "/accounts/2fa/totp/activate/"
+    by_session = client.get("/api/v1/monitors/")  # the API with the browser's session too
+    assert by_session.status_code == 403
+    assert by_session.json()["code"] == "second_factor_required"
     _activate_totp(client)
     assert client.get("/admin/").status_code == 200
+    assert client.get("/api/v1/monitors/").status_code == 200
 
 
 def test_the_requirement_does_not_reach_other_organizations_members(pro, org, outsider):
