@@ -139,3 +139,14 @@ def test_an_outsider_cannot_change_our_requirement(pro, client_for, org, outside
     assert response.status_code == 404
     org.refresh_from_db()
     assert org.require_mfa is False
+
+
+def test_the_requirement_takes_a_json_boolean_only(pro, client_for, owner, org):
+    for value in (0, 1, "true", None):
+        response = client_for(owner).patch(
+            "/api/v1/organization", {"require_mfa": value}, format="json"
+        )
+        assert response.status_code == 400, value
+        assert response.json()["fields"]["require_mfa"]
+    org.refresh_from_db()
+    assert org.require_mfa is False

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import selectors, services
-from apps.core.api import StrictSerializer
+from apps.core.api import StrictBooleanField, StrictSerializer
 from apps.core.schema import AUTHENTICATED, errors
 from apps.tenants.gate.api import ORG_HEADER, TenantAPIView
 from apps.tenants.selectors import Access
@@ -23,7 +23,7 @@ class SingleSignOnInput(StrictSerializer):
         max_length=1000, required=False, allow_blank=True, write_only=True
     )
     domain = serializers.CharField(max_length=253)
-    enabled = serializers.BooleanField(required=False, default=True)
+    enabled = StrictBooleanField(required=False, default=True)
 
 
 class SingleSignOnOutput(serializers.Serializer):

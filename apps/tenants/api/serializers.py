@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.api import StrictSerializer
+from apps.core.api import StrictBooleanField, StrictSerializer
 from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Organization, Role
 
 # --- input ----------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ class OrganizationUpdateInput(StrictSerializer):
     name = serializers.CharField(max_length=120, required=False)
     slug = serializers.SlugField(max_length=64, required=False)
     billing_email = serializers.EmailField(required=False, allow_blank=True)
-    require_mfa = serializers.BooleanField(
+    require_mfa = StrictBooleanField(
         required=False,
         help_text="Every member must sign in with a second factor (plan feature mfa_enforcement)",
     )
