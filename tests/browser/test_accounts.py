@@ -46,7 +46,7 @@ def test_a_visitor_signs_up_verifies_the_email_and_lands_in_the_console(page, li
     _no_horizontal_scroll(page)
     shoot(page, "landing")
 
-    page.get_by_role("link", name="Sign up free").click()
+    page.get_by_role("link", name="Sign up free", exact=True).click()
     page.wait_for_url(f"{live_server.url}/accounts/signup/")
     page.fill("#id_email", "ada@example.test")
     page.fill("#id_password1", PASSWORD)
