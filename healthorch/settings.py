@@ -58,6 +58,14 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "djstripe",
+    # Accounts in the browser: sign-up with email verification, login by email, password
+    # reset, TOTP and passkeys (docs/decisions/0019-accounts-with-allauth.md).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    # Single sign-on per organization through its OpenID Connect provider (apps.accounts.sso).
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 # Bottom floor first, in the order of the import contract (docs/architecture.md): each app may
 # import only those listed before it.
@@ -73,6 +81,7 @@ LOCAL_APPS = [
     "apps.reports",
     "apps.billing",
     "apps.statuspages",
+    "apps.accounts",
     "apps.console.apps.ConsoleConfig",
     # Last: connects every app's listeners to the seams they hear (healthorch/wiring.py).
     "healthorch.apps.HealthorchConfig",
@@ -95,9 +104,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     # Remembers the request so audit-log entries know who acted (apps/audit/context.py).
     "apps.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Members of an organization that requires a second factor set one up before the console.
+    "apps.accounts.middleware.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -189,7 +201,46 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# One sign-in for the console and the account pages: allauth's, by email (apps/accounts).
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/admin/"
+AUTHENTICATION_BACKENDS = [
+    # The API's login authenticates by username (the email) with Django's own backend.
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "apps.accounts.forms.LoginForm",
+    "signup": "apps.accounts.forms.SignupForm",
+}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # a link scanner's GET must not confirm the address
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[healthorch] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_ALLOW_SIGNUP = config.boolean("ACCOUNT_ALLOW_SIGNUP", True)
+# Failed logins are counted by healthorch's own throttles, shared with the API's login
+# (apps/tenants/throttling.py); allauth's other limits (sign-up, reset mails) stay on.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "healthorch"
+# Passkeys need a secure origin; http://127.0.0.1 counts as one only in DEBUG.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Single sign-on: the providers are the organizations' own configurations (never rows of
+# allauth's SocialApp, whose secret is stored in clear): apps.accounts.sso.SocialAccountAdapter.
+SOCIALACCOUNT_ADAPTER = "apps.accounts.sso.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider vouches for its verified domain
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an existing account of that address signs in
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -388,6 +439,8 @@ HEALTHORCH_SELF_HEARTBEAT_URL = config.string("HEALTHORCH_SELF_HEARTBEAT_URL", "
 HEALTHORCH_SCHEDULER_STALE_SECONDS = config.integer(
     "HEALTHORCH_SCHEDULER_STALE_SECONDS", 30, minimum=5
 )
+# The public status page the front page links to as an example (empty: no link).
+HEALTHORCH_DEMO_STATUS_PAGE = config.string("HEALTHORCH_DEMO_STATUS_PAGE", "/status/demo/")
 READY_CHECK_TIMEOUT_SECONDS = config.integer("READY_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 
 # --- Alerts ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.accounts import views as account_views
 from apps.billing.webhooks import VerifiedWebhookView
 from apps.core import views as core_views
 from apps.monitors import views as monitor_views
@@ -12,6 +13,7 @@ from apps.tenants.api.views import DevBootstrapView
 
 api_v1 = [
     path("", include("apps.tenants.api.urls")),
+    path("", include("apps.accounts.api.urls")),
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
     path("", include("apps.billing.api.urls")),
@@ -23,6 +25,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", account_views.landing, name="landing"),
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
     path("live", core_views.live, name="live"),
@@ -44,6 +47,12 @@ urlpatterns = [
     path("api/dev/bootstrap", DevBootstrapView.as_view(), name="dev-bootstrap"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Accounts (apps/accounts): allauth's pages, with healthorch's sign-in (the login
+    # throttle's 429) in front of allauth's own at the same address.
+    path("accounts/login/", account_views.login, name="account_login"),
+    path("accounts/invitations/<str:token>/", account_views.invitation, name="invitation-accept"),
+    path("accounts/sso/", account_views.sso, name="account_sso"),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
 
@@ -64,5 +73,5 @@ def handler500(request):
 admin.site.site_header = "healthorch console"
 admin.site.site_title = "healthorch"
 admin.site.index_title = "Operations"
-# The console's "View site" link: the API reference, until the product has a public front page.
-admin.site.site_url = "/api/docs/"
+# The console's "View site" link: the public front page.
+admin.site.site_url = "/"

@@ -102,6 +102,7 @@ def main() -> int:
     base = f"http://{host}:{port}"
     print(
         f"healthorch: running (Ctrl-C stops every process)\n"
+        f"  sign up  {base}/ (verification mails are printed here)\n"
         f"  console  {base}/admin/\n"
         f"  API docs {base}/api/docs/\n"
         f"  health   {base}/health",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import inspect
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -22,7 +22,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.admin import ConsoleAdmin, is_operator
-from apps.tenants import services as tenant_services
 from apps.tenants.gate.admin import SESSION_ORG_KEY, member_organizations, tenant_roles
 from apps.tenants.models import Role
 
@@ -34,51 +33,6 @@ def _list_of(url: str) -> str:
     return url
 
 
-def _may_enter(user: Any) -> bool:
-    if not user.is_active:
-        return False
-    return bool(user.is_staff or user.is_superuser or user.memberships.exists())
-
-
-class ConsoleAuthenticationForm(AdminAuthenticationForm):
-    """Staff as in Django, plus any active member of an organization.
-
-    Failed sign-ins count against the same throttles as the API's login (per client and
-    email, per client, in a window that expires): past them the form answers with its own
-    error and the site with 429 and Retry-After, before any password is checked.
-    """
-
-    error_messages = {
-        **AdminAuthenticationForm.error_messages,
-        "throttled": "Too many failed sign-in attempts. Try again in %(wait)s seconds.",
-    }
-
-    def clean(self) -> dict[str, Any]:
-        name = self.cleaned_data.get("username") or ""
-        wait = tenant_services.login_retry_after(self.request, name)
-        if wait is not None:
-            self.request.login_retry_after = wait  # read by ConsoleSite.login
-            raise forms.ValidationError(
-                self.error_messages["throttled"], code="throttled", params={"wait": wait}
-            )
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if name and self.cleaned_data.get("password"):
-                tenant_services.login_failure_record(self.request, name)
-            raise
-        tenant_services.login_failures_clear(self.request, name)
-        return cleaned
-
-    def confirm_login_allowed(self, user: Any) -> None:
-        if not _may_enter(user):
-            raise forms.ValidationError(
-                self.error_messages["invalid_login"],
-                code="invalid_login",
-                params={"username": self.username_field.verbose_name},
-            )
-
-
 #: libraries' models shown to operators as one section of their own, after the product's
 THIRD_PARTY_SECTIONS = {"djstripe": "Stripe data"}
 
@@ -88,15 +42,17 @@ class ConsoleSite(admin.AdminSite):
     site_title = "healthorch console"
     index_title = "Dashboard"
     index_template = "admin/console_index.html"
-    login_form = ConsoleAuthenticationForm
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        response = super().login(request, extra_context)
-        wait = getattr(request, "login_retry_after", None)
-        if wait is not None and response.status_code == 200:
-            response.status_code = 429
-            response["Retry-After"] = str(wait)
-        return response
+        """One sign-in for everyone: the account pages' (by email, with the login throttle
+        and the second factor; apps.accounts). The console's own form is never shown.
+        Someone signed in whom the console does not admit is told so, not sent round again."""
+        if request.user.is_authenticated:
+            raise PermissionDenied
+        target = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+            target = reverse("admin:index")
+        return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

@@ -60,3 +60,13 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """`true` or `false` only: DRF's own also takes 1, 0, "yes", "off"..., which the schema
+    (a JSON boolean) does not promise."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

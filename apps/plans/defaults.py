@@ -10,8 +10,9 @@ _PAID = [
     "auto_orchestration",
     "status_pages",
     "sla_reports",
+    "mfa_enforcement",
 ]
-_BUSINESS = [*_PAID, "ml_healing", "audit_logs"]
+_BUSINESS = [*_PAID, "ml_healing", "audit_logs", "sso"]
 
 DEFAULT_PLANS: list[dict] = [
     {

@@ -23,6 +23,8 @@ class Feature(models.TextChoices):
     SLA_REPORTS = "sla_reports", "SLA reports"
     ML_HEALING = "ml_healing", "Anomaly-based healing"
     AUDIT_LOGS = "audit_logs", "Audit logs"
+    MFA_ENFORCEMENT = "mfa_enforcement", "Require two-factor sign-in for every member"
+    SSO = "sso", "Single sign-on (OpenID Connect)"
 
 
 class Limit(models.TextChoices):

@@ -11,7 +11,7 @@ from apps.core.admin import ReadOnlyAdminMixin
 from apps.plans.models import PlanChange, UsageCounter
 from apps.tenants import services
 from apps.tenants.gate.admin import TenantScopedAdmin
-from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Organization, Role
 
 _MANAGE = {Role.OWNER, Role.ADMIN}
 
@@ -60,6 +60,11 @@ class OrganizationAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Organization, form, change: bool) -> None:
         from apps.plans.services import organization_change_plan
 
+        if change and "require_mfa" in form.changed_data:
+            # Requiring a second factor is a plan feature: the service checks it.
+            wanted = obj.require_mfa
+            obj.require_mfa = form.initial["require_mfa"]
+            services.organization_require_mfa(org=obj, required=wanted)
         new_plan = obj.plan_id
         if change and "plan" in form.changed_data:
             # Plan changes go through the service: downgrade rules apply and it is recorded.
@@ -326,3 +331,71 @@ class PlanChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "effects",
         "created_at",
     ]
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["organization", "email", "role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invite by email: the link goes out through the site's mail. Invitations are sent or
+    revoked, never edited."""
+
+    form = InvitationForm
+    write_roles = _MANAGE
+    list_display = ["email", "organization", "role", "state", "expires_at", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "organization__slug"]
+    list_select_related = ["organization"]
+    actions = ["revoke"]
+
+    @admin.display(description="state")
+    def state(self, obj: Invitation) -> str:
+        return obj.state
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["organization", "email", "role", "state", "expires_at", "accepted_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["organization", "email", "role"]
+        return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form, change: bool) -> None:
+        actor_role = (
+            Role.OWNER
+            if self._is_operator(request)
+            else Membership.objects.filter(organization_id=obj.organization_id, user=request.user)
+            .values_list("role", flat=True)
+            .first()
+            or Role.VIEWER
+        )
+        issued = services.invitation_create(
+            org=obj.organization,
+            email=obj.email,
+            role=obj.role,
+            actor_role=actor_role,
+            invited_by=request.user,
+            base_url=request.build_absolute_uri("/"),
+        )
+        obj.pk = issued.invitation.pk
+        obj._state.adding = False
+
+    @admin.action(description="Revoke the selected invitations", permissions=["change_invite"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        if not self._is_operator(request):
+            queryset = queryset.filter(organization_id__in=self._org_ids(request, self.write_roles))
+        for invitation in queryset:
+            services.invitation_revoke(invitation=invitation)
+        self.message_user(request, "Revoked.", messages.SUCCESS)
+
+    def has_change_invite_permission(self, request: HttpRequest) -> bool:
+        return bool(self._org_ids(request, self.write_roles)) or self._is_operator(request)

@@ -33,6 +33,9 @@ class Organization(TimeStampedModel):
         related_name="organizations",
     )
     billing_email = models.EmailField(blank=True)
+    # Every member must sign in with a second factor before the console lets them in
+    # (a plan feature, `mfa_enforcement`; checked at each sign-in by apps.accounts).
+    require_mfa = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -118,3 +121,57 @@ class ApiKey(TenantModel):
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class Invitation(TenantModel):
+    """An invitation by email to join the organization with a role.
+
+    The link's token is shown once (in the email); only its SHA-256 is stored, as for API keys.
+    It can be used once, until it expires or is revoked, by a signed-in user whose email is the
+    invited one.
+    """
+
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "created_at"], name="invitation_org_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization_id} ({self.role})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

@@ -8,7 +8,7 @@ from enum import IntEnum
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Organization, Role
 
 
 class Access(IntEnum):
@@ -51,6 +51,10 @@ def member_list(*, org: Organization) -> QuerySet[Membership]:
 
 def api_key_list(*, org: Organization) -> QuerySet[ApiKey]:
     return ApiKey.objects.for_org(org).select_related("created_by").order_by("-created_at")
+
+
+def invitation_list(*, org: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.for_org(org).select_related("invited_by").order_by("-created_at")
 
 
 def member_count(org: Organization) -> int:

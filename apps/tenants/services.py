@@ -14,15 +14,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from apps.audit import services as audit
-from apps.core.errors import Conflict, ServiceError
-from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+from apps.core.errors import Conflict, ServiceError, UpgradeRequired
+from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Organization, Role
 
 # Sign-in throttles, one set for the API's login and the console's form (see that module).
 from apps.tenants.throttling import login_failure_record as login_failure_record
@@ -84,6 +86,29 @@ def owner_ensure(*, org: Organization, user: AbstractBaseUser, actor: Any) -> bo
                 actor=actor,
             )
     return added
+
+
+def member_join(*, org: Organization, user: AbstractBaseUser, role: str, actor: Any) -> bool:
+    """Make `user` a member of `org` with `role` unless they already are one (their role is
+    then kept); the plan's member limit applies. True if they were added."""
+    _check_role_value(role)
+    from apps.plans.models import Limit
+    from apps.plans.services import reserve
+
+    with transaction.atomic():
+        if Membership.objects.filter(organization=org, user=user).exists():
+            return False
+        reserve(org=org, limit=Limit.MEMBERS)
+        membership = Membership.objects.create(organization=org, user=user, role=role)
+        audit.record(
+            org=org,
+            action="member.added",
+            target=membership,
+            object_repr=user.email,
+            after={"role": role},
+            actor=actor,
+        )
+    return True
 
 
 def organization_update(
@@ -373,3 +398,195 @@ def _check_role_value(role: str) -> None:
             field="role",
             code="invalid",
         )
+
+
+# --- Invitations ----------------------------------------------------------------------------
+
+INVITATION_DAYS = 7
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str  # in the email's link only, never stored
+    link: str
+
+
+def _invitation_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_create(
+    *,
+    org: Organization,
+    email: str,
+    role: str,
+    actor_role: str,
+    invited_by: AbstractBaseUser | None,
+    base_url: str,
+) -> IssuedInvitation:
+    """Invite `email` to join with `role` and send them the link (after the commit).
+
+    Owners and admins invite; only owners invite owners. Someone already a member, or an
+    address with a pending invitation, is refused. The plan's member limit is checked now
+    (an invitation that could never be accepted is not sent) and again when it is accepted.
+    """
+    _check_role_value(role)
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise ServiceError(
+            "Only an owner can invite another owner.", field="role", code="forbidden"
+        )
+    email = User.objects.normalize_email(email.strip()).lower()
+    if Membership.objects.filter(organization=org, user__email__iexact=email).exists():
+        raise ServiceError("This person is already a member.", field="email", code="already_member")
+    from apps.plans.models import Limit
+    from apps.plans.selectors import counted_usage, entitlements_for
+
+    cap = entitlements_for(org).limit(Limit.MEMBERS)
+    if cap is not None and counted_usage(org=org, limit=Limit.MEMBERS) >= cap:
+        raise UpgradeRequired(feature=Limit.MEMBERS, current_plan=org.plan_id, limit=cap)
+    now = timezone.now()
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=org.pk).first()
+        pending = Invitation.objects.filter(
+            organization=org,
+            email__iexact=email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        if pending.exists():
+            raise ServiceError(
+                "This address already has a pending invitation; revoke it to send a new one.",
+                field="email",
+                code="already_invited",
+            )
+        invitation = Invitation.objects.create(
+            organization=org,
+            email=email,
+            role=role,
+            token_hash=_invitation_hash(token),
+            invited_by=invited_by,
+            expires_at=now + timedelta(days=INVITATION_DAYS),
+        )
+        audit.record(
+            org=org,
+            action="invitation.created",
+            target=invitation,
+            object_repr=email,
+            after={"role": role},
+        )
+        base = settings.HEALTHORCH_PUBLIC_URL or base_url
+        link = base.rstrip("/") + reverse("invitation-accept", args=[token])
+        inviter = getattr(invited_by, "email", "") or "An administrator"
+        subject = f"[healthorch] {inviter} invited you to {org.name}"
+        body = (
+            f"{inviter} invited you to join {org.name} on healthorch as {role}.\n\n"
+            f"Open this link to accept (it works once, for {INVITATION_DAYS} days):\n{link}\n\n"
+            "Sign in with, or create an account for, this email address. If you did not "
+            "expect this invitation, ignore this message.\n"
+        )
+        transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+    return IssuedInvitation(invitation=invitation, token=token, link=link)
+
+
+def invitation_find(*, token: str) -> Invitation:
+    """The invitation a link names, whatever its state; ServiceError(not_found) if none."""
+    invitation = (
+        Invitation.objects.select_related("organization")
+        .filter(token_hash=_invitation_hash(token))
+        .first()
+    )
+    if invitation is None:
+        raise ServiceError("This invitation link is not valid.", code="not_found")
+    return invitation
+
+
+def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+    """Join the invitation's organization with its role; the invitation is then used up.
+
+    Refused when the link is unknown, used, revoked or expired, or when the signed-in user's
+    email is not the invited one. A user who is already a member keeps their role and the
+    invitation is used up. Two accepts of one link at once: the row is locked, the second
+    sees it used.
+    """
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(token_hash=_invitation_hash(token))
+            .first()
+        )
+        if invitation is None:
+            raise ServiceError("This invitation link is not valid.", code="not_found")
+        state = invitation.state
+        if state != "pending":
+            raise ServiceError(f"This invitation was {state}.", code=f"invitation_{state}")
+        if (user.email or "").strip().lower() != invitation.email.lower():
+            raise ServiceError(
+                f"This invitation is for {invitation.email}; sign in with that address.",
+                code="wrong_account",
+            )
+        org = invitation.organization
+        membership = Membership.objects.filter(organization=org, user=user).first()
+        if membership is None:
+            from apps.plans.models import Limit
+            from apps.plans.services import reserve
+
+            reserve(org=org, limit=Limit.MEMBERS)
+            membership = Membership.objects.create(
+                organization=org, user=user, role=invitation.role
+            )
+            audit.record(
+                org=org,
+                action="member.added",
+                target=membership,
+                object_repr=user.email,
+                after={"role": invitation.role},
+                data={"invitation": str(invitation.pk)},
+                actor=audit.user_actor(user),
+            )
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    """Revoke a pending invitation (its link stops working); idempotent."""
+    with transaction.atomic():
+        if Invitation.objects.filter(
+            pk=invitation.pk, revoked_at__isnull=True, accepted_at__isnull=True
+        ).update(revoked_at=timezone.now()):
+            audit.record(
+                org=invitation.organization_id,
+                action="invitation.revoked",
+                target=invitation,
+                object_repr=invitation.email,
+            )
+    invitation.refresh_from_db(fields=["revoked_at", "accepted_at"])
+    return invitation
+
+
+def organization_require_mfa(*, org: Organization, required: bool) -> Organization:
+    """Require (or stop requiring) a second factor of every member at sign-in.
+
+    Turning it on is a plan feature (`mfa_enforcement`, pro and up); turning it off never is.
+    """
+    if required:
+        from apps.plans.services import require_feature
+
+        require_feature(org=org, feature="mfa_enforcement")
+    if org.require_mfa != required:
+        with transaction.atomic():
+            before = {"require_mfa": org.require_mfa}
+            org.require_mfa = required
+            org.save(update_fields=["require_mfa", "updated_at"])
+            audit.record(
+                org=org,
+                action="organization.updated",
+                target=org,
+                before=before,
+                after={"require_mfa": required},
+            )
+    return org

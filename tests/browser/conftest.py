@@ -105,14 +105,18 @@ def shoot(request) -> Callable:
 
 @pytest.fixture
 def admin_login(live_server) -> Callable:
-    """Log a user into the admin console through its real login form."""
+    """Log a user into the admin console through the real sign-in form (the account pages'),
+    their email taken as verified."""
 
     def login(page, user, password: str = "browser-pass") -> None:
+        from apps.accounts.services import email_mark_verified
+
         user.set_password(password)
         user.save(update_fields=["password"])
+        email_mark_verified(user=user)
         page.goto(f"{live_server.url}/admin/login/")
-        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=login]", user.email)
         page.fill("input[name=password]", password)
-        page.click("input[type=submit]")
+        page.click("form button[type=submit]")
 
     return login

@@ -108,9 +108,12 @@ def test_a_member_logs_in_through_the_form_without_a_staff_flag(member, client):
     member.set_password("member-pass")
     member.save()
     assert not member.is_staff
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
     response = client.post(
-        "/admin/login/?next=/admin/",
-        {"username": member.get_username(), "password": "member-pass", "next": "/admin/"},
+        "/accounts/login/?next=/admin/",
+        {"login": member.email, "password": "member-pass", "next": "/admin/"},
     )
     assert response.status_code == 302
     assert client.get("/admin/").context["dashboard"]["scope"] == "organization"

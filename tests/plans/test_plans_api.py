@@ -45,7 +45,8 @@ def test_features_grow_with_the_plan(anon):
         "auto_orchestration",
         "status_pages",
         "sla_reports",
+        "mfa_enforcement",
     }
     assert plans["pro"] == plans["free"] | paid
-    assert plans["business"] == plans["pro"] | {"ml_healing", "audit_logs"}
+    assert plans["business"] == plans["pro"] | {"ml_healing", "audit_logs", "sso"}
     assert plans["enterprise"] == plans["business"]

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 OBJECT_ROUTES: dict[str, str] = {
     "member-detail": "tenants.Membership",
     "api-key-detail": "tenants.ApiKey",
+    "invitation-detail": "tenants.Invitation",
     "audit-log-detail": "audit.AuditEntry",
     "monitor-detail": "monitors.Monitor",
     "monitor-check": "monitors.Monitor",
@@ -63,6 +64,8 @@ ORGANIZATION_ROUTES: set[str] = {
     "usage",
     "member-list",
     "api-key-list",
+    "invitation-list",
+    "sso",
     "audit-log-list",
     "metrics-ingest",
     "monitor-apply",
@@ -117,6 +120,66 @@ PUBLIC_ROUTES: dict[str, str] = {
     "dev-bootstrap": "DEBUG-only local bootstrap, 404 otherwise (tests/tenants/test_dev_bootstrap.py)",
     "schema": "the OpenAPI document: describes the API, holds no data",
     "api-docs": "the Swagger page over the schema, holds no data",
+    "landing": "the public front page: what healthorch does and the public price list",
+    "invitation-accept": (
+        "the unguessable token in the emailed link is the credential; joining also needs the "
+        "invited address signed in (tests/accounts/test_invitations.py)"
+    ),
+    **dict.fromkeys(
+        (
+            "account_login",
+            "account_logout",
+            "account_inactive",
+            "account_signup",
+            "account_reauthenticate",
+            "account_email",
+            "account_email_verification_sent",
+            "account_change_password",
+            "account_set_password",
+            "account_reset_password",
+            "account_confirm_login_code",
+            "account_confirm_email",
+            "account_reset_password_from_key_done",
+            "account_reset_password_from_key",
+            "account_reset_password_done",
+        ),
+        "the caller's own account (allauth): sign-in, sign-up, email, password",
+    ),
+    "account_sso": "asks for an email and points at that domain's provider; shows no data",
+    **dict.fromkeys(
+        (
+            "openid_connect_login",
+            "openid_connect_callback",
+            "socialaccount_login_cancelled",
+            "socialaccount_login_error",
+            "socialaccount_signup",
+            "socialaccount_connections",
+            "accounts/social/login/cancelled/",
+            "accounts/social/login/error/",
+            "accounts/social/signup/",
+            "accounts/social/connections/",
+        ),
+        "single sign-on through an organization's provider: only a verified domain's own "
+        "people are let in (tests/accounts/test_sso.py)",
+    ),
+    **dict.fromkeys(
+        (
+            "mfa_index",
+            "mfa_authenticate",
+            "mfa_reauthenticate",
+            "mfa_activate_totp",
+            "mfa_deactivate_totp",
+            "mfa_view_recovery_codes",
+            "mfa_generate_recovery_codes",
+            "mfa_download_recovery_codes",
+            "mfa_list_webauthn",
+            "mfa_add_webauthn",
+            "mfa_reauthenticate_webauthn",
+            "mfa_remove_webauthn",
+            "mfa_edit_webauthn",
+        ),
+        "the caller's own second factors (allauth.mfa), never another user's",
+    ),
 }
 
 #: the console's own pages that are not a ModelAdmin's, each with the reason

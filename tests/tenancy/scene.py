@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import Model
 from django.utils import timezone
 
+from apps.accounts import services as account_services
 from apps.alerts.models import (
     EscalationPolicy,
     EscalationStep,
@@ -99,6 +100,21 @@ BUILDERS: dict[str, Callable[[Scene], Model]] = {
     "tenants.Membership": lambda s: Membership.objects.create(
         organization=s["org"], user=UserFactory(email=f"{MARK}@example.test"), role=Role.MEMBER
     ),
+    "accounts.SingleSignOn": lambda s: account_services.sso_configure(
+        org=s["org"],
+        issuer="https://id.example.test",
+        client_id=f"{MARK}-client",
+        client_secret="sso-secret",
+        domain=f"{MARK}.example.test",
+    ),
+    "tenants.Invitation": lambda s: tenant_services.invitation_create(
+        org=s["org"],
+        email=f"{MARK}-invited@example.test",
+        role=Role.MEMBER,
+        actor_role=Role.OWNER,
+        invited_by=s["owner"],
+        base_url="http://testserver/",
+    ).invitation,
     "tenants.ApiKey": lambda s: tenant_services.api_key_create(
         org=s["org"], name=f"{MARK} key", scopes=["read"]
     ).api_key,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.api import StrictSerializer
-from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+from apps.core.api import StrictBooleanField, StrictSerializer
+from apps.tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Organization, Role
 
 # --- input ----------------------------------------------------------------------------------
 
@@ -27,9 +27,18 @@ class OrganizationUpdateInput(StrictSerializer):
     name = serializers.CharField(max_length=120, required=False)
     slug = serializers.SlugField(max_length=64, required=False)
     billing_email = serializers.EmailField(required=False, allow_blank=True)
+    require_mfa = StrictBooleanField(
+        required=False,
+        help_text="Every member must sign in with a second factor (plan feature mfa_enforcement)",
+    )
 
 
 class MemberCreateInput(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class InvitationCreateInput(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
@@ -69,7 +78,16 @@ class OrganizationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "plan", "billing_email", "role", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "plan",
+            "billing_email",
+            "require_mfa",
+            "role",
+            "created_at",
+        ]
 
     def get_role(self, obj: Organization) -> str | None:
         tenancy = self.context.get("tenancy")
@@ -83,6 +101,15 @@ class MemberOutput(serializers.ModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "user_id", "email", "role", "created_at"]
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True)
+    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "state", "invited_by", "created_at", "expires_at"]
 
 
 class ApiKeyOutput(serializers.ModelSerializer):

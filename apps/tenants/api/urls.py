@@ -6,6 +6,7 @@ from apps.tenants.api import audit_log, views
 router = SimpleRouter(trailing_slash=True)
 router.register("members", views.MemberViewSet, basename="member")
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+router.register("invitations", views.InvitationViewSet, basename="invitation")
 router.register("audit-log", audit_log.AuditLogViewSet, basename="audit-log")
 
 urlpatterns = [

@@ -18,7 +18,7 @@ from apps.plans import selectors as plan_selectors
 from apps.tenants import selectors, services, throttling
 from apps.tenants.api import serializers as s
 from apps.tenants.gate.api import ORG_HEADER, TenantAPIView, TenantViewSet
-from apps.tenants.models import ApiKey, Membership, Role
+from apps.tenants.models import ApiKey, Invitation, Membership, Role
 from apps.tenants.selectors import Access
 
 User = get_user_model()
@@ -115,13 +115,17 @@ class OrganizationView(TenantAPIView):
 
     @extend_schema(
         request=s.OrganizationUpdateInput,
-        responses={200: s.OrganizationOutput, **errors(*AUTHENTICATED)},
+        responses={200: s.OrganizationOutput, **errors(*AUTHENTICATED, 402)},
         summary="Rename the organization or change its slug (owner/admin)",
     )
     def patch(self, request: Request) -> Response:
         data = s.OrganizationUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        services.organization_update(org=self.organization, **data.validated_data)
+        fields = dict(data.validated_data)
+        require_mfa = fields.pop("require_mfa", None)
+        services.organization_update(org=self.organization, **fields)
+        if require_mfa is not None:
+            services.organization_require_mfa(org=self.organization, required=require_mfa)
         return Response(self._out())
 
     def _out(self) -> dict:
@@ -236,6 +240,47 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
     def destroy(self, request: Request, pk: str) -> Response:
         services.api_key_revoke(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.InvitationOutput(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(responses={200: s.InvitationOutput, **errors(401, 403, 404)}),
+    create=extend_schema(
+        request=s.InvitationCreateInput,
+        responses={201: s.InvitationOutput, **errors(*AUTHENTICATED, 402)},
+        summary="Invite someone by email with a role; the link goes to that address (owner/admin)",
+    ),
+    destroy=extend_schema(
+        responses={204: None, **errors(401, 403, 404)},
+        summary="Revoke an invitation (its link stops working)",
+    ),
+)
+@extend_schema(tags=["members"], parameters=[ORG_HEADER])
+class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    model = Invitation
+    serializer_class = s.InvitationOutput
+    read_access = Access.MANAGE
+    write_access = Access.MANAGE
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def scoped_queryset(self, org):
+        return selectors.invitation_list(org=org)
+
+    def create(self, request: Request) -> Response:
+        data = s.InvitationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.invitation_create(
+            org=self.organization,
+            actor_role=self.tenancy.role or Role.VIEWER,
+            invited_by=self.tenancy.user,
+            base_url=request.build_absolute_uri("/"),
+            **data.validated_data,
+        )
+        return Response(s.InvitationOutput(issued.invitation).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.invitation_revoke(invitation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,26 +1,31 @@
-"""Brute force on the console's sign-in form: the same throttles as the API's login, answered
-with the form's own error, 429 and Retry-After; nothing an attacker can use to keep the real
-user out for longer than the window, and an operator can lift it sooner."""
+"""Brute force on the sign-in form (the console's and the account pages' one door): the same
+throttles as the API's login, answered with the form's own error, 429 and Retry-After; nothing
+an attacker can use to keep the real user out for longer than the window, and an operator can
+lift it sooner."""
 
 import pytest
 import time_machine
+from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.test import Client
 
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-LOGIN = "/admin/login/"
+LOGIN = "/accounts/login/"
+WRONG = "The email address and/or password you specified are not correct."
 THROTTLED = "Too many failed sign-in attempts."
 
 
 def _sign_in(client: Client, username: str, password: str):
-    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"})
+    return client.post(LOGIN, {"login": username, "password": password, "next": "/admin/"})
 
 
 @pytest.fixture
 def grace(org):
-    return MembershipFactory(organization=org, user=UserFactory(email="grace@example.test")).user
+    user = MembershipFactory(organization=org, user=UserFactory(email="grace@example.test")).user
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
 
 
 @pytest.fixture
@@ -31,8 +36,8 @@ def attacker():
 def _fail(client: Client, times: int, username: str = "grace@example.test") -> None:
     for n in range(times):
         response = _sign_in(client, username, "wrong")
-        assert response.status_code == 200, n  # the form again, with Django's own message
-        assert "Please enter the correct" in response.content.decode()
+        assert response.status_code == 200, n  # the form again, with its own message
+        assert WRONG in response.content.decode()
 
 
 def test_the_form_throttles_repeated_failures_with_its_own_error(grace, attacker, settings):
@@ -72,7 +77,7 @@ def test_many_accounts_from_one_client_hit_the_client_bucket(org, attacker, sett
     for n in range(4):
         _fail(attacker, 1, username=f"guess{n}@example.test")
     victim = MembershipFactory(organization=org).user
-    response = _sign_in(attacker, victim.username, PASSWORD)
+    response = _sign_in(attacker, victim.email, PASSWORD)
     assert response.status_code == 429
     assert THROTTLED in response.content.decode()
 
@@ -118,9 +123,9 @@ def test_clearing_a_client_lifts_its_own_bucket(org, attacker, settings):
     for n in range(2):
         _fail(attacker, 1, username=f"guess{n}@example.test")
     victim = MembershipFactory(organization=org).user
-    assert _sign_in(attacker, victim.username, PASSWORD).status_code == 429
+    assert _sign_in(attacker, victim.email, PASSWORD).status_code == 429
     call_command("clear_login_failures", "--client", "192.0.2.66")
-    assert _sign_in(attacker, victim.username, PASSWORD).status_code == 302
+    assert _sign_in(attacker, victim.email, PASSWORD).status_code == 302
 
 
 def test_the_command_needs_to_be_told_whom_to_clear():
