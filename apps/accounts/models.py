@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core import crypto
 from apps.core.models import TenantModel
 
 
@@ -34,3 +35,6 @@ class SingleSignOn(TenantModel):
     def provider_id(self) -> str:
         """allauth's name for this provider, in the sign-in URLs; stable across renames."""
         return f"sso-{self.pk.hex}"
+
+
+crypto.stored_encrypted(SingleSignOn, "client_secret_encrypted")

@@ -130,7 +130,7 @@ def test_every_field_named_secret_is_declared_encrypted():
         for model in apps.get_models()
         if model.__module__.startswith("apps.")
         for field in model._meta.local_fields
-        if field.name.endswith("secret")
+        if field.name.endswith(("secret", "secret_encrypted"))
     }
     assert found == declared
 
