@@ -388,4 +388,3 @@ def metrics_response(decoded: Decoded) -> Message:
         response.partial_success.rejected_data_points = decoded.rejected
         response.partial_success.error_message = f"Rejected {decoded.message}."
     return response
-

@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework import serializers
 
+from apps.core.errors import FieldErrors
 from apps.monitors.selectors import METRIC_SOURCE
 from apps.monitors.services import samples_store
 from apps.plans.models import Feature, Limit
@@ -36,54 +36,56 @@ _FIELDS = {"ts", "source", "level", "message", "attributes"}
 def parse_lines(payload: Any, *, now: datetime) -> list[tuple]:
     """Validate `{"logs": [...]}` into rows, or raise a 400 naming the item's index and field."""
     if not isinstance(payload, dict) or set(payload) != {"logs"}:
-        raise serializers.ValidationError({"non_field_errors": ['Send {"logs": [...]}.']})
+        raise FieldErrors({"non_field_errors": ['Send {"logs": [...]}.']})
     items = payload["logs"]
     if not isinstance(items, list) or not items:
-        raise serializers.ValidationError({"logs": ["A non-empty list of log lines."]})
+        raise FieldErrors({"logs": ["A non-empty list of log lines."]})
     if len(items) > MAX_LINES:
-        raise serializers.ValidationError({"logs": [f"At most {MAX_LINES} per request."]})
+        raise FieldErrors({"logs": [f"At most {MAX_LINES} per request."]})
     source_ok = METRIC_SOURCE.match
     rows = []
     for i, item in enumerate(items):
         where = f"logs[{i}]"
         if not isinstance(item, dict):
-            raise serializers.ValidationError({where: ["A log line is an object."]})
+            raise FieldErrors({where: ["A log line is an object."]})
         unknown = set(item) - _FIELDS
         if unknown:
-            raise serializers.ValidationError({f"{where}.{sorted(unknown)[0]}": ["Unknown field."]})
+            raise FieldErrors({f"{where}.{sorted(unknown)[0]}": ["Unknown field."]})
         source = item.get("source")
         if not isinstance(source, str) or not source_ok(source):
-            raise serializers.ValidationError(
+            raise FieldErrors(
                 {f"{where}.source": ["Required; [A-Za-z0-9_.:-]{1,64}."]}
             )
         level = item.get("level", Level.INFO)
         if level not in Level.values:
-            raise serializers.ValidationError(
+            raise FieldErrors(
                 {f"{where}.level": [f"One of {', '.join(Level.values)}."]}
             )
         message = item.get("message")
         if not isinstance(message, str) or not message.strip():
-            raise serializers.ValidationError({f"{where}.message": ["Required text."]})
+            raise FieldErrors({f"{where}.message": ["Required text."]})
         if len(message) > MAX_MESSAGE_CHARS:
-            raise serializers.ValidationError(
+            raise FieldErrors(
                 {f"{where}.message": [f"At most {MAX_MESSAGE_CHARS} characters."]}
             )
         attrs = item.get("attributes", {})
         if attrs is None:
             attrs = {}
         if not isinstance(attrs, dict):
-            raise serializers.ValidationError({f"{where}.attributes": ["An object."]})
+            raise FieldErrors({f"{where}.attributes": ["An object."]})
         if len(_json_size(attrs)) > MAX_ATTRIBUTES_BYTES:
-            raise serializers.ValidationError(
+            raise FieldErrors(
                 {f"{where}.attributes": [f"At most {MAX_ATTRIBUTES_BYTES} bytes as JSON."]}
             )
         ts = now
         if item.get("ts") is not None:
             ts = parse_datetime(item["ts"]) if isinstance(item["ts"], str) else None
             if ts is None or ts.tzinfo is None:
-                raise serializers.ValidationError({f"{where}.ts": ["An ISO 8601 time with a zone."]})
+                raise FieldErrors(
+                    {f"{where}.ts": ["An ISO 8601 time with a zone."]}
+                )
             if ts > now + otlp.MAX_FUTURE:
-                raise serializers.ValidationError({f"{where}.ts": ["More than 5 minutes ahead."]})
+                raise FieldErrors({f"{where}.ts": ["More than 5 minutes ahead."]})
         rows.append((ts, source, level, message, attrs, "", ""))
     return rows
 
@@ -150,4 +152,3 @@ def logs_prune(*, now: datetime | None = None, batch: int = 10_000, max_batches:
                 break
             deleted += LogLine.objects.filter(pk__in=ids).delete()[0]
     return deleted
-

@@ -16,11 +16,21 @@ import re
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 
 from apps.telemetry.models import LogLine
 
-_COLUMNS = ("organization_id", "ts", "source", "level", "message", "attributes", "trace_id", "span_id")
+_COLUMNS = (
+    "organization_id",
+    "ts",
+    "source",
+    "level",
+    "message",
+    "attributes",
+    "trace_id",
+    "span_id",
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 #: words of a query used at most (a longer query is refused by the API)
 MAX_QUERY_WORDS = 16
@@ -71,18 +81,18 @@ def message_matches(queryset: QuerySet, q: str) -> QuerySet:
     words = query_words(q)[:MAX_QUERY_WORDS]
     if not words:
         return queryset.none()
+    # Only table names are formatted into the SQL; the words always go as a parameter.
     table = LogLine._meta.db_table
     if connection.vendor == "postgresql":
         # plainto_tsquery ANDs the words after the same 'simple' normalisation as the column.
-        return queryset.extra(
-            where=[f"{table}.search @@ plainto_tsquery('simple', %s)"], params=[" ".join(words)]
+        matches = RawSQL(  # noqa: S611
+            f"{table}.search @@ plainto_tsquery('simple', %s)",
+            [" ".join(words)],
+            output_field=BooleanField(),
         )
+        return queryset.filter(matches)
     # FTS5: each word quoted (so AND, OR, NEAR, * and column filters in user input are plain
     # words), all of them required.
     match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-    return queryset.extra(
-        where=[
-            f"{table}.id IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH %s)"
-        ],
-        params=[match],
-    )
+    found = RawSQL(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH %s", [match])  # noqa: S608, S611
+    return queryset.filter(id__in=found)

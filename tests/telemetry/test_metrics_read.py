@@ -83,7 +83,12 @@ def test_without_since_until_or_step_it_picks_a_day_in_about_300_points(key_clie
         {"source": "api", "name": "CPU"},
         {"source": "api", "name": "cpu", "step": "5"},
         {"source": "api", "name": "cpu", "step": "x"},
-        {"source": "api", "name": "cpu", "since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"},
+        {
+            "source": "api",
+            "name": "cpu",
+            "since": "2026-03-02T00:00:00Z",
+            "until": "2026-03-01T00:00:00Z",
+        },
         {"source": "api", "name": "cpu", "since": "2025-01-01T00:00:00Z", "step": "60"},
     ],
 )

@@ -42,7 +42,9 @@ def test_protobuf_logs_are_stored_with_service_name_as_source(key_client, org):
     request = logs_request(
         "checkout",
         [
-            log_record("payment failed: card declined", severity=17, order=42, trace_id=TRACE, span_id=SPAN),
+            log_record(
+                "payment failed: card declined", severity=17, order=42, trace_id=TRACE, span_id=SPAN
+            ),
             log_record("cart loaded", severity=9),
             log_record("debugging", severity=0, text="DEBUG"),
         ],

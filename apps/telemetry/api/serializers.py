@@ -60,7 +60,11 @@ class SeriesQuery(serializers.Serializer):
         step = data.get("step") or max(MIN_STEP, int(-(-seconds // DEFAULT_POINTS)))
         if seconds / step > MAX_POINTS:
             raise serializers.ValidationError(
-                {"step": [f"At most {MAX_POINTS} points: use a step of {int(-(-seconds // MAX_POINTS))} s or more."]}
+                {
+                    "step": [
+                        f"At most {MAX_POINTS} points: use a step of {int(-(-seconds // MAX_POINTS))} s or more."
+                    ]
+                }
             )
         return {**data, "since": since, "until": until, "step": step}
 
