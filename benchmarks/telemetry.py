@@ -274,7 +274,7 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             except requests.RequestException:
                 time.sleep(0.25)
         print(
-            f"{'body':24} {'bytes':>9} {'lines/s':>9} {'req p50':>8} {'req p95':>8} "
+            f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
             f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
         )
         results = {}
@@ -282,27 +282,40 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             headers = {**headers, "X-API-Key": key}
             drive(base + path, body, headers, lines, 2, args.concurrency)  # warm up
             worker_pids = [proc.pid, *children(proc.pid)]
-            pg_pids = pids_named("postgres")
-            cpu0 = (sum(map(proc_cpu, worker_pids)), sum(map(proc_cpu, pg_pids)), _busy())
+            # PostgreSQL backends come and go: count only those alive at both ends.
+            pg0 = {pid: proc_cpu(pid) for pid in pids_named("postgres")}
+            cpu0 = (sum(map(proc_cpu, worker_pids)), _busy())
             t0 = time.monotonic()
             rate, latencies, statuses = drive(
                 base + path, body, headers, lines, args.seconds, args.concurrency
             )
             wall = time.monotonic() - t0
-            cpu1 = (sum(map(proc_cpu, worker_pids)), sum(map(proc_cpu, pg_pids)), _busy())
-            worker_cpu = (cpu1[0] - cpu0[0]) / wall
-            pg_cpu = (cpu1[1] - cpu0[1]) / wall
-            others = (cpu1[2] - cpu0[2]) / wall - worker_cpu - pg_cpu
-            results[name] = rate
+            cpu1 = (sum(map(proc_cpu, worker_pids)), _busy())
+            pg_used = sum(
+                max(0.0, proc_cpu(pid) - before)
+                for pid, before in pg0.items()
+                if Path(f"/proc/{pid}").exists()
+            )
+            worker_s = cpu1[0] - cpu0[0]
+            worker_cpu, pg_cpu = worker_s / wall, pg_used / wall
+            others = (cpu1[1] - cpu0[1]) / wall - worker_cpu - pg_cpu
+            stored = rate * wall
+            # Lines per CPU-second of the worker: what one web process would take with a
+            # whole core to itself (the figure the machine's load moves least).
+            per_cpu = stored / worker_s if worker_s else float("nan")
+            results[name] = (rate, per_cpu)
             print(
-                f"{name:24} {len(body):>9} {rate:>9,.0f} {statistics.median(latencies) * 1000:>6.0f}ms "
+                f"{name:24} {len(body):>9} {rate:>9,.0f} {per_cpu:>12,.0f} "
+                f"{statistics.median(latencies) * 1000:>6.0f}ms "
                 f"{pct(latencies, 0.95) * 1000:>6.0f}ms {worker_cpu:>9.0%} {pg_cpu:>9.0%} "
                 f"{others:>7.1f}  {statuses}"
             )
-        base_rate = results["OTLP protobuf"]
+        base_rate, base_cpu = results["OTLP protobuf"]
         print(
-            "ratios to OTLP protobuf: "
-            + ", ".join(f"{k} {v / base_rate:.2f}x" for k, v in results.items())
+            "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
+            + ", ".join(
+                f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
+            )
         )
     finally:
         proc.terminate()
