@@ -66,11 +66,38 @@ class Point:
     p95: float
 
 
-def _bucket_sql() -> str:
-    # The sample's time as whole seconds since the epoch, per database.
-    if connection.vendor == "postgresql":
-        return "CAST(floor(extract(epoch FROM ts)) AS bigint)"
-    return "CAST(strftime('%%s', ts) AS INTEGER)"
+# Per step: count, average, minimum, maximum and the nearest-rank 95th percentile (the value at
+# rank ceil(0.95 n) of the step's values). PostgreSQL's percentile_disc is exactly that (its
+# float product 0.95 * n never rounds above the integer when 95 n / 100 is whole, and is far
+# from one otherwise) and sorts each step once; SQLite has no ordered-set aggregate, so ranks
+# come from window functions there. Only the table name is formatted into these.
+_SERIES_SQL = {
+    "postgresql": """
+        SELECT bucket, COUNT(*), AVG(value), MIN(value), MAX(value),
+               percentile_disc(0.95) WITHIN GROUP (ORDER BY value)
+        FROM (
+            SELECT CAST(floor(extract(epoch FROM ts)) AS bigint) / %s AS bucket, value
+            FROM {table}
+            WHERE organization_id = %s AND source = %s AND name = %s AND ts >= %s AND ts < %s
+        ) AS samples
+        GROUP BY bucket ORDER BY bucket
+    """,
+    "sqlite": """
+        WITH samples AS (
+            SELECT CAST(strftime('%%s', ts) AS INTEGER) / %s AS bucket, value
+            FROM {table}
+            WHERE organization_id = %s AND source = %s AND name = %s AND ts >= %s AND ts < %s
+        ), ranked AS (
+            SELECT bucket, value,
+                   ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY value) AS rn,
+                   COUNT(*) OVER (PARTITION BY bucket) AS n
+            FROM samples
+        )
+        SELECT bucket, COUNT(*), AVG(value), MIN(value), MAX(value),
+               MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN value END)
+        FROM ranked GROUP BY bucket ORDER BY bucket
+    """,
+}
 
 
 def metric_series(
@@ -83,28 +110,12 @@ def metric_series(
     step: int,
 ) -> list[Point]:
     """One series downsampled into `step`-second buckets aligned to the epoch, in SQL: per
-    bucket the count, average, minimum, maximum and 95th percentile (nearest rank: the value
-    at rank ceil(0.95 n) in the bucket, identical on both databases). Empty buckets are left
-    out. One query, reading the (organization, source, name, ts) index."""
-    table = MetricSample._meta.db_table
-    seconds = _bucket_sql()
-    # Only the table name and the per-database epoch expression are formatted in.
-    sql = f"""
-        WITH ranked AS (
-            SELECT {seconds} / %s AS bucket, value,
-                   ROW_NUMBER() OVER (PARTITION BY {seconds} / %s ORDER BY value) AS rn,
-                   COUNT(*) OVER (PARTITION BY {seconds} / %s) AS n
-            FROM {table}
-            WHERE organization_id = %s AND source = %s AND name = %s AND ts >= %s AND ts < %s
-        )
-        SELECT bucket, COUNT(*), AVG(value), MIN(value), MAX(value),
-               MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN value END)
-        FROM ranked GROUP BY bucket ORDER BY bucket
-    """  # noqa: S608
+    bucket the count, average, minimum, maximum and 95th percentile (nearest rank, identical
+    on both databases). Empty buckets are left out. One query, reading the (organization,
+    source, name, ts) index."""
+    sql = _SERIES_SQL[connection.vendor].format(table=MetricSample._meta.db_table)
     field = MetricSample._meta.get_field("ts")
     params = [
-        step,
-        step,
         step,
         MetricSample._meta.get_field("organization").get_db_prep_value(org.pk, connection),
         source,
