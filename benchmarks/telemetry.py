@@ -207,6 +207,9 @@ def drive(url: str, body: bytes, headers: dict, lines: int, seconds: float, conc
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
+                if response.status_code not in (200, 202) and not statuses.get(-1):
+                    statuses[-1] = 1  # print the first refusal once, to say why
+                    print(f"  {response.status_code}: {response.content[:200]!r}")
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
     started = time.monotonic()
@@ -228,8 +231,8 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
     proto = request.SerializeToString()
     document = json_format.MessageToDict(request)
     for record in document["resourceLogs"][0]["scopeLogs"][0]["logRecords"]:
-        for key in ("traceId", "spanId"):  # OTLP/JSON writes ids as hex, not base64
-            record[key] = base64.b64decode(record[key]).hex()
+        for field in ("traceId", "spanId"):  # OTLP/JSON writes ids as hex, not base64
+            record[field] = base64.b64decode(record[field]).hex()
     as_json = json.dumps(document).encode()
     ours = json.dumps(
         {
@@ -533,7 +536,8 @@ def main() -> None:
 
     setup_test_environment()
     settings.ALLOWED_HOSTS = ["*"]
-    connection.creation.create_test_db(keepdb=True, verbosity=0)
+    # serialize=False: the kept database holds millions of rows that nothing here restores.
+    connection.creation.create_test_db(keepdb=True, verbosity=0, serialize=False)
     database_name = connection.settings_dict["NAME"]
 
     from apps.plans import services as plans
