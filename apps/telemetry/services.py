@@ -53,24 +53,16 @@ def parse_lines(payload: Any, *, now: datetime) -> list[tuple]:
             raise FieldErrors({f"{where}.{sorted(unknown)[0]}": ["Unknown field."]})
         source = item.get("source")
         if not isinstance(source, str) or not source_ok(source):
-            raise FieldErrors(
-                {f"{where}.source": ["Required; [A-Za-z0-9_.:-]{1,64}."]}
-            )
+            raise FieldErrors({f"{where}.source": ["Required; [A-Za-z0-9_.:-]{1,64}."]})
         level = item.get("level", Level.INFO)
         if level not in Level.values:
-            raise FieldErrors(
-                {f"{where}.level": [f"One of {', '.join(Level.values)}."]}
-            )
+            raise FieldErrors({f"{where}.level": [f"One of {', '.join(Level.values)}."]})
         message = item.get("message")
         if not isinstance(message, str) or not message.strip():
             raise FieldErrors({f"{where}.message": ["Required text."]})
         if len(message) > MAX_MESSAGE_CHARS:
-            raise FieldErrors(
-                {f"{where}.message": [f"At most {MAX_MESSAGE_CHARS} characters."]}
-            )
+            raise FieldErrors({f"{where}.message": [f"At most {MAX_MESSAGE_CHARS} characters."]})
         attrs = item.get("attributes", {})
-        if attrs is None:
-            attrs = {}
         if not isinstance(attrs, dict):
             raise FieldErrors({f"{where}.attributes": ["An object."]})
         if len(_json_size(attrs)) > MAX_ATTRIBUTES_BYTES:
@@ -78,12 +70,10 @@ def parse_lines(payload: Any, *, now: datetime) -> list[tuple]:
                 {f"{where}.attributes": [f"At most {MAX_ATTRIBUTES_BYTES} bytes as JSON."]}
             )
         ts = now
-        if item.get("ts") is not None:
+        if "ts" in item:
             ts = parse_datetime(item["ts"]) if isinstance(item["ts"], str) else None
             if ts is None or ts.tzinfo is None:
-                raise FieldErrors(
-                    {f"{where}.ts": ["An ISO 8601 time with a zone."]}
-                )
+                raise FieldErrors({f"{where}.ts": ["An ISO 8601 time with a zone."]})
             if ts > now + otlp.MAX_FUTURE:
                 raise FieldErrors({f"{where}.ts": ["More than 5 minutes ahead."]})
         rows.append((ts, source, level, message, attrs, "", ""))

@@ -88,6 +88,17 @@ def test_json_encoding_with_hex_ids_is_answered_in_json(key_client, org):
     assert (line.message, line.level, line.trace_id) == ("hello json", "warn", TRACE.hex())
 
 
+def test_an_empty_request_is_a_success(key_client, org):
+    # OTLP/HTTP: "If the server receives an empty request ... respond with success"
+    empty_proto = _post(key_client(org), "/v1/metrics", b"")
+    assert empty_proto.status_code == 200
+    empty_json = _post(key_client(org), "/v1/logs", b"{}", content_type="application/json")
+    assert empty_json.status_code == 200
+    nothing = key_client(org).generic("POST", "/v1/logs", b"", content_type="")
+    assert nothing.status_code == 400  # no body, no encoding: not an export at all
+    assert not LogLine.objects.exists()
+
+
 def test_a_missing_service_name_is_unknown_service(key_client, org):
     _post(key_client(org), "/v1/logs", logs_request(None, [log_record("x")]).SerializeToString())
     assert LogLine.objects.get().source == "unknown_service"

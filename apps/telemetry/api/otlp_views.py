@@ -25,7 +25,7 @@ from rest_framework.views import set_rollback
 from apps.core.errors import UpgradeRequired, exception_handler
 from apps.plans.selectors import current_period
 from apps.telemetry import otlp, services
-from apps.tenants.gate.api import TenantAPIView
+from apps.tenants.gate.api import ORG_HEADER, TenantAPIView
 
 _STATUS_SCHEMA = {
     "type": "object",
@@ -41,6 +41,7 @@ def _schema(signal: str, summary: str) -> Any:
     return extend_schema(
         tags=["opentelemetry"],
         summary=summary,
+        parameters=[ORG_HEADER],
         request={
             "application/x-protobuf": OpenApiTypes.BINARY,
             "application/json": {"type": "object", "description": f"OTLP/JSON {export}"},
@@ -87,11 +88,17 @@ class _OtlpView(TenantAPIView):
         super().initial(request, *args, **kwargs)
 
     def body(self, request: Request) -> bytes:
+        raw = request._request.body
+        if not raw and not request.content_type:
+            # Not an exporter's request (they always name the encoding): bad data, not a 415.
+            # An empty body with a Content-Type is an empty export: a success (OTLP/HTTP).
+            raise otlp.OtlpError(
+                400, "Send an export request as application/x-protobuf or application/json."
+            )
         if otlp.encoding_of(request.content_type or "") is None:
             raise otlp.OtlpError(
                 415, "Content-Type must be application/x-protobuf or application/json."
             )
-        raw = request._request.body
         return otlp.decompress(raw, request.headers.get("Content-Encoding", ""))
 
     def answer(self, message: Any) -> HttpResponse:

@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django_filters.utils import translate_validation
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -106,7 +105,14 @@ class LogTailView(TenantAPIView):
         ],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "event": {"type": "string", "enum": ["log", "end"]},
+                        "data": {"type": "string"},
+                    },
+                },
                 description="Server-sent events: `log` (one line as JSON, its id as the event "
                 "id), then `end` when the time is up.",
             ),
