@@ -42,6 +42,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.monitors.tasks.prune_old_results",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Daily at 03:45 UTC, delete log lines past each plan's log retention.
+    "prune-old-logs": {
+        "task": "apps.telemetry.tasks.prune_old_logs",
+        "schedule": crontab(hour=3, minute=45),
+    },
     # Every minute, ping HEALTHORCH_SELF_HEARTBEAT_URL (if set) so an outside service notices
     # when beat or the workers stop.
     "self-heartbeat": {

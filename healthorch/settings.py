@@ -75,6 +75,7 @@ LOCAL_APPS = [
     "apps.plans",
     "apps.tenants",
     "apps.monitors",
+    "apps.telemetry",
     "apps.incidents",
     "apps.alerts",
     "apps.healing",
@@ -343,6 +344,13 @@ CELERY_TIMEZONE = TIME_ZONE
 API_MAX_BODY_BYTES = config.integer("API_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 API_MAX_JSON_DEPTH = config.integer("API_MAX_JSON_DEPTH", 64, minimum=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES  # Django's own read of a body stops there too
+
+# --- Telemetry ------------------------------------------------------------------------------
+# A live log tail (GET /api/v1/logs/tail, server-sent events) stays open at most this long, then
+# ends and the client reconnects: under gunicorn's sync workers each open tail holds a worker.
+TELEMETRY_TAIL_SECONDS = config.integer("TELEMETRY_TAIL_SECONDS", 25, minimum=1)
+# How often an open tail asks the database for new lines (seconds).
+TELEMETRY_TAIL_POLL_SECONDS = config.integer("TELEMETRY_TAIL_POLL_SECONDS", 1, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

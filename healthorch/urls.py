@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.plans.api.urls")),
     path("", include("apps.monitors.api.urls")),
+    path("", include("apps.telemetry.api.urls")),
     path("", include("apps.billing.api.urls")),
     path("", include("apps.incidents.api.urls")),
     path("", include("apps.alerts.api.urls")),
@@ -33,6 +34,8 @@ urlpatterns = [
     path("ping/<uuid:token>", monitor_views.ping, name="ping"),
     path("ping/<uuid:token>/<str:action>", monitor_views.ping, name="ping-action"),
     path("api/v1/", include(api_v1)),
+    # OpenTelemetry exporters post to <endpoint>/v1/logs and /v1/metrics (OTLP/HTTP)
+    path("v1/", include("apps.telemetry.api.otlp_urls")),
     path("status/", include(status_urls)),
     path("badge/", include(badge_urls)),
     path("billing/", include("apps.billing.urls")),

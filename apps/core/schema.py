@@ -77,6 +77,7 @@ _DESCRIPTIONS = {
     403: "The API key's scope or the user's role does not allow this.",
     404: "Not found in the caller's organization.",
     409: "Conflicts with the current state (e.g. removing the last owner).",
+    413: "The request body is too large.",
     429: "Too many requests; retry after `Retry-After` seconds.",
     503: "A dependency is unavailable.",
 }

@@ -18,8 +18,8 @@ from apps.monitors.checkers.base import Outcome
 from apps.monitors.configs import METRIC_NAME, METRIC_SOURCE
 from apps.monitors.models import MetricSample, Monitor, MonitorKind
 from apps.monitors.state import fold_outcomes
-from apps.plans.models import Feature, UsageMetric
-from apps.plans.services import require_feature, usage_add
+from apps.plans.models import Feature, Limit
+from apps.plans.services import require_feature, reserve
 from apps.tenants.models import Organization
 
 MAX_SAMPLES = 1000
@@ -93,6 +93,17 @@ def samples_ingest(*, org: Organization, payload: Any) -> int:
     require_feature(org=org, feature=Feature.METRICS_INGESTION)
     now = timezone.now()
     rows = parse_samples(payload, now=now)
+    return samples_store(org=org, rows=rows, now=now)
+
+
+def samples_store(
+    *, org: Organization, rows: list[tuple[str, str, float, datetime]], now: datetime
+) -> int:
+    """Store validated (source, name, value, ts) rows, all or nothing, within the plan's
+    monthly sample limit (UpgradeRequired past it, nothing stored), and evaluate the metric
+    monitors of the series they touch. Callers check the feature and validate the rows."""
+    if not rows:
+        return 0
     with transaction.atomic():
         MetricSample.objects.bulk_create(
             [
@@ -101,7 +112,9 @@ def samples_ingest(*, org: Organization, payload: Any) -> int:
             ],
             batch_size=1000,
         )
-        usage_add(org=org, metric=UsageMetric.METRIC_SAMPLES, amount=len(rows))
+        # Taken last, so the counter row (one per organization and month) stays locked only
+        # for the end of the transaction, not while the rows are written.
+        reserve(org=org, limit=Limit.METRIC_SAMPLES_PER_MONTH, amount=len(rows))
         evaluate_metric_monitors(org=org, series={(s, n) for s, n, _, _ in rows}, now=now)
     return len(rows)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from apps.monitors.configs import METRIC_NAME as METRIC_NAME  # re-exported: the shapes of
+from apps.monitors.configs import METRIC_SOURCE as METRIC_SOURCE  # a sample's names
 from apps.monitors.models import CheckResult, Monitor
 
 # Re-exported: reads other apps make, kept beside the code that writes what they read.

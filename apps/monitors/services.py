@@ -15,6 +15,7 @@ from apps.audit import services as audit
 from apps.core import crypto
 from apps.core.errors import FieldErrors, ServiceError
 from apps.monitors import engine
+from apps.monitors.ingest import samples_store as samples_store  # re-exported (telemetry)
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
 from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
 from apps.monitors.secrets import secret_of as secret_of  # re-exported: one services API

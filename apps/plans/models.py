@@ -36,6 +36,9 @@ class Limit(models.TextChoices):
     RETENTION_DAYS = "retention_days", "Result retention (days)"
     NOTIFICATIONS_PER_MONTH = "notifications_per_month", "Notifications per month"
     API_REQUESTS_PER_MINUTE = "api_requests_per_minute", "API requests per minute per key"
+    METRIC_SAMPLES_PER_MONTH = "metric_samples_per_month", "Metric samples ingested per month"
+    LOG_LINES_PER_MONTH = "log_lines_per_month", "Log lines ingested per month"
+    LOG_RETENTION_DAYS = "log_retention_days", "Log retention (days)"
 
 
 class Plan(TimeStampedModel):
@@ -56,6 +59,9 @@ class Plan(TimeStampedModel):
     retention_days = models.PositiveIntegerField(null=True, blank=True)
     notifications_per_month = models.PositiveIntegerField(null=True, blank=True)
     api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    metric_samples_per_month = models.PositiveBigIntegerField(null=True, blank=True)
+    log_lines_per_month = models.PositiveBigIntegerField(null=True, blank=True)
+    log_retention_days = models.PositiveIntegerField(null=True, blank=True)
 
     sla_availability_pct = models.DecimalField(max_digits=6, decimal_places=3, default=99)
     sla_response_ms = models.PositiveIntegerField(default=1000)
@@ -104,6 +110,7 @@ class UsageMetric(models.TextChoices):
     CHECKS_EXECUTED = "checks_executed", "Checks executed"
     METRIC_SAMPLES = "metric_samples", "Metric samples ingested"
     NOTIFICATIONS_SENT = "notifications_sent", "Notifications sent"
+    LOG_LINES = "log_lines", "Log lines ingested"
     API_REQUESTS = "api_requests", "API requests"
 
 

@@ -168,7 +168,8 @@ def plan_list() -> QuerySet[Plan]:
 # Shown per period next to the plan limit that caps it (None: metered, not capped).
 _METRIC_LIMITS = {
     UsageMetric.CHECKS_EXECUTED: None,
-    UsageMetric.METRIC_SAMPLES: None,
+    UsageMetric.METRIC_SAMPLES: Limit.METRIC_SAMPLES_PER_MONTH,
+    UsageMetric.LOG_LINES: Limit.LOG_LINES_PER_MONTH,
     UsageMetric.NOTIFICATIONS_SENT: Limit.NOTIFICATIONS_PER_MONTH,
     UsageMetric.API_REQUESTS: None,
 }

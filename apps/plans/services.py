@@ -34,7 +34,11 @@ logger = logging.getLogger(__name__)
 
 # Limits whose use is a count of rows (checked under a lock), and the period limits metered
 # by a usage counter (checked by a conditional atomic increment).
-_PERIOD_LIMITS = {Limit.NOTIFICATIONS_PER_MONTH: UsageMetric.NOTIFICATIONS_SENT}
+_PERIOD_LIMITS = {
+    Limit.NOTIFICATIONS_PER_MONTH: UsageMetric.NOTIFICATIONS_SENT,
+    Limit.METRIC_SAMPLES_PER_MONTH: UsageMetric.METRIC_SAMPLES,
+    Limit.LOG_LINES_PER_MONTH: UsageMetric.LOG_LINES,
+}
 
 
 def require_feature(*, org: Organization, feature: str) -> None:

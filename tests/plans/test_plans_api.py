@@ -16,6 +16,9 @@ def test_the_price_list_is_public_and_matches_the_pricing_table(anon):
         "retention_days": 7,
         "notifications_per_month": 500,
         "api_requests_per_minute": 60,
+        "metric_samples_per_month": 100_000,
+        "log_lines_per_month": 100_000,
+        "log_retention_days": 3,
     }
     assert limits["pro"]["monitors"] == 100
     assert limits["business"]["min_interval_seconds"] == 30

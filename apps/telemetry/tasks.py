@@ -1,0 +1,14 @@
+"""Telemetry's periodic work (declared in healthorch/schedules.py)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.telemetry import services
+
+
+# Acknowledged on receipt: longer than the broker's visibility timeout; tomorrow's run deletes
+# what a killed run left.
+@shared_task(acks_late=False, ignore_result=True, time_limit=3600, soft_time_limit=3500)
+def prune_old_logs() -> int:
+    return services.logs_prune()

@@ -1,0 +1,563 @@
+#!/usr/bin/env python
+"""Telemetry figures, in one run, on PostgreSQL:
+
+1. Log ingestion over OTLP/HTTP protobuf into PostgreSQL through ONE gunicorn sync worker (one
+   web process): batches of `--batch` records (a message of ~90 characters, three attributes,
+   a trace id), posted by `--concurrency` client threads for `--seconds`, gzip off and on; then
+   the same lines as OTLP/JSON and as our JSON (`POST /api/v1/logs`, batches of 1,000) for the
+   ratio. Prints lines/s, request latency (median, p95) and the CPU the worker, PostgreSQL
+   and the load generator used. Target: >= 20,000 lines/s per web process (protobuf).
+   Then the cost of one 1,000-line batch in this process, split: decode, shape, write.
+2. A series query over 30 days of 1-minute samples (43,200 rows in the series, among
+   `--series` such series of the organization, written with COPY once and kept): the selector
+   and the whole API request (Django test client), median and p95 of 20 runs, per step.
+   Target: < 200 ms.
+3. Log search: `--lines` log lines of one organization (kept between runs; grown with COPY
+   when asked for more, each batch adding a tenth as many to another organization), first page (100) of `GET /api/v1/logs?q=` for
+   a rare word, a common word, two words, a word with a source, with a level, and with no
+   word, median and p95 of 15 runs each, through the test client. Target: < 500 ms at 10
+   million lines; the size measured is printed (say so when it is less).
+
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
+    CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
+    .venv/bin/python benchmarks/telemetry.py [--seconds 15] [--concurrency 3] [--batch 1000]
+        [--series 20] [--lines 1000000] [--skip ingest,series,search]
+
+Runs in the kept test database `test_<name>`. The machine's load (/proc/loadavg) is printed
+before and after each part.
+"""
+
+# SQL here is built from model table names and constants; values always go as parameters.
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthorch.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2  # noqa: E402
+from opentelemetry.proto.common.v1 import common_pb2  # noqa: E402
+from opentelemetry.proto.logs.v1 import logs_pb2  # noqa: E402
+from opentelemetry.proto.resource.v1 import resource_pb2  # noqa: E402
+
+from benchmarks.cpu import children, pids_named, proc_cpu  # noqa: E402
+
+ORG_SLUG, OTHER_SLUG = "bench-telemetry", "bench-telemetry-other"
+WORDS = [
+    "request",
+    "served",
+    "user",
+    "order",
+    "payment",
+    "cache",
+    "session",
+    "queue",
+    "worker",
+    "job",
+    "retry",
+    "upstream",
+    "connection",
+    "database",
+    "query",
+    "timeout",
+    "refused",
+    "latency",
+    "slow",
+    "degraded",
+    "started",
+    "stopped",
+    "invoice",
+    "checkout",
+    "cart",
+    "inventory",
+    "shipment",
+    "token",
+    "login",
+    "logout",
+    "webhook",
+    "signature",
+]
+RARE = "zebracorn"
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+
+def message(rng: random.Random, i: int) -> str:
+    words = " ".join(rng.choice(WORDS) for _ in range(8))
+    return f"{words} id={i} took {rng.randint(1, 900)} ms"
+
+
+# --- 1. ingestion ----------------------------------------------------------------------------
+
+
+def export_request(n: int, seed: int) -> logs_service_pb2.ExportLogsServiceRequest:
+    rng = random.Random(seed)
+    now = time.time_ns()
+    records = [
+        logs_pb2.LogRecord(
+            time_unix_nano=now - i * 1000,
+            severity_number=rng.choice((9, 9, 9, 13, 17)),
+            body=common_pb2.AnyValue(string_value=message(rng, i)),
+            attributes=[
+                common_pb2.KeyValue(
+                    key="http.route", value=common_pb2.AnyValue(string_value="/api/orders")
+                ),
+                common_pb2.KeyValue(
+                    key="http.status_code", value=common_pb2.AnyValue(int_value=200)
+                ),
+                common_pb2.KeyValue(key="user.id", value=common_pb2.AnyValue(int_value=i)),
+            ],
+            trace_id=rng.randbytes(16),
+            span_id=rng.randbytes(8),
+        )
+        for i in range(n)
+    ]
+    return logs_service_pb2.ExportLogsServiceRequest(
+        resource_logs=[
+            logs_pb2.ResourceLogs(
+                resource=resource_pb2.Resource(
+                    attributes=[
+                        common_pb2.KeyValue(
+                            key="service.name", value=common_pb2.AnyValue(string_value="checkout")
+                        )
+                    ]
+                ),
+                scope_logs=[logs_pb2.ScopeLogs(log_records=records)],
+            )
+        ]
+    )
+
+
+def start_gunicorn(port: int, database_name: str) -> subprocess.Popen:
+    db = settings.DATABASES["default"]
+    url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CONN_MAX_AGE": "60",
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
+    }
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "healthorch.wsgi:application",
+            "--workers=1",
+            "--threads=1",
+            f"--bind=127.0.0.1:{port}",
+            "--no-control-socket",
+            "--timeout=120",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def drive(url: str, body: bytes, headers: dict, lines: int, seconds: float, concurrency: int):
+    """Post `body` from `concurrency` threads for `seconds`; (lines/s, latencies, statuses)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        session = requests.Session()
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            response = session.post(url, data=body, headers=headers, timeout=120)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if response.status_code not in (200, 202) and not statuses.get(-1):
+                    statuses[-1] = 1  # print the first refusal once, to say why
+                    print(f"  {response.status_code}: {response.content[:200]!r}")
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    ok = sum(n for code, n in statuses.items() if code in (200, 202))
+    return ok * lines / wall, latencies, statuses
+
+
+def bench_ingest(org, key: str, args, database_name: str) -> None:
+    from benchmarks.pings import free_port
+
+    print(f"\n== 1. log ingestion, one gunicorn sync worker  (load {load()})")
+    request = export_request(args.batch, seed=1)
+    proto = request.SerializeToString()
+    document = json_format.MessageToDict(request)
+    for record in document["resourceLogs"][0]["scopeLogs"][0]["logRecords"]:
+        for field in ("traceId", "spanId"):  # OTLP/JSON writes ids as hex, not base64
+            record[field] = base64.b64decode(record[field]).hex()
+    as_json = json.dumps(document).encode()
+    ours = json.dumps(
+        {
+            "logs": [
+                {
+                    "source": "checkout",
+                    "level": "info",
+                    "message": r.body.string_value,
+                    "attributes": {"http.route": "/api/orders", "user.id": i},
+                }
+                for i, r in enumerate(request.resource_logs[0].scope_logs[0].log_records[:1000])
+            ]
+        }
+    ).encode()
+    cases = [
+        (
+            "OTLP protobuf",
+            "/v1/logs",
+            proto,
+            {"Content-Type": "application/x-protobuf"},
+            args.batch,
+        ),
+        (
+            "OTLP protobuf, gzip",
+            "/v1/logs",
+            gzip.compress(proto),
+            {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+            args.batch,
+        ),
+        ("OTLP JSON", "/v1/logs", as_json, {"Content-Type": "application/json"}, args.batch),
+        (
+            "our JSON /api/v1/logs",
+            "/api/v1/logs",
+            ours,
+            {"Content-Type": "application/json"},
+            min(args.batch, 1000),
+        ),
+    ]
+    port = free_port()
+    proc = start_gunicorn(port, database_name)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if requests.get(f"{base}/live", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.25)
+        print(
+            f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
+            f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
+        )
+        results = {}
+        for name, path, body, headers, lines in cases:
+            headers = {**headers, "X-API-Key": key}
+            drive(base + path, body, headers, lines, 2, args.concurrency)  # warm up
+            worker_pids = [proc.pid, *children(proc.pid)]
+            # PostgreSQL backends come and go: count only those alive at both ends.
+            pg0 = {pid: proc_cpu(pid) for pid in pids_named("postgres")}
+            cpu0 = (sum(map(proc_cpu, worker_pids)), _busy())
+            t0 = time.monotonic()
+            rate, latencies, statuses = drive(
+                base + path, body, headers, lines, args.seconds, args.concurrency
+            )
+            wall = time.monotonic() - t0
+            cpu1 = (sum(map(proc_cpu, worker_pids)), _busy())
+            pg_used = sum(
+                max(0.0, proc_cpu(pid) - before)
+                for pid, before in pg0.items()
+                if Path(f"/proc/{pid}").exists()
+            )
+            worker_s = cpu1[0] - cpu0[0]
+            worker_cpu, pg_cpu = worker_s / wall, pg_used / wall
+            others = (cpu1[1] - cpu0[1]) / wall - worker_cpu - pg_cpu
+            stored = rate * wall
+            # Lines per CPU-second of the worker: what one web process would take with a
+            # whole core to itself (the figure the machine's load moves least).
+            per_cpu = stored / worker_s if worker_s else float("nan")
+            results[name] = (rate, per_cpu)
+            print(
+                f"{name:24} {len(body):>9} {rate:>9,.0f} {per_cpu:>12,.0f} "
+                f"{statistics.median(latencies) * 1000:>6.0f}ms "
+                f"{pct(latencies, 0.95) * 1000:>6.0f}ms {worker_cpu:>9.0%} {pg_cpu:>9.0%} "
+                f"{others:>7.1f}  {statuses}"
+            )
+        base_rate, base_cpu = results["OTLP protobuf"]
+        print(
+            "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
+            + ", ".join(
+                f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
+            )
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"(load {load()})")
+    breakdown(org, proto)
+
+
+def _busy() -> float:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def breakdown(org, proto: bytes) -> None:
+    from django.db import transaction
+
+    from apps.telemetry import otlp
+    from apps.telemetry.storage import logs_write
+
+    decode, shape, write = [], [], []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        message = otlp.parse_logs(proto, otlp.PROTOBUF)
+        t1 = time.perf_counter()
+        rows = otlp.log_rows(message, now=datetime.now(UTC)).rows
+        t2 = time.perf_counter()
+        with transaction.atomic():
+            logs_write(org_id=org.pk, rows=rows)
+        t3 = time.perf_counter()
+        decode.append(t1 - t0)
+        shape.append(t2 - t1)
+        write.append(t3 - t2)
+    n = len(rows)
+    print(
+        f"one batch of {n} in process (median of 15): decode {statistics.median(decode) * 1000:.1f} ms,"
+        f" shape {statistics.median(shape) * 1000:.1f} ms, COPY + tsvector + indexes"
+        f" {statistics.median(write) * 1000:.1f} ms"
+        f" -> {n / (statistics.median(decode) + statistics.median(shape) + statistics.median(write)):,.0f} lines/s"
+    )
+
+
+# --- 2. series -------------------------------------------------------------------------------
+
+
+def bench_series(org, key: str, args) -> None:
+    from apps.monitors.models import MetricSample
+    from apps.telemetry import selectors
+
+    print(f"\n== 2. series query, 30 days of 1-minute samples  (load {load()})")
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    start = end - timedelta(days=30)
+    per_series = 30 * 24 * 60
+    have = MetricSample.objects.filter(organization=org, source__startswith="host-").count()
+    want = per_series * args.series
+    if have < want:
+        MetricSample.objects.filter(organization=org, source__startswith="host-").delete()
+        t0 = time.monotonic()
+        rng = random.Random(2)
+        table = MetricSample._meta.db_table
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                f"COPY {table} (organization_id, source, name, value, ts) FROM STDIN"
+            ) as copy:
+                for s in range(args.series):
+                    for m in range(per_series):
+                        copy.write_row(
+                            (
+                                org.pk,
+                                f"host-{s}",
+                                "cpu",
+                                rng.gauss(50, 15),
+                                start + timedelta(minutes=m),
+                            )
+                        )
+            cursor.execute(f"ANALYZE {table}")
+        print(f"wrote {want:,} samples with COPY in {time.monotonic() - t0:.1f} s")
+    print(f"{MetricSample.objects.filter(organization=org).count():,} samples in the organization")
+    client = Client()
+    print(f"{'step':>6} {'points':>7} {'selector p50':>13} {'p95':>7} {'API p50':>9} {'p95':>7}")
+    for step in (86400, 3600, 1800, 1440):
+        sel, api = [], []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            points = selectors.metric_series(
+                org=org, source="host-3", name="cpu", since=start, until=end, step=step
+            )
+            sel.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            response = client.get(
+                "/api/v1/metrics/series",
+                {
+                    "source": "host-3",
+                    "name": "cpu",
+                    "since": start.isoformat(),
+                    "until": end.isoformat(),
+                    "step": step,
+                },
+                HTTP_X_API_KEY=key,
+            )
+            api.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.content
+        print(
+            f"{step:>6} {len(points):>7} {statistics.median(sel) * 1000:>11.1f}ms "
+            f"{pct(sel, 0.95) * 1000:>5.1f}ms {statistics.median(api) * 1000:>7.1f}ms "
+            f"{pct(api, 0.95) * 1000:>5.1f}ms"
+        )
+    print(f"(load {load()})")
+
+
+# --- 3. search -------------------------------------------------------------------------------
+
+
+def grow_logs(org, other, lines: int) -> None:
+    from django.db import transaction
+
+    from apps.telemetry.models import LogLine
+    from apps.telemetry.storage import logs_write
+
+    have = LogLine.objects.filter(organization=org).count()
+    if have >= lines:
+        return
+    rng = random.Random(have)
+    t0 = time.monotonic()
+    now = datetime.now(UTC)
+    batch = 20_000
+    levels = ["info"] * 7 + ["debug", "warn", "error"]
+    sources = [f"svc-{i}" for i in range(20)]
+    done = have
+    while done < lines:
+        n = min(batch, lines - done)
+        rows = []
+        for i in range(n):
+            k = done + i
+            text = message(rng, k)
+            if k % 100_000 == 7:
+                text += f" {RARE}"
+            rows.append(
+                (
+                    now - timedelta(seconds=(lines - k) * 0.05),
+                    rng.choice(sources),
+                    rng.choice(levels),
+                    text,
+                    {"k": k},
+                    "",
+                    "",
+                )
+            )
+        with transaction.atomic():
+            logs_write(org_id=org.pk, rows=rows)
+            logs_write(org_id=other.pk, rows=rows[: n // 10])
+        done += n
+        if done % 200_000 == 0:
+            print(f"  {done:,} lines ({done / (time.monotonic() - t0):,.0f}/s)", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE telemetry_logline")
+    print(f"grew the log table to {lines:,} lines in {time.monotonic() - t0:.0f} s")
+
+
+def bench_search(org, other, key: str, args) -> None:
+    from apps.telemetry.models import LogLine
+
+    print(f"\n== 3. log search  (load {load()})")
+    grow_logs(org, other, args.lines)
+    total = LogLine.objects.count()
+    mine = LogLine.objects.filter(organization=org).count()
+    print(f"{mine:,} lines in the organization, {total:,} in the table")
+    client = Client()
+    cases = {
+        f"rare word ({RARE})": {"q": RARE},
+        "common word (timeout)": {"q": "timeout"},
+        "two words": {"q": "payment timeout"},
+        "word + source": {"q": "refused", "source": "svc-3"},
+        "word + level": {"q": "degraded", "level": "error"},
+        "no word (latest page)": {},
+        "word, last hour": {
+            "q": "webhook",
+            "since": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        },
+    }
+    print(f"{'query':28} {'rows':>5} {'p50':>8} {'p95':>8}")
+    for name, params in cases.items():
+        times = []
+        for _ in range(15):
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/logs", {**params, "page_size": 100}, HTTP_X_API_KEY=key)
+            times.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.content
+        rows = len(response.json()["results"])
+        print(
+            f"{name:28} {rows:>5} {statistics.median(times) * 1000:>6.1f}ms "
+            f"{pct(times, 0.95) * 1000:>6.1f}ms"
+        )
+    print(f"(load {load()})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--series", type=int, default=20)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--skip", default="")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if connection.vendor != "postgresql":
+        raise SystemExit("set DATABASE_URL to PostgreSQL")
+
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["*"]
+    # serialize=False: the kept database holds millions of rows that nothing here restores.
+    connection.creation.create_test_db(keepdb=True, verbosity=0, serialize=False)
+    database_name = connection.settings_dict["NAME"]
+
+    from apps.plans import services as plans
+    from apps.tenants.models import Organization
+    from apps.tenants.services import api_key_create
+
+    plans.plans_ensure_defaults()
+    org, _ = Organization.objects.get_or_create(slug=ORG_SLUG, defaults={"name": "Bench telemetry"})
+    other, _ = Organization.objects.get_or_create(slug=OTHER_SLUG, defaults={"name": "Other"})
+    for o in (org, other):
+        plans.organization_change_plan(org=o, plan_code="enterprise", source="benchmark")
+    key = api_key_create(org=org, name="bench", scopes=["read", "write"]).secret
+    print(f"database {database_name}; {os.cpu_count()} cores; load {load()}")
+
+    if "ingest" not in skip:
+        bench_ingest(org, key, args, database_name)
+    if "series" not in skip:
+        bench_series(org, key, args)
+    if "search" not in skip:
+        bench_search(org, other, key, args)
+
+
+if __name__ == "__main__":
+    main()
