@@ -29,7 +29,7 @@ from apps.monitors.models import (
     ScheduleLane,
 )
 from apps.statuspages.models import StatusPage
-from apps.tenants.models import Membership, Organization
+from apps.tenants.models import Invitation, Membership, Organization
 
 CHART_MONITORS = 8
 UPTIME_DAYS = 90
@@ -199,7 +199,7 @@ def organization_dashboard(*, org_ids: list[Any], now: datetime | None = None) -
 ONBOARDING_STEPS = (
     ("monitor", "Create a monitor", "admin:monitors_monitor_add"),
     ("channel", "Add an alert channel", "admin:alerts_channel_add"),
-    ("member", "Invite a member", "admin:tenants_membership_add"),
+    ("member", "Invite a member", "admin:tenants_invitation_add"),
     ("status_page", "Add a status page", "admin:statuspages_statuspage_add"),
 )
 
@@ -223,8 +223,10 @@ def onboarding(*, org_id: Any) -> dict[str, Any] | None:
             has_channel=Exists(Channel.objects.filter(organization_id=OuterRef("pk"))),
             has_status_page=Exists(StatusPage.objects.filter(organization_id=OuterRef("pk"))),
             members=Subquery(members, output_field=IntegerField()),
+            # An invitation sent counts: the step is the owner's, not the invitee's.
+            has_invited=Exists(Invitation.objects.filter(organization_id=OuterRef("pk"))),
         )
-        .values("name", "has_monitor", "has_channel", "has_status_page", "members")
+        .values("name", "has_monitor", "has_channel", "has_status_page", "members", "has_invited")
         .first()
     )
     if row is None:
@@ -232,7 +234,7 @@ def onboarding(*, org_id: Any) -> dict[str, Any] | None:
     done = {
         "monitor": row["has_monitor"],
         "channel": row["has_channel"],
-        "member": (row["members"] or 0) > 1,
+        "member": (row["members"] or 0) > 1 or row["has_invited"],
         "status_page": row["has_status_page"],
     }
     if all(done.values()):

@@ -1,6 +1,7 @@
-"""Accessibility of the console's busiest pages, checked by axe-core in a real browser: no
-serious or critical violation of WCAG 2 A/AA rules on the dashboard, the monitor form, an
-incident's page and the Billing page.
+"""Accessibility of the pages a stranger and a customer meet first, checked by axe-core in a
+real browser: no serious or critical violation of WCAG 2 A/AA rules on the front page, the
+sign-in and sign-up pages, and the console's dashboard, monitor form, an incident's page and
+the Billing page.
 
 axe-core is vendored under tests/browser/vendor/ (from the npm package, see its README) and
 injected into the page by Playwright: nothing is fetched from a CDN."""
@@ -39,6 +40,16 @@ def acme():
     for monitor in support.monitors(org, 3, status="down", prefix="checkout"):
         support.rollups(monitor, down_days=1)
     return org
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/accounts/signup/"])
+def test_the_public_page_has_no_serious_accessibility_violation(page, live_server, path):
+    from apps.plans.services import plans_ensure_defaults
+
+    plans_ensure_defaults()  # the front page's price list
+    page.goto(f"{live_server.url}{path}")
+    assert page.locator("main").count() == 1
+    assert serious_violations(page) == []
 
 
 @pytest.mark.parametrize(

@@ -268,7 +268,19 @@ def test_the_onboarding_checklist_ticks_itself_and_leaves_when_done(org, owner):
         "status_page": False,
     }
     assert checklist["done"] == 2
-    MembershipFactory(organization=org, role=Role.MEMBER)
+    # Sending an invitation ticks "invite a member", before anyone accepts it.
+    from apps.tenants.services import invitation_create
+
+    invitation_create(
+        org=org,
+        email="new@example.test",
+        role=Role.MEMBER,
+        actor_role=Role.OWNER,
+        invited_by=owner,
+        base_url="http://healthorch.test",
+    )
+    steps = client.get("/admin/").context["dashboard"]["onboarding"]["steps"]
+    assert {s["key"]: s["done"] for s in steps}["member"] is True
     StatusPage.objects.create(organization=org, name="Status", slug="status")
     response = client.get("/admin/")
     assert response.context["dashboard"]["onboarding"] is None
