@@ -106,6 +106,7 @@ class CheckLoop:
         # Touched only on the loop's thread:
         self._gate: asyncio.Semaphore | None = None
         self._next_start = 0.0
+        self._last_turn = 0.0
         self._contexts: dict[bool, RunContext] = {}
 
     # --- callers' side (any thread) ---
@@ -173,6 +174,11 @@ class CheckLoop:
     def _turn(self) -> float:
         """Seconds until this check's start: the next free slot of the process-wide pace."""
         now = asyncio.get_running_loop().time()
+        if now < self._last_turn:
+            # The loop's clock went backwards, which a monotonic clock does only when replaced
+            # (a test travelling in time): slots booked on the other clock would never come.
+            self._next_start = now
+        self._last_turn = now
         at = max(now, self._next_start)
         self._next_start = at + self.spacing
         return at - now

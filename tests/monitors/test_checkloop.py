@@ -126,3 +126,24 @@ def test_each_recorded_result_gets_the_id_of_its_own_row(org):
     assert [(stored[r.pk].monitor_id, stored[r.pk].response_time_ms) for r in rows] == [
         (m.pk, float(i)) for i, m in enumerate(loaded)
     ]
+
+
+def test_checks_run_promptly_after_the_clock_comes_back_from_a_time_travel(http_target):
+    """The shared loop paces starts on its monotonic clock. A test travelling in time
+    (time_machine replaces the monotonic clock too) books a start slot decades ahead; back on
+    the real clock, the next batch must not wait for that slot (it hung a whole suite once)."""
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from apps.monitors.checkloop import CheckLoop
+
+    loop = CheckLoop()
+    url = http_target.route("/ok")
+    try:
+        with time_machine.travel(datetime(2030, 1, 1, tzinfo=UTC), tick=True):
+            assert loop.run([_spec(url, "during")], allow_private=True)[0].outcome == Outcome.UP
+        after = loop.submit([_spec(url, f"after{i}") for i in range(3)], allow_private=True)
+        assert [o.outcome for o in after.result(timeout=10)] == [Outcome.UP] * 3
+    finally:
+        loop.close()
