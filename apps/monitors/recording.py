@@ -113,18 +113,22 @@ def _meter(monitors: list[Monitor], outcomes: list[CheckOutcome]) -> Counter:
 
 
 def _still_there(monitors: list[Monitor]) -> set:
-    """The monitors of the batch that still exist, kept from being deleted until the batch
-    commits. On PostgreSQL `FOR KEY SHARE`, the lock a foreign-key check takes: it blocks a
-    DELETE (which waits for this commit, then takes the new results with it) but not the
-    fold's UPDATE of the same rows; a monitor deleted while its check ran is simply absent.
-    Without this, its result would fail the whole batch's commit on the foreign key."""
+    """The monitors of the batch that still exist, locked until the batch commits. On
+    PostgreSQL `FOR NO KEY UPDATE`, in key order: the lock the fold's UPDATE would take
+    anyway, taken first and in one order, so two batches holding the same monitors (the
+    regions of one round reporting together) queue instead of deadlocking, and a DELETE
+    waits for this commit and then takes the new results with it. A monitor deleted while
+    its check ran is simply absent; without this, its result would fail the whole batch's
+    commit on the foreign key. (A shared `FOR KEY SHARE` deadlocked the round fold's upgrade
+    to `FOR UPDATE`.)"""
     ids = [m.pk for m in monitors]
     if connection.vendor != "postgresql":
         # SQLite has one writer at a time: nothing can delete between this and the commit.
         return set(Monitor.objects.filter(pk__in=ids).values_list("pk", flat=True))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Monitor._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+            f"SELECT id FROM {Monitor._meta.db_table} WHERE id = ANY(%s) "
+            "ORDER BY id FOR NO KEY UPDATE",
             [ids],
         )
         return {row[0] for row in cursor.fetchall()}
