@@ -8,6 +8,12 @@ once whole, so a reader sees a whole message or none, and a failed write leaves 
 message file that still cannot be decoded (left by an older version, or torn by a crash of the
 machine) is logged in one line and skipped instead of stopping the worker.
 
+kombu reads a queue's files in the order of their sorted names. Its own names start with the
+monotonic clock in milliseconds, unpadded, so "999999_..." sorted after "1000000_..." and a
+later message overtook an earlier one whenever the count gained a digit. Names here start with
+the wall clock in nanoseconds, zero-padded to a fixed width: sorted names are sending order,
+and a message left over from before a restart of the machine still comes first.
+
 `healthorch.celery` makes `filesystem://` URLs use this transport.
 """
 
@@ -16,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import uuid
-from time import monotonic
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -29,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: dict, **kwargs: object) -> None:
-        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{time.time_ns():020d}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = final + ".part"  # kombu's reader matches `<queue>.msg` exactly
         try:

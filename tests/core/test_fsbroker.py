@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import time_machine
 from kombu import Connection
 
 import healthorch.celery  # noqa: F401 (registers the transport for filesystem://)
@@ -35,7 +36,9 @@ def test_filesystem_urls_use_the_whole_message_transport(tmp_path):
 def test_a_torn_message_file_is_skipped_not_fatal(tmp_path, caplog):
     with _connection(tmp_path) as conn:
         queue = conn.SimpleQueue("q")
-        (tmp_path / "1_torn.q.msg").write_bytes(b"")  # what a full disk left before
+        # What a full disk left before; its name sorts before every name the channel gives,
+        # so the reader meets it first (kombu reads a queue's files in sorted-name order).
+        (tmp_path / f"{0:020d}_torn.q.msg").write_bytes(b"")
         queue.put({"n": 1})
         message = queue.get(timeout=5)
         assert message.payload == {"n": 1}
@@ -45,8 +48,30 @@ def test_a_torn_message_file_is_skipped_not_fatal(tmp_path, caplog):
     assert not list(tmp_path.glob("*.msg"))
 
 
+def test_messages_are_read_in_the_order_they_were_sent_across_a_digit_boundary(tmp_path):
+    # kombu's own names (an unpadded clock) sorted "999..._" after "1000..._": a later message
+    # overtook an earlier one whenever the clock's count gained a digit. Sent one second each
+    # side of the moment the nanosecond clock gains its twentieth digit.
+    boundary = 10**19
+    with _connection(tmp_path) as conn:
+        # A queue name of its own: kombu keeps declared exchanges in class-wide state, so a name
+        # another test declared in its own folder would not be bound in this one.
+        queue = conn.SimpleQueue("ordered")
+        for n, at in enumerate((boundary - 10**9, boundary + 10**9)):
+            with time_machine.travel(at / 10**9, tick=False):
+                queue.put({"n": n})
+        received = []
+        for _ in range(2):
+            message = queue.get(timeout=5)
+            received.append(message.payload["n"])
+            message.ack()
+        queue.close()
+    assert received == [0, 1]
+
+
 SEND_OVER_THE_LIMIT = """
 import resource, signal, sys
+import time_machine
 from kombu import Connection
 from kombu.exceptions import ChannelError
 import healthorch.celery
