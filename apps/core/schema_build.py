@@ -4,10 +4,12 @@ Running every migration on an empty SQLite file takes minutes: Django renders th
 state again for each of them, and SQLite remakes a table for every altered column. An empty
 database does not need the history, only its end. `build_fresh` asks the migration loader for
 the state after the last migration of every app, creates each model's table from it in one
-schema transaction, records every migration as applied, runs the data steps marked as seeds
+schema transaction, records every migration as applied (a squashed one under the names it
+replaces too, as `migrate` does), runs the data steps marked as seeds
 (`RunPython(..., hints={"seed": True})`, such as the plan table's) and the steps that shape
 the schema beyond what model state can say (`hints={"schema": True}`, such as partitioning the
-results tables on PostgreSQL) against that final state, and sends the same pre- and post-migrate signals `migrate` sends (content types, permissions).
+results tables on PostgreSQL) against that final state, and sends the same pre- and
+post-migrate signals `migrate` sends (content types, permissions).
 Every other data step moves or rewrites rows an empty database does not have, often with SQL
 written for the schema of its day, so it is skipped.
 
@@ -95,7 +97,7 @@ def build_fresh(
     recorder = MigrationRecorder(connection)
     recorder.ensure_schema()
     recorder.migration_qs.bulk_create(
-        recorder.Migration(app=migration.app_label, name=migration.name) for migration in plan
+        recorder.Migration(app=app, name=name) for app, name in _recorded(plan)
     )
     data_steps = 0
     with connection.schema_editor(atomic=True) as editor:
@@ -109,6 +111,17 @@ def build_fresh(
     emit_post_migrate_signal(0, False, alias, apps=state.apps, plan=[(m, False) for m in plan])
     say("content types and permissions")
     return BuildResult(len(models), len(plan), data_steps, time.monotonic() - started)
+
+
+def _recorded(plan: list[migrations.Migration]) -> list[tuple[str, str]]:
+    """What `migrate` records for these migrations: a squashed migration under its own name
+    and under each name it replaces (were only its own name recorded, the loader would see none
+    of the replaced ones applied, count the squashed one unapplied and run it again)."""
+    found = []
+    for migration in plan:
+        found += [tuple(key) for key in migration.replaces or ()]
+        found.append((migration.app_label, migration.name))
+    return found
 
 
 def _full_plan(loader: MigrationLoader) -> list[migrations.Migration]:

@@ -1,4 +1,4 @@
-"""The plans shipped by default (seeded by migration 0002; the pricing table in docs/concepts/plans.md)."""
+"""The plans shipped by default (seeded by the plans migration; the pricing table in docs/concepts/plans.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tenants', '0003_invitations_and_required_mfa'),
+        ('tenants', '0002_squashed_0003_plan_invitations_mfa'),
     ]
 
     operations = [

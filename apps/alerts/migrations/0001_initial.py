@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('incidents', '0001_initial'),
-        ('tenants', '0002_alter_organization_plan'),
+        ('incidents', '0001_squashed_0004_incidents'),
+        ('tenants', '0002_squashed_0003_plan_invitations_mfa'),
     ]
 
     operations = [

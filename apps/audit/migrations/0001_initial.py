@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tenants', '0002_alter_organization_plan'),
+        ('tenants', '0002_squashed_0003_plan_invitations_mfa'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('plans', '0002_seed_plans'),
-        ('tenants', '0002_alter_organization_plan'),
+        ('plans', '0001_squashed_0004_plans'),
+        ('tenants', '0002_squashed_0003_plan_invitations_mfa'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

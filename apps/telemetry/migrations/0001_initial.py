@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tenants', '0002_alter_organization_plan'),
+        ('tenants', '0002_squashed_0003_plan_invitations_mfa'),
     ]
 
     operations = [

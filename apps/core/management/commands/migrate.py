@@ -7,6 +7,10 @@ recorded migrations, seeds, content types and permissions; a test proves the res
 replaying every migration). Everything else is Django's own command: a database with tables,
 a named app or migration, `--fake`, `--plan`, `--check`, `--prune`, or
 `HEALTHORCH_BUILD_EMPTY_DATABASE=0` runs the migrations one by one.
+
+A database part-way through a chain that a squashed migration replaced is refused by name:
+Django would drop the squashed migration from its plan and leave the app short of its last
+migrations without a word (docs/operations/deploying.md, "Squashed migrations").
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 from apps.core import schema_build
 
@@ -30,6 +36,7 @@ class Command(DjangoMigrate):
 
     def handle(self, *args: Any, **options: Any) -> None:
         database = options["database"]
+        _refuse_part_replaced_chains(database)
         loader = self._one_step_loader(database, options)
         if loader is None:
             super().handle(*args, **options)
@@ -65,3 +72,23 @@ class Command(DjangoMigrate):
         ):
             return None
         return loader
+
+
+def _refuse_part_replaced_chains(database: str) -> None:
+    """Stop where some, not all, of the migrations a squashed one replaces are applied."""
+    connection = connections[database]
+    recorder = MigrationRecorder(connection)
+    if not recorder.has_table():
+        return
+    applied = recorder.applied_migrations()
+    loader = MigrationLoader(connection, ignore_no_migrations=True, replace_migrations=False)
+    for (app, name), migration in sorted(loader.replacements.items()):
+        missing = [key for key in migration.replaces if key not in applied]
+        if missing and len(missing) < len(migration.replaces):
+            raise CommandError(
+                f"{app}.{name} replaces migrations this database has only in part; missing: "
+                + ", ".join(f"{a}.{n}" for a, n in missing)
+                + ". Migrate with the previous release first, up to "
+                + f"{migration.replaces[-1][0]}.{migration.replaces[-1][1]} "
+                + "(docs/operations/deploying.md, Squashed migrations)."
+            )
