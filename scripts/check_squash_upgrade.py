@@ -6,9 +6,10 @@ Two databases are made: `upgraded` is migrated one migration at a time by the co
 checkout; `fresh` is migrated one migration at a time by this checkout alone. The script
 asserts that this checkout's `migrate` applies nothing to `upgraded`, that `showmigrations`
 lists every migration applied and `migrate --check` passes, and that both databases have the
-same tables, columns, indexes and constraints (names included), the same recorded migrations,
-content types, permissions and seeded plans and, on PostgreSQL, the same partitions with the
-same bounds and the same index definitions on every table, partitions included. Exit status 0
+same tables, columns (in the same order), indexes and constraints (names included), the same
+recorded migrations, content types, permissions and seeded plans and, on PostgreSQL, the same
+partitions with the same bounds and the same index definitions on every table, partitions
+included. Exit status 0
 when all of that holds; the differences are printed otherwise.
 
 usage: scripts/check_squash_upgrade.py [--old-rev REV] [--database-url URL] [--keep]
@@ -109,6 +110,11 @@ def fingerprint() -> dict[str, Any]:
     from tests.core.test_schema_build import fingerprint as schema_and_rows
 
     found = schema_and_rows()
+    with connection.cursor() as cursor:
+        found["column order"] = {
+            table: [c.name for c in connection.introspection.get_table_description(cursor, table)]
+            for table in connection.introspection.table_names(cursor)
+        }
     if connection.vendor == "postgresql":
         queries = {
             "partitions": (

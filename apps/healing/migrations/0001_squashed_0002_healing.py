@@ -68,7 +68,6 @@ class Migration(migrations.Migration):
                 ('inputs', models.JSONField(blank=True, default=dict)),
                 ('status', models.CharField(choices=[('suggested', 'Suggested'), ('skipped', 'Skipped'), ('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Action succeeded'), ('failed', 'Action failed')], max_length=12)),
                 ('automatic', models.BooleanField(default=False)),
-                ('requested_by_key', models.JSONField(blank=True, editable=False, null=True)),
                 ('outcome', models.JSONField(blank=True, default=dict)),
                 ('error', models.CharField(blank=True, max_length=500)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
@@ -83,6 +82,7 @@ class Migration(migrations.Migration):
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(class)ss', to='tenants.organization')),
                 ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='attempts', to='healing.healingpolicy')),
+                ('requested_by_key', models.JSONField(blank=True, editable=False, null=True)),
             ],
             options={
                 'ordering': ['-created_at', '-id'],

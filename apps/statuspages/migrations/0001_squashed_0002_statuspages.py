@@ -47,10 +47,10 @@ class Migration(migrations.Migration):
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('body', models.TextField()),
                 ('published', models.BooleanField(default=True)),
-                ('author_key', models.JSONField(blank=True, editable=False, null=True)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='postmortem', to='incidents.incident')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(class)ss', to='tenants.organization')),
+                ('author_key', models.JSONField(blank=True, editable=False, null=True)),
             ],
             options={
                 'abstract': False,
@@ -132,7 +132,6 @@ class Migration(migrations.Migration):
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('status', models.CharField(choices=[('investigating', 'Investigating'), ('identified', 'Identified'), ('monitoring', 'Monitoring'), ('resolved', 'Resolved')], max_length=16)),
                 ('message', models.TextField()),
-                ('author_key', models.JSONField(blank=True, editable=False, null=True)),
                 ('posted_at', models.DateTimeField()),
                 ('notify', models.BooleanField(default=True)),
                 ('notified_at', models.DateTimeField(blank=True, null=True)),
@@ -140,6 +139,7 @@ class Migration(migrations.Migration):
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_updates', to='incidents.incident')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(class)ss', to='tenants.organization')),
+                ('author_key', models.JSONField(blank=True, editable=False, null=True)),
             ],
             options={
                 'ordering': ['-posted_at'],
