@@ -151,17 +151,9 @@ class IncidentAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        extra_context = dict(extra_context or {})
-        incident = self.get_object(request, unquote(object_id))
-        if incident is not None and self.has_operate_permission(request, incident):
-            extra_context["incident_actions"] = {
+    def operate_context(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
+        return {
+            "incident_actions": {
                 "acknowledge": incident.status == IncidentStatus.TRIGGERED,
                 "resolve": incident.status != IncidentStatus.RESOLVED,
                 "note": True,
@@ -172,7 +164,7 @@ class IncidentAdmin(TenantScopedAdmin):
                     for action in self.PAGE_ACTIONS
                 },
             }
-        return super().change_view(request, object_id, form_url, extra_context)
+        }
 
     def act_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """One button of the incident's page: acknowledge, resolve, add a note or snooze,
