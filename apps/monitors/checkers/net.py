@@ -90,6 +90,31 @@ def timed_checker(
     return check
 
 
+def deadline_checker(
+    kind: str,
+    run: Callable[[CheckSpec, float], Awaitable[CheckOutcome]],
+    *,
+    timeout_message: str = "no answer within {timeout:g}s",
+    scrub: Callable[[CheckSpec, str], str] | None = None,
+) -> Checker:
+    """Register the `kind` checker that awaits `run(spec, started)` (a `time.perf_counter()`
+    reading) within the monitor's timeout, down with `timeout_message` when it runs out, and
+    stamps the total time. `scrub(spec, message)` takes a secret of the config (a password)
+    out of the message."""
+
+    @register(kind)
+    async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
+        started = time.perf_counter()
+        result = await within(
+            spec, run(spec, started), timeout_message.format(timeout=spec.timeout)
+        )
+        if scrub is not None:
+            result.error_message = scrub(spec, result.error_message)
+        return finish(result, spec, started)
+
+    return check
+
+
 def up_or_slow(spec: CheckSpec, outcome: CheckOutcome) -> CheckOutcome:
     """A check that passed is still degraded when slower than the monitor expects."""
     limit = spec.expected_response_time_ms
