@@ -115,16 +115,22 @@ def deadline_checker(
     return check
 
 
+def judged(outcome: CheckOutcome, state: str, error_class: str, message: str) -> CheckOutcome:
+    """`outcome`, its measurements kept, turned `state` (degraded, down) for `message`."""
+    outcome.outcome = state
+    outcome.error_class = error_class
+    outcome.error_message = message
+    return outcome
+
+
 def up_or_slow(spec: CheckSpec, outcome: CheckOutcome) -> CheckOutcome:
     """A check that passed is still degraded when slower than the monitor expects."""
     limit = spec.expected_response_time_ms
     took = outcome.response_time_ms
     if limit is not None and took is not None and took > limit:
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.SLOW
-        outcome.error_message = f"answered in {took:.0f} ms, expected under {limit:g} ms"
-    else:
-        outcome.outcome = Outcome.UP
+        message = f"answered in {took:.0f} ms, expected under {limit:g} ms"
+        return judged(outcome, Outcome.DEGRADED, ErrorClass.SLOW, message)
+    outcome.outcome = Outcome.UP
     return outcome
 
 
@@ -284,13 +290,11 @@ def expiry_judged(
     with_cert(outcome, cert)
     left = cert.seconds_left()
     if left < timedelta(days=warning_days).total_seconds():
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.CERT_EXPIRING
-        outcome.error_message = (
+        message = (
             f"certificate expires in {left / 86400:.1f} days ({cert.not_after:%Y-%m-%d %H:%M} "
             f"UTC), inside the {warning_days:g}-day warning window"
         )
-        return outcome
+        return judged(outcome, Outcome.DEGRADED, ErrorClass.CERT_EXPIRING, message)
     return up_or_slow(spec, outcome)
 
 
