@@ -6,6 +6,7 @@ through the same services as the API; window edits re-sync maintenance at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -232,29 +233,35 @@ class IncidentAdmin(TenantScopedAdmin):
     @admin.action(description="Acknowledge selected incidents", permissions=["operate"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.filter(status=IncidentStatus.TRIGGERED))
-        return self.confirm_each(
-            request,
-            targets,
-            action="acknowledge",
-            question=f"Acknowledge {len(targets)} incident(s)? Their escalation stops.",
-            act=lambda i: services.incident_acknowledge(incident=i, user=request.user),
-            done="{count} incident(s) updated.",
-            nothing="No selected incident to acknowledge.",
-            skip_refused=True,
-            level=messages.INFO,
+        question = f"Acknowledge {len(targets)} incident(s)? Their escalation stops."
+        return self._settle_each(
+            request, targets, "acknowledge", question, services.incident_acknowledge
         )
 
     @admin.action(description="Resolve selected incidents", permissions=["operate"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.exclude(status=IncidentStatus.RESOLVED))
+        question = f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved."
+        return self._settle_each(request, targets, "resolve", question, services.incident_resolve)
+
+    def _settle_each(
+        self,
+        request: HttpRequest,
+        targets: list[Incident],
+        action: str,
+        question: str,
+        service: Callable[..., Incident],
+    ):
+        """Confirm, then `service` (acknowledge, resolve) each incident as the signed-in user;
+        one the service refuses is named and skipped."""
         return self.confirm_each(
             request,
             targets,
-            action="resolve",
-            question=f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved.",
-            act=lambda i: services.incident_resolve(incident=i, user=request.user),
+            action=action,
+            question=question,
+            act=lambda i: service(incident=i, user=request.user),
             done="{count} incident(s) updated.",
-            nothing="No selected incident to resolve.",
+            nothing=f"No selected incident to {action}.",
             skip_refused=True,
             level=messages.INFO,
         )
