@@ -202,10 +202,10 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         )
 
 
+# Owner/admin only: list, issue and revoke something whose secret is handed out once (API keys,
+# invitations). Revoking keeps the row for the audit trail. (A comment, not a docstring: the
+# schema would show a docstring as every operation's description.)
 class _IssuedSecretViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Owner/admin only: list, issue and revoke something whose secret is handed out once (API
-    keys, invitations). Revoking keeps the row for the audit trail."""
-
     read_access = Access.MANAGE
     write_access = Access.MANAGE
     http_method_names = ["get", "post", "delete", "head", "options"]
