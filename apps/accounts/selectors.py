@@ -74,32 +74,31 @@ def sso_by_provider_id(provider_id: str) -> Any:
     now: enabled, its domain verified, and the organization's plan has `sso`."""
     import uuid
 
-    from apps.accounts.models import SingleSignOn
-
     if not provider_id.startswith("sso-"):
         return None
     try:
         pk = uuid.UUID(provider_id.removeprefix("sso-"))
     except ValueError:
         return None
-    sso = (
-        SingleSignOn.objects.select_related("organization")
-        .filter(pk=pk, enabled=True, domain_verified_at__isnull=False)
-        .first()
-    )
-    return sso if sso is not None and _sso_allowed(sso) else None
+    return _usable_sso(pk=pk)
 
 
 def sso_for_email(email: str) -> Any:
     """The usable single sign-on for an email's domain, or None."""
-    from apps.accounts.models import SingleSignOn
 
     domain = email.strip().lower().rpartition("@")[2]
     if not domain:
         return None
+    return _usable_sso(domain=domain)
+
+
+def _usable_sso(**lookup: Any) -> Any:
+    """The single sign-on `lookup` finds, if it may be used now (see sso_by_provider_id)."""
+    from apps.accounts.models import SingleSignOn
+
     sso = (
         SingleSignOn.objects.select_related("organization")
-        .filter(domain=domain, enabled=True, domain_verified_at__isnull=False)
+        .filter(**lookup, enabled=True, domain_verified_at__isnull=False)
         .first()
     )
     return sso if sso is not None and _sso_allowed(sso) else None

@@ -11,6 +11,8 @@ organization's id is a 404, a member's or viewer's role a 403.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -140,13 +142,27 @@ def _back(org: Organization) -> HttpResponseRedirect:
     )
 
 
-def upgrade_view(site: Any, request: HttpRequest) -> HttpResponse:
+def _posted_for_organization(
+    view: Callable[[Any, HttpRequest, Organization], HttpResponse],
+) -> Callable[[Any, HttpRequest], HttpResponse]:
+    """A billing button's view: POST only (405 otherwise), for the organization that
+    `organization_for` finds (404 without one)."""
+
+    @functools.wraps(view)
+    def posted(site: Any, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        org, _ = organization_for(request)
+        if org is None:
+            raise Http404
+        return view(site, request, org)
+
+    return posted
+
+
+@_posted_for_organization
+def upgrade_view(site: Any, request: HttpRequest, org: Organization) -> HttpResponse:
     """Start a Checkout for the chosen plan and send the browser to Stripe."""
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "POST"})
-    org, _ = organization_for(request)
-    if org is None:
-        raise Http404
     plan = request.POST.get("plan", "")
     done = request.build_absolute_uri(reverse("admin:billing_done"))
     query = urlencode({"organization": str(org.pk)})
@@ -167,13 +183,9 @@ def upgrade_view(site: Any, request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(session["checkout_url"])
 
 
-def portal_view(site: Any, request: HttpRequest) -> HttpResponse:
+@_posted_for_organization
+def portal_view(site: Any, request: HttpRequest, org: Organization) -> HttpResponse:
     """Send the browser to Stripe's billing portal (payment method, invoices, cancel)."""
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "POST"})
-    org, _ = organization_for(request)
-    if org is None:
-        raise Http404
     back = (
         request.build_absolute_uri(reverse("admin:billing"))
         + "?"

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -99,6 +100,25 @@ class ConsoleAdmin(admin.ModelAdmin):
             return super().changelist_view(request, *args, **kwargs)
         except _REFUSALS as exc:
             return self._refused(request, exc, "Stopped")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        # Only an admin with buttons of its own loads the object once more to offer them.
+        if type(self).operate_context is not ConsoleAdmin.operate_context:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None and self.has_operate_permission(request, obj):
+                extra_context = {**(extra_context or {}), **self.operate_context(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def operate_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        """Template context for the buttons on the page of `obj`, which this user may operate
+        (acknowledge, check now...); the page has none by default."""
+        return {}
 
     def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """May run write actions (pause, acknowledge, retry...): operators by default."""

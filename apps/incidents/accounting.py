@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import croniter
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 
+from apps.incidents import selectors
 from apps.incidents.models import (
     MaintenanceWindow,
     MonitorDependency,
     Recurrence,
-    StatusChange,
     WindowKind,
 )
 from apps.incidents.windows import cron_of
@@ -100,21 +100,9 @@ def hour_context(*, monitor_ids: Iterable[Any], start: datetime, end: datetime) 
     if parents_of:
         parent_ids = set().union(*parents_of.values())
         bad = {MonitorStatus.DOWN, MonitorStatus.MAINTENANCE}
-        before = StatusChange.objects.filter(monitor_id=OuterRef("pk"), at__lt=start).order_by(
-            "-at", "-id"
+        state, changes = selectors.status_changes_between(
+            monitor_ids=parent_ids, start=start, end=end
         )
-        state = dict(
-            Monitor.objects.filter(pk__in=parent_ids)
-            .annotate(at_start=Subquery(before.values("new")[:1]))
-            .values_list("pk", "at_start")
-        )
-        changes: dict[Any, list[tuple[datetime, str]]] = defaultdict(list)
-        for pk, at, new in (
-            StatusChange.objects.filter(monitor_id__in=parent_ids, at__gte=start, at__lt=end)
-            .order_by("at", "id")
-            .values_list("monitor_id", "at", "new")
-        ):
-            changes[pk].append((at, new))
         down: dict[Any, list[Interval]] = {}
         for pk in parent_ids:
             intervals, since = [], start if state.get(pk) in bad else None

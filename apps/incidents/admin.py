@@ -6,6 +6,7 @@ through the same services as the API; window edits re-sync maintenance at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -151,17 +152,9 @@ class IncidentAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        extra_context = dict(extra_context or {})
-        incident = self.get_object(request, unquote(object_id))
-        if incident is not None and self.has_operate_permission(request, incident):
-            extra_context["incident_actions"] = {
+    def operate_context(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
+        return {
+            "incident_actions": {
                 "acknowledge": incident.status == IncidentStatus.TRIGGERED,
                 "resolve": incident.status != IncidentStatus.RESOLVED,
                 "note": True,
@@ -172,7 +165,7 @@ class IncidentAdmin(TenantScopedAdmin):
                     for action in self.PAGE_ACTIONS
                 },
             }
-        return super().change_view(request, object_id, form_url, extra_context)
+        }
 
     def act_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """One button of the incident's page: acknowledge, resolve, add a note or snooze,
@@ -240,29 +233,35 @@ class IncidentAdmin(TenantScopedAdmin):
     @admin.action(description="Acknowledge selected incidents", permissions=["operate"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.filter(status=IncidentStatus.TRIGGERED))
-        return self.confirm_each(
-            request,
-            targets,
-            action="acknowledge",
-            question=f"Acknowledge {len(targets)} incident(s)? Their escalation stops.",
-            act=lambda i: services.incident_acknowledge(incident=i, user=request.user),
-            done="{count} incident(s) updated.",
-            nothing="No selected incident to acknowledge.",
-            skip_refused=True,
-            level=messages.INFO,
+        question = f"Acknowledge {len(targets)} incident(s)? Their escalation stops."
+        return self._settle_each(
+            request, targets, "acknowledge", question, services.incident_acknowledge
         )
 
     @admin.action(description="Resolve selected incidents", permissions=["operate"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Incident]):
         targets = self.operable(request, queryset.exclude(status=IncidentStatus.RESOLVED))
+        question = f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved."
+        return self._settle_each(request, targets, "resolve", question, services.incident_resolve)
+
+    def _settle_each(
+        self,
+        request: HttpRequest,
+        targets: list[Incident],
+        action: str,
+        question: str,
+        service: Callable[..., Incident],
+    ):
+        """Confirm, then `service` (acknowledge, resolve) each incident as the signed-in user;
+        one the service refuses is named and skipped."""
         return self.confirm_each(
             request,
             targets,
-            action="resolve",
-            question=f"Resolve {len(targets)} incident(s)? Subscribers are told they are resolved.",
-            act=lambda i: services.incident_resolve(incident=i, user=request.user),
+            action=action,
+            question=question,
+            act=lambda i: service(incident=i, user=request.user),
             done="{count} incident(s) updated.",
-            nothing="No selected incident to resolve.",
+            nothing=f"No selected incident to {action}.",
             skip_refused=True,
             level=messages.INFO,
         )

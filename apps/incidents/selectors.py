@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.incidents import windows as window_math
@@ -16,6 +18,7 @@ from apps.incidents.models import (
     MaintenanceWindow,
     MonitorDependency,
     RuleKind,
+    StatusChange,
     WindowKind,
 )
 
@@ -23,7 +26,7 @@ from apps.incidents.models import (
 from apps.incidents.windows import covers as covers
 from apps.incidents.windows import next_start as next_start
 from apps.incidents.windows import occurrence_at as occurrence_at
-from apps.monitors.models import MonitorStatus
+from apps.monitors.models import Monitor, MonitorStatus
 from apps.tenants.models import Organization
 
 
@@ -138,3 +141,26 @@ def incident_is_silenced(*, incident: Incident, at: datetime | None = None) -> b
     snoozed incident is) or maintenance window covers its monitor, or the monitor is paused
     or not checked since."""
     return incident.pk in incidents_on_hold(incidents=[incident], at=at)
+
+
+def status_changes_between(
+    *, monitor_ids: Any, start: datetime, end: datetime, org: Organization | None = None
+) -> tuple[dict[Any, str | None], dict[Any, list[tuple[datetime, str]]]]:
+    """The monitors' status history over [start, end): ({monitor id: its status at `start`,
+    None before its first change}, {monitor id: [(at, new status), ...] oldest first}). Two
+    queries whatever the number of monitors."""
+    before = StatusChange.objects.filter(monitor_id=OuterRef("pk"), at__lt=start).order_by(
+        "-at", "-id"
+    )
+    at_start = dict(
+        Monitor.objects.filter(pk__in=monitor_ids)
+        .annotate(at_start=Subquery(before.values("new")[:1]))
+        .values_list("pk", "at_start")
+    )
+    within = StatusChange.objects.filter(monitor_id__in=monitor_ids, at__gte=start, at__lt=end)
+    if org is not None:
+        within = within.filter(organization=org)
+    changes: dict[Any, list[tuple[datetime, str]]] = defaultdict(list)
+    for pk, at, new in within.order_by("at", "id").values_list("monitor_id", "at", "new"):
+        changes[pk].append((at, new))
+    return at_start, changes

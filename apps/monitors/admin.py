@@ -105,25 +105,13 @@ class MonitorAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        extra_context = dict(extra_context or {})
-        monitor = self.get_object(request, unquote(object_id))
-        if (
-            monitor is not None
-            and self.has_operate_permission(request, monitor)
-            and monitor.kind in ACTIVE_KINDS
-        ):
-            extra_context["check_now_url"] = reverse(
-                "admin:monitors_monitor_check_now", args=[monitor.pk]
-            )
-            extra_context["check_now_paused"] = monitor.paused
-        return super().change_view(request, object_id, form_url, extra_context)
+    def operate_context(self, request: HttpRequest, monitor: Monitor) -> dict[str, Any]:
+        if monitor.kind not in ACTIVE_KINDS:
+            return {}
+        return {
+            "check_now_url": reverse("admin:monitors_monitor_check_now", args=[monitor.pk]),
+            "check_now_paused": monitor.paused,
+        }
 
     def check_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """ "Check now" on a monitor's page: one check through the monitors service (the

@@ -54,17 +54,29 @@ def _lines(label: str, help_text: str) -> forms.CharField:
     )
 
 
+def _host(label: str = "Host") -> KindField:
+    return KindField("host", _text(label, size=40))
+
+
+def _port() -> KindField:
+    return KindField("port", _int("Port", min_value=1, max_value=65535), kind="int")
+
+
+def _expiry_warning_days() -> KindField:
+    field = _int("Warn days before expiry", min_value=1, max_value=365)
+    return KindField("expiry_warning_days", field, kind="int")
+
+
+def _choice(label: str, choices: list[tuple[str, str]]) -> forms.ChoiceField:
+    return forms.ChoiceField(label=label, choices=choices, required=False)
+
+
 HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 KIND_FIELDS: dict[str, list[KindField]] = {
     MonitorKind.HTTP: [
         KindField("url", _text("URL", help_text="http:// or https://; checked as the API checks.")),
-        KindField(
-            "method",
-            forms.ChoiceField(
-                label="Method", choices=[(m, m) for m in HTTP_METHODS], required=False
-            ),
-        ),
+        KindField("method", _choice("Method", [(m, m) for m in HTTP_METHODS])),
         KindField(
             "expected_status",
             _text(
@@ -85,27 +97,19 @@ KIND_FIELDS: dict[str, list[KindField]] = {
         ),
     ],
     MonitorKind.TCP: [
-        KindField("host", _text("Host", size=40)),
-        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
+        _host(),
+        _port(),
     ],
     MonitorKind.TLS: [
-        KindField("host", _text("Host", size=40)),
-        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
-        KindField(
-            "expiry_warning_days",
-            _int("Warn days before expiry", min_value=1, max_value=365),
-            kind="int",
-        ),
+        _host(),
+        _port(),
+        _expiry_warning_days(),
     ],
     MonitorKind.DNS: [
         KindField("name", _text("Name to resolve", size=40)),
         KindField(
             "record_type",
-            forms.ChoiceField(
-                label="Record type",
-                choices=[(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT")],
-                required=False,
-            ),
+            _choice("Record type", [(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT")]),
         ),
         KindField("expected", _lines("Expected answers", "One per line; empty: any."), "lines"),
     ],
@@ -117,34 +121,29 @@ KIND_FIELDS: dict[str, list[KindField]] = {
         KindField("url", _text("Redis URL", help_text="redis://:password@host:6379/0")),
     ],
     MonitorKind.SMTP: [
-        KindField("host", _text("Mail server", size=40)),
-        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
+        _host("Mail server"),
+        _port(),
         KindField(
             "tls",
-            forms.ChoiceField(
-                label="TLS",
-                choices=[
+            _choice(
+                "TLS",
+                [
                     ("", "STARTTLS (implicit TLS on port 465)"),
                     ("starttls", "STARTTLS"),
                     ("implicit", "Implicit TLS"),
                     ("none", "None (plain SMTP)"),
                 ],
-                required=False,
             ),
         ),
-        KindField(
-            "expiry_warning_days",
-            _int("Warn days before expiry", min_value=1, max_value=365),
-            kind="int",
-        ),
+        _expiry_warning_days(),
     ],
     MonitorKind.ICMP: [
-        KindField("host", _text("Host", size=40)),
+        _host(),
         KindField("count", _int("Echo requests", min_value=1, max_value=10), kind="int"),
     ],
     MonitorKind.GRPC: [
-        KindField("host", _text("Host", size=40)),
-        KindField("port", _int("Port", min_value=1, max_value=65535), kind="int"),
+        _host(),
+        _port(),
         KindField(
             "service",
             _text("Service", size=40, help_text="Empty: the server as a whole."),
@@ -155,14 +154,13 @@ KIND_FIELDS: dict[str, list[KindField]] = {
         KindField("server", _text("API server URL", help_text="https://...:6443")),
         KindField(
             "target",
-            forms.ChoiceField(
-                label="Check",
-                choices=[
+            _choice(
+                "Check",
+                [
                     ("readyz", "API server ready (/readyz)"),
                     ("deployment", "Deployment replicas"),
                     ("statefulset", "StatefulSet replicas"),
                 ],
-                required=False,
             ),
         ),
         KindField("namespace", _text("Namespace", size=30)),
@@ -188,10 +186,8 @@ KIND_FIELDS: dict[str, list[KindField]] = {
         KindField("metric", _text("Metric", size=30)),
         KindField(
             "operator",
-            forms.ChoiceField(
-                label="Alert when",
-                choices=[("", "-")] + [(o, o) for o in (">", ">=", "<", "<=", "==", "!=")],
-                required=False,
+            _choice(
+                "Alert when", [("", "-")] + [(o, o) for o in (">", ">=", "<", "<=", "==", "!=")]
             ),
         ),
         KindField("threshold", forms.FloatField(label="Threshold", required=False), "float"),

@@ -8,11 +8,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Min, Q, Sum
 from django.db.models.functions import TruncDate
 
-from apps.incidents.models import Incident, StatusChange
-from apps.monitors.models import Granularity, Monitor, ResultRollup
+from apps.incidents import selectors as incident_selectors
+from apps.incidents.models import Incident
+from apps.monitors.models import Granularity, ResultRollup
 from apps.reports import sla
 from apps.reports.sla import COUNTS, Tally
 
@@ -199,19 +200,7 @@ def incidents(org, ids, start, end) -> dict[Any, list[dict]]:
 
 
 def outages(org, ids, start, end) -> dict[Any, float]:
-    before = StatusChange.objects.filter(monitor_id=OuterRef("pk"), at__lt=start).order_by(
-        "-at", "-id"
+    at_start, changes = incident_selectors.status_changes_between(
+        monitor_ids=ids, start=start, end=end, org=org
     )
-    at_start = dict(
-        Monitor.objects.filter(pk__in=ids)
-        .annotate(s=Subquery(before.values("new")[:1]))
-        .values_list("pk", "s")
-    )
-    changes: dict[Any, list] = defaultdict(list)
-    for m, at, new in (
-        StatusChange.objects.filter(organization=org, monitor_id__in=ids, at__gte=start, at__lt=end)
-        .order_by("at", "id")
-        .values_list("monitor_id", "at", "new")
-    ):
-        changes[m].append((at, new))
     return {m: sla.longest_outage(at_start.get(m), changes.get(m, []), start, end) for m in ids}

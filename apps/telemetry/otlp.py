@@ -376,15 +376,17 @@ def _point_values(name: str, kind: str, point: Any) -> list[tuple[str, float]] |
 
 def logs_response(decoded: Decoded) -> Message:
     response = logs_service_pb2.ExportLogsServiceResponse()
-    if decoded.rejected:
-        response.partial_success.rejected_log_records = decoded.rejected
-        response.partial_success.error_message = f"Rejected {decoded.message}."
-    return response
+    return _partial_success(response, decoded, "rejected_log_records")
 
 
 def metrics_response(decoded: Decoded) -> Message:
     response = metrics_service_pb2.ExportMetricsServiceResponse()
+    return _partial_success(response, decoded, "rejected_data_points")
+
+
+def _partial_success(response: Message, decoded: Decoded, rejected_field: str) -> Message:
+    """The export response, saying how many records were rejected and why, if any were."""
     if decoded.rejected:
-        response.partial_success.rejected_data_points = decoded.rejected
+        setattr(response.partial_success, rejected_field, decoded.rejected)
         response.partial_success.error_message = f"Rejected {decoded.message}."
     return response

@@ -92,23 +92,32 @@ def member_join(*, org: Organization, user: AbstractBaseUser, role: str, actor: 
     """Make `user` a member of `org` with `role` unless they already are one (their role is
     then kept); the plan's member limit applies. True if they were added."""
     _check_role_value(role)
-    from apps.plans.models import Limit
-    from apps.plans.services import reserve
-
     with transaction.atomic():
         if Membership.objects.filter(organization=org, user=user).exists():
             return False
-        reserve(org=org, limit=Limit.MEMBERS)
-        membership = Membership.objects.create(organization=org, user=user, role=role)
-        audit.record(
-            org=org,
-            action="member.added",
-            target=membership,
-            object_repr=user.email,
-            after={"role": role},
-            actor=actor,
-        )
+        _membership_create(org, user, role, actor=actor)
     return True
+
+
+def _membership_create(
+    org: Organization, user: AbstractBaseUser, role: str, **record: Any
+) -> Membership:
+    """Add `user` to `org` with `role` within the plan's member limit, and record it (`record`:
+    more of the audit entry)."""
+    from apps.plans.models import Limit
+    from apps.plans.services import reserve
+
+    reserve(org=org, limit=Limit.MEMBERS)
+    membership = Membership.objects.create(organization=org, user=user, role=role)
+    audit.record(
+        org=org,
+        action="member.added",
+        target=membership,
+        object_repr=user.email,
+        after={"role": role},
+        **record,
+    )
+    return membership
 
 
 def organization_update(
@@ -305,25 +314,13 @@ def member_add(*, org: Organization, email: str, role: str, actor_role: str) -> 
             field="email",
             code="unknown_user",
         )
-    from apps.plans.models import Limit
-    from apps.plans.services import reserve
-
     already = ServiceError("This user is already a member.", field="email", code="already_member")
     with transaction.atomic():
         if Membership.objects.filter(organization=org, user=user).exists():
             raise already  # said before any plan limit: adding them again would change nothing
-        reserve(org=org, limit=Limit.MEMBERS)
         try:
             with transaction.atomic():
-                membership = Membership.objects.create(organization=org, user=user, role=role)
-                audit.record(
-                    org=org,
-                    action="member.added",
-                    target=membership,
-                    object_repr=user.email,
-                    after={"role": role},
-                )
-                return membership
+                return _membership_create(org, user, role)
         except IntegrityError as exc:  # a concurrent add of the same user won
             raise already from exc
 
@@ -530,19 +527,10 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
         org = invitation.organization
         membership = Membership.objects.filter(organization=org, user=user).first()
         if membership is None:
-            from apps.plans.models import Limit
-            from apps.plans.services import reserve
-
-            reserve(org=org, limit=Limit.MEMBERS)
-            membership = Membership.objects.create(
-                organization=org, user=user, role=invitation.role
-            )
-            audit.record(
-                org=org,
-                action="member.added",
-                target=membership,
-                object_repr=user.email,
-                after={"role": invitation.role},
+            membership = _membership_create(
+                org,
+                user,
+                invitation.role,
                 data={"invitation": str(invitation.pk)},
                 actor=audit.user_actor(user),
             )

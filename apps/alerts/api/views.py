@@ -50,19 +50,15 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         return selectors.channel_list(org=org)
 
     def create(self, request: Request) -> Response:
-        data = ChannelInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        channel, secrets = channel_services.channel_create(
-            org=self.organization, **data.validated_data
-        )
+        data = self.validated(ChannelInput)
+        channel, secrets = channel_services.channel_create(org=self.organization, **data)
         body = ChannelCreatedOutput(channel, context={"secrets": secrets}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         channel = self.get_object()
-        data = ChannelInput(data=request.data, partial=True, context={"channel": channel})
-        data.is_valid(raise_exception=True)
-        channel_services.channel_update(channel=channel, data=dict(data.validated_data))
+        data = self.validated(ChannelInput, partial=True, context={"channel": channel})
+        channel_services.channel_update(channel=channel, data=dict(data))
         return Response(ChannelOutput(channel).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -104,16 +100,14 @@ class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return selectors.policy_list(org=org)
 
     def create(self, request: Request) -> Response:
-        data = PolicyInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        policy = policy_services.policy_create(org=self.organization, data=data.validated_data)
+        data = self.validated(PolicyInput)
+        policy = policy_services.policy_create(org=self.organization, data=data)
         return Response(self._out(policy.pk), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         policy = self.get_object()
-        data = PolicyInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        policy_services.policy_update(policy=policy, data=dict(data.validated_data))
+        data = self.validated(PolicyInput, partial=True)
+        policy_services.policy_update(policy=policy, data=dict(data))
         return Response(self._out(policy.pk))
 
     def destroy(self, request: Request, pk: str) -> Response:

@@ -127,26 +127,10 @@ def notifications_save(rows: list[Notification]) -> list[Notification]:
     return rows
 
 
-def notifications_write(
-    *,
-    incident: Incident,
-    event: IncidentEvent | None,
-    channels: list[Channel],
-    kind: str,
-    key_prefix: str,
-    step: int | None = None,
-) -> list[Notification]:
-    """Write one pending notification per channel (idempotent per key) and enqueue them."""
-    return notifications_save(
-        notification_rows(
-            incident=incident,
-            event=event,
-            channels=channels,
-            kind=kind,
-            key_prefix=key_prefix,
-            step=step,
-        )
-    )
+def notifications_write(**rows: Any) -> list[Notification]:
+    """Write one pending notification per channel (idempotent per key) and enqueue them:
+    `notification_rows(**rows)`, saved."""
+    return notifications_save(notification_rows(**rows))
 
 
 def transaction_memo(name: str) -> dict[Any, Any] | None:

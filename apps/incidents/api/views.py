@@ -64,9 +64,7 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
         return Response(self._detail(self.get_object()))
 
     def create(self, request: Request) -> Response:
-        data = s.IncidentCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated(s.IncidentCreateInput)
         incident = services.incident_create_custom(
             org=self.organization,
             title=v["name"],
@@ -80,43 +78,23 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
     @extend_schema(request=s.NoteInput, responses={200: s.IncidentDetailOutput, **_ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
-        data = s.NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        incident = services.incident_acknowledge(
-            incident=self.get_object(),
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            note=data.validated_data["note"],
-        )
-        return Response(self._detail(incident))
+        note = self.validated(s.NoteInput)["note"]
+        return self._act(services.incident_acknowledge, note=note)
 
     @extend_schema(request=s.NoteInput, responses={200: s.IncidentDetailOutput, **_ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        data = s.NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        incident = services.incident_resolve(
-            incident=self.get_object(),
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            note=data.validated_data["note"],
-            manual=True,  # a user or an API key asked, even when no user is signed in
-        )
-        return Response(self._detail(incident))
+        note = self.validated(s.NoteInput)["note"]
+        # manual: a user or an API key asked, even when no user is signed in
+        return self._act(services.incident_resolve, note=note, manual=True)
 
     @extend_schema(
         request=s.TextInput, responses={201: s.EventOutput, **errors(*AUTHENTICATED, 429)}
     )
     @action(detail=True, methods=["post"])
     def notes(self, request: Request, pk: str) -> Response:
-        data = s.TextInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        event = services.incident_note(
-            incident=self.get_object(),
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            text=data.validated_data["text"],
-        )
+        text = self.validated(s.TextInput)["text"]
+        event = services.incident_note(incident=self.get_object(), **self.acting, text=text)
         return Response(s.EventOutput(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -126,13 +104,9 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
     )
     @action(detail=True, methods=["post"])
     def snooze(self, request: Request, pk: str) -> Response:
-        data = s.SnoozeInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        minutes = self.validated(s.SnoozeInput)["minutes"]
         window = services.incident_snooze(
-            incident=self.get_object(),
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            minutes=data.validated_data["minutes"],
+            incident=self.get_object(), **self.acting, minutes=minutes
         )
         return Response(
             {"silence": window.pk, "until": window.ends_at}, status=status.HTTP_201_CREATED
@@ -147,6 +121,10 @@ class IncidentViewSet(FilteredListMixin, mixins.ListModelMixin, TenantViewSet):
     def timeline(self, request: Request, pk: str) -> Response:
         events = selectors.incident_events(incident=self.get_object())
         return cursor_page(self, events, TimelineCursor, s.EventOutput)
+
+    def _act(self, service, **fields) -> Response:
+        """Run a state change on the incident in the URL as the caller; answer with its detail."""
+        return Response(self._detail(service(incident=self.get_object(), **self.acting, **fields)))
 
     def _detail(self, incident: Incident) -> dict:
         events = list(
@@ -240,9 +218,8 @@ class AlertRuleViewSet(TenantViewSet):
         with transaction.atomic():
             services.alert_rules_ensure(org=self.organization)
             row = AlertRule.objects.for_org(self.organization).select_for_update().get(kind=kind)
-            data = s.AlertRuleInput(data=request.data, context={"rule": row})
-            data.is_valid(raise_exception=True)
-            row = services.alert_rule_update(rule=row, data=dict(data.validated_data))
+            data = self.validated(s.AlertRuleInput, context={"rule": row})
+            row = services.alert_rule_update(rule=row, data=dict(data))
         return Response(_rule_out(rules.from_row(row), True))
 
     def _kind(self, kind: str) -> None:
@@ -273,25 +250,24 @@ class DependencyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantV
         return selectors.dependency_list(org=org).order_by("created_at", "id")
 
     def create(self, request: Request) -> Response:
-        data = s.DependencyInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(s.DependencyInput)
         org = self.organization
         found = {
             m.pk: m
             for m in Monitor.objects.for_org(org).filter(
-                pk__in=[data.validated_data["monitor"], data.validated_data["depends_on"]]
+                pk__in=[data["monitor"], data["depends_on"]]
             )
         }
         errors_: dict[str, list[str]] = {}
         for field in ("monitor", "depends_on"):
-            if data.validated_data[field] not in found:
+            if data[field] not in found:
                 errors_[field] = ["No such monitor."]
         if errors_:
             raise serializers.ValidationError(errors_)
         dependency = services.dependency_create(
             org=org,
-            monitor=found[data.validated_data["monitor"]],
-            depends_on=found[data.validated_data["depends_on"]],
+            monitor=found[data["monitor"]],
+            depends_on=found[data["depends_on"]],
         )
         return Response(s.DependencyOutput(dependency).data, status=status.HTTP_201_CREATED)
 
@@ -332,23 +308,16 @@ class MaintenanceWindowViewSet(
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     def create(self, request: Request) -> Response:
-        data = s.WindowInput(data=request.data, context={"org": self.organization})
-        data.is_valid(raise_exception=True)
-        window = services.window_create(
-            org=self.organization,
-            data=dict(data.validated_data),
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-        )
+        data = self.validated(s.WindowInput, context={"org": self.organization})
+        window = services.window_create(org=self.organization, data=dict(data), **self.acting)
         return Response(self._out(window), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         window = self.get_object()
-        data = s.WindowInput(
-            data=request.data, partial=True, context={"org": self.organization, "window": window}
+        data = self.validated(
+            s.WindowInput, partial=True, context={"org": self.organization, "window": window}
         )
-        data.is_valid(raise_exception=True)
-        window = services.window_update(window=window, data=dict(data.validated_data))
+        window = services.window_update(window=window, data=dict(data))
         return Response(self._out(window))
 
     def destroy(self, request: Request, pk: str) -> Response:

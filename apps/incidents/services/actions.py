@@ -39,10 +39,19 @@ def _lock(incident: Incident) -> Incident:
 
 
 def _settle(
-    locked: Incident, status: str, *, at: datetime, user: Any, key: dict[str, str] | None
+    locked: Incident,
+    status: str,
+    *,
+    at: datetime,
+    user: Any,
+    key: dict[str, str] | None,
+    notify: bool,
+    note: str,
+    **event: Any,
 ) -> None:
     """Move the locked incident to `status` (acknowledged or resolved), recording when and by
-    whom in its `<status>_at`, `<status>_by` and `<status>_by_key` fields; escalation stops."""
+    whom in its `<status>_at`, `<status>_by` and `<status>_by_key` fields; escalation stops.
+    The timeline gets the event of the same name (`event`: more of its data)."""
     locked.status = status
     setattr(locked, f"{status}_at", at)
     setattr(locked, f"{status}_by", user)
@@ -57,6 +66,16 @@ def _settle(
             "next_escalation_at",
             "updated_at",
         ]
+    )
+    timeline_record(
+        locked,
+        EventKind(status),
+        at=at,
+        notify=notify,
+        actor=user,
+        actor_key=key,
+        note=note,
+        **event,
     )
 
 
@@ -80,15 +99,8 @@ def incident_acknowledge(
         if locked.status != IncidentStatus.TRIGGERED:
             raise Conflict(f"The incident is {locked.status}.", code=f"already_{locked.status}")
         now = timezone.now()
-        _settle(locked, IncidentStatus.ACKNOWLEDGED, at=now, user=user, key=key)
-        timeline_record(
-            locked,
-            EventKind.ACKNOWLEDGED,
-            at=now,
-            notify=False,
-            actor=user,
-            actor_key=key,
-            note=note,
+        _settle(
+            locked, IncidentStatus.ACKNOWLEDGED, at=now, user=user, key=key, notify=False, note=note
         )
         audit.record(
             org=locked.organization_id,
@@ -138,14 +150,13 @@ def incident_resolve(
             raise Conflict("The incident is resolved already.", code="already_resolved")
         previous = locked.status
         at = at or timezone.now()
-        _settle(locked, IncidentStatus.RESOLVED, at=at, user=user, key=key)
-        timeline_record(
+        _settle(
             locked,
-            EventKind.RESOLVED,
+            IncidentStatus.RESOLVED,
             at=at,
+            user=user,
+            key=key,
             notify=notify,
-            actor=user,
-            actor_key=key,
             note=note,
             auto=not manual,
             **data,

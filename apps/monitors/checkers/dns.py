@@ -15,7 +15,6 @@ but a missing expected value is a mismatch.
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import dns.asyncresolver
 import dns.exception
@@ -24,25 +23,11 @@ import dns.nameserver
 import dns.resolver
 
 from apps.core.ssrf import is_blocked_address
-from apps.monitors.checkers.base import (
-    CheckOutcome,
-    CheckSpec,
-    ErrorClass,
-    Outcome,
-    RunContext,
-    register,
-)
-from apps.monitors.checkers.net import down, finish, ms_since, within
+from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
+from apps.monitors.checkers.net import deadline_checker, down, ms_since
 
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT")
 MAX_ANSWERS = 20
-
-
-@register("dns")
-async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
-    started = time.perf_counter()
-    result = await within(spec, _check(spec, started), f"no DNS answer within {spec.timeout:g}s")
-    return finish(result, spec, started)
 
 
 async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
@@ -98,6 +83,9 @@ async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
             details=details,
         )
     return CheckOutcome(outcome=Outcome.UP, timings=timings, details=details)
+
+
+check = deadline_checker("dns", _check, timeout_message="no DNS answer within {timeout:g}s")
 
 
 def _make_resolver(spec: CheckSpec) -> dns.asyncresolver.Resolver | CheckOutcome:

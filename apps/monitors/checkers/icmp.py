@@ -22,7 +22,14 @@ import time
 import icmplib
 
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
-from apps.monitors.checkers.net import addresses_or_down, down, ms, timed_checker, up_or_slow
+from apps.monitors.checkers.net import (
+    addresses_or_down,
+    down,
+    judged,
+    ms,
+    timed_checker,
+    up_or_slow,
+)
 
 DEFAULT_COUNT = 3
 DEFAULT_INTERVAL_MS = 200
@@ -43,22 +50,16 @@ def judge(spec: CheckSpec, host: icmplib.Host, outcome: CheckOutcome) -> CheckOu
         rtt_max_ms=round(host.max_rtt, 3),
     )
     if host.packets_received == 0:
-        outcome.outcome = Outcome.DOWN
-        outcome.error_class = ErrorClass.TIMEOUT
-        outcome.error_message = (
-            f"no echo reply from {host.address} ({host.packets_sent} requests sent)"
-        )
-        return outcome
+        message = f"no echo reply from {host.address} ({host.packets_sent} requests sent)"
+        return judged(outcome, Outcome.DOWN, ErrorClass.TIMEOUT, message)
     outcome.response_time_ms = round(host.avg_rtt, 3)
     lost = host.packets_sent - host.packets_received
     if lost:
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.PACKET_LOSS
-        outcome.error_message = (
+        message = (
             f"{lost} of {host.packets_sent} echo requests lost "
             f"({outcome.details['loss_percent']:g}%)"
         )
-        return outcome
+        return judged(outcome, Outcome.DEGRADED, ErrorClass.PACKET_LOSS, message)
     return up_or_slow(spec, outcome)
 
 

@@ -90,16 +90,47 @@ def timed_checker(
     return check
 
 
+def deadline_checker(
+    kind: str,
+    run: Callable[[CheckSpec, float], Awaitable[CheckOutcome]],
+    *,
+    timeout_message: str = "no answer within {timeout:g}s",
+    scrub: Callable[[CheckSpec, str], str] | None = None,
+) -> Checker:
+    """Register the `kind` checker that awaits `run(spec, started)` (a `time.perf_counter()`
+    reading) within the monitor's timeout, down with `timeout_message` when it runs out, and
+    stamps the total time. `scrub(spec, message)` takes a secret of the config (a password)
+    out of the message."""
+
+    @register(kind)
+    async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
+        started = time.perf_counter()
+        result = await within(
+            spec, run(spec, started), timeout_message.format(timeout=spec.timeout)
+        )
+        if scrub is not None:
+            result.error_message = scrub(spec, result.error_message)
+        return finish(result, spec, started)
+
+    return check
+
+
+def judged(outcome: CheckOutcome, state: str, error_class: str, message: str) -> CheckOutcome:
+    """`outcome`, its measurements kept, turned `state` (degraded, down) for `message`."""
+    outcome.outcome = state
+    outcome.error_class = error_class
+    outcome.error_message = message
+    return outcome
+
+
 def up_or_slow(spec: CheckSpec, outcome: CheckOutcome) -> CheckOutcome:
     """A check that passed is still degraded when slower than the monitor expects."""
     limit = spec.expected_response_time_ms
     took = outcome.response_time_ms
     if limit is not None and took is not None and took > limit:
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.SLOW
-        outcome.error_message = f"answered in {took:.0f} ms, expected under {limit:g} ms"
-    else:
-        outcome.outcome = Outcome.UP
+        message = f"answered in {took:.0f} ms, expected under {limit:g} ms"
+        return judged(outcome, Outcome.DEGRADED, ErrorClass.SLOW, message)
+    outcome.outcome = Outcome.UP
     return outcome
 
 
@@ -259,13 +290,11 @@ def expiry_judged(
     with_cert(outcome, cert)
     left = cert.seconds_left()
     if left < timedelta(days=warning_days).total_seconds():
-        outcome.outcome = Outcome.DEGRADED
-        outcome.error_class = ErrorClass.CERT_EXPIRING
-        outcome.error_message = (
+        message = (
             f"certificate expires in {left / 86400:.1f} days ({cert.not_after:%Y-%m-%d %H:%M} "
             f"UTC), inside the {warning_days:g}-day warning window"
         )
-        return outcome
+        return judged(outcome, Outcome.DEGRADED, ErrorClass.CERT_EXPIRING, message)
     return up_or_slow(spec, outcome)
 
 

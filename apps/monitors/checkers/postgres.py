@@ -22,15 +22,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from apps.monitors.checkers.base import (
-    CheckOutcome,
-    CheckSpec,
-    ErrorClass,
-    Outcome,
-    RunContext,
-    register,
-)
-from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since, within
+from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
+from apps.monitors.checkers.net import addresses_or_down, deadline_checker, down, ms_since
 
 DEFAULT_QUERY = "SELECT 1"
 MAX_ADDRESSES = 4
@@ -48,19 +41,9 @@ _AUTH_HINTS = (
 )
 
 
-@register("postgres")
-async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
-    started = time.perf_counter()
-    params: dict = {}
-    work = _check(spec, started, params)
-    result = await within(spec, work, f"no answer within {spec.timeout:g}s")
-    result.error_message = _scrub(result.error_message, params.get("password"))
-    return finish(result, spec, started)
-
-
-async def _check(spec: CheckSpec, started: float, params: dict) -> CheckOutcome:
+async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
     try:
-        params.update(conninfo_to_dict(str(spec.config.get("dsn") or "")))
+        params = conninfo_to_dict(str(spec.config.get("dsn") or ""))
     except psycopg.ProgrammingError:
         # libpq's parse error quotes the string, password included: say nothing about it.
         return _invalid("dsn is not a valid PostgreSQL connection string")
@@ -146,12 +129,19 @@ def _message(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", str(exc)).strip()
 
 
-def _scrub(message: str, password: str | None) -> str:
+def _scrub(spec: CheckSpec, message: str) -> str:
+    try:
+        password = conninfo_to_dict(str(spec.config.get("dsn") or "")).get("password")
+    except psycopg.ProgrammingError:
+        return message
     if not password or not message:
         return message
     for form in {password, quote(password, safe="")}:
         message = message.replace(form, "***")
     return message
+
+
+check = deadline_checker("postgres", _check, scrub=_scrub)
 
 
 def _remaining(spec: CheckSpec, started: float) -> float:

@@ -28,15 +28,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from apps.monitors.checkers.base import (
-    CheckOutcome,
-    CheckSpec,
-    ErrorClass,
-    Outcome,
-    RunContext,
-    register,
-)
-from apps.monitors.checkers.net import addresses_or_down, down, finish, ms_since, within
+from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
+from apps.monitors.checkers.net import addresses_or_down, deadline_checker, down, ms_since
 
 MAX_ADDRESSES = 4
 
@@ -56,16 +49,11 @@ class _PinnedSSLConnection(SSLConnection):
         return {**super()._connection_arguments(), "server_hostname": self.server_hostname}
 
 
-@register("redis")
-async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
-    started = time.perf_counter()
+def _scrub(spec: CheckSpec, message: str) -> str:
     password = None
     with contextlib.suppress(ValueError):
         password = unquote(urlsplit(str(spec.config.get("url") or "")).password or "") or None
-    result = await within(spec, _check(spec, started), f"no answer within {spec.timeout:g}s")
-    if password:
-        result.error_message = result.error_message.replace(password, "***")
-    return finish(result, spec, started)
+    return message.replace(password, "***") if password else message
 
 
 async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
@@ -109,6 +97,9 @@ async def _check(spec: CheckSpec, started: float) -> CheckOutcome:
         if result.error_class != ErrorClass.CONNECTION:
             break
     return result
+
+
+check = deadline_checker("redis", _check, scrub=_scrub)
 
 
 async def _probe(options: dict, timings: dict) -> CheckOutcome:

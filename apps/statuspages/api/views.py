@@ -46,16 +46,14 @@ class StatusPageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return selectors.page_list(org=org)
 
     def create(self, request: Request) -> Response:
-        data = s.PageInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        page = services.status_page_create(org=self.organization, data=dict(data.validated_data))
+        data = self.validated(s.PageInput)
+        page = services.status_page_create(org=self.organization, data=dict(data))
         return Response(s.PageOutput(page).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         page = self.get_object()
-        data = s.PageInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        page = services.status_page_update(page=page, data=dict(data.validated_data))
+        data = self.validated(s.PageInput, partial=True)
+        page = services.status_page_update(page=page, data=dict(data))
         return Response(s.PageOutput(page).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -111,16 +109,14 @@ class SectionViewSet(
         ).data
 
     def create(self, request: Request) -> Response:
-        data = s.SectionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        section = services.section_create(org=self.organization, data=dict(data.validated_data))
+        data = self.validated(s.SectionInput)
+        section = services.section_create(org=self.organization, data=dict(data))
         return Response(self._out(section), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         section = self.get_object()
-        data = s.SectionUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        section = services.section_update(section=section, data=dict(data.validated_data))
+        data = self.validated(s.SectionUpdateInput, partial=True)
+        section = services.section_update(section=section, data=dict(data))
         return Response(self._out(section))
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -139,11 +135,8 @@ class BadgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         return selectors.badge_list(org=org)
 
     def create(self, request: Request) -> Response:
-        data = s.BadgeInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        badge = services.badge_create(
-            org=self.organization, monitor_id=data.validated_data["monitor"]
-        )
+        data = self.validated(s.BadgeInput)
+        badge = services.badge_create(org=self.organization, monitor_id=data["monitor"])
         return Response(s.BadgeOutput(badge).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -175,14 +168,8 @@ class IncidentUpdatesView(_IncidentScoped):
     )
     def post(self, request: Request, incident_id) -> Response:
         incident = self.incident(incident_id)
-        data = s.UpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        update = services.incident_update_post(
-            incident=incident,
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            **data.validated_data,
-        )
+        data = self.validated(s.UpdateInput)
+        update = services.incident_update_post(incident=incident, **self.acting, **data)
         return Response(s.UpdateOutput(update).data, status=status.HTTP_201_CREATED)
 
 
@@ -205,14 +192,8 @@ class PostmortemView(_IncidentScoped):
     )
     def put(self, request: Request, incident_id) -> Response:
         incident = self.incident(incident_id)
-        data = s.PostmortemInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        postmortem = services.postmortem_set(
-            incident=incident,
-            user=self.tenancy.user,
-            api_key=self.tenancy.api_key,
-            **data.validated_data,
-        )
+        data = self.validated(s.PostmortemInput)
+        postmortem = services.postmortem_set(incident=incident, **self.acting, **data)
         return Response(s.PostmortemOutput(postmortem).data)
 
     post = put

@@ -122,6 +122,17 @@ class TenantScopedMixin:
     def organization(self) -> Organization:
         return self.request.tenancy.organization
 
+    @property
+    def acting(self) -> dict[str, Any]:
+        """Who asks, the way write services take it: the signed-in user and the API key."""
+        return {"user": self.request.tenancy.user, "api_key": self.request.tenancy.api_key}
+
+    def validated(self, serializer_class: type, **kwargs: Any) -> dict[str, Any]:
+        """The request body read by `serializer_class`; bad input raises the project's 400."""
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def get_queryset(self) -> QuerySet:
         if self.model is None:
             raise NotImplementedError(f"{type(self).__name__} must set `model`")

@@ -10,12 +10,11 @@ from apps.monitors import reporting
 class Command(ReportCommand):
     help = "Health of every monitor: status, last healthy, consecutive failures, 24 h uptime."
 
-    def handle(self, *args, **options) -> None:
-        org = reporting.organization_option(options["org"])
-        report = reporting.health_report(org=org)
-        if options["json"]:
-            self.write_json(report)
-            return
+    def report(self, **options) -> list[dict]:
+        self.org = reporting.organization_option(options["org"])
+        return reporting.health_report(org=self.org)
+
+    def write_text(self, report: list[dict]) -> None:
         if not report:
             self.stdout.write("no monitors")
             return
@@ -32,7 +31,7 @@ class Command(ReportCommand):
             ]
             for row in report
         ]
-        if org is None:
+        if self.org is None:
             header.insert(0, "organization")
             rows = [[r["organization"], *row] for r, row in zip(report, rows, strict=True)]
         for line in format_table(header, rows):

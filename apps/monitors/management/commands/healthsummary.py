@@ -10,13 +10,12 @@ from apps.monitors import reporting
 class Command(ReportCommand):
     help = "Monitor totals: healthy, unhealthy, critical unhealthy, paused, unknown."
 
-    def handle(self, *args, **options) -> None:
-        org = reporting.organization_option(options["org"])
-        summary = reporting.health_summary(org=org)
-        if options["json"]:
-            self.write_json(summary)
-            return
-        scope = f"organization {org.slug}" if org is not None else "all organizations"
+    def report(self, **options) -> dict:
+        self.org = reporting.organization_option(options["org"])
+        return reporting.health_summary(org=self.org)
+
+    def write_text(self, summary: dict) -> None:
+        scope = f"organization {self.org.slug}" if self.org is not None else "all organizations"
         rows = [
             [label, summary[key]]
             for label, key in [

@@ -16,11 +16,10 @@ class Command(ReportCommand):
         parser.add_argument("--days", type=int, default=30, choices=range(1, 91), metavar="1-90")
         super().add_arguments(parser)
 
-    def handle(self, *args, **options) -> None:
-        overview = platform_sla_overview(days=options["days"])
-        if options["json"]:
-            self.write_json(overview)
-            return
+    def report(self, **options) -> dict:
+        return platform_sla_overview(days=options["days"])
+
+    def write_text(self, overview: dict) -> None:
         self.stdout.write(
             f"{overview['organizations']} organizations, {overview['compliant']} meet their "
             f"plan's target, average availability {overview['average_availability_pct']} %"
