@@ -121,8 +121,8 @@ def _claim_due_postgres(now: datetime, limit: int) -> list[Claimed]:
             pass
         rows = cursor.fetchall()
     # Ids as text and lags as whole microseconds: parsing 5,000 uuids and timestamptz texts
-    # in Python cost ~50 ms of a claim, and numeric epoch arithmetic in the statement ~10 %
-    # of its CPU (benchmarks/dispatch.py). The due time is the claim's `now` minus the lag,
+    # in Python cost ~50 ms of a claim, and numeric epoch arithmetic 8-10 % of the statement
+    # CPU (benchmarks/dispatch.py, which runs both). The due time is the claim's `now` minus the lag,
     # derived only when asked (Claimed.due_at). Oldest first, as the claim took them.
     rows.sort(key=_lag_of, reverse=True)
     # Nearly every monitor has one of a few region lists: decode each distinct text once.
