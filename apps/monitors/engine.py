@@ -121,9 +121,9 @@ def _claim_due_postgres(now: datetime, limit: int) -> list[Claimed]:
             pass
         rows = cursor.fetchall()
     # Ids as text and lags as whole microseconds: parsing 5,000 uuids and timestamptz texts
-    # in Python cost ~50 ms of a claim, and numeric epoch arithmetic 8-10 % of the statement
-    # CPU (benchmarks/dispatch.py, which runs both). The due time is the claim's `now` minus the lag,
-    # derived only when asked (Claimed.due_at). Oldest first, as the claim took them.
+    # in Python cost ~50 ms of a claim, and numeric epoch arithmetic 8-10 % of the
+    # statement's CPU (benchmarks/dispatch.py runs both). The due time is the claim's `now`
+    # minus the lag, derived only when asked (Claimed.due_at). Oldest first, as claimed.
     rows.sort(key=_lag_of, reverse=True)
     # Nearly every monitor has one of a few region lists: decode each distinct text once.
     decoded: dict[str, list[str]] = {}
