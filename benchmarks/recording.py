@@ -11,7 +11,9 @@ side in one run, interleaved batch by batch so both see the same machine load.
 
 Both fold the same outcomes into the same kind of monitors (HTTP, unpaused, up) in batches of
 TASK_BATCH (200); listeners (incidents) are connected as in the product. Prints per batch the
-median and p95 of the process CPU time and the wall time, the statements, and the ratio.
+median and p95 of the process CPU time and the wall time, the statements, the CPU the
+PostgreSQL backend serving the benchmark spent per result (summed over the batches: the
+kernel counts it in 10 ms ticks), and the ratio.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
@@ -118,6 +120,18 @@ def prepare(n: int):
     return org
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds() -> float:
+    """CPU seconds so far of the PostgreSQL backend serving this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q))]
@@ -140,6 +154,7 @@ def main() -> None:
     ways = {"batch": record_batch_way, "cas": engine.results_record}
     taken: dict[str, dict[str, list[float]]] = {w: {"cpu": [], "wall": []} for w in ways}
     statements: dict[str, int] = {}
+    backend = dict.fromkeys(ways, 0.0)
     print(f"load before: {Path('/proc/loadavg').read_text().split()[:3]}")
     for i in range(args.batches * 2 + 2):
         way = "batch" if i % 2 == 0 else "cas"
@@ -154,23 +169,26 @@ def main() -> None:
             )
             for _ in monitors
         ]
+        backend_before = backend_cpu_seconds()
         cpu, wall = time.process_time(), time.perf_counter()
         with CaptureQueriesContext(connection) as queries:
             ways[way](monitors=monitors, outcomes=outcomes, region="default")
         if i >= 2:  # the first of each warms caches
+            backend[way] += backend_cpu_seconds() - backend_before
             taken[way]["cpu"].append((time.process_time() - cpu) * 1000)
             taken[way]["wall"].append((time.perf_counter() - wall) * 1000)
             statements[way] = len(queries.captured_queries)
     print(
         f"batches of {args.size} results, {args.batches} per way, interleaved\n"
         f"{'way':6} {'CPU ms p50':>10} {'p95':>7} {'wall ms p50':>11} {'p95':>7}"
-        f" {'CPU us/result':>13} {'statements':>10}"
+        f" {'CPU us/result':>13} {'statements':>10} {'PostgreSQL CPU us/result':>24}"
     )
     for way, t in taken.items():
         print(
             f"{way:6} {statistics.median(t['cpu']):10.1f} {pct(t['cpu'], 0.95):7.1f}"
             f" {statistics.median(t['wall']):11.1f} {pct(t['wall'], 0.95):7.1f}"
             f" {statistics.median(t['cpu']) / args.size * 1000:13.0f} {statements[way]:10d}"
+            f" {backend[way] / (args.batches * args.size) * 1e6:24.0f}"
         )
     old, new = taken["batch"], taken["cas"]
     print(

@@ -1,9 +1,11 @@
+import tempfile
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
+from psycopg import pq
 
 from apps.monitors import engine, services
 from apps.monitors.models import Monitor, MonitorSchedule
@@ -188,6 +190,43 @@ def test_a_claim_is_one_round_trip_in_one_transaction(org, django_assert_num_que
     # SQLite: savepoint, select, one update for the batch, release.
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
         assert len(engine.claim_due(now=now)) == 20
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="implicit transaction blocks")
+@pytest.mark.django_db(transaction=True)
+def test_the_dispatchers_claim_is_its_own_transaction_in_one_round_trip(django_assert_num_queries):
+    """Outside any transaction (as the dispatcher runs) the claim is one query string: no
+    BEGIN, no COMMIT; its advance is committed and its planner settings end with it."""
+    org = OrganizationFactory()
+    now = timezone.now()
+    rows = _monitors(org, 20, due_at=now - timedelta(seconds=1))
+    # What goes over the wire, from libpq's own trace of the protocol messages sent.
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile() as trace, django_assert_num_queries(1):
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            claimed = engine.claim_due(now=now)
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        wire = trace.read().decode()
+    sent = [line for line in wire.splitlines() if line.startswith("F\t")]
+    assert len(sent) == 1, sent  # no BEGIN, no COMMIT: one query string, one round trip
+    assert "SET LOCAL" in sent[0]
+    assert "FOR UPDATE SKIP LOCKED" in wire
+    assert sorted(c.monitor_id for c in claimed) == sorted(str(m.pk) for m in rows)
+    assert {c.due_at for c in claimed} == {now - timedelta(seconds=1)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('enable_hashjoin'), pg_current_xact_id_if_assigned()"
+        )
+        # Nothing leaked, and no transaction left open.
+        assert cursor.fetchone() == ("on", None)
+    # The advance is there with no transaction open: committed.
+    advanced = MonitorSchedule.objects.filter(next_check_at=now + timedelta(seconds=59)).count()
+    assert advanced == 20
 
 
 def test_after_an_outage_overdue_checks_keep_their_spread_instead_of_one_herd(org):
