@@ -45,6 +45,7 @@ def system_trust() -> tuple[str | None, str | None]:
     return paths.cafile, paths.capath
 
 
+@lru_cache(maxsize=4096)
 def same_address(address: str) -> str:
     """The canonical text of an IP address (so '::0001' and '::1' compare equal)."""
     try:
@@ -142,6 +143,7 @@ def _connect_to(host: str, port: int, address: str) -> str:
     return f"{host}:{port}:{shown}:{port}"
 
 
+@lru_cache(maxsize=4096)
 def is_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
