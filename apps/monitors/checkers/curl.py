@@ -165,7 +165,7 @@ class CurlClient:
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._watched: dict[int, int] = {}  # fd -> pycurl.POLL_* it is registered for
         self._active: dict[pycurl.Curl, asyncio.Future[tuple[int, str]]] = {}
         self._idle: list[pycurl.Curl] = []
@@ -349,7 +349,11 @@ class CurlClient:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if timeout_ms >= 0:
+        if timeout_ms == 0:
+            # "Now": on the loop's next turn, whatever its clock says (a test may have frozen
+            # or moved it; libcurl keeps its own).
+            self._timer = self._loop.call_soon(self._on_timeout)
+        elif timeout_ms > 0:
             self._timer = self._loop.call_later(timeout_ms / 1000, self._on_timeout)
 
     def _on_timeout(self) -> None:
