@@ -926,7 +926,9 @@ def main() -> None:
     own = ("old", "aiohttp")
     setup_test_environment()
     connection.creation.create_test_db(keepdb=True, verbosity=0)
-    budget = len(modes) * len(rates) * (args.step_seconds + args.warmup + 15) + 300
+    # Generous: on a loaded machine a step (arming, a second process starting) takes minutes,
+    # and a target that has exited turns every later check into "down".
+    budget = 3 * len(modes) * len(rates) * (args.step_seconds + args.warmup + 60) + 600
     target, port = start_target(TRUE_LATENCY_MS / 1000, budget)
     try:
         org = prepare(
