@@ -1,54 +1,56 @@
 #!/usr/bin/env python
 """Sustained HTTP check throughput of one worker process (and of two), driven the way the
-product drives it, with today's engine as the baseline in the same run.
+product drives it, with the earlier engines as baselines in the same run.
 
 A local target (benchmarks/target.py, a separate process on 127.0.0.1) answers every request
-after 50 ms with `200 ok`, on a new connection per check (the checker's `force_close`). The
-benchmark owns an organization of HTTP monitors with interval I (default 10 s) whose
-`next_check_at` are spread evenly over the interval, so `rate * I` monitors come due at `rate`
-checks/s, continuously. Each monitor asserts `status == 200` and `body contains "ok"`.
+after 50 ms with `200 ok`, on a new connection per check. The benchmark owns an organization
+of HTTP monitors with interval I (default 10 s) whose `next_check_at` are spread evenly over
+the interval, so `rate * I` monitors come due at `rate` checks/s, continuously. Each monitor
+asserts `status == 200` and `body contains "ok"`.
 
 Every check goes through the engine: `engine.claim_due()` (the dispatcher's claim, every
 `--tick` s, in the measured process), then the `run_checks` task body `engine.run_monitors`
 (load, `spec_for`, the process's check loop, `results_record`: insert, state fold, usage) on
-PostgreSQL. Modes:
+PostgreSQL. Modes (printed labels in brackets):
 
-* `loop`: a worker on Celery's threads pool (`--threads` task threads, default 4): the
-  claimed batches (TASK_BATCH each) queue for the task threads, which all feed the one check
-  loop of the process, so one batch records while others check.
-* `task`: a prefork pool process: the task body one batch after the other.
-* `baseline`: today's engine (`--baseline REF`, default the merge base with `main`) in `task`
-  mode, run from a temporary git worktree of that commit by its own benchmark script.
-* `checker` (control): the paced schedule through the check loop with no database work.
-* `raw` (control): the same schedule with a bare aiohttp GET per check (new connection, body
-  read, no engine code): the floor of added latency this machine and target allow.
-
-`--processes 2` runs the `loop` mode in two worker processes at once (each claims with SKIP
-LOCKED, so they share the schedule as two workers do) and reports their total.
+* `old` [old]: the engine before the check loop (`--old REF`, default the parent of the
+  check loop's commit) in its task mode: a fresh event loop and aiohttp session per batch.
+  Run from a temporary git worktree of that commit by its own benchmark script.
+* `aiohttp` [aio 1p, aio 2p]: the check loop with the aiohttp client (`--aiohttp REF`,
+  default the merge base with `main`), in one and in two worker processes, by that commit's
+  own script in a temporary worktree.
+* `loop` [curl 1p]: this tree, the check loop with the libcurl client: a worker on Celery's
+  threads pool (`--threads` task threads, default 4); the claimed batches (TASK_BATCH each)
+  queue for the task threads, which all feed the one check loop of the process.
+* `loop2` [curl 2p]: `loop` in two worker processes at once (each claims with SKIP LOCKED, so
+  they share the schedule as two workers do); their total is reported. The offered rate is
+  the total: a rate one process cannot hold shows how close two come to twice one.
+* `task` [curl tsk]: a prefork pool process: the task body one batch after the other.
+* `checker` [curl chk] (control): the paced schedule through the check loop, no database.
+* `raw` (control): the same schedule with a bare aiohttp GET per check.
 
 Measured per rate step, after a warm-up: checks completed per minute, scheduler lag (check
 start - its due time; p50/p95/max), the engine's own response_time_ms p50/p95 and what it
-adds to the true 50 ms, time in the claim and in recording as a share of wall time and per
-check, and cores used by the worker process(es), the target and PostgreSQL (the 2 cores are
-shared with whatever else runs on the machine; /proc/loadavg is printed before and after). A
-step holds when lag p95 < 1 s, it keeps up (>= 97 % of the offered rate) and the added latency
-p95 is under the bar: 5 ms up to 50,000 checks/min, 20 ms above (`--max-added-ms` sets one
-bar for all). Each mode ramps up through `--rates` until a step breaks.
+adds to the true 50 ms (the distortion), time in the claim and in recording as a share of
+wall time and per check, and cores used by the worker process(es), the target and
+PostgreSQL, with the worker CPU per check (the 2 cores are shared with whatever else runs on
+the machine; the load average is printed on every step). A step holds when lag p95 < 1 s, it
+keeps up (>= 97 % of the offered rate) and the added latency p95 is under the bar: 5 ms up to
+50,000 checks/min, 20 ms above (`--max-added-ms` sets one bar for all). Every mode runs every
+rate (`--keep-going`; without it a mode stops at its first broken step). The run ends with
+one table of every engine's steps side by side.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
-    .venv/bin/python benchmarks/checks.py [--modes baseline,task,loop,loop2]
-        [--rates 500,833,1250,1667,2000,2500] [--step-seconds 10] [--warmup 3]
-        [--threads 4] [--tick 0.2] [--interval 10] [--host 127.0.0.1] [--baseline REF]
-        [--max-added-ms MS] [--keep-going] [--profile]
+    .venv/bin/python benchmarks/checks.py --keep-going [--modes old,aiohttp,loop,loop2]
+        [--rates 833,1667,3333] [--step-seconds 10] [--warmup 3]
+        [--threads 4] [--tick 0.2] [--interval 10] [--host 127.0.0.1] [--old REF]
+        [--aiohttp REF] [--max-added-ms MS] [--profile]
 
-`loop2` is `loop` in two processes; `loop@1` is `loop` with a GIL switch interval of 1 ms
-instead of Python's 5 (a response that arrives while a task thread holds the GIL is timed
-late by up to the interval; on the loaded machine `loop` and `loop@5` were within noise, so
-the product keeps Python's default until a quiet run says otherwise). `--profile` runs each mode's first rate only, under
-cProfile in every thread, and prints the top functions. Runs in the kept test database
-`test_<name>` (use a database name of its own: the run leaves its monitors there). About
-1 minute per mode on the default rates.
+`loop@1` is `loop` with a GIL switch interval of 1 ms instead of Python's 5. `--profile` runs
+each mode's first rate only, under cProfile in every thread, and prints the top functions.
+Runs in the kept test database `test_<name>` (use a database name of its own: the run leaves
+its monitors there). About 12 minutes with the default modes and rates.
 """
 
 # SQL here is built from model table names and constants; values always go as parameters.
@@ -90,6 +92,8 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 TRUE_LATENCY_MS = 50.0
+# The engine before the check loop (decision 0017): a fresh event loop per batch.
+OLD_ENGINE = "691d0f2^"
 ORG_SLUG = "bench-checks"
 ASSERTIONS = ["status == 200", 'body contains "ok"']
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -652,11 +656,11 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
 # --- Baseline: today's engine, from a checkout of its commit -----------------------------------
 
 
-def baseline_ref(wanted: str | None) -> str:
+def resolve_ref(wanted: str | None) -> str:
+    """A commit's short id; None: the merge base with `main` (today's engine)."""
     repo = HERE.parent
-    if wanted:
-        ref = wanted
-    else:
+    ref = wanted
+    if not ref:
         ref = subprocess.run(
             ["git", "-C", str(repo), "merge-base", "HEAD", "main"],
             capture_output=True,
@@ -671,9 +675,52 @@ def baseline_ref(wanted: str | None) -> str:
     ).stdout.strip()
 
 
-def run_baseline(ref: str, args) -> list[str]:
-    """Today's engine: the benchmark of commit `ref` in its task mode, in a temporary
-    worktree, against the same database; returns its step lines as printed."""
+def old_engine_argv(args) -> list[str]:
+    """The engine before the check loop (a fresh event loop per batch), in its task mode."""
+    return [
+        "--mode",
+        "task",
+        "--rates",
+        args.rates,
+        "--floor-seconds",
+        str(args.step_seconds),
+        "--step-seconds",
+        str(args.step_seconds),
+        "--warmup",
+        str(args.warmup),
+        "--interval",
+        str(args.interval),
+        "--tick",
+        str(args.tick),
+        "--max-added-ms",
+        str(args.max_added_ms or 20.0),  # the lenient bar at every step
+    ]
+
+
+def aiohttp_loop_argv(args) -> list[str]:
+    """The aiohttp check loop (the engine this branch starts from), 1 and 2 processes."""
+    return [
+        "--modes",
+        "loop,loop2",
+        "--rates",
+        args.rates,
+        "--keep-going",
+        "--step-seconds",
+        str(args.step_seconds),
+        "--warmup",
+        str(args.warmup),
+        "--interval",
+        str(args.interval),
+        "--tick",
+        str(args.tick),
+        "--threads",
+        str(args.threads),
+    ]
+
+
+def run_tree(ref: str, argv: list[str], labels: dict[str, str]) -> list[str]:
+    """Another commit's engine: its own benchmark script in a temporary worktree, against
+    the same database; returns its step lines as printed, relabelled by `labels`."""
     repo = HERE.parent
     where = Path(tempfile.mkdtemp(prefix="checks-baseline-"))
     tree = where / "tree"
@@ -683,55 +730,72 @@ def run_baseline(ref: str, args) -> list[str]:
     )
     try:
         out = subprocess.run(
-            [
-                sys.executable,
-                str(tree / "benchmarks" / "checks.py"),
-                "--mode",
-                "task",
-                "--rates",
-                args.rates,
-                "--floor-seconds",
-                str(args.step_seconds),
-                "--step-seconds",
-                str(args.step_seconds),
-                "--warmup",
-                str(args.warmup),
-                "--interval",
-                str(args.interval),
-                "--tick",
-                str(args.tick),
-                "--max-added-ms",
-                str(args.max_added_ms or 20.0),  # the lenient bar at every step
-            ],
+            [sys.executable, str(tree / "benchmarks" / "checks.py"), *argv],
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=1800,
             # From inside the tree: Celery's Django fixup puts the working directory first on
             # sys.path, which would import this tree's apps instead of the baseline's.
             cwd=tree,
         )
-        lines = out.stdout.splitlines()
         steps = []
         done = 0.0
-        for line in lines:
-            if line.startswith("task "):
+        keep = False
+        for line in out.stdout.splitlines():
+            first = line.split(" ", 1)[0]
+            if first in labels and "/s " in line:
                 done = float(line.split()[3])
-                steps.append("baseline" + line[len("task") :])
-            elif line.startswith(" " * 17):
+                steps.append(f"{labels[first]:8}" + line[8:])
+                keep = True
+            elif keep and line.startswith(" " * 17):
                 steps.append(line)
                 # The same derived figure as this script prints for its own modes.
-                cores = re.search(r"checker ([0-9.]+)", line)
-                if cores and done:
+                cores = re.search(r"(?:checker|worker\(s\)) ([0-9.]+)", line)
+                if cores and done and "CPU per check" not in out.stdout:
                     per_check = float(cores.group(1)) * 60 / done * 1e3
                     steps.append(f"{'':17}worker CPU per check {per_check:.2f} ms")
+            else:
+                keep = False
         if out.returncode != 0:
-            steps.append(f"(baseline failed: {out.stderr.strip().splitlines()[-1:]})")
+            steps.append(f"({ref} failed: {out.stderr.strip().splitlines()[-1:]})")
         return steps
     finally:
         subprocess.run(
             ["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False
         )
         shutil.rmtree(where, ignore_errors=True)
+
+
+_STEP_LINE = re.compile(
+    r"^(?P<mode>.{8}) +(?P<rate>\d+)/s +(?P<offered>\d+) +(?P<done>\d+) +(?P<lag50>-?\d+)"
+    r" +(?P<lag95>-?\d+) +(?P<lagmax>-?\d+) +(?P<lat50>[-\d.na]+) +(?P<lat95>[-\d.na]+)"
+    r" +(?P<added>[-+\d.na]+) +(?P<held>held|BROKE)"
+)
+
+
+def comparison(lines: list[str]) -> list[str]:
+    """One table of every engine's steps, from the printed step lines (own and other trees')."""
+    rows = []
+    per_check = None
+    for line in reversed(lines):  # the CPU line follows its step line
+        if "worker CPU per check" in line:
+            per_check = line.split("check", 1)[1].strip()
+            continue
+        if match := _STEP_LINE.match(line):
+            rows.append((match, per_check or "-"))
+            per_check = None
+    out = [
+        f"{'engine':8} {'offered':>8} {'done':>8} {'dist p50':>8} {'dist p95':>8}"
+        f" {'lag p95':>8} {'CPU/check':>9}   (per min; distortion = latency - 50 ms; lag ms)"
+    ]
+    for match, cpu in reversed(rows):
+        lat50 = float(match["lat50"])
+        out.append(
+            f"{match['mode']:8} {int(match['offered']):8,} {int(match['done']):8,}"
+            f" {lat50 - TRUE_LATENCY_MS:+8.1f} {float(match['added']):+8.1f}"
+            f" {int(match['lag95']):8,} {cpu:>9}   {match['held']}"
+        )
+    return out
 
 
 # --- Driver -----------------------------------------------------------------------------------
@@ -763,12 +827,18 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def print_step(s: Step, r: dict) -> None:
+# What this tree's modes are called in the printed lines (the other trees' are relabelled).
+LABELS = {"loop": "curl 1p", "loop2": "curl 2p", "task": "curl tsk", "checker": "curl chk"}
+
+
+def print_step(s: Step, r: dict) -> list[str]:
+    """Print a step's lines (and return them for the closing comparison)."""
+    lines: list[str] = []
     ph = r["phases"]
     cpu = r["cpu"]
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
-    print(
-        f"{s.mode:8} {s.rate:5d}/s {r['offered_per_min']:8.0f} {r['done_per_min']:8.0f}"
+    lines.append(
+        f"{LABELS.get(s.mode, s.mode):8} {s.rate:5d}/s {r['offered_per_min']:8.0f} {r['done_per_min']:8.0f}"
         f" {r['lag_p50'] * 1000:7.0f} {r['lag_p95'] * 1000:7.0f} {r['lag_max'] * 1000:7.0f}"
         f" {r['lat_p50']:6.1f} {r['lat_p95']:6.1f} {r['added_p95']:+6.1f}"
         f"  {'held' if r['held'] else 'BROKE'} (bar {r['bar']:g} ms)  load {loadavg()}"
@@ -779,7 +849,7 @@ def print_step(s: Step, r: dict) -> None:
         - cpu.get("target", 0)
         - cpu.get("postgres", 0)
     )
-    print(
+    lines.append(
         f"{'':17}DB busy share/us per check: claim {ph['claim'][0]:.0%}/{ph['claim'][1]:.0f}"
         f"  record {ph['record'][0]:.0%}/{ph['record'][1]:.0f}"
         f"  | cores: worker(s) {cpu.get('checker', 0):.2f} target {cpu.get('target', 0):.2f}"
@@ -788,16 +858,22 @@ def print_step(s: Step, r: dict) -> None:
     )
     if r["done_per_min"]:
         per_check = cpu.get("checker", 0) * 60 / r["done_per_min"] * 1e3
-        print(f"{'':17}worker CPU per check {per_check:.2f} ms")
+        lines.append(f"{'':17}worker CPU per check {per_check:.2f} ms")
+    print("\n".join(lines))
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="500,833,1250,1667,2000,2500", help="checks/s per step")
+    parser.add_argument(
+        "--rates", default="833,1667,3333", help="checks/s per step (50k, 100k, 200k/min)"
+    )
     parser.add_argument(
         "--modes",
-        default="baseline,task,loop,loop2",
-        help="comma-separated: baseline, task, loop, loop2 (loop in two processes), "
+        default="old,aiohttp,loop,loop2",
+        help="comma-separated: old (the engine before the check loop, --old REF), aiohttp "
+        "(the aiohttp check loop in 1 and 2 processes, --aiohttp REF), task, loop, loop2 "
+        "(loop in two processes), "
         "loop@MS (loop with a GIL switch interval of MS ms), checker, raw",
     )
     parser.add_argument("--step-seconds", type=float, default=10.0)
@@ -811,7 +887,12 @@ def main() -> None:
         default="127.0.0.1",
         help="target host in the URL (a name goes through the SSRF resolver)",
     )
-    parser.add_argument("--baseline", default=None, help="commit of today's engine")
+    parser.add_argument(
+        "--old", default=OLD_ENGINE, help="commit of the engine before the check loop"
+    )
+    parser.add_argument(
+        "--aiohttp", default=None, help="commit of the aiohttp check loop (default: merge base)"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--max-added-ms", type=float, default=None)
     parser.add_argument(
@@ -832,13 +913,22 @@ def main() -> None:
 
     print(f"load before: {loadavg()} (1, 5, 15 min), cores {os.cpu_count()}")
     baseline_lines: list[str] = []
-    if "baseline" in modes:
-        ref = baseline_ref(args.baseline)
-        print(f"baseline: today's engine at {ref}, task mode, its own benchmark script ...")
-        baseline_lines = run_baseline(ref, args)
+    if "old" in modes:
+        ref = resolve_ref(args.old)
+        print(f"old: the engine before the check loop at {ref}, task mode, its own script ...")
+        baseline_lines += run_tree(ref, old_engine_argv(args), {"task": "old"})
+    if "aiohttp" in modes:
+        ref = resolve_ref(args.aiohttp)
+        print(f"aiohttp: the aiohttp check loop at {ref}, 1 and 2 processes, its own script ...")
+        baseline_lines += run_tree(
+            ref, aiohttp_loop_argv(args), {"loop": "aio 1p", "loop2": "aio 2p"}
+        )
+    own = ("old", "aiohttp")
     setup_test_environment()
     connection.creation.create_test_db(keepdb=True, verbosity=0)
-    budget = len(modes) * len(rates) * (args.step_seconds + args.warmup + 15) + 300
+    # Generous: on a loaded machine a step (arming, a second process starting) takes minutes,
+    # and a target that has exited turns every later check into "down".
+    budget = 3 * len(modes) * len(rates) * (args.step_seconds + args.warmup + 60) + 600
     target, port = start_target(TRUE_LATENCY_MS / 1000, budget)
     try:
         org = prepare(
@@ -860,7 +950,8 @@ def main() -> None:
         if baseline_lines:
             print("\n".join(baseline_lines))
         results = []
-        for mode in [m for m in modes if m != "baseline"]:
+        own_lines: list[str] = []
+        for mode in [m for m in modes if m not in own]:
             for rate in rates:
                 step = Step(mode, rate, args.step_seconds, args.warmup)
                 profiles = Profiles(args.profile)
@@ -911,14 +1002,14 @@ def main() -> None:
                     connection.close()
                 summary = summarize(step, bar_for(rate, args.max_added_ms))
                 results.append((step, summary))
-                print_step(step, summary)
+                own_lines += print_step(step, summary)
                 if args.profile and profiles.profiles:
                     print(f"\n--- cProfile, all threads, {mode} at {rate}/s ---")
                     print(profiles.report())
                 if not summary["held"] and not args.keep_going:
                     break
         print()
-        for mode in [m for m in modes if m != "baseline"]:
+        for mode in [m for m in modes if m not in own]:
             mine = [(s, r) for s, r in results if s.mode == mode]
             held = [s.rate for s, r in mine if r["held"]]
             best = max((r["done_per_min"] for _, r in mine), default=0)
@@ -926,6 +1017,8 @@ def main() -> None:
                 f"{mode:8} ceiling (highest step held) {(max(held) * 60 if held else 0):>7,}/min;"
                 f" most done in a step {best:>9,.0f}/min"
             )
+        print("\nAll engines side by side (this run):")
+        print("\n".join(comparison(baseline_lines + own_lines)))
         print(f"load after: {loadavg()}")
     finally:
         target.terminate()

@@ -20,8 +20,9 @@ past the guard. Pinning applies even when private targets are allowed.
 - `pinned_lookups()`: for a client healthorch cannot hand a session to (Apprise's plugins call
   `requests` and `smtplib` themselves): inside the block, every name lookup is vetted, and a
   name asked again gets the answer that was vetted the first time.
-- `Guard.resolve_async()` / `Guard.check_hop()`: the check engine's resolver and redirect
-  middleware (aiohttp connects to the addresses its resolver returns, so it is pinned too).
+- `Guard.resolve_async()` / `Guard.check_hop()`: the check engine vets every hop with them
+  (HTTP monitors hand libcurl the vetted address, decision 0025; the Kubernetes checker's
+  aiohttp resolver returns only vetted addresses, so both are pinned too).
 """
 
 from __future__ import annotations

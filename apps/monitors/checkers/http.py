@@ -1,26 +1,31 @@
-"""HTTP(S) checker.
+"""HTTP(S) checker, on libcurl's multi interface (`apps.monitors.checkers.curl`, decision 0025).
 
 config: url, method ("GET"), headers ({}), body (None), follow_redirects (True),
 verify_tls (True), ca_pem (None: extra trusted CA as PEM text), expected_status
 ([[200, 399]]: inclusive ranges; a bare int means that status only), assertions ([]).
 
-timings: dns_ms, connect_ms (TCP connect *and* TLS handshake: aiohttp reports them as one
-phase), ttfb_ms (start until the final response's headers, redirects included), total_ms.
+timings: dns_ms (the guard's lookup), connect_ms (TCP connect *and* TLS handshake),
+tls_ms (the TLS handshake alone, https only), ttfb_ms (start until the final response's
+headers, redirects included), total_ms. Phases of every hop add up.
+
+Every hop, the first and each redirect, goes through the outbound guard before it connects
+(decision 0013): a literal address is checked as it is, a name is resolved once by the guard
+and libcurl connects to exactly the vetted address (it never resolves the name itself).
+libcurl follows no redirect; this module follows them, hop by hop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import socket
+import errno
+import os
 import ssl
 import time
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+import pycurl
 from yarl import URL
 
 from apps.core.outbound import Guard
@@ -34,11 +39,11 @@ from apps.monitors.checkers.base import (
     RunContext,
     register,
 )
+from apps.monitors.checkers.curl import CurlClient, Request, Response, is_literal
 from apps.monitors.checkers.net import (
     down,
     ms,
     parse_cert,
-    peer_cert_der,
     timed_out,
     tls_context,
     up_or_slow,
@@ -49,159 +54,48 @@ MAX_HEADERS = 50
 MAX_REDIRECTS = 10
 DEFAULT_EXPECTED_STATUS = [[200, 399]]
 USER_AGENT = "healthorch-checker/1.0"
-# The check's own asyncio.timeout bounds everything; a session-wide aiohttp timeout would only
-# race it with a less precise error.
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
-_PHASES = ("dns", "queue", "connect")
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_PHASES = ("dns", "queue", "connect", "tls")
 
 
 @dataclass
 class _CheckState:
-    """Per-check facts gathered by the resolver, connector and trace hooks."""
+    """Per-check facts gathered hop by hop."""
 
     allow_private: bool
     started: float = field(default_factory=time.monotonic)
-    # Seconds per traced phase; "queue" is the wait for a slot under the connection limit.
+    # Seconds per phase over every hop; "queue" is the wait for a slot under the client's limit.
     spent: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
-    phase_started: dict[str, float] = field(default_factory=dict)
-    cert_der: bytes | None = None
-    remote: str | None = None
+    https: bool = False
 
     @property
     def queued(self) -> float:
         return self.spent["queue"]
 
     def timings(self) -> dict[str, float]:
-        # aiohttp resolves inside its connection phase; count the lookup under dns only.
-        dns = self.spent["dns"]
-        return {"dns_ms": ms(dns), "connect_ms": ms(max(self.spent["connect"] - dns, 0.0))}
+        timings = {"dns_ms": ms(self.spent["dns"]), "connect_ms": ms(self.spent["connect"])}
+        if self.https:
+            timings["tls_ms"] = ms(self.spent["tls"])
+        return timings
 
     def since_start(self) -> float:
-        """Seconds the target took so far: the wait for a pool slot is ours, not its."""
+        """Seconds the target took so far: the wait for a slot is ours, not its."""
         return time.monotonic() - self.started - self.queued
 
 
-# The resolver and connector only see a host name, not the request. The check sets this in
-# its own task, and aiohttp resolves and connects in that task (use_dns_cache=False means no
-# shared lookup task), so they can apply the check's own SSRF policy and report back to it.
-_current: ContextVar[_CheckState | None] = ContextVar("healthorch_http_check", default=None)
+class _Refused(Exception):
+    """A hop that cannot be made; carries its outcome."""
+
+    def __init__(self, outcome: CheckOutcome) -> None:
+        super().__init__(outcome.error_message)
+        self.outcome = outcome
 
 
-class GuardedResolver(AbstractResolver):
-    """Resolves through the outbound guard (`apps.core.outbound.Guard`), so aiohttp connects to
-    exactly the vetted addresses: the check is pinned like every other outbound request.
-
-    A session made with allow_private=False refuses blocked addresses for every check; one made
-    with allow_private=True still refuses them for a check whose spec does not allow them.
-    """
-
-    def __init__(self, *, allow_private: bool) -> None:
-        self.allow_private = allow_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        state = _current.get()
-        allow = self.allow_private and (state is None or state.allow_private)
-        addresses = await Guard(allow_private=allow).resolve_async(host, port)
-        results: list[ResolveResult] = []
-        for address in addresses:
-            found = socket.AF_INET6 if ":" in address else socket.AF_INET
-            if family in (socket.AF_UNSPEC, found):
-                results.append(
-                    {
-                        "hostname": host,
-                        "host": address,
-                        "port": port,
-                        "family": found,
-                        "proto": 0,
-                        "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-                    }
-                )
-        if not results:
-            raise ResolutionFailed(f"{host} has no address of the requested family")
-        return results
-
-    async def close(self) -> None:
-        return None
-
-
-class _CheckConnector(aiohttp.TCPConnector):
-    async def connect(self, req, traces, timeout):  # type: ignore[no-untyped-def]
-        connection = await super().connect(req, traces, timeout)
-        state = _current.get()
-        if state is not None:
-            # Read now: once a small body has arrived aiohttp releases (and, with force_close,
-            # closes) the connection before the caller sees the response.
-            transport = connection.transport
-            state.cert_der = peer_cert_der(transport)
-            peer = transport.get_extra_info("peername") if transport else None
-            state.remote = str(peer[0]) if peer else None
-        return connection
-
-
-def _state(trace_ctx: Any) -> _CheckState | None:
-    state = getattr(trace_ctx, "trace_request_ctx", None)
-    return state if isinstance(state, _CheckState) else None
-
-
-def _phase_hooks(phase: str):  # type: ignore[no-untyped-def]
-    async def start(_session: Any, trace_ctx: Any, _params: Any) -> None:
-        if state := _state(trace_ctx):
-            state.phase_started[phase] = time.monotonic()
-
-    async def end(_session: Any, trace_ctx: Any, _params: Any) -> None:
-        if (state := _state(trace_ctx)) and phase in state.phase_started:
-            state.spent[phase] += time.monotonic() - state.phase_started.pop(phase)
-
-    return start, end
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
-    signals = {
-        "dns": (config.on_dns_resolvehost_start, config.on_dns_resolvehost_end),
-        "queue": (config.on_connection_queued_start, config.on_connection_queued_end),
-        "connect": (config.on_connection_create_start, config.on_connection_create_end),
-    }
-    for phase, (on_start, on_end) in signals.items():
-        start, end = _phase_hooks(phase)
-        on_start.append(start)
-        on_end.append(end)
-    return config
-
-
-def make_session(*, allow_private: bool, limit: int) -> aiohttp.ClientSession:
-    """The batch runner's shared session. Call from inside a running event loop."""
-    connector = _CheckConnector(
-        force_close=True,  # a fresh connection per check keeps connect timings honest
-        limit=limit,
-        # aiohttp's cache would let a check reuse another check's (or an earlier) answer,
-        # defeating the check-time rebinding guard and the per-check policy; ttl_dns_cache=None
-        # would mean "cache forever", so the cache is off instead.
-        use_dns_cache=False,
-        resolver=GuardedResolver(allow_private=allow_private),
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        trace_configs=[_trace_config()],
-        timeout=_NO_TIMEOUT,
-        cookie_jar=aiohttp.DummyCookieJar(),  # one session serves every tenant
-        headers={"User-Agent": USER_AGENT},
-        trust_env=False,
-    )
-
-
-def _guard_each_hop(allow_private: bool):  # type: ignore[no-untyped-def]
-    # Every hop, redirects included, passes here before connecting: IP literals never reach
-    # the resolver, and a redirect may point at one; names are vetted when resolved.
-    guard = Guard(allow_private=allow_private)
-
-    async def middleware(req: aiohttp.ClientRequest, handler):  # type: ignore[no-untyped-def]
-        guard.check_hop(req.url.raw_host or "")
-        return await handler(req)
-
-    return middleware
+def make_session(*, allow_private: bool, limit: int) -> CurlClient:
+    """The check loop's shared client (also an async context manager). Call from inside a
+    running event loop. `allow_private=False` refuses internal addresses for every check;
+    True still refuses them for a check whose spec does not allow them."""
+    return CurlClient(allow_private=allow_private, limit=limit)
 
 
 def status_expected(status: int, expected: list[Any] | None) -> bool:
@@ -225,70 +119,12 @@ def _describe_expected(expected: list[Any] | None) -> str:
     return ", ".join(parts)
 
 
-def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in response.headers.items():
-        key = name.lower()
-        if key in headers:
-            headers[key] = f"{headers[key]}, {value}"
-        elif len(headers) < MAX_HEADERS:
-            headers[key] = value
-    return headers
-
-
 def _decode(body: bytes, charset: str | None) -> str:
     try:
         encoding = codecs.lookup(charset).name if charset else "utf-8"
     except LookupError:
         encoding = "utf-8"
     return body.decode(encoding, errors="replace")
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    while size < BODY_LIMIT:
-        chunk = await response.content.read(BODY_LIMIT - size)
-        if not chunk:
-            return b"".join(chunks), False
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), not response.content.at_eof()
-
-
-def _ssl_param(config: dict[str, Any]) -> ssl.SSLContext | bool:
-    if not config.get("verify_tls", True):
-        return False
-    ca_pem = config.get("ca_pem")
-    return tls_context(ca_pem) if ca_pem else True
-
-
-def client_error(exc: aiohttp.ClientError, url: str) -> CheckOutcome:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        error = exc.certificate_error
-        reason = getattr(error, "verify_message", None) or str(error)
-        return down(ErrorClass.TLS, f"TLS certificate not valid for {exc.host}: {reason}")
-    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
-        return down(ErrorClass.TLS, f"TLS handshake failed: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return down(ErrorClass.DNS, str(exc.os_error) or f"cannot resolve {exc.host}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        if isinstance(os_error, ConnectionRefusedError):
-            return down(ErrorClass.CONNECTION, f"connection refused by {exc.host}:{exc.port}")
-        reason = os_error.strerror or str(os_error) or type(os_error).__name__
-        return down(ErrorClass.CONNECTION, f"cannot connect to {exc.host}:{exc.port}: {reason}")
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return down(ErrorClass.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
-    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return down(ErrorClass.PROTOCOL, f"not a usable http(s) URL: {exc}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return down(ErrorClass.CONNECTION, "server closed the connection without answering")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return down(ErrorClass.CONNECTION, f"connection closed mid-response: {exc}")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return down(ErrorClass.PROTOCOL, f"malformed HTTP response: {exc.message}")
-    return down(ErrorClass.CONNECTION, f"{type(exc).__name__}: {exc or url}")
 
 
 def _assertion_failures(
@@ -304,37 +140,186 @@ def _assertion_failures(
     return evaluate_all(compiled, response)
 
 
-async def _request(
-    session: aiohttp.ClientSession,
-    spec: CheckSpec,
-    state: _CheckState,
-    ssl_param: ssl.SSLContext | bool,
-) -> CheckOutcome:
-    config = spec.config
-    url = str(config.get("url") or "")
-    body = config.get("body")
-    async with session.request(
-        str(config.get("method") or "GET").upper(),
-        URL(url),
-        headers={str(k): str(v) for k, v in (config.get("headers") or {}).items()},
-        data=body.encode() if isinstance(body, str) else None,
-        allow_redirects=bool(config.get("follow_redirects", True)),
-        max_redirects=MAX_REDIRECTS,
-        ssl=ssl_param,
-        timeout=_NO_TIMEOUT,
-        trace_request_ctx=state,
-        middlewares=(_guard_each_hop(spec.allow_private),),
-    ) as response:
-        ttfb = state.since_start()
-        cert_der = state.cert_der
-        if cert_der is None and response.url.scheme == "https" and response.connection:
-            cert_der = peer_cert_der(response.connection.transport)
-        raw_body, truncated = await _read_capped(response)
-    total = state.since_start()
+def _headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in headers:
+            headers[key] = f"{headers[key]}, {value}"
+        elif len(headers) < MAX_HEADERS:
+            headers[key] = value
+    return headers
 
+
+def _charset(headers: dict[str, str]) -> str | None:
+    for param in headers.get("content-type", "").split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+def _check_ca(config: dict[str, Any]) -> None:
+    """Raises ssl.SSLError when ca_pem is not a usable certificate (the same test as before
+    libcurl: it would only report a vaguer handshake failure)."""
+    if config.get("verify_tls", True) and config.get("ca_pem"):
+        tls_context(config.get("ca_pem"))
+
+
+_TLS_HANDSHAKE = frozenset(
+    code
+    for code in (
+        pycurl.E_SSL_CONNECT_ERROR,
+        getattr(pycurl, "E_SSL_CERTPROBLEM", 58),
+        getattr(pycurl, "E_SSL_CIPHER", 59),
+        getattr(pycurl, "E_SSL_CACERT_BADFILE", 77),
+        getattr(pycurl, "E_SSL_ISSUER_ERROR", 83),
+    )
+)
+_CERT_INVALID = frozenset((pycurl.E_PEER_FAILED_VERIFICATION, 51))
+
+
+def curl_error(response: Response, request: Request) -> CheckOutcome:
+    """The outcome of a hop libcurl could not complete (`response.error` != 0)."""
+    code, message = response.error, response.message
+    where = f"{request.host}:{request.port}"
+    if response.refused_address:
+        return down(
+            ErrorClass.BLOCKED,
+            f"{request.host}: connection to {response.refused_address} refused, "
+            "not an address the guard vetted",
+        )
+    if code in _CERT_INVALID:
+        reason = message.removeprefix("SSL certificate problem: ")
+        if "subject name" in reason or "does not match" in reason:
+            reason = f"hostname mismatch: {reason}"
+        return down(ErrorClass.TLS, f"TLS certificate not valid for {request.host}: {reason}")
+    if code in _TLS_HANDSHAKE:
+        return down(ErrorClass.TLS, f"TLS handshake failed: {message}")
+    if code == pycurl.E_COULDNT_RESOLVE_HOST:
+        return down(ErrorClass.DNS, f"cannot resolve {request.host}")
+    if code == pycurl.E_COULDNT_CONNECT:
+        if response.os_errno == errno.ECONNREFUSED:
+            return down(ErrorClass.CONNECTION, f"connection refused by {where}")
+        reason = os.strerror(response.os_errno) if response.os_errno else message
+        return down(ErrorClass.CONNECTION, f"cannot connect to {where}: {reason}")
+    if code == pycurl.E_GOT_NOTHING:
+        return down(ErrorClass.CONNECTION, "server closed the connection without answering")
+    if code in (pycurl.E_PARTIAL_FILE, pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
+        if response.got_headers:
+            return down(ErrorClass.CONNECTION, f"connection closed mid-response: {message}")
+        return down(ErrorClass.CONNECTION, f"connection lost before the answer: {message}")
+    if code in (pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT):
+        return down(ErrorClass.PROTOCOL, f"not a usable http(s) URL: {message}")
+    if code in (pycurl.E_WEIRD_SERVER_REPLY, pycurl.E_BAD_CONTENT_ENCODING):
+        return down(ErrorClass.PROTOCOL, f"malformed HTTP response: {message}")
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        return down(ErrorClass.TIMEOUT, f"no answer: {message}")
+    return down(ErrorClass.CONNECTION, f"{message or 'transfer failed'} (libcurl error {code})")
+
+
+async def _vetted(
+    client: CurlClient, spec: CheckSpec, host: str, port: int, state: _CheckState
+) -> list[str]:
+    """The addresses this hop may connect to: a literal as it is (after the literal check
+    under the check's own policy), a name as the guard resolved and vetted it (under the
+    stricter of the client's and the check's policies)."""
+    Guard(allow_private=spec.allow_private).check_hop(host)
+    if is_literal(host):
+        return [host]
+    guard = Guard(allow_private=client.allow_private and spec.allow_private)
+    began = time.monotonic()
+    try:
+        return await guard.resolve_async(host, port)
+    finally:
+        state.spent["dns"] += time.monotonic() - began
+
+
+async def _hop(
+    client: CurlClient, spec: CheckSpec, state: _CheckState, request: Request
+) -> tuple[Response, float]:
+    """One hop under the client's limit; returns the response and its start (monotonic)."""
+    waited = time.monotonic()
+    async with client.gate:
+        state.spent["queue"] += time.monotonic() - waited
+        request.addresses = await _vetted(client, spec, request.host, request.port, state)
+        began = time.monotonic()
+        response = await client.fetch(request)
+    connected = max(response.appconnect, response.connect)
+    if connected:
+        state.spent["connect"] += connected - response.namelookup
+    if response.appconnect and response.connect:
+        state.spent["tls"] += response.appconnect - response.connect
+    return response, began
+
+
+def _next_hop(url: URL, response: Response, method: str) -> tuple[URL, str] | None:
+    location = next((v for k, v in response.headers if k.lower() == "location"), None)
+    if location is None:
+        return None
+    target = URL(location)
+    if not target.is_absolute():
+        target = url.join(target)
+    if (response.status == 303 and method != "HEAD") or (
+        response.status in (301, 302) and method == "POST"
+    ):
+        method = "GET"
+    return target, method
+
+
+async def _request(client: CurlClient, spec: CheckSpec, state: _CheckState) -> CheckOutcome:
+    config = spec.config
+    url = URL(str(config.get("url") or ""))
+    method = str(config.get("method") or "GET").upper()
+    body = config.get("body")
+    payload = body.encode() if isinstance(body, str) else None
+    headers = [(str(k), str(v)) for k, v in (config.get("headers") or {}).items()]
+    follow = bool(config.get("follow_redirects", True))
+    redirects = 0
+    while True:
+        if url.scheme not in ("http", "https") or not url.raw_host:
+            return down(ErrorClass.PROTOCOL, f"not a usable http(s) URL: {str(url)!r}")
+        state.https = state.https or url.scheme == "https"
+        request = Request(
+            url=str(url),
+            host=url.raw_host,
+            port=url.port or (443 if url.scheme == "https" else 80),
+            addresses=[],
+            method=method,
+            headers=headers,
+            body=payload,
+            body_limit=BODY_LIMIT,
+            verify_tls=bool(config.get("verify_tls", True)),
+            ca_pem=config.get("ca_pem") or None,
+            timeout=spec.timeout,
+            user_agent=USER_AGENT,
+        )
+        response, began = await _hop(client, spec, state, request)
+        if response.error:
+            raise _Refused(curl_error(response, request))
+        if not (follow and response.status in _REDIRECTS):
+            break
+        step = _next_hop(url, response, method)
+        if step is None:
+            break
+        redirects += 1
+        if redirects >= MAX_REDIRECTS:
+            return down(ErrorClass.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
+        target, new_method = step
+        if new_method != method:
+            payload = None
+            headers = [(k, v) for k, v in headers if k.lower() not in ("content-type",)]
+        if target.origin() != url.origin():
+            # Credentials meant for one origin are not handed to another.
+            headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        url, method = target, new_method
+
+    ttfb = began - state.started - state.queued + response.starttransfer
+    total = state.since_start()
     timings = {**state.timings(), "ttfb_ms": ms(ttfb), "total_ms": ms(total)}
-    headers = _headers(response)
-    cert = parse_cert(cert_der) if cert_der and response.url.scheme == "https" else None
+    headers_seen = _headers(response.headers)
+    https = url.scheme == "https"
+    cert = parse_cert(response.cert_der) if https and response.cert_der else None
     outcome = CheckOutcome(
         outcome=Outcome.UP,
         response_time_ms=ms(total),
@@ -342,12 +327,12 @@ async def _request(
         timings=timings,
         cert_expires_at=cert.not_after if cert else None,
         details={
-            "headers": headers,
-            "redirects": len(response.history),
-            "final_url": str(response.url),
-            "remote_address": state.remote,
-            "body_bytes": len(raw_body),
-            "body_truncated": truncated,
+            "headers": headers_seen,
+            "redirects": redirects,
+            "final_url": str(url),
+            "remote_address": response.remote,
+            "body_bytes": len(response.body),
+            "body_truncated": response.truncated,
             "queued_ms": ms(state.queued),
         },
     )
@@ -356,8 +341,8 @@ async def _request(
         context = ResponseContext(
             status=response.status,
             response_time_ms=ms(total),
-            headers=headers,
-            body=_decode(raw_body, response.charset),
+            headers=headers_seen,
+            body=_decode(response.body, _charset(headers_seen)),
             cert_expires_in_seconds=cert.seconds_left() if cert else None,
         )
         result = _assertion_failures(list(assertions), context)
@@ -391,33 +376,29 @@ async def _run(spec: CheckSpec, ctx: RunContext, state: _CheckState) -> CheckOut
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         return down(ErrorClass.PROTOCOL, f"not a usable http(s) URL: {url!r}")
     try:
-        ssl_param = _ssl_param(spec.config)
+        _check_ca(spec.config)
     except ssl.SSLError as exc:
         return down(ErrorClass.TLS, f"cannot use ca_pem: {exc.reason or exc}")
     try:
         if ctx.http is not None:
-            return await _request(ctx.http, spec, state, ssl_param)
-        async with make_session(allow_private=spec.allow_private, limit=1) as session:
-            return await _request(session, spec, state, ssl_param)
-    except BlockedTarget as exc:
-        return down(ErrorClass.BLOCKED, str(exc), timings=state.timings())
-    except aiohttp.ClientError as exc:
-        outcome = client_error(exc, url)
-        outcome.timings = state.timings()
-        return outcome
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        return down(ErrorClass.CONNECTION, f"{parsed.raw_host}: {reason}", timings=state.timings())
+            return await _request(ctx.http, spec, state)
+        async with make_session(allow_private=spec.allow_private, limit=1) as client:
+            return await _request(client, spec, state)
+    except _Refused as refused:
+        refused.outcome.timings = state.timings()
+        return refused.outcome
+    except (BlockedTarget, ResolutionFailed) as exc:
+        error_class = ErrorClass.BLOCKED if isinstance(exc, BlockedTarget) else ErrorClass.DNS
+        return down(error_class, str(exc), timings=state.timings())
+    except ValueError as exc:  # a redirect to a Location that is not a URL
+        return down(ErrorClass.PROTOCOL, f"not a usable http(s) URL: {exc}")
 
 
 @register("http")
 async def check(spec: CheckSpec, ctx: RunContext) -> CheckOutcome:
     state = _CheckState(allow_private=spec.allow_private)
-    token = _current.set(state)
     try:
         async with asyncio.timeout(spec.timeout):
             return await _run(spec, ctx, state)
     except TimeoutError:
         return timed_out(spec, state.timings())
-    finally:
-        _current.reset(token)

@@ -26,8 +26,8 @@ import aiohttp
 
 from apps.core.outbound import Guard
 from apps.core.ssrf import BlockedTarget
+from apps.monitors.checkers.aiohttp_client import client_error, make_session
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, ErrorClass, Outcome
-from apps.monitors.checkers.http import client_error, make_session
 from apps.monitors.checkers.net import down, ms, timed_checker, tls_context, up_or_slow
 
 TARGETS = ("readyz", "deployment", "statefulset")
