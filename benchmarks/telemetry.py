@@ -166,7 +166,7 @@ def export_request(n: int, seed: int) -> logs_service_pb2.ExportLogsServiceReque
     )
 
 
-def start_gunicorn(port: int, database_name: str) -> subprocess.Popen:
+def start_gunicorn(port: int, database_name: str, threads: int = 1) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     url = (
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
@@ -184,7 +184,7 @@ def start_gunicorn(port: int, database_name: str) -> subprocess.Popen:
             str(ROOT / ".venv/bin/gunicorn"),
             "healthorch.wsgi:application",
             "--workers=1",
-            "--threads=1",
+            f"--threads={threads}",  # more than 1: a gthread worker, as deployed
             f"--bind=127.0.0.1:{port}",
             "--no-control-socket",
             "--timeout=120",
@@ -229,9 +229,7 @@ def drive(url: str, body: bytes, headers: dict, lines: int, seconds: float, conc
 
 
 def bench_ingest(org, key: str, args, database_name: str) -> None:
-    from benchmarks.pings import free_port
-
-    print(f"\n== 1. log ingestion, one gunicorn sync worker  (load {load()})")
+    print(f"\n== 1. log ingestion, one gunicorn web process  (load {load()})")
     request = export_request(args.batch, seed=1)
     proto = request.SerializeToString()
     document = json_format.MessageToDict(request)
@@ -259,6 +257,7 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             proto,
             {"Content-Type": "application/x-protobuf"},
             args.batch,
+            1,
         ),
         (
             "OTLP protobuf, gzip",
@@ -266,19 +265,55 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             gzip.compress(proto),
             {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
             args.batch,
+            1,
         ),
-        ("OTLP JSON", "/v1/logs", as_json, {"Content-Type": "application/json"}, args.batch),
+        ("OTLP JSON", "/v1/logs", as_json, {"Content-Type": "application/json"}, args.batch, 1),
         (
             "our JSON /api/v1/logs",
             "/api/v1/logs",
             ours,
             {"Content-Type": "application/json"},
             min(args.batch, 1000),
+            1,
+        ),
+        # The worker as docker/entrypoint.sh runs it (gthread, 4 threads): one process that
+        # shapes a batch while PostgreSQL writes another; twice the client threads.
+        (
+            "OTLP protobuf, 4 threads",
+            "/v1/logs",
+            proto,
+            {"Content-Type": "application/x-protobuf"},
+            args.batch,
+            4,
         ),
     ]
+    print(
+        f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
+        f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
+    )
+    results = {}
+    for threads in (1, 4):
+        _ingest_cases(
+            [c for c in cases if c[5] == threads], threads, key, args, database_name, results
+        )
+    base_rate, base_cpu = results["OTLP protobuf"]
+    print(
+        "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
+        + ", ".join(
+            f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
+        )
+    )
+    print(f"(load {load()})")
+    breakdown(org, proto)
+
+
+def _ingest_cases(cases, threads: int, key: str, args, database_name: str, results) -> None:
+    from benchmarks.pings import free_port
+
     port = free_port()
-    proc = start_gunicorn(port, database_name)
+    proc = start_gunicorn(port, database_name, threads)
     base = f"http://127.0.0.1:{port}"
+    concurrency = args.concurrency * (2 if threads > 1 else 1)
     try:
         for _ in range(240):
             try:
@@ -286,21 +321,16 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.25)
-        print(
-            f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
-            f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
-        )
-        results = {}
-        for name, path, body, headers, lines in cases:
+        for name, path, body, headers, lines, _threads in cases:
             headers = {**headers, "X-API-Key": key}
-            drive(base + path, body, headers, lines, 2, args.concurrency)  # warm up
+            drive(base + path, body, headers, lines, 2, concurrency)  # warm up
             worker_pids = [proc.pid, *children(proc.pid)]
             # PostgreSQL backends come and go: count only those alive at both ends.
             pg0 = {pid: proc_cpu(pid) for pid in pids_named("postgres")}
             cpu0 = (sum(map(proc_cpu, worker_pids)), _busy())
             t0 = time.monotonic()
             rate, latencies, statuses = drive(
-                base + path, body, headers, lines, args.seconds, args.concurrency
+                base + path, body, headers, lines, args.seconds, concurrency
             )
             wall = time.monotonic() - t0
             cpu1 = (sum(map(proc_cpu, worker_pids)), _busy())
@@ -323,18 +353,9 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
                 f"{pct(latencies, 0.95) * 1000:>6.0f}ms {worker_cpu:>9.0%} {pg_cpu:>9.0%} "
                 f"{others:>7.1f}  {statuses}"
             )
-        base_rate, base_cpu = results["OTLP protobuf"]
-        print(
-            "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
-            + ", ".join(
-                f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
-            )
-        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"(load {load()})")
-    breakdown(org, proto)
 
 
 def _busy() -> float:
@@ -344,31 +365,57 @@ def _busy() -> float:
 
 
 def breakdown(org, proto: bytes) -> None:
+    """One batch in this process, the previous path and the current one side by side
+    (interleaved, 15 rounds each, each batch committed): wall time and this process's CPU."""
     from django.db import transaction
 
     from apps.telemetry import otlp
     from apps.telemetry.storage import logs_write
 
-    decode, shape, write = [], [], []
-    for _ in range(15):
-        t0 = time.perf_counter()
+    def previous() -> None:
+        # The path before the streamed COPY: every row shaped into a list first (attributes
+        # through the generic AnyValue conversion), then COPY value by value through
+        # psycopg's adapters, a JSON encoder made per row.
         message = otlp.parse_logs(proto, otlp.PROTOBUF)
-        t1 = time.perf_counter()
-        rows = otlp.log_rows(message, now=datetime.now(UTC)).rows
-        t2 = time.perf_counter()
+        generic = otlp.attributes
+        otlp.attributes = lambda pairs: {kv.key: otlp.any_value(kv.value) for kv in pairs}
+        try:
+            rows = otlp.log_rows(message, now=datetime.now(UTC)).rows
+        finally:
+            otlp.attributes = generic
+        columns = "organization_id, ts, source, level, message, attributes, trace_id, span_id"
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY telemetry_logline ({columns}) FROM STDIN") as copy,
+        ):
+            for ts, source, level, text, attrs, trace_id, span_id in rows:
+                attrs = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
+                copy.write_row((org.pk, ts, source, level, text, attrs, trace_id, span_id))
+
+    def current() -> None:
+        message = otlp.parse_logs(proto, otlp.PROTOBUF)
+        rows = otlp.iter_log_rows(message, now=datetime.now(UTC), out=otlp.Decoded())
         with transaction.atomic():
             logs_write(org_id=org.pk, rows=rows)
-        t3 = time.perf_counter()
-        decode.append(t1 - t0)
-        shape.append(t2 - t1)
-        write.append(t3 - t2)
-    n = len(rows)
-    print(
-        f"one batch of {n} in process (median of 15): decode {statistics.median(decode) * 1000:.1f} ms,"
-        f" shape {statistics.median(shape) * 1000:.1f} ms, COPY + tsvector + indexes"
-        f" {statistics.median(write) * 1000:.1f} ms"
-        f" -> {n / (statistics.median(decode) + statistics.median(shape) + statistics.median(write)):,.0f} lines/s"
-    )
+
+    timings: dict[str, tuple[list, list]] = {"previous": ([], []), "current": ([], [])}
+    for _ in range(15):
+        for name, path in (("previous", previous), ("current", current)):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            path()
+            timings[name][0].append(time.perf_counter() - t0)
+            timings[name][1].append(time.thread_time() - c0)
+    n = len(otlp.parse_logs(proto, otlp.PROTOBUF).resource_logs[0].scope_logs[0].log_records)
+    print(f"one batch of {n} in process, decode + shape + COPY + commit (median of 15):")
+    for name, (wall, cpu) in timings.items():
+        print(
+            f"  {name:9} {statistics.median(wall) * 1000:6.1f} ms wall "
+            f"({n / statistics.median(wall):,.0f} lines/s), "
+            f"{statistics.median(cpu) * 1000:5.1f} ms CPU in this process"
+        )
+    ratio = statistics.median(timings["previous"][0]) / statistics.median(timings["current"][0])
+    print(f"  current path {ratio:.2f}x the previous one's rate (load {load()})")
 
 
 # --- 2. series -------------------------------------------------------------------------------
