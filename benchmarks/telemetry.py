@@ -166,7 +166,9 @@ def export_request(n: int, seed: int) -> logs_service_pb2.ExportLogsServiceReque
     )
 
 
-def start_gunicorn(port: int, database_name: str, threads: int = 1) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, database_name: str, threads: int = 1, code: Path = ROOT
+) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     url = (
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
@@ -178,6 +180,7 @@ def start_gunicorn(port: int, database_name: str, threads: int = 1) -> subproces
         "DEBUG": "1",
         "LOG_LEVEL": "WARNING",
         "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     return subprocess.Popen(
         [
@@ -190,7 +193,7 @@ def start_gunicorn(port: int, database_name: str, threads: int = 1) -> subproces
             "--timeout=120",
             "--log-level=warning",
         ],
-        cwd=ROOT,
+        cwd=code,  # the checkout whose code the worker runs
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -305,6 +308,47 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
     )
     print(f"(load {load()})")
     breakdown(org, proto)
+
+
+def compare_ingest(key: str, args, database_name: str) -> None:
+    """OTLP protobuf through one sync worker running the previous code (`--compare`), then one
+    running this code, alternately (2 rounds of `--seconds` each), against the same database
+    (its current schema): the load of the machine moves both the same way."""
+    from benchmarks.pings import free_port
+
+    print(f"\n== 1a. previous code against this one, OTLP protobuf  (load {load()})")
+    body = export_request(args.batch, seed=1).SerializeToString()
+    headers = {"Content-Type": "application/x-protobuf", "X-API-Key": key}
+    rates: dict[str, list[float]] = {"previous": [], "current": []}
+    for _ in range(2):
+        for name, code in (("previous", args.compare.resolve()), ("current", ROOT)):
+            port = free_port()
+            proc = start_gunicorn(port, database_name, 1, code)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                for _ in range(240):
+                    try:
+                        if requests.get(f"{base}/live", timeout=2).ok:
+                            break
+                    except requests.RequestException:
+                        time.sleep(0.25)
+                drive(base + "/v1/logs", body, headers, args.batch, 2, args.concurrency)
+                rate, latencies, statuses = drive(
+                    base + "/v1/logs", body, headers, args.batch, args.seconds, args.concurrency
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            rates[name].append(rate)
+            print(
+                f"  {name:9} {rate:>9,.0f} lines/s, request p50 "
+                f"{statistics.median(latencies) * 1000:.0f} ms  {statuses}  (load {load()})"
+            )
+    previous, current = (statistics.mean(rates[k]) for k in ("previous", "current"))
+    print(
+        f"  mean of 2 rounds: previous {previous:,.0f}, current {current:,.0f} lines/s "
+        f"({current / previous:.2f}x)"
+    )
 
 
 def _ingest_cases(cases, threads: int, key: str, args, database_name: str, results) -> None:
@@ -622,6 +666,12 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=20)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--skip", default="")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a checkout of the previous code (e.g. `git archive <commit> | tar -x -C DIR`): "
+        "OTLP protobuf ingestion through it and through this one, alternately, in this run",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if connection.vendor != "postgresql":
@@ -646,6 +696,8 @@ def main() -> None:
     print(f"database {database_name}; {os.cpu_count()} cores; load {load()}")
 
     if "ingest" not in skip:
+        if args.compare:
+            compare_ingest(key, args, database_name)
         bench_ingest(org, key, args, database_name)
     if "series" not in skip:
         bench_series(org, key, args)
