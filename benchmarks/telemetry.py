@@ -1,27 +1,31 @@
 #!/usr/bin/env python
 """Telemetry figures, in one run, on PostgreSQL:
 
-1. Log ingestion over OTLP/HTTP protobuf into PostgreSQL through ONE gunicorn sync worker (one
-   web process): batches of `--batch` records (a message of ~90 characters, three attributes,
-   a trace id), posted by `--concurrency` client threads for `--seconds`, gzip off and on; then
-   the same lines as OTLP/JSON and as our JSON (`POST /api/v1/logs`, batches of 1,000) for the
-   ratio. Prints lines/s, request latency (median, p95) and the CPU the worker, PostgreSQL
-   and the load generator used. Target: >= 20,000 lines/s per web process (protobuf).
-   Then the cost of one 1,000-line batch in this process, split: decode, shape, write.
+1. Log ingestion over OTLP/HTTP protobuf into PostgreSQL through ONE gunicorn web process:
+   a sync worker (`--threads 1`) and, for OTLP protobuf, the gthread worker as deployed
+   (4 threads). Batches of `--batch` records (a message of ~90 characters, three attributes,
+   a trace id), posted by `--concurrency` client threads for `--seconds`, gzip off and on;
+   then the same lines as OTLP/JSON and as our JSON (`POST /api/v1/logs`, batches of 1,000)
+   for the ratio. Prints lines/s, request latency (median, p95) and the CPU the worker,
+   PostgreSQL and the load generator used. Target: >= 20,000 lines/s per web process
+   (protobuf). With `--compare DIR` (a checkout of the previous code), first OTLP protobuf
+   through a worker running that code and one running this code, alternately. Then one
+   1,000-line batch in this process, the previous write path and the current one side by side.
 2. A series query over 30 days of 1-minute samples (43,200 rows in the series, among
    `--series` such series of the organization, written with COPY once and kept): the selector
    and the whole API request (Django test client), median and p95 of 20 runs, per step.
    Target: < 200 ms.
-3. Log search: `--lines` log lines of one organization (kept between runs; grown with COPY
-   when asked for more, each batch adding a tenth as many to another organization), first page (100) of `GET /api/v1/logs?q=` for
-   a rare word, a common word, two words, a word with a source, with a level, and with no
-   word, median and p95 of 15 runs each, through the test client. Target: < 500 ms at 10
-   million lines; the size measured is printed (say so when it is less).
+3. Log search: `--lines` log lines of one organization over the last 10 days (one day
+   partition each; kept between runs, grown set-based with `INSERT ... SELECT
+   generate_series`, a tenth as many to another organization), first page (100) of
+   `GET /api/v1/logs?q=` for rare, 1-in-1,000 and common words, with a source, a level or a
+   time window, and without a word, then the next page through the cursor; median and p95 of
+   15 runs each, through the test client. Target: < 500 ms at 10 million lines.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
     .venv/bin/python benchmarks/telemetry.py [--seconds 15] [--concurrency 3] [--batch 1000]
-        [--series 20] [--lines 1000000] [--skip ingest,series,search]
+        [--series 20] [--lines 1000000] [--skip ingest,series,search] [--compare DIR]
 
 Runs in the kept test database `test_<name>`. The machine's load (/proc/loadavg) is printed
 before and after each part.
