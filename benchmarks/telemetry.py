@@ -1,27 +1,31 @@
 #!/usr/bin/env python
 """Telemetry figures, in one run, on PostgreSQL:
 
-1. Log ingestion over OTLP/HTTP protobuf into PostgreSQL through ONE gunicorn sync worker (one
-   web process): batches of `--batch` records (a message of ~90 characters, three attributes,
-   a trace id), posted by `--concurrency` client threads for `--seconds`, gzip off and on; then
-   the same lines as OTLP/JSON and as our JSON (`POST /api/v1/logs`, batches of 1,000) for the
-   ratio. Prints lines/s, request latency (median, p95) and the CPU the worker, PostgreSQL
-   and the load generator used. Target: >= 20,000 lines/s per web process (protobuf).
-   Then the cost of one 1,000-line batch in this process, split: decode, shape, write.
+1. Log ingestion over OTLP/HTTP protobuf into PostgreSQL through ONE gunicorn web process:
+   a sync worker (`--threads 1`) and, for OTLP protobuf, the gthread worker as deployed
+   (4 threads). Batches of `--batch` records (a message of ~90 characters, three attributes,
+   a trace id), posted by `--concurrency` client threads for `--seconds`, gzip off and on;
+   then the same lines as OTLP/JSON and as our JSON (`POST /api/v1/logs`, batches of 1,000)
+   for the ratio. Prints lines/s, request latency (median, p95) and the CPU the worker,
+   PostgreSQL and the load generator used. Target: >= 20,000 lines/s per web process
+   (protobuf). With `--compare DIR` (a checkout of the previous code), first OTLP protobuf
+   through a worker running that code and one running this code, alternately. Then one
+   1,000-line batch in this process, the previous write path and the current one side by side.
 2. A series query over 30 days of 1-minute samples (43,200 rows in the series, among
    `--series` such series of the organization, written with COPY once and kept): the selector
    and the whole API request (Django test client), median and p95 of 20 runs, per step.
    Target: < 200 ms.
-3. Log search: `--lines` log lines of one organization (kept between runs; grown with COPY
-   when asked for more, each batch adding a tenth as many to another organization), first page (100) of `GET /api/v1/logs?q=` for
-   a rare word, a common word, two words, a word with a source, with a level, and with no
-   word, median and p95 of 15 runs each, through the test client. Target: < 500 ms at 10
-   million lines; the size measured is printed (say so when it is less).
+3. Log search: `--lines` log lines of one organization over the last 10 days (one day
+   partition each; kept between runs, grown set-based with `INSERT ... SELECT
+   generate_series`, a tenth as many to another organization), first page (100) of
+   `GET /api/v1/logs?q=` for rare, 1-in-1,000 and common words, with a source, a level or a
+   time window, and without a word, then the next page through the cursor; median and p95 of
+   15 runs each, through the test client. Target: < 500 ms at 10 million lines.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
     .venv/bin/python benchmarks/telemetry.py [--seconds 15] [--concurrency 3] [--batch 1000]
-        [--series 20] [--lines 1000000] [--skip ingest,series,search]
+        [--series 20] [--lines 1000000] [--skip ingest,series,search] [--compare DIR]
 
 Runs in the kept test database `test_<name>`. The machine's load (/proc/loadavg) is printed
 before and after each part.
@@ -104,6 +108,11 @@ WORDS = [
     "signature",
 ]
 RARE = "zebracorn"
+#: days the search benchmark's lines are spread over (one partition each on PostgreSQL)
+DAYS = 10
+#: a word in one line of 1,000: too many for a page of GIN matches to be cheap, too few for
+#: the newest-first index to fill a page quickly
+MIDDLING = "quokka"
 
 
 def load() -> str:
@@ -161,7 +170,9 @@ def export_request(n: int, seed: int) -> logs_service_pb2.ExportLogsServiceReque
     )
 
 
-def start_gunicorn(port: int, database_name: str) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, database_name: str, threads: int = 1, code: Path = ROOT
+) -> subprocess.Popen:
     db = settings.DATABASES["default"]
     url = (
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
@@ -173,19 +184,20 @@ def start_gunicorn(port: int, database_name: str) -> subprocess.Popen:
         "DEBUG": "1",
         "LOG_LEVEL": "WARNING",
         "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     return subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "healthorch.wsgi:application",
             "--workers=1",
-            "--threads=1",
+            f"--threads={threads}",  # more than 1: a gthread worker, as deployed
             f"--bind=127.0.0.1:{port}",
             "--no-control-socket",
             "--timeout=120",
             "--log-level=warning",
         ],
-        cwd=ROOT,
+        cwd=code,  # the checkout whose code the worker runs
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -224,9 +236,7 @@ def drive(url: str, body: bytes, headers: dict, lines: int, seconds: float, conc
 
 
 def bench_ingest(org, key: str, args, database_name: str) -> None:
-    from benchmarks.pings import free_port
-
-    print(f"\n== 1. log ingestion, one gunicorn sync worker  (load {load()})")
+    print(f"\n== 1. log ingestion, one gunicorn web process  (load {load()})")
     request = export_request(args.batch, seed=1)
     proto = request.SerializeToString()
     document = json_format.MessageToDict(request)
@@ -254,6 +264,7 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             proto,
             {"Content-Type": "application/x-protobuf"},
             args.batch,
+            1,
         ),
         (
             "OTLP protobuf, gzip",
@@ -261,19 +272,96 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
             gzip.compress(proto),
             {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
             args.batch,
+            1,
         ),
-        ("OTLP JSON", "/v1/logs", as_json, {"Content-Type": "application/json"}, args.batch),
+        ("OTLP JSON", "/v1/logs", as_json, {"Content-Type": "application/json"}, args.batch, 1),
         (
             "our JSON /api/v1/logs",
             "/api/v1/logs",
             ours,
             {"Content-Type": "application/json"},
             min(args.batch, 1000),
+            1,
+        ),
+        # The worker as docker/entrypoint.sh runs it (gthread, 4 threads): one process that
+        # shapes a batch while PostgreSQL writes another; twice the client threads.
+        (
+            "OTLP protobuf, 4 threads",
+            "/v1/logs",
+            proto,
+            {"Content-Type": "application/x-protobuf"},
+            args.batch,
+            4,
         ),
     ]
+    print(
+        f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
+        f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
+    )
+    results = {}
+    for threads in (1, 4):
+        _ingest_cases(
+            [c for c in cases if c[5] == threads], threads, key, args, database_name, results
+        )
+    base_rate, base_cpu = results["OTLP protobuf"]
+    print(
+        "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
+        + ", ".join(
+            f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
+        )
+    )
+    print(f"(load {load()})")
+    breakdown(org, proto)
+
+
+def compare_ingest(key: str, args, database_name: str) -> None:
+    """OTLP protobuf through one sync worker running the previous code (`--compare`), then one
+    running this code, alternately (2 rounds of `--seconds` each), against the same database
+    (its current schema): the load of the machine moves both the same way."""
+    from benchmarks.pings import free_port
+
+    print(f"\n== 1a. previous code against this one, OTLP protobuf  (load {load()})")
+    body = export_request(args.batch, seed=1).SerializeToString()
+    headers = {"Content-Type": "application/x-protobuf", "X-API-Key": key}
+    rates: dict[str, list[float]] = {"previous": [], "current": []}
+    for _ in range(2):
+        for name, code in (("previous", args.compare.resolve()), ("current", ROOT)):
+            port = free_port()
+            proc = start_gunicorn(port, database_name, 1, code)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                for _ in range(240):
+                    try:
+                        if requests.get(f"{base}/live", timeout=2).ok:
+                            break
+                    except requests.RequestException:
+                        time.sleep(0.25)
+                drive(base + "/v1/logs", body, headers, args.batch, 2, args.concurrency)
+                rate, latencies, statuses = drive(
+                    base + "/v1/logs", body, headers, args.batch, args.seconds, args.concurrency
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            rates[name].append(rate)
+            print(
+                f"  {name:9} {rate:>9,.0f} lines/s, request p50 "
+                f"{statistics.median(latencies) * 1000:.0f} ms  {statuses}  (load {load()})"
+            )
+    previous, current = (statistics.mean(rates[k]) for k in ("previous", "current"))
+    print(
+        f"  mean of 2 rounds: previous {previous:,.0f}, current {current:,.0f} lines/s "
+        f"({current / previous:.2f}x)"
+    )
+
+
+def _ingest_cases(cases, threads: int, key: str, args, database_name: str, results) -> None:
+    from benchmarks.pings import free_port
+
     port = free_port()
-    proc = start_gunicorn(port, database_name)
+    proc = start_gunicorn(port, database_name, threads)
     base = f"http://127.0.0.1:{port}"
+    concurrency = args.concurrency * (2 if threads > 1 else 1)
     try:
         for _ in range(240):
             try:
@@ -281,21 +369,16 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.25)
-        print(
-            f"{'body':24} {'bytes':>9} {'lines/s':>9} {'/worker CPU-s':>12} {'req p50':>8} {'req p95':>8} "
-            f"{'worker cpu':>10} {'postgres':>9} {'others':>7}  statuses"
-        )
-        results = {}
-        for name, path, body, headers, lines in cases:
+        for name, path, body, headers, lines, _threads in cases:
             headers = {**headers, "X-API-Key": key}
-            drive(base + path, body, headers, lines, 2, args.concurrency)  # warm up
+            drive(base + path, body, headers, lines, 2, concurrency)  # warm up
             worker_pids = [proc.pid, *children(proc.pid)]
             # PostgreSQL backends come and go: count only those alive at both ends.
             pg0 = {pid: proc_cpu(pid) for pid in pids_named("postgres")}
             cpu0 = (sum(map(proc_cpu, worker_pids)), _busy())
             t0 = time.monotonic()
             rate, latencies, statuses = drive(
-                base + path, body, headers, lines, args.seconds, args.concurrency
+                base + path, body, headers, lines, args.seconds, concurrency
             )
             wall = time.monotonic() - t0
             cpu1 = (sum(map(proc_cpu, worker_pids)), _busy())
@@ -318,18 +401,9 @@ def bench_ingest(org, key: str, args, database_name: str) -> None:
                 f"{pct(latencies, 0.95) * 1000:>6.0f}ms {worker_cpu:>9.0%} {pg_cpu:>9.0%} "
                 f"{others:>7.1f}  {statuses}"
             )
-        base_rate, base_cpu = results["OTLP protobuf"]
-        print(
-            "ratios to OTLP protobuf (lines/s; lines per worker CPU-second): "
-            + ", ".join(
-                f"{k} {v[0] / base_rate:.2f}x, {v[1] / base_cpu:.2f}x" for k, v in results.items()
-            )
-        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"(load {load()})")
-    breakdown(org, proto)
 
 
 def _busy() -> float:
@@ -339,31 +413,57 @@ def _busy() -> float:
 
 
 def breakdown(org, proto: bytes) -> None:
+    """One batch in this process, the previous path and the current one side by side
+    (interleaved, 15 rounds each, each batch committed): wall time and this process's CPU."""
     from django.db import transaction
 
     from apps.telemetry import otlp
     from apps.telemetry.storage import logs_write
 
-    decode, shape, write = [], [], []
-    for _ in range(15):
-        t0 = time.perf_counter()
+    def previous() -> None:
+        # The path before the streamed COPY: every row shaped into a list first (attributes
+        # through the generic AnyValue conversion), then COPY value by value through
+        # psycopg's adapters, a JSON encoder made per row.
         message = otlp.parse_logs(proto, otlp.PROTOBUF)
-        t1 = time.perf_counter()
-        rows = otlp.log_rows(message, now=datetime.now(UTC)).rows
-        t2 = time.perf_counter()
+        generic = otlp.attributes
+        otlp.attributes = lambda pairs: {kv.key: otlp.any_value(kv.value) for kv in pairs}
+        try:
+            rows = otlp.log_rows(message, now=datetime.now(UTC)).rows
+        finally:
+            otlp.attributes = generic
+        columns = "organization_id, ts, source, level, message, attributes, trace_id, span_id"
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY telemetry_logline ({columns}) FROM STDIN") as copy,
+        ):
+            for ts, source, level, text, attrs, trace_id, span_id in rows:
+                attrs = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
+                copy.write_row((org.pk, ts, source, level, text, attrs, trace_id, span_id))
+
+    def current() -> None:
+        message = otlp.parse_logs(proto, otlp.PROTOBUF)
+        rows = otlp.iter_log_rows(message, now=datetime.now(UTC), out=otlp.Decoded())
         with transaction.atomic():
             logs_write(org_id=org.pk, rows=rows)
-        t3 = time.perf_counter()
-        decode.append(t1 - t0)
-        shape.append(t2 - t1)
-        write.append(t3 - t2)
-    n = len(rows)
-    print(
-        f"one batch of {n} in process (median of 15): decode {statistics.median(decode) * 1000:.1f} ms,"
-        f" shape {statistics.median(shape) * 1000:.1f} ms, COPY + tsvector + indexes"
-        f" {statistics.median(write) * 1000:.1f} ms"
-        f" -> {n / (statistics.median(decode) + statistics.median(shape) + statistics.median(write)):,.0f} lines/s"
-    )
+
+    timings: dict[str, tuple[list, list]] = {"previous": ([], []), "current": ([], [])}
+    for _ in range(15):
+        for name, path in (("previous", previous), ("current", current)):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            path()
+            timings[name][0].append(time.perf_counter() - t0)
+            timings[name][1].append(time.thread_time() - c0)
+    n = len(otlp.parse_logs(proto, otlp.PROTOBUF).resource_logs[0].scope_logs[0].log_records)
+    print(f"one batch of {n} in process, decode + shape + COPY + commit (median of 15):")
+    for name, (wall, cpu) in timings.items():
+        print(
+            f"  {name:9} {statistics.median(wall) * 1000:6.1f} ms wall "
+            f"({n / statistics.median(wall):,.0f} lines/s), "
+            f"{statistics.median(cpu) * 1000:5.1f} ms CPU in this process"
+        )
+    ratio = statistics.median(timings["previous"][0]) / statistics.median(timings["current"][0])
+    print(f"  current path {ratio:.2f}x the previous one's rate (load {load()})")
 
 
 # --- 2. series -------------------------------------------------------------------------------
@@ -438,49 +538,65 @@ def bench_series(org, key: str, args) -> None:
 
 
 def grow_logs(org, other, lines: int) -> None:
-    from django.db import transaction
-
+    """Grow the organization's lines to `lines` (and the other's by a tenth as many) with
+    set-based `INSERT ... SELECT generate_series`, one statement per day of lines: the
+    database writes them without a round trip per row. Lines are spread evenly over the
+    `DAYS` days before now (about a million a day at 10 million), so on PostgreSQL they fill
+    that many day partitions, made first as beat would."""
+    from apps.telemetry import services
     from apps.telemetry.models import LogLine
-    from apps.telemetry.storage import logs_write
 
     have = LogLine.objects.filter(organization=org).count()
     if have >= lines:
         return
-    rng = random.Random(have)
     t0 = time.monotonic()
-    now = datetime.now(UTC)
-    batch = 20_000
-    levels = ["info"] * 7 + ["debug", "warn", "error"]
-    sources = [f"svc-{i}" for i in range(20)]
-    done = have
-    while done < lines:
-        n = min(batch, lines - done)
-        rows = []
-        for i in range(n):
-            k = done + i
-            text = message(rng, k)
-            if k % 100_000 == 7:
-                text += f" {RARE}"
-            rows.append(
-                (
-                    now - timedelta(seconds=(lines - k) * 0.05),
-                    rng.choice(sources),
-                    rng.choice(levels),
-                    text,
-                    {"k": k},
-                    "",
-                    "",
-                )
-            )
-        with transaction.atomic():
-            logs_write(org_id=org.pk, rows=rows)
-            logs_write(org_id=other.pk, rows=rows[: n // 10])
-        done += n
-        if done % 200_000 == 0:
-            print(f"  {done:,} lines ({done / (time.monotonic() - t0):,.0f}/s)", flush=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = now - timedelta(days=DAYS)
+    for n in range(DAYS + 2):
+        services.log_partitions_ensure(now=first + timedelta(days=n))
+    spacing = DAYS * 86400 / lines  # seconds between two lines of the organization
+    words = "ARRAY[" + ",".join(f"'{w}'" for w in WORDS) + "]"
+    # Line k: 8 words of the vocabulary picked by hashing k (so a word is in about a quarter
+    # of the lines), the rare word in one line of 100,000, 20 sources, 70% info.
+    text = " || ' ' || ".join(
+        f"(w)[1 + mod(abs(hashint4((k * 8 + {i})::int)), {len(WORDS)})]" for i in range(8)
+    )
+    insert = f"""
+        INSERT INTO telemetry_logline
+            (organization_id, ts, source, level, message, attributes, trace_id, span_id)
+        SELECT %s, %s::timestamptz + make_interval(secs => k * %s),
+               'svc-' || mod(abs(hashint4(k::int)), 20),
+               (ARRAY['info','info','info','info','info','info','info','debug','warn','error'])
+                   [1 + mod(abs(hashint4((k + 1)::int)), 10)],
+               {text} || ' id=' || k || ' took '
+                   || (1 + mod(abs(hashint4((k + 2)::int)), 900)) || ' ms'
+                   || CASE WHEN mod(k, 100000) = 7 THEN ' {RARE}' ELSE '' END
+                   || CASE WHEN mod(k, 1000) = 3 THEN ' {MIDDLING}' ELSE '' END,
+               jsonb_build_object('k', k), '', ''
+        FROM generate_series(%s::bigint, %s::bigint) AS k, (SELECT {words} AS w) AS vocabulary
+        WHERE mod(k, %s) = 0
+    """  # noqa: S608 (constants of this script only; values are parameters)
+    per_day = max(1, lines // DAYS)
     with connection.cursor() as cursor:
+        for start in range(have, lines, per_day):
+            stop = min(lines, start + per_day) - 1
+            t1 = time.monotonic()
+            cursor.execute(insert, [org.pk, first, spacing, start, stop, 1])
+            cursor.execute(insert, [other.pk, first, spacing, start, stop, 10])
+            print(
+                f"  {stop + 1:,} lines (+{(stop + 1 - start) * 1.1:,.0f} in "
+                f"{time.monotonic() - t1:.0f} s; load {load()})",
+                flush=True,
+            )
         cursor.execute("VACUUM ANALYZE telemetry_logline")
-    print(f"grew the log table to {lines:,} lines in {time.monotonic() - t0:.0f} s")
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('telemetry_logline'))")
+        parent = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
+            "WHERE inhparent = 'telemetry_logline'::regclass"
+        )
+        size = cursor.fetchone()[0] or parent
+    print(f"grew the log table to {lines:,} lines in {time.monotonic() - t0:.0f} s ({size})")
 
 
 def bench_search(org, other, key: str, args) -> None:
@@ -492,19 +608,31 @@ def bench_search(org, other, key: str, args) -> None:
     mine = LogLine.objects.filter(organization=org).count()
     print(f"{mine:,} lines in the organization, {total:,} in the table")
     client = Client()
+    now = datetime.now(UTC)
     cases = {
         f"rare word ({RARE})": {"q": RARE},
+        f"1-in-1,000 word ({MIDDLING})": {"q": MIDDLING},
         "common word (timeout)": {"q": "timeout"},
         "two words": {"q": "payment timeout"},
         "word + source": {"q": "refused", "source": "svc-3"},
         "word + level": {"q": "degraded", "level": "error"},
+        "1-in-1,000 word + source": {"q": MIDDLING, "source": "svc-3"},
         "no word (latest page)": {},
-        "word, last hour": {
+        "source only": {"source": "svc-7"},
+        "level only (error)": {"level": "error"},
+        "word, last hour": {"q": "webhook", "since": (now - timedelta(hours=1)).isoformat()},
+        "word, one hour 5 days ago": {
             "q": "webhook",
-            "since": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "since": (now - timedelta(days=5, hours=1)).isoformat(),
+            "until": (now - timedelta(days=5)).isoformat(),
+        },
+        f"{MIDDLING}, one day 5 days ago": {
+            "q": MIDDLING,
+            "since": (now - timedelta(days=6)).isoformat(),
+            "until": (now - timedelta(days=5)).isoformat(),
         },
     }
-    print(f"{'query':28} {'rows':>5} {'p50':>8} {'p95':>8}")
+    print(f"{'query':32} {'rows':>5} {'p50':>8} {'p95':>8}  {'page 2 p50':>8} {'p95':>8}")
     for name, params in cases.items():
         times = []
         for _ in range(15):
@@ -512,10 +640,24 @@ def bench_search(org, other, key: str, args) -> None:
             response = client.get("/api/v1/logs", {**params, "page_size": 100}, HTTP_X_API_KEY=key)
             times.append(time.perf_counter() - t0)
             assert response.status_code == 200, response.content
-        rows = len(response.json()["results"])
+        page = response.json()
+        rows = len(page["results"])
+        # The next page through the cursor (when there is one): a keyset read from where the
+        # first page ended, possibly in an older partition.
+        following = []
+        for _ in range(15 if page["next"] else 0):
+            t0 = time.perf_counter()
+            response = client.get(page["next"], HTTP_X_API_KEY=key)
+            following.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.content
+        nxt = (
+            f"{statistics.median(following) * 1000:>6.1f}ms {pct(following, 0.95) * 1000:>6.1f}ms"
+            if following
+            else f"{'-':>8} {'-':>8}"
+        )
         print(
-            f"{name:28} {rows:>5} {statistics.median(times) * 1000:>6.1f}ms "
-            f"{pct(times, 0.95) * 1000:>6.1f}ms"
+            f"{name:32} {rows:>5} {statistics.median(times) * 1000:>6.1f}ms "
+            f"{pct(times, 0.95) * 1000:>6.1f}ms  {nxt}"
         )
     print(f"(load {load()})")
 
@@ -528,6 +670,12 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=20)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--skip", default="")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a checkout of the previous code (e.g. `git archive <commit> | tar -x -C DIR`): "
+        "OTLP protobuf ingestion through it and through this one, alternately, in this run",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if connection.vendor != "postgresql":
@@ -552,6 +700,8 @@ def main() -> None:
     print(f"database {database_name}; {os.cpu_count()} cores; load {load()}")
 
     if "ingest" not in skip:
+        if args.compare:
+            compare_ingest(key, args, database_name)
         bench_ingest(org, key, args, database_name)
     if "series" not in skip:
         bench_series(org, key, args)

@@ -42,7 +42,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.monitors.tasks.prune_old_results",
         "schedule": crontab(hour=3, minute=30),
     },
-    # Daily at 03:45 UTC, delete log lines past each plan's log retention.
+    # Twenty-five past every hour, make the log table's day partitions a week ahead
+    # (PostgreSQL; nothing to do on SQLite).
+    "ensure-log-partitions": {
+        "task": "apps.telemetry.tasks.ensure_log_partitions",
+        "schedule": crontab(minute=25),
+    },
+    # Daily at 03:45 UTC, delete log lines past each plan's log retention: whole day
+    # partitions past the longest one on PostgreSQL, rows of the shorter plans.
     "prune-old-logs": {
         "task": "apps.telemetry.tasks.prune_old_logs",
         "schedule": crontab(hour=3, minute=45),

@@ -121,13 +121,17 @@ def ensure(connection: Any, table: str, column: str, days: Iterable[date]) -> li
         name = partition_name(table, day)
         bounds = [day_start(day), day_start(day) + DAY]
         with connection.cursor() as cursor:
+            # Generated columns stay generated (a partition must compute them as its parent
+            # does), so the moved rows name only the columns that are written.
             cursor.execute(
-                f"CREATE TABLE {q(name)} (LIKE {q(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+                f"CREATE TABLE {q(name)} (LIKE {q(table)} "
+                "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)"
             )
+            columns = ", ".join(q(c) for c in _written_columns(connection, table))
             cursor.execute(
                 f"WITH moved AS (DELETE FROM {q(default_name(table))} "
                 f"WHERE {q(column)} >= %s AND {q(column)} < %s RETURNING *) "
-                f"INSERT INTO {q(name)} SELECT * FROM moved",
+                f"INSERT INTO {q(name)} ({columns}) SELECT {columns} FROM moved",
                 bounds,
             )
             cursor.execute(
@@ -136,6 +140,17 @@ def ensure(connection: Any, table: str, column: str, days: Iterable[date]) -> li
             )
         made.append(name)
     return made
+
+
+def _written_columns(connection: Any, table: str) -> list[str]:
+    """`table`'s columns in order, without dropped and generated ones."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def drop(connection: Any, name: str, *, lock_timeout_ms: int = 5000) -> None:

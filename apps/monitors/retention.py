@@ -74,7 +74,9 @@ class PruneReport:
     swept: int = 0  # partitions a shorter plan's sweep touched
 
 
-def retention_plan() -> RetentionPlan:
+def retention_plan(limit: str | None = None) -> RetentionPlan:
+    """Organizations by the retention `limit` of their plan (results' by default; telemetry
+    passes its log retention)."""
     from apps.plans.models import Limit
     from apps.plans.selectors import entitlements_for
     from apps.tenants.models import Organization
@@ -82,7 +84,7 @@ def retention_plan() -> RetentionPlan:
     by_days: dict[int, list] = defaultdict(list)
     unlimited = []
     for org in Organization.objects.select_related("plan"):
-        days = entitlements_for(org).limit(Limit.RETENTION_DAYS)
+        days = entitlements_for(org).limit(limit or Limit.RETENTION_DAYS)
         if days is None:
             unlimited.append(org.pk)
         else:
@@ -97,14 +99,17 @@ def partitioned() -> bool:
     )
 
 
-def partitions_ensure(*, now: datetime | None = None, ahead: int = DAYS_AHEAD) -> list[str]:
-    """Make the day partitions of yesterday through `ahead` days from now (beat, hourly)."""
+def partitions_ensure(
+    *, now: datetime | None = None, ahead: int = DAYS_AHEAD, tables: tuple = PARTITIONED
+) -> list[str]:
+    """Make the day partitions of yesterday through `ahead` days from now (beat, hourly) for
+    each (model, time column) of `tables` (this app's by default; telemetry passes its own)."""
     if not partitions.supported(connection):
         return []
     today = (now or timezone.now()).astimezone(UTC).date()
     days = [today + timedelta(days=n) for n in range(-1, ahead + 1)]
     made = []
-    for model, column in PARTITIONED:
+    for model, column in tables:
         with transaction.atomic():
             made += partitions.ensure(connection, model._meta.db_table, column, days)
     return made
@@ -124,7 +129,11 @@ def prune_results(
 
 
 def prune_partitioned(
-    *, now: datetime, plan: RetentionPlan | None = None, full: bool | None = None
+    *,
+    now: datetime,
+    plan: RetentionPlan | None = None,
+    full: bool | None = None,
+    tables: tuple = PARTITIONED,
 ) -> PruneReport:
     """PostgreSQL: drop the days past the window, then sweep the shorter plans' rows.
 
@@ -137,7 +146,7 @@ def prune_partitioned(
     full = now.weekday() == 6 if full is None else full
     report = PruneReport()
     window = plan.window_days
-    for model, column in PARTITIONED:
+    for model, column in tables:
         table = model._meta.db_table
         for part in partitions.partitions(connection, table):
             if window is not None and part.end <= now - timedelta(days=window):

@@ -17,7 +17,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -201,7 +201,19 @@ def any_value(value: Any) -> Any:
 
 
 def attributes(pairs: Iterable[Any]) -> dict[str, Any]:
-    return {_clean(kv.key): any_value(kv.value) for kv in pairs}
+    out = {}
+    for kv in pairs:
+        # The scalar kinds most attributes are, read without `any_value`'s dispatch: this
+        # runs for every attribute of every record.
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value" or kind == "int_value" or kind == "bool_value":
+            item = getattr(value, kind)
+        else:
+            item = any_value(value)
+        key = kv.key
+        out[_clean(key) if "\x00" in key else key] = item
+    return out
 
 
 def _clean(text: str) -> str:
@@ -277,9 +289,21 @@ def log_rows(request: Any, *, now: datetime) -> Decoded:
     minutes in the future is rejected (counted in the partial success), not stored.
     """
     out = Decoded()
+    out.rows = list(iter_log_rows(request, now=now, out=out))
+    return out
+
+
+def iter_log_rows(request: Any, *, now: datetime, out: Decoded) -> Iterator[tuple]:
+    """`log_rows` as it goes: the rows are yielded while the records are read (so storage
+    can send the first rows while the last are being shaped), and `out` counts the rejected
+    ones. The record limit is checked here, before the first row."""
     total = sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
     if total > MAX_ITEMS:
         raise OtlpError(400, f"At most {MAX_ITEMS} log records per request; send smaller batches.")
+    return _log_rows(request, now, out)
+
+
+def _log_rows(request: Any, now: datetime, out: Decoded) -> Iterator[tuple]:
     latest = now + MAX_FUTURE
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
@@ -305,18 +329,17 @@ def log_rows(request: Any, *, now: datetime) -> Decoded:
                     attrs["resource"] = resource
                 if record.event_name:
                     attrs["event.name"] = record.event_name
-                out.rows.append(
-                    (
-                        ts,
-                        source,
-                        level_of(record.severity_number, record.severity_text),
-                        _clean(message[:MAX_MESSAGE_CHARS]),
-                        attrs,
-                        record.trace_id.hex(),
-                        record.span_id.hex(),
-                    )
+                if len(message) > MAX_MESSAGE_CHARS:
+                    message = message[:MAX_MESSAGE_CHARS]
+                yield (
+                    ts,
+                    source,
+                    level_of(record.severity_number, record.severity_text),
+                    _clean(message) if "\x00" in message else message,
+                    attrs,
+                    record.trace_id.hex(),
+                    record.span_id.hex(),
                 )
-    return out
 
 
 def metric_rows(request: Any, *, now: datetime) -> Decoded:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from django.db import connection
@@ -32,44 +34,70 @@ _COLUMNS = (
     "span_id",
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: rows sent to COPY at a time
+COPY_CHUNK = 200
 #: words of a query used at most (a longer query is refused by the API)
 MAX_QUERY_WORDS = 16
 
 
-def logs_write(*, org_id: Any, rows: list[tuple]) -> None:
+def logs_write(*, org_id: Any, rows: Iterable[tuple]) -> int:
     """Insert (ts, source, level, message, attributes, trace_id, span_id) rows in the caller's
-    transaction."""
-    if not rows:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            columns = ", ".join(_COLUMNS)
-            with cursor.copy(f"COPY telemetry_logline ({columns}) FROM STDIN") as copy:
-                for ts, source, level, message, attrs, trace_id, span_id in rows:
-                    copy.write_row(
-                        (org_id, ts, source, level, message, _json(attrs), trace_id, span_id)
-                    )
-            return
-        LogLine.objects.bulk_create(
-            [
-                LogLine(
-                    organization_id=org_id,
-                    ts=ts,
-                    source=source,
-                    level=level,
-                    message=message,
-                    attributes=attrs,
-                    trace_id=trace_id,
-                    span_id=span_id,
-                )
-                for ts, source, level, message, attrs, trace_id, span_id in rows
-            ],
-            batch_size=500,
+    transaction; returns how many. `rows` may be an iterator: PostgreSQL gets them in chunks
+    as they come, so it stores the first while the caller shapes the next."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_COLUMNS)
+        written = 0
+        rows = iter(rows)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY telemetry_logline ({columns}) FROM STDIN") as copy,
+        ):
+            while chunk := list(islice(rows, COPY_CHUNK)):
+                copy.write(copy_text(org_id, chunk))
+                written += len(chunk)
+        return written
+    lines = [
+        LogLine(
+            organization_id=org_id,
+            ts=ts,
+            source=source,
+            level=level,
+            message=message,
+            attributes=attrs,
+            trace_id=trace_id,
+            span_id=span_id,
         )
+        for ts, source, level, message, attrs, trace_id, span_id in rows
+    ]
+    LogLine.objects.bulk_create(lines, batch_size=500)
+    return len(lines)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dump_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# COPY's text format: a backslash, newline, carriage return or tab in a value is escaped.
+_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _copy_value(text: str) -> str:
+    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
+
+
+def copy_text(org_id: Any, rows: list[tuple]) -> bytes:
+    """The rows as one block of COPY text (the columns of `_COLUMNS`): built with string
+    operations only, which is several times cheaper per row than a value-by-value adapter.
+    Sources, levels and hex ids never hold a character COPY escapes (validated upstream);
+    messages and the attributes' JSON are escaped."""
+    org = str(org_id)
+    escape = _copy_value
+    dump = _dump_json
+    return "".join(
+        [
+            f"{org}\t{ts.isoformat()}\t{source}\t{level}\t{escape(message)}\t"
+            f"{escape(dump(attrs))}\t{trace_id}\t{span_id}\n"
+            for ts, source, level, message, attrs, trace_id, span_id in rows
+        ]
+    ).encode()
 
 
 def query_words(q: str) -> list[str]:

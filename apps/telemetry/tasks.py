@@ -12,3 +12,8 @@ from apps.telemetry import services
 @shared_task(acks_late=False, ignore_result=True, time_limit=3600, soft_time_limit=3500)
 def prune_old_logs() -> int:
     return services.logs_prune()
+
+
+@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
+def ensure_log_partitions() -> int:
+    return len(services.log_partitions_ensure())
