@@ -47,6 +47,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.telemetry.tasks.prune_old_logs",
         "schedule": crontab(hour=3, minute=45),
     },
+    # Every minute, group the error lines logged since the last run into error signatures
+    # (drain3 templates per organization and source, with hourly and per-minute counts).
+    "mine-error-signatures": {
+        "task": "apps.telemetry.tasks.mine_error_signatures",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Every minute, ping HEALTHORCH_SELF_HEARTBEAT_URL (if set) so an outside service notices
     # when beat or the workers stop.
     "self-heartbeat": {

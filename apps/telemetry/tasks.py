@@ -12,3 +12,10 @@ from apps.telemetry import services
 @shared_task(acks_late=False, ignore_result=True, time_limit=3600, soft_time_limit=3500)
 def prune_old_logs() -> int:
     return services.logs_prune()
+
+
+# Not acks_late: the cursor is written with what it mined, so the next minute's run goes on
+# from where this one committed.
+@shared_task(acks_late=False, ignore_result=True, time_limit=120, soft_time_limit=110)
+def mine_error_signatures() -> dict:
+    return services.error_signatures_mine()
