@@ -89,6 +89,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Every minute, for organizations that turned the error_signature rule on, open incidents
+    # for new error log signatures and rates far above a signature's own day before; resolve
+    # those whose signature went quiet.
+    "incidents-error-signatures": {
+        "task": "apps.incidents.tasks.error_signature_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Every 15 seconds, move unacknowledged incidents to their next escalation step when its
     # delay is up (an acknowledgement or resolution stops the walk).
     "escalate-incidents": {
