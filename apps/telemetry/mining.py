@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -57,6 +58,9 @@ ERROR_LEVELS = (Level.ERROR, Level.FATAL)
 BATCH = 5000
 #: organizations one run mines at most (oldest first; the rest waits for the next minute)
 MAX_ORGS = 200
+#: seconds after which a run starts no further organization (one batch is ~2 s here), so a
+#: run ends well inside the minute and its task's time limit
+BUDGET_SECONDS = 40.0
 #: clusters one source's miner keeps (least recently seen ones are forgotten past it)
 MAX_CLUSTERS = 1000
 #: how long per-minute counts are kept (the rule's short window is at most an hour)
@@ -148,11 +152,17 @@ def _minute(ts: datetime) -> datetime:
 
 
 def signatures_mine(
-    *, now: datetime | None = None, batch: int = BATCH, max_orgs: int = MAX_ORGS
+    *,
+    now: datetime | None = None,
+    batch: int = BATCH,
+    max_orgs: int = MAX_ORGS,
+    budget: float = BUDGET_SECONDS,
 ) -> dict[str, int]:
-    """One run: discover organizations with new error lines, mine each one's backlog (bounded),
-    forget per-minute counts past MINUTES_KEPT. Returns counts for the log."""
+    """One run: discover organizations with new error lines, mine each one's backlog (bounded
+    by `batch` lines per organization, `max_orgs` organizations and `budget` seconds), forget
+    per-minute counts past MINUTES_KEPT. Returns counts for the log."""
     now = now or timezone.now()
+    deadline = time.monotonic() + budget
     discovered = _discover()
     org_ids = list(
         ErrorMiner.objects.filter(organization__isnull=False, backlog=True)
@@ -160,7 +170,11 @@ def signatures_mine(
         .values_list("organization_id", flat=True)[:max_orgs]
     )
     lines = signatures = 0
+    mined_orgs = 0
     for org_id in org_ids:
+        if time.monotonic() > deadline:
+            break
+        mined_orgs += 1
         n, s = _mine_org(org_id, now=now, batch=batch)
         lines += n
         signatures += s
@@ -168,11 +182,11 @@ def signatures_mine(
     if lines:
         logger.info(
             "error signatures mined",
-            extra={"organizations": len(org_ids), "lines": lines, "signatures": signatures},
+            extra={"organizations": mined_orgs, "lines": lines, "signatures": signatures},
         )
     return {
         "discovered": discovered,
-        "organizations": len(org_ids),
+        "organizations": mined_orgs,
         "lines": lines,
         "signatures": signatures,
         "pruned": pruned,

@@ -126,6 +126,13 @@ def test_a_backlog_is_mined_in_bounded_batches(org):
     assert ErrorSignature.objects.get(organization=org).total == 25
 
 
+def test_a_run_past_its_time_budget_leaves_the_rest_for_the_next(org):
+    write(org, ("api", "error", "job 1 failed"))
+    assert mining.signatures_mine(budget=0)["organizations"] == 0
+    assert ErrorMiner.objects.get(organization=org).backlog  # found, waiting
+    assert mining.signatures_mine()["lines"] == 1
+
+
 def test_queries_do_not_grow_with_lines_or_signatures(org, django_assert_max_num_queries):
     write(org, ("api", "error", "warmup 1"))
     services.error_signatures_mine()
