@@ -150,3 +150,12 @@ def test_queries_do_not_grow_with_lines_or_signatures(org, django_assert_max_num
         result = services.error_signatures_mine()
     assert result["lines"] == 600
     assert ErrorSignature.objects.filter(organization=org).count() == 1 + 14
+
+
+def test_the_beat_task_mines(org):
+    from apps.telemetry.tasks import mine_error_signatures
+    from healthorch.schedules import BEAT_SCHEDULE
+
+    assert BEAT_SCHEDULE["mine-error-signatures"]["task"] == mine_error_signatures.name
+    write(org, ("api", "error", "queue 12 is full"))
+    assert mine_error_signatures.apply().get()["lines"] == 1
