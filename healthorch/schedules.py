@@ -54,6 +54,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.telemetry.tasks.prune_old_logs",
         "schedule": crontab(hour=3, minute=45),
     },
+    # Every minute, group the error lines logged since the last run into error signatures
+    # (drain3 templates per organization and source, with hourly and per-minute counts).
+    "mine-error-signatures": {
+        "task": "apps.telemetry.tasks.mine_error_signatures",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Every minute, ping HEALTHORCH_SELF_HEARTBEAT_URL (if set) so an outside service notices
     # when beat or the workers stop.
     "self-heartbeat": {
@@ -86,6 +93,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # slo_burn incident open) with its error budget: open or resolve slo_burn incidents.
     "incidents-slo-burn": {
         "task": "apps.incidents.tasks.slo_burn_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    # Every minute, for organizations that turned the error_signature rule on, open incidents
+    # for new error log signatures and rates far above a signature's own day before; resolve
+    # those whose signature went quiet.
+    "incidents-error-signatures": {
+        "task": "apps.incidents.tasks.error_signature_sweep",
         "schedule": 60.0,
         "options": {"expires": 60},
     },

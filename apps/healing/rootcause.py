@@ -9,7 +9,11 @@ Deterministic and always available. Evidence kinds, each scored 0..1:
   share with this monitor (a shared tag is often the shared cause: a database, a region);
 - `region`: failures seen from some regions only (the network path, not the service);
 - `dependency`: a monitor this one depends on failed in the window;
-- `config_change`: audit-log changes in the two hours before (changes to this monitor first).
+- `config_change`: audit-log changes in the two hours before (changes to this monitor first);
+- `new_log_signature`: error log signatures of the incident's log source first seen in the
+  window, most lines first; `log_error_rate`: that source's error lines per hour in the hours
+  around the opening against the day before, when more than doubled. The log source of a
+  monitor is the source named as its slug; an error_signature incident names its own.
 
 Optionally (ROOT_CAUSE_LLM_URL, an Ollama-compatible `/api/generate`), a language model
 rewrites the same evidence as prose. Its prompt is built only from the evidence titles and
@@ -27,7 +31,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -36,7 +40,8 @@ from django.db.models import Count
 
 from apps.core import outbound, ssrf
 from apps.healing import anomaly, selectors
-from apps.incidents.models import Incident, MonitorDependency
+from apps.incidents.models import Incident, MonitorDependency, RuleKind
+from apps.telemetry import selectors as logs
 
 logger = logging.getLogger(__name__)
 
@@ -252,11 +257,59 @@ def _changes(incident: Incident) -> list[Evidence]:
     return out
 
 
+def log_source(incident: Incident) -> str | None:
+    """The log source whose error lines speak for the incident: the one an error_signature
+    incident names, else the monitor's slug (a service logs under the slug of its monitor)."""
+    if incident.rule == RuleKind.ERROR_SIGNATURE:
+        return (incident.cause or {}).get("source")
+    return incident.monitor.slug if incident.monitor_id is not None else None
+
+
+def _log_errors(incident: Incident) -> list[Evidence]:
+    source = log_source(incident)
+    if not source:
+        return []
+    found = logs.log_error_evidence(
+        org=incident.organization,
+        source=source,
+        start=incident.opened_at - BEFORE,
+        end=incident.opened_at + AFTER,
+    )
+    out = []
+    for rank, sig in enumerate(found.new_signatures):
+        minutes = int(
+            (incident.opened_at - datetime.fromisoformat(sig["first_seen"])).total_seconds() // 60
+        )
+        when = f"{minutes} min before" if minutes >= 0 else f"{-minutes} min after"
+        out.append(
+            Evidence(
+                "new_log_signature",
+                f"New error in '{source}' logs {when} the opening: {sig['template'][:160]} "
+                f"({sig['count']} line(s))",
+                round(max(0.5, 0.8 - 0.05 * rank), 2),
+                {"source": source, **sig},
+            )
+        )
+    now, before = found.window_per_hour, found.day_before_per_hour
+    if now >= 2 and now > 2 * before:
+        out.append(
+            Evidence(
+                "log_error_rate",
+                f"'{source}' logged {now:g} error lines/h around the opening against "
+                f"{before:g}/h over the day before",
+                round(min(0.85, 0.5 + 0.35 * (1 - before / now)), 2),
+                {"source": source, "per_hour": now, "day_before_per_hour": before},
+            )
+        )
+    return out
+
+
 def evidence_for(incident: Incident) -> list[Evidence]:
     items: list[Evidence] = []
     if incident.monitor_id is not None:
         for gather in (_error_spike, _latency, _together, _regions, _dependencies):
             items.extend(gather(incident))
+    items.extend(_log_errors(incident))
     items.extend(_changes(incident))
     # Highest score first; ties by kind then title, so the order never depends on the database.
     return sorted(items, key=lambda e: (-e.score, e.kind, e.title))

@@ -19,6 +19,7 @@ _RULE_SENTENCES = {
     RuleKind.CERTIFICATE_EXPIRY: "the TLS certificate is close to expiry",
     RuleKind.SERVICE_RECOVERY: "the monitor recovered",
     RuleKind.FLAPPING: "the monitor kept changing between up and down",
+    RuleKind.ERROR_SIGNATURE: "an error log signature was new or logged far above its usual rate",
 }
 
 #: keys the sentence already tells, left out of the table under it

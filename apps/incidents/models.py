@@ -169,6 +169,7 @@ class RuleKind(models.TextChoices):
     SERVICE_RECOVERY = "service_recovery", "Service recovery"
     FLAPPING = "flapping", "Flapping"
     SLO_BURN = "slo_burn", "Error budget burn"
+    ERROR_SIGNATURE = "error_signature", "Error signature"
 
 
 CUSTOM_RULE = "custom"

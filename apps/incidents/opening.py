@@ -205,6 +205,29 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
     return out
 
 
+def incidents_open_detached(incidents: list[Incident]) -> None:
+    """Open incidents that belong to no monitor (the error_signature rule's, over log
+    signatures): insert them and their notified `opened` events, publish, count. The caller
+    deduplicates: it holds the lock that makes it the only opener of its rule."""
+    if not incidents:
+        return
+    Incident.objects.bulk_create(incidents)
+    rows = [
+        IncidentEvent(
+            incident=i,
+            organization_id=i.organization_id,
+            kind=EventKind.OPENED,
+            at=i.opened_at,
+            data={"notify": not i.suppressed, "rule": i.rule, "severity": i.severity},
+        )
+        for i in incidents
+    ]
+    IncidentEvent.objects.bulk_create(rows)
+    events.publish_many(list(zip(incidents, rows, strict=True)))
+    _count_opened(*(i.severity for i in incidents))
+    logger.info("incidents opened", extra={"count": len(incidents), "rule": incidents[0].rule})
+
+
 def incident_open(
     *,
     monitor: Monitor,

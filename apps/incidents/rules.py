@@ -48,6 +48,10 @@ DEFAULTS: dict[str, Rule] = {
     # The monitor burns its error budget 14.4x too fast over 1 h and 5 min (at this severity),
     # or 6x over 6 h and 30 min (warning): apps.incidents.slo.
     RuleKind.SLO_BURN: Rule(RuleKind.SLO_BURN, True, None, None, Severity.CRITICAL),
+    # Off until the organization turns it on: a new error log signature of a source, or a
+    # signature logging more than threshold x its hourly mean of the day before over the window
+    # (and at least MIN_COUNT lines): apps.incidents.errorsig.
+    RuleKind.ERROR_SIGNATURE: Rule(RuleKind.ERROR_SIGNATURE, False, 10.0, 300, Severity.WARNING),
 }
 
 # What each kind's threshold means and the values it accepts (the API validates with these).
@@ -61,10 +65,13 @@ THRESHOLDS: dict[str, tuple[str, float, float] | None] = {
     RuleKind.SERVICE_RECOVERY: None,
     RuleKind.FLAPPING: ("status changes per window", 2, 100),
     RuleKind.SLO_BURN: None,
+    RuleKind.ERROR_SIGNATURE: ("times the signature's hourly mean over the day before", 2, 1000),
 }
 WINDOWS: dict[str, tuple[int, int] | None] = {
     RuleKind.LOW_UPTIME: (3600, 90 * 86_400),
     RuleKind.FLAPPING: (60, 86_400),
+    # Per-minute counts are kept two hours; the rate window reads them.
+    RuleKind.ERROR_SIGNATURE: (60, 3600),
 }
 # Certificates further from expiry than this can never match any organization's rule, so the
 # hot path skips them without reading rules.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.incidents import slo, sweeps
+from apps.incidents import errorsig, slo, sweeps
 
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
@@ -25,3 +25,9 @@ def low_uptime_sweep() -> dict:
 @shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
 def slo_burn_sweep() -> dict:
     return slo.slo_burn_sweep()
+
+
+# Not acks_late: the next minute's run reads the same counts again.
+@shared_task(acks_late=False, ignore_result=True, time_limit=60, soft_time_limit=50)
+def error_signature_sweep() -> dict:
+    return errorsig.error_signature_sweep()

@@ -19,6 +19,7 @@ from apps.reports import engine
 from apps.reports.models import ReportSettings
 from apps.reports.periods import ROLLING, Period, hour_floor, rolling
 from apps.reports.sla import COUNTS, Accounting, Tally
+from apps.telemetry import selectors as telemetry_selectors
 from apps.tenants.models import Organization
 
 #: the rolling windows `monitor_uptime` reports ("24h", "7d", "30d", "90d")
@@ -189,6 +190,23 @@ def error_groups(
     ]
     out.sort(key=lambda g: (-g["count"], g["monitor"]["name"], g["error_class"], g["message"]))
     return out
+
+
+def error_signatures(
+    *,
+    org: Organization,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    source: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict], bool]:
+    """The error log signatures of the report (telemetry mines and reads them): a page, and
+    whether more follow."""
+    return telemetry_selectors.error_signature_report(
+        org=org, since=since, until=until, now=now, source=source, offset=offset, limit=limit
+    )
 
 
 def platform_sla_overview(*, days: int = 30, now: datetime | None = None, worst: int = 10) -> dict:

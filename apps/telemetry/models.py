@@ -52,3 +52,117 @@ class LogLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.source} {self.level}: {self.message[:80]}"
+
+
+# --- Error signatures (apps.telemetry.mining; docs/decisions/0026) ----------------------------
+
+
+class ErrorMiner(models.Model):
+    """Where mining stands for one organization: the last log line id it read and the drain3
+    miner's state (its clusters, compressed JSON). Written in the transaction that stores the
+    signatures the state produced, so state, cursor and counts never disagree. The row with no
+    organization holds the discovery watermark: the highest line id every organization's
+    backlog was looked for up to."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.OneToOneField(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", null=True
+    )
+    cursor = models.BigIntegerField(default=0)
+    # True while error lines past `cursor` wait (a run stopped at its batch bound).
+    backlog = models.BooleanField(default=False)
+    state = models.BinaryField(default=b"")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"miner of {self.organization_id} at {self.cursor}"
+
+
+class ErrorSignature(models.Model):
+    """One kind of error line of one source: the template drain3 mined (numbers, ids, UUIDs
+    and addresses masked), with when it was first and last seen and how many lines it had."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.CharField(max_length=64)
+    # The miner's cluster (per organization); the template of a cluster may widen later.
+    cluster_id = models.IntegerField()
+    template = models.TextField()
+    # Stable public name: a hash of the source and the template as first mined.
+    hash = models.CharField(max_length=16)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    total = models.BigIntegerField(default=0)
+    # When mining made the row (not the line's time): what "new" alerts look at.
+    created_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "source", "cluster_id"], name="error_signature_cluster"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "hash"], name="error_signature_hash"),
+            models.Index(fields=["organization", "created_at"], name="error_signature_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.template[:80]}"
+
+
+class ErrorSignatureHour(models.Model):
+    """Lines of a signature per hour (by the line's time)."""
+
+    id = models.BigAutoField(primary_key=True)
+    signature = models.ForeignKey(
+        ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Denormalised: the report reads one organization's hours without a join.
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()
+    count = models.BigIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["signature", "hour"], name="error_signature_hour"),
+        ]
+        indexes = [models.Index(fields=["organization", "hour"], name="error_hour_org")]
+
+    def __str__(self) -> str:
+        return f"{self.signature_id} {self.hour:%Y-%m-%d %H}: {self.count}"
+
+
+class ErrorSignatureMinute(models.Model):
+    """Lines of a signature per minute, kept for two hours: the short window of the
+    error_signature rule (apps.incidents.errorsig) reads these."""
+
+    id = models.BigAutoField(primary_key=True)
+    signature = models.ForeignKey(
+        ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    minute = models.DateTimeField()
+    count = models.BigIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["signature", "minute"], name="error_signature_minute"),
+        ]
+        indexes = [models.Index(fields=["minute"], name="error_minute_time")]
+
+    def __str__(self) -> str:
+        return f"{self.signature_id} {self.minute:%Y-%m-%d %H:%M}: {self.count}"

@@ -1,19 +1,30 @@
 """Reads for telemetry: log lines (filtered, searched, tailed), metric series and sources.
 
+Error signatures (mined by apps.telemetry.mining) are read here by the report, the
+error_signature alert rule and root cause.
+
 Every read takes the organization and starts from it; another organization's lines and
 samples are never in the answer.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection
-from django.db.models import Max, QuerySet
+from django.db.models import Case, Max, QuerySet, Sum, When
 
 from apps.monitors.models import MetricSample
-from apps.telemetry.models import LogLine
+from apps.telemetry.models import (
+    ErrorSignature,
+    ErrorSignatureHour,
+    ErrorSignatureMinute,
+    LogLine,
+)
 from apps.telemetry.storage import message_matches
 from apps.tenants.models import Organization
 
@@ -162,3 +173,169 @@ def metric_sources(*, org: Organization, since: datetime | None = None) -> list[
         }
         for source, metrics in sources.items()
     ]
+
+
+# --- Error signatures (mined by apps.telemetry.mining) ---------------------------------------
+
+#: a signature first seen this recently is "new" (the product has no deploy marker yet)
+NEW_WITHIN = timedelta(hours=24)
+
+
+def _hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def error_signature_report(
+    *,
+    org: Organization,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    source: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[dict], bool]:
+    """The organization's signatures with lines in [since, until) (whole hours, by the lines'
+    times), most lines first: counts, first and last seen, per-hour counts over the window, the
+    count over the window before it and the change, and whether the signature is new (first
+    seen in the last 24 h). Returns (page, more after it). Four queries, whatever the page."""
+    start, previous = _hour(since), _hour(since) - (_hour(until) - _hour(since))
+    hours = ErrorSignatureHour.objects.for_org(org).filter(hour__gte=start, hour__lt=until)
+    if source:
+        hours = hours.filter(signature__source=source)
+    page = list(
+        hours.order_by()
+        .values("signature_id")
+        .annotate(n=Sum("count"))
+        .order_by("-n", "signature_id")
+        .values_list("signature_id", "n")[offset : offset + limit + 1]
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    ids = [pk for pk, _ in page]
+    sigs = ErrorSignature.objects.for_org(org).in_bulk(ids)
+    trend: dict[int, list[dict]] = defaultdict(list)
+    for sig_id, hour, count in (
+        ErrorSignatureHour.objects.for_org(org)
+        .filter(signature_id__in=ids, hour__gte=start, hour__lt=until)
+        .order_by("signature_id", "hour")
+        .values_list("signature_id", "hour", "count")
+    ):
+        trend[sig_id].append({"hour": hour.isoformat(), "count": count})
+    before = dict(
+        ErrorSignatureHour.objects.for_org(org)
+        .filter(signature_id__in=ids, hour__gte=previous, hour__lt=start)
+        .order_by()
+        .values("signature_id")
+        .annotate(n=Sum("count"))
+        .values_list("signature_id", "n")
+    )
+    out = []
+    for sig_id, n in page:
+        sig = sigs[sig_id]
+        prior = before.get(sig_id, 0)
+        out.append(
+            {
+                "id": sig.hash,
+                "source": sig.source,
+                "template": sig.template,
+                "count": n,
+                "total": sig.total,
+                "first_seen": sig.first_seen.isoformat(),
+                "last_seen": sig.last_seen.isoformat(),
+                "hourly": trend[sig_id],
+                "previous_count": prior,
+                "change_pct": None if not prior else round(100 * (n - prior) / prior, 1),
+                "new": sig.first_seen >= now - NEW_WITHIN,
+            }
+        )
+    return out, more
+
+
+def error_signatures_created(*, org_ids: Iterable[Any], since: datetime) -> list[ErrorSignature]:
+    """Signatures mining made since `since` in these organizations (the rule's "new")."""
+    return list(
+        ErrorSignature.objects.filter(organization_id__in=list(org_ids), created_at__gte=since)
+    )
+
+
+def error_signature_recent_counts(*, org_ids: Iterable[Any], since: datetime) -> dict[Any, int]:
+    """{signature id: lines since `since`} from the per-minute counts (at most two hours back),
+    for the signatures with any: one grouped query."""
+    return dict(
+        ErrorSignatureMinute.objects.filter(organization_id__in=list(org_ids), minute__gte=since)
+        .order_by()
+        .values("signature_id")
+        .annotate(n=Sum("count"))
+        .values_list("signature_id", "n")
+    )
+
+
+def error_signature_hour_sums(
+    *, signature_ids: Iterable[Any], since: datetime, until: datetime
+) -> dict[Any, int]:
+    """{signature id: lines in the hours starting in [since, until)}: one grouped query."""
+    return dict(
+        ErrorSignatureHour.objects.filter(
+            signature_id__in=list(signature_ids), hour__gte=since, hour__lt=until
+        )
+        .order_by()
+        .values("signature_id")
+        .annotate(n=Sum("count"))
+        .values_list("signature_id", "n")
+    )
+
+
+def error_signatures_by_id(ids: Iterable[Any]) -> dict[Any, ErrorSignature]:
+    return ErrorSignature.objects.in_bulk(list(ids))
+
+
+@dataclass(frozen=True)
+class LogErrorEvidence:
+    """What a source's error lines say about a time window (root cause's log evidence)."""
+
+    source: str
+    new_signatures: list[dict]
+    window_per_hour: float
+    day_before_per_hour: float
+
+
+def log_error_evidence(
+    *, org: Organization, source: str, start: datetime, end: datetime, top: int = 5
+) -> LogErrorEvidence:
+    """The signatures of `source` first seen in [start, end] (most lines first), and its error
+    lines per hour in the hours overlapping the window against the 24 hours before them.
+    Two queries."""
+    fresh = [
+        {
+            "id": s.hash,
+            "template": s.template,
+            "first_seen": s.first_seen.isoformat(),
+            "count": s.total,
+        }
+        for s in ErrorSignature.objects.for_org(org)
+        .filter(source=source, first_seen__gte=start, first_seen__lte=end)
+        .order_by("-total", "id")[:top]
+    ]
+    first_hour = _hour(start)
+    last_hour = _hour(end)
+    sums = dict(
+        ErrorSignatureHour.objects.for_org(org)
+        .filter(
+            signature__source=source,
+            hour__gte=first_hour - timedelta(hours=24),
+            hour__lte=last_hour,
+        )
+        .annotate(is_window=Case(When(hour__gte=first_hour, then=True), default=False))
+        .order_by()
+        .values("is_window")
+        .annotate(n=Sum("count"))
+        .values_list("is_window", "n")
+    )
+    window_hours = (last_hour - first_hour).total_seconds() / 3600 + 1
+    return LogErrorEvidence(
+        source=source,
+        new_signatures=fresh,
+        window_per_hour=round((sums.get(True) or 0) / window_hours, 2),
+        day_before_per_hour=round((sums.get(False) or 0) / 24, 2),
+    )

@@ -24,7 +24,7 @@ from apps.monitors.services import samples_store
 from apps.plans.models import Feature, Limit
 from apps.plans.selectors import entitlements_for
 from apps.plans.services import require_feature, reserve
-from apps.telemetry import otlp
+from apps.telemetry import mining, otlp
 from apps.telemetry.models import Level, LogLine
 from apps.telemetry.storage import logs_write
 from apps.tenants.models import Organization
@@ -167,3 +167,8 @@ def logs_prune(*, now: datetime | None = None, batch: int = 10_000, max_batches:
                 break
             deleted += LogLine.objects.filter(pk__in=ids).delete()[0]
     return deleted
+
+
+def error_signatures_mine(*, now: datetime | None = None) -> dict[str, int]:
+    """Group new error lines into signatures (apps.telemetry.mining): the beat task's run."""
+    return mining.signatures_mine(now=now)

@@ -17,3 +17,10 @@ def prune_old_logs() -> int:
 @shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
 def ensure_log_partitions() -> int:
     return len(services.log_partitions_ensure())
+
+
+# Not acks_late: the cursor is written with what it mined, so the next minute's run goes on
+# from where this one committed.
+@shared_task(acks_late=False, ignore_result=True, time_limit=120, soft_time_limit=110)
+def mine_error_signatures() -> dict:
+    return services.error_signatures_mine()

@@ -38,7 +38,9 @@ def test_every_organization_starts_with_the_default_rules(client_for, viewer):
         "service_recovery",
         "flapping",
         "slo_burn",
+        "error_signature",
     }
+    assert by_kind["error_signature"]["enabled"] is False  # off until turned on
     assert by_kind["critical_service_down"]["severity"] == "critical"
     assert (by_kind["slo_burn"]["enabled"], by_kind["slo_burn"]["severity"]) == (True, "critical")
     assert by_kind["service_recovery"]["severity"] == "info"
@@ -63,7 +65,7 @@ def test_a_member_changes_a_rule(client_for, member, org):
     rule = AlertRule.objects.get(organization=org, kind="low_uptime")
     assert (rule.threshold, rule.window_seconds) == (99.5, 7 * 86400)
     assert client.get("/api/v1/alert-rules/low_uptime/").json()["threshold"] == 99.5
-    assert AlertRule.objects.filter(organization=org).count() == 9
+    assert AlertRule.objects.filter(organization=org).count() == 10
 
 
 @pytest.mark.parametrize(

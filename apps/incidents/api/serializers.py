@@ -172,6 +172,10 @@ class AlertRuleInput(StrictSerializer):
                 raise serializers.ValidationError(
                     {"window_seconds": ["Uptime is computed from hourly rollups: use whole hours."]}
                 )
+            if kind == "error_signature" and attrs["window_seconds"] % 60:
+                raise serializers.ValidationError(
+                    {"window_seconds": ["Lines are counted per minute: use whole minutes."]}
+                )
         return attrs
 
 

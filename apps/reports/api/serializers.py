@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from rest_framework import serializers
@@ -29,6 +30,20 @@ class ErrorsQuery(serializers.Serializer):
     monitor = serializers.UUIDField(required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+    # Both parts by default; `checks` answers exactly what the report answered before logs.
+    kind = serializers.ChoiceField(choices=["checks", "logs"], required=False)
+    source = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    cursor = serializers.CharField(required=False, max_length=40)
+
+    def validate_cursor(self, value: str) -> int:
+        try:
+            offset = int(base64.urlsafe_b64decode(value.encode()).decode().removeprefix("o:"))
+        except (ValueError, UnicodeDecodeError):
+            raise serializers.ValidationError("Not a cursor this endpoint gave.") from None
+        if offset < 0:
+            raise serializers.ValidationError("Not a cursor this endpoint gave.")
+        return offset
 
     def validate(self, attrs: dict) -> dict:
         since, until = attrs.get("since"), attrs.get("until")
@@ -54,3 +69,8 @@ class ReportSettingsSerializer(StrictSerializer):
         except ValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
         return value
+
+
+def errors_cursor(offset: int) -> str:
+    """The opaque cursor of the error report's signature list (ErrorsQuery reads it back)."""
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()

@@ -19,7 +19,12 @@ from apps.monitors.models import Monitor
 from apps.plans.models import Feature
 from apps.plans.services import require_feature
 from apps.reports import exports, insights, selectors, services
-from apps.reports.api.serializers import ErrorsQuery, ReportSettingsSerializer, SlaQuery
+from apps.reports.api.serializers import (
+    ErrorsQuery,
+    ReportSettingsSerializer,
+    SlaQuery,
+    errors_cursor,
+)
 from apps.reports.periods import KINDS, PeriodError, parse_period
 from apps.tenants.gate.api import ORG_HEADER, TenantAPIView
 from apps.tenants.selectors import Access
@@ -151,12 +156,23 @@ class ErrorsView(TenantAPIView):
         tags=["reports"],
         parameters=[
             ORG_HEADER,
-            OpenApiParameter("monitor", OpenApiTypes.UUID),
+            OpenApiParameter(
+                "monitor",
+                OpenApiTypes.UUID,
+                description="checks of this monitor; logs of the source named as its slug",
+            ),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="default: 24 h ago"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now"),
+            OpenApiParameter(
+                "kind", str, enum=["checks", "logs"], description="default: both parts"
+            ),
+            OpenApiParameter("source", str, description="logs of this source only"),
+            OpenApiParameter("limit", int, description="signatures per page, 1-200 (50)"),
+            OpenApiParameter("cursor", str, description="`signatures_next` of the last page"),
         ],
         responses={200: OpenApiTypes.OBJECT, **errors(400, 401, 402, 403, 404, 429)},
-        summary="Failures grouped by monitor, error class and message, with first/last seen",
+        summary="Failures grouped by monitor, error class and message, and error log "
+        "signatures, with first/last seen and trends",
     )
     def get(self, request: Request) -> Response:
         org = self.organization
@@ -169,8 +185,25 @@ class ErrorsView(TenantAPIView):
         if since >= until:
             raise serializers.ValidationError({"since": ["Must be before until (and now)."]})
         monitor = _monitor(org, q["monitor"]) if "monitor" in q else None
-        groups = selectors.error_groups(org=org, since=since, until=until, monitor=monitor)
-        return Response({"since": since.isoformat(), "until": until.isoformat(), "groups": groups})
+        body: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
+        if q.get("kind") != "logs":
+            body["groups"] = selectors.error_groups(
+                org=org, since=since, until=until, monitor=monitor
+            )
+        if q.get("kind") != "checks":
+            offset = q.get("cursor", 0)
+            signatures, more = selectors.error_signatures(
+                org=org,
+                since=since,
+                until=until,
+                now=now,
+                source=q.get("source") or (monitor.slug if monitor else None),
+                offset=offset,
+                limit=q["limit"],
+            )
+            body["signatures"] = signatures
+            body["signatures_next"] = errors_cursor(offset + q["limit"]) if more else None
+        return Response(body)
 
 
 class InsightsView(TenantAPIView):
