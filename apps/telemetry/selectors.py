@@ -162,3 +162,17 @@ def metric_sources(*, org: Organization, since: datetime | None = None) -> list[
         }
         for source, metrics in sources.items()
     ]
+
+
+def source_metrics(*, org: Organization, source: str) -> list[dict]:
+    """One source's metric names with when each was last sent, sorted by name (empty if the
+    organization has no such source): a grouped read of that source's part of the index."""
+    rows = (
+        MetricSample.objects.for_org(org)
+        .filter(source=source)
+        .order_by()
+        .values_list("name")
+        .annotate(last_seen=Max("ts"))
+        .order_by("name")
+    )
+    return [{"name": name, "last_seen": last_seen} for name, last_seen in rows]
