@@ -139,6 +139,41 @@ def test_telemetry_pages_are_closed_to_the_signed_out_and_to_members_of_nothing(
         assert nobody.get(url).status_code in (302, 403), url
 
 
+@pytest.mark.parametrize("role", ["owner", "admin", "member", "viewer"])
+def test_every_role_reads_every_telemetry_page(org, role):
+    user = MembershipFactory(organization=org, role=role).user
+    monitor = _metric_monitor(org)
+    _samples(org, "billing", "queue_depth", [1.0])
+    _logs(org, _line("hello"))
+    client = support.login(user)
+    for url in (
+        "/admin/telemetry/sources/",
+        f"/admin/telemetry/{org.pk}/sources/billing/",
+        f"/admin/telemetry/{org.pk}/logs/",
+        f"/admin/monitors/monitor/{monitor.pk}/change/",
+    ):
+        assert client.get(url).status_code == 200, (role, url)
+    page = _page(client.get("/admin/"))
+    assert 'id="telemetry-link"' in page
+
+
+def test_the_sources_page_reads_in_a_fixed_number_of_queries(org, other_org, member):
+    MembershipFactory(organization=other_org, user=member)
+    client = support.login(member)
+    _samples(org, "a", "m", [1.0])
+    client.get("/admin/telemetry/sources/")
+    with CaptureQueriesContext(connection) as few:
+        _page(client.get("/admin/telemetry/sources/"))
+    for source in ("b", "c", "d", "e"):
+        for name in ("m", "n"):
+            _samples(org, source, name, [1.0, 2.0])
+            _samples(other_org, source, name, [1.0])
+    with CaptureQueriesContext(connection) as many:
+        _page(client.get("/admin/telemetry/sources/"))
+    # one read per organization in view, whatever their sources and metrics
+    assert len(many) == len(few) <= 9, "\n".join(q["sql"][:90] for q in many)
+
+
 # --- A source ------------------------------------------------------------------------------
 
 
