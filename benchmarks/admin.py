@@ -13,7 +13,7 @@ Prints median / p95 / max in ms and the query count per page.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
-    .venv/bin/python benchmarks/admin.py [--rounds 30]
+    .venv/bin/python benchmarks/admin.py [--rounds 30] [--pages telemetry]
 
 Runs in the kept test database `test_<name>` (use a database name of its own, as above: the
 rows stay for later runs); on SQLite in `var/bench_admin.sqlite3`. ~1 minute (+~1 minute to
@@ -316,6 +316,9 @@ def measure(client: Client, url: str, rounds: int) -> tuple[list[float], int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--pages", default="", help="only the pages whose URL contains this (e.g. telemetry)"
+    )
     args = parser.parse_args()
     setup_test_environment()
     if connection.vendor == "sqlite":
@@ -379,6 +382,7 @@ def main() -> None:
         ("owner", owner, f"{logs}?q=timeout+upstream"),
         ("owner", owner, f"{logs}?older={middle}"),
     ]
+    pages = [p for p in pages if args.pages in p[2]]
     print(
         f"{connection.vendor}, {MONITORS:,} monitors, {RESULTS:,} results, "
         f"{args.rounds} rounds per page; target < {TARGET_MS:.0f} ms"
