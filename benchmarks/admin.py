@@ -3,7 +3,9 @@
 
 Seeds (once; reused on later runs) 20 organizations with 10,000 monitors, 100,000 check
 results, 24 hourly and 89 daily rollups for 1,000 of the monitors, 2,000 incidents with an
-event each, 5,000 notifications and 10,000 audit entries. Then, for each page, as an operator
+event each, 5,000 notifications and 10,000 audit entries; and for the first organization 30
+days of one-minute metric samples of three metrics of one source (129,600 samples), a metric
+monitor on one of them and 100,000 log lines. Then, for each page, as an operator
 (and the monitors list as a tenant owner too): 3 warm-up requests, then `--rounds` timed
 requests through Django's test client in this process (the whole server side: middleware,
 view, queries, template; no network), and one more request counting its queries.
@@ -11,7 +13,7 @@ Prints median / p95 / max in ms and the query count per page.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
-    .venv/bin/python benchmarks/admin.py [--rounds 30]
+    .venv/bin/python benchmarks/admin.py [--rounds 30] [--pages telemetry]
 
 Runs in the kept test database `test_<name>` (use a database name of its own, as above: the
 rows stay for later runs); on SQLite in `var/bench_admin.sqlite3`. ~1 minute (+~1 minute to
@@ -46,6 +48,8 @@ PREFIX = "bench-admin"
 ORGS, MONITORS, RESULTS = 20, 10_000, 100_000
 CHARTED, INCIDENTS, NOTIFICATIONS, AUDIT = 1_000, 2_000, 5_000, 10_000
 TARGET_MS = 300.0
+#: the telemetry pages' data: metric names of one source, 30 days of minute samples each
+METRICS, SAMPLE_DAYS, LOG_LINES = ("latency_ms", "queue_depth", "rps"), 30, 100_000
 
 
 def seed() -> None:
@@ -210,6 +214,70 @@ def seed() -> None:
     print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
 
 
+def seed_telemetry() -> None:
+    """Samples, a metric monitor and log lines for the first organization (once)."""
+    from apps.monitors.models import MetricSample, Monitor
+    from apps.telemetry.models import LogLine
+    from apps.tenants.models import Organization
+
+    org = Organization.objects.get(slug=f"{PREFIX}-0")
+    if LogLine.objects.filter(organization=org).exists():
+        return
+    started = time.monotonic()
+    print("seeding telemetry (once)...", flush=True)
+    now = timezone.now().replace(second=0, microsecond=0)
+    minutes = SAMPLE_DAYS * 24 * 60
+    for n, name in enumerate(METRICS):
+        MetricSample.objects.bulk_create(
+            (
+                MetricSample(
+                    organization=org,
+                    source="bench-svc",
+                    name=name,
+                    value=float((i * 7 + n) % 100),
+                    ts=now - timedelta(minutes=i),
+                )
+                for i in range(minutes)
+            ),
+            batch_size=5000,
+        )
+    Monitor.objects.create(
+        organization=org,
+        name="bench metric",
+        slug="bench-metric",
+        kind="metric",
+        config={
+            "source": "bench-svc",
+            "metric": "latency_ms",
+            "operator": ">",
+            "threshold": 90.0,
+            "for_seconds": 0,
+        },
+        status="up",
+        status_changed_at=now,
+    )
+    levels = ["info"] * 7 + ["warn", "error", "debug"]
+    LogLine.objects.bulk_create(
+        (
+            LogLine(
+                organization=org,
+                ts=now - timedelta(seconds=i * 2),
+                source=["bench-svc", "web", "worker"][i % 3],
+                level=levels[i % 10],
+                message=f"request {i} {'timeout upstream' if i % 50 == 0 else 'served'} "
+                f"in {i % 900} ms",
+                attributes={"request": i, "path": f"/p/{i % 20}"},
+            )
+            for i in range(LOG_LINES)
+        ),
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE")
+    print(f"seeded telemetry in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def clients() -> tuple[Client, Client]:
     from django.contrib.auth import get_user_model
 
@@ -248,6 +316,9 @@ def measure(client: Client, url: str, rounds: int) -> tuple[list[float], int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--pages", default="", help="only the pages whose URL contains this (e.g. telemetry)"
+    )
     args = parser.parse_args()
     setup_test_environment()
     if connection.vendor == "sqlite":
@@ -259,6 +330,7 @@ def main() -> None:
         connection.settings_dict["TEST"]["NAME"] = bench_db  # a kept database of one's own
     connection.creation.create_test_db(keepdb=True, verbosity=0)
     seed()
+    seed_telemetry()
     operator, owner = clients()
     from apps.incidents.models import Incident
     from apps.monitors.models import Monitor
@@ -266,6 +338,15 @@ def main() -> None:
     own = {"organization__slug": f"{PREFIX}-0"}
     incident = Incident.objects.order_by("pk").values_list("pk", flat=True)[0]
     monitor = Monitor.objects.filter(**own).order_by("pk").values_list("pk", flat=True)[0]
+    metric_monitor = Monitor.objects.get(slug="bench-metric").pk
+    from apps.tenants.models import Organization
+
+    org = Organization.objects.get(slug=f"{PREFIX}-0").pk
+    logs = f"/admin/telemetry/{org}/logs/"
+    from apps.console.telemetry import encode_cursor
+    from apps.telemetry.models import LogLine
+
+    middle = encode_cursor(LogLine.objects.filter(organization_id=org)[LOG_LINES // 2])
     pages = [
         ("operator", operator, "/admin/"),
         ("operator", operator, "/admin/monitors/monitor/"),
@@ -289,7 +370,19 @@ def main() -> None:
         ("owner", owner, f"/admin/monitors/monitor/{monitor}/change/"),
         ("owner", owner, "/admin/monitors/monitor/add/"),
         ("owner", owner, "/admin/billing/"),
+        ("owner", owner, f"/admin/monitors/monitor/{monitor}/change/?range=30d"),
+        ("owner", owner, f"/admin/monitors/monitor/{metric_monitor}/change/?range=30d"),
+        ("owner", owner, "/admin/telemetry/sources/"),
+        ("owner", owner, f"/admin/telemetry/{org}/sources/bench-svc/?range=1h"),
+        ("owner", owner, f"/admin/telemetry/{org}/sources/bench-svc/?range=24h"),
+        ("owner", owner, f"/admin/telemetry/{org}/sources/bench-svc/?range=30d"),
+        ("operator", operator, f"/admin/telemetry/{org}/sources/bench-svc/?range=30d"),
+        ("owner", owner, logs),
+        ("owner", owner, f"{logs}?source=web&level=error"),
+        ("owner", owner, f"{logs}?q=timeout+upstream"),
+        ("owner", owner, f"{logs}?older={middle}"),
     ]
+    pages = [p for p in pages if args.pages in p[2]]
     print(
         f"{connection.vendor}, {MONITORS:,} monitors, {RESULTS:,} results, "
         f"{args.rounds} rounds per page; target < {TARGET_MS:.0f} ms"
@@ -302,7 +395,7 @@ def main() -> None:
         p95 = times[max(0, round(0.95 * len(times)) - 1)]
         worst = max(worst, p95)
         print(
-            f"{who:8} {url:58} {statistics.median(times):7.1f} {p95:7.1f} {times[-1]:7.1f} "
+            f"{who:8} {url.replace(str(org), '<org>'):58} {statistics.median(times):7.1f} {p95:7.1f} {times[-1]:7.1f} "
             f"{queries:7d}"
         )
     print(f"worst p95: {worst:.1f} ms ({'met' if worst < TARGET_MS else 'NOT met'})")

@@ -159,9 +159,50 @@ class ConsoleSite(admin.AdminSite):
 
         return billing.done_view(self, request)
 
+    # The telemetry pages (apps.console.telemetry), bound here for the same reason.
+    def telemetry_sources(self, request: HttpRequest) -> HttpResponse:
+        from apps.console import telemetry
+
+        return telemetry.sources_view(self, request)
+
+    def telemetry_source(self, request: HttpRequest, org_id: Any, source: str) -> HttpResponse:
+        from apps.console import telemetry
+
+        return telemetry.source_view(self, request, org_id, source)
+
+    def telemetry_logs(self, request: HttpRequest, org_id: Any) -> HttpResponse:
+        from apps.console import telemetry
+
+        return telemetry.logs_view(self, request, org_id)
+
+    def telemetry_logs_tail(self, request: HttpRequest, org_id: Any) -> HttpResponse:
+        from apps.console import telemetry
+
+        return telemetry.logs_tail_view(self, request, org_id)
+
     def get_urls(self) -> list:
         urls = super().get_urls()
         return [
+            path(
+                "telemetry/sources/",
+                self.admin_view(self.telemetry_sources),
+                name="telemetry_sources",
+            ),
+            path(
+                "telemetry/<uuid:org_id>/sources/<str:source>/",
+                self.admin_view(self.telemetry_source),
+                name="telemetry_source",
+            ),
+            path(
+                "telemetry/<uuid:org_id>/logs/",
+                self.admin_view(self.telemetry_logs),
+                name="telemetry_logs",
+            ),
+            path(
+                "telemetry/<uuid:org_id>/logs/tail/",
+                self.admin_view(self.telemetry_logs_tail),
+                name="telemetry_logs_tail",
+            ),
             path("dashboard/live/", self.admin_view(self.dashboard_live), name="dashboard_live"),
             path("billing/", self.admin_view(self.billing), name="billing"),
             path("billing/upgrade/", self.admin_view(self.billing_upgrade), name="billing_upgrade"),

@@ -5,12 +5,14 @@ slo_burn rule (apps.incidents) reads burn rates and error budgets through `slo_*
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from apps.monitors.configs import METRIC_NAME as METRIC_NAME  # re-exported: the shapes of
 from apps.monitors.configs import METRIC_SOURCE as METRIC_SOURCE  # a sample's names
-from apps.monitors.models import CheckResult, Monitor
+from apps.monitors.models import CheckResult, Granularity, Monitor, ResultRollup
 
 # Re-exported: reads other apps make, kept beside the code that writes what they read.
 from apps.monitors.reporting import health_summary as health_summary
@@ -43,3 +45,26 @@ def monitor_list(*, org: Organization) -> QuerySet[Monitor]:
 def result_list(*, monitor: Monitor) -> QuerySet[CheckResult]:
     """The API filters and pages them (`apps.monitors.api.filters`)."""
     return CheckResult.objects.filter(monitor=monitor)
+
+
+def latency_hours(*, monitor: Monitor, since: datetime, until: datetime) -> QuerySet[ResultRollup]:
+    """A monitor's hourly rollups with latency in [since, until), oldest first: its
+    response-time series (average, min, max, p95 per hour). One read of the rollup rows."""
+    return (
+        ResultRollup.objects.filter(
+            monitor=monitor,
+            granularity=Granularity.HOUR,
+            bucket_start__gte=since,
+            bucket_start__lt=until,
+            latency_count__gt=0,
+        )
+        .only(
+            "bucket_start",
+            "latency_count",
+            "latency_sum_ms",
+            "latency_min_ms",
+            "latency_max_ms",
+            "p95_ms",
+        )
+        .order_by("bucket_start")
+    )

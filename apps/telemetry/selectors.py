@@ -339,3 +339,17 @@ def log_error_evidence(
         window_per_hour=round((sums.get(True) or 0) / window_hours, 2),
         day_before_per_hour=round((sums.get(False) or 0) / 24, 2),
     )
+
+
+def source_metrics(*, org: Organization, source: str) -> list[dict]:
+    """One source's metric names with when each was last sent, sorted by name (empty if the
+    organization has no such source): a grouped read of that source's part of the index."""
+    rows = (
+        MetricSample.objects.for_org(org)
+        .filter(source=source)
+        .order_by()
+        .values_list("name")
+        .annotate(last_seen=Max("ts"))
+        .order_by("name")
+    )
+    return [{"name": name, "last_seen": last_seen} for name, last_seen in rows]
