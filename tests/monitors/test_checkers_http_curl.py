@@ -137,3 +137,17 @@ def test_https_timings_separate_the_tls_handshake(tls_ca):
     timings = result.timings
     assert set(timings) == {"dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms"}
     assert 0 < timings["tls_ms"] < timings["connect_ms"] <= timings["ttfb_ms"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"headers": {"X-Probe": "yes\r\nX-Smuggled: 1"}},
+        {"headers": {"X Probe": "yes"}},
+        {"method": "GET / HTTP/1.1\r\nX-Smuggled: 1\r\n"},
+    ],
+)
+def test_a_header_or_method_that_would_smuggle_a_line_is_refused(http_target, config):
+    result = run_check(check, spec(http_target.route("/"), **config))
+    assert result.error_class == ErrorClass.PROTOCOL
+    assert http_target.hits["/"] == 0

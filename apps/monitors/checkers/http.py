@@ -20,6 +20,7 @@ import asyncio
 import codecs
 import errno
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ MAX_REDIRECTS = 10
 DEFAULT_EXPECTED_STATUS = [[200, 399]]
 USER_AGENT = "healthorch-checker/1.0"
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP method or header name
 _PHASES = ("dns", "queue", "connect", "tls")
 
 
@@ -275,6 +277,12 @@ async def _request(client: CurlClient, spec: CheckSpec, state: _CheckState) -> C
     payload = body.encode() if isinstance(body, str) else None
     headers = [(str(k), str(v)) for k, v in (config.get("headers") or {}).items()]
     follow = bool(config.get("follow_redirects", True))
+    if not _TOKEN.fullmatch(method):
+        return down(ErrorClass.PROTOCOL, f"not a usable HTTP method: {method!r}")
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
+            # libcurl sends header lines as given: a line break would smuggle another header.
+            return down(ErrorClass.PROTOCOL, f"not a usable HTTP header: {name!r}")
     redirects = 0
     while True:
         if url.scheme not in ("http", "https") or not url.raw_host:
