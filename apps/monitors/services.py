@@ -17,6 +17,11 @@ from apps.core.errors import FieldErrors, ServiceError
 from apps.monitors import engine
 from apps.monitors.ingest import samples_store as samples_store  # re-exported (telemetry)
 from apps.monitors.models import ACTIVE_KINDS, Monitor, MonitorKind, MonitorSchedule, MonitorStatus
+
+# Day partitions and retention by plan, for another app's append-only table (telemetry's logs)
+from apps.monitors.retention import partitions_ensure as partitions_ensure
+from apps.monitors.retention import prune_partitioned as prune_partitioned
+from apps.monitors.retention import retention_plan as retention_plan
 from apps.monitors.schedule import schedule_clear, schedule_forget, schedule_set
 from apps.monitors.secrets import secret_of as secret_of  # re-exported: one services API
 from apps.monitors.state import announce_set

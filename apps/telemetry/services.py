@@ -18,9 +18,13 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core import partitions
 from apps.core.errors import FieldErrors
-from apps.monitors import retention
 from apps.monitors.selectors import METRIC_SOURCE
-from apps.monitors.services import samples_store
+from apps.monitors.services import (
+    partitions_ensure,
+    prune_partitioned,
+    retention_plan,
+    samples_store,
+)
 from apps.plans.models import Feature, Limit
 from apps.plans.selectors import entitlements_for
 from apps.plans.services import require_feature, reserve
@@ -133,7 +137,7 @@ PARTITIONED = ((LogLine, "ts"),)
 def log_partitions_ensure(*, now: datetime | None = None) -> list[str]:
     """Make the log table's day partitions from yesterday to a week ahead (beat, hourly, and
     every `migrate`); nothing on SQLite. The names made."""
-    return retention.partitions_ensure(now=now, tables=PARTITIONED)
+    return partitions_ensure(now=now, tables=PARTITIONED)
 
 
 def logs_prune(*, now: datetime | None = None, batch: int = 10_000, max_batches: int = 100) -> int:
@@ -147,8 +151,8 @@ def logs_prune(*, now: datetime | None = None, batch: int = 10_000, max_batches:
     """
     now = now or timezone.now()
     if partitions.is_partitioned(connection, LogLine._meta.db_table):
-        plan = retention.retention_plan(Limit.LOG_RETENTION_DAYS)
-        return retention.prune_partitioned(now=now, plan=plan, tables=PARTITIONED).rows_deleted
+        plan = retention_plan(Limit.LOG_RETENTION_DAYS)
+        return prune_partitioned(now=now, plan=plan, tables=PARTITIONED).rows_deleted
     by_days: dict[int, list] = defaultdict(list)
     for org in Organization.objects.select_related("plan"):
         days = entitlements_for(org).limit(Limit.LOG_RETENTION_DAYS)
