@@ -206,6 +206,11 @@ CONSOLE_PUBLIC: dict[str, str] = {
     "billing_upgrade": "starts a Checkout for the caller's own organization; another's is 404",
     "billing_portal": "opens the portal for the caller's own organization; another's is 404",
     "billing_done": "the caller's own organization's plan after Checkout; another's is 404",
+    "telemetry_sources": "the sources of the caller's own organizations; another's is 404 "
+    "(tests/console/test_telemetry_pages.py)",
+    "telemetry_source": "a source of an organization in the URL, 404 unless the caller's own",
+    "telemetry_logs": "the log lines of an organization in the URL, 404 unless the caller's own",
+    "telemetry_logs_tail": "the live tail of the same, 404 unless the caller's own",
 }
 
 #: console pages a ModelAdmin adds beside its standard ones: operators only, tried by the
