@@ -14,7 +14,8 @@ def prune_old_logs() -> int:
     return services.logs_prune()
 
 
-@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
+# Not acks_late, like the monitors' partition task: it is idempotent and beat runs it hourly.
+@shared_task(acks_late=False, ignore_result=True, time_limit=300, soft_time_limit=280)
 def ensure_log_partitions() -> int:
     return len(services.log_partitions_ensure())
 
