@@ -211,12 +211,23 @@ def _holds(*, channels: list[Channel], now: Any) -> dict[Any, Any]:
 def group_flush(*, channel_id: Any, now: Any = None) -> Notification | None:
     """Send the held opened notices of one channel whose hold is over: one message for all.
 
-    Rows are taken with SELECT ... FOR UPDATE SKIP LOCKED, so two flushes of the same channel
-    (a task and the sweep) split nothing and send nothing twice: the second finds no rows.
-    Returns the notification that will carry them (the group, or the single row).
+    Two flushes of the same channel (its task and the sweep) split nothing and send nothing
+    twice: each first takes the channel's row (FOR UPDATE SKIP LOCKED), and the one that finds
+    it taken returns at once, leaving the batch to the flush that holds it. (Locking the held
+    rows alone was not enough: two SKIP LOCKED scans running together each took part of the
+    batch, and it went out as two messages.) Returns the notification that will carry them
+    (the group, or the single row); None when there was nothing to send here.
     """
     now = now or timezone.now()
     with transaction.atomic():
+        mine = (
+            Channel.objects.select_for_update(skip_locked=True)
+            .filter(pk=channel_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if mine is None:  # another flush of this channel is under way (or it is gone)
+            return None
         members = list(
             Notification.objects.select_for_update(skip_locked=True)
             .filter(
