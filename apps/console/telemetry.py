@@ -10,8 +10,6 @@ console. Every role reads (viewers too); operators read every organization.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -367,23 +365,15 @@ TAIL_BATCH = 200
 
 
 def _tail(lines: QuerySet[LogLine], *, after: int, seconds: int) -> Iterator[str]:
-    deadline = time.monotonic() + seconds
-    poll = settings.TELEMETRY_TAIL_POLL_SECONDS
-    yield f"retry: {int(poll * 1000)}\n\n"
-    while True:
-        batch = selectors.log_after(lines, after_id=after, limit=TAIL_BATCH)
-        for line in batch:
-            after = line.pk
-            row = render_to_string("admin/console/telemetry_log_row.html", {"line": line})
-            data = "\ndata: ".join(row.strip().splitlines())
-            yield f"id: {line.pk}\nevent: log\ndata: {data}\n\n"
-        if time.monotonic() >= deadline:
-            break
-        if len(batch) < TAIL_BATCH:
-            if not batch:
-                yield ": waiting\n\n"
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-    yield f"id: {after}\nevent: end\ndata: {json.dumps({'last_id': after})}\n\n"
+    return selectors.log_tail_events(
+        lines, after=after, seconds=seconds, batch_size=TAIL_BATCH, data=_row
+    )
+
+
+def _row(line: LogLine) -> str:
+    """The line as the logs table's row, one `data:` field per line of HTML."""
+    row = render_to_string("admin/console/telemetry_log_row.html", {"line": line})
+    return "\ndata: ".join(row.strip().splitlines())
 
 
 # --- A monitor's page ------------------------------------------------------------------------

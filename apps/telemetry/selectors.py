@@ -9,12 +9,15 @@ samples are never in the answer.
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Max, QuerySet, Sum, When
 
@@ -353,3 +356,32 @@ def source_metrics(*, org: Organization, source: str) -> list[dict]:
         .order_by("name")
     )
     return [{"name": name, "last_seen": last_seen} for name, last_seen in rows]
+
+
+# --- The live tail (server-sent events), for the API and the console ------------------------
+
+
+def log_tail_events(
+    lines: Any, *, after: int, seconds: int, batch_size: int, data: Callable[[Any], str]
+) -> Iterator[str]:
+    """Poll for lines past `after` every TELEMETRY_TAIL_POLL_SECONDS until `seconds` are up,
+    each line one `log` event whose data is `data(line)` (already one `data:` field's text).
+
+    Time-limited on purpose: under gunicorn's sync workers each open tail holds one worker, so
+    the stream ends and the browser's EventSource reconnects (with Last-Event-ID) instead.
+    """
+    deadline = time.monotonic() + seconds
+    poll = settings.TELEMETRY_TAIL_POLL_SECONDS
+    yield f"retry: {int(poll * 1000)}\n\n"
+    while True:
+        batch = log_after(lines, after_id=after, limit=batch_size)
+        for line in batch:
+            after = line.pk
+            yield f"id: {line.pk}\nevent: log\ndata: {data(line)}\n\n"
+        if time.monotonic() >= deadline:
+            break
+        if len(batch) < batch_size:
+            if not batch:
+                yield ": waiting\n\n"  # a comment: keeps proxies from closing an idle stream
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    yield f"id: {after}\nevent: end\ndata: {json.dumps({'last_id': after})}\n\n"

@@ -4,7 +4,6 @@ sources. (The OTLP endpoints, /v1/logs and /v1/metrics, are in `otlp_views`.)"""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,27 +150,13 @@ TAIL_BATCH = 500
 
 
 def _tail(lines: Any, *, after: int, seconds: int) -> Iterator[str]:
-    """Poll for lines past `after` every TELEMETRY_TAIL_POLL_SECONDS until `seconds` are up.
-
-    Time-limited on purpose: under gunicorn's sync workers each open tail holds one worker, so
-    the stream ends and the browser's EventSource reconnects (with Last-Event-ID) instead.
-    """
-    deadline = time.monotonic() + seconds
-    poll = settings.TELEMETRY_TAIL_POLL_SECONDS
-    yield f"retry: {int(poll * 1000)}\n\n"
-    while True:
-        batch = selectors.log_after(lines, after_id=after, limit=TAIL_BATCH)
-        for line in batch:
-            after = line.id
-            data = json.dumps(LogLineOutput(line).data, separators=(",", ":"))
-            yield f"id: {line.id}\nevent: log\ndata: {data}\n\n"
-        if time.monotonic() >= deadline:
-            break
-        if len(batch) < TAIL_BATCH:
-            if not batch:
-                yield ": waiting\n\n"  # a comment: keeps proxies from closing an idle stream
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-    yield f"id: {after}\nevent: end\ndata: {json.dumps({'last_id': after})}\n\n"
+    return selectors.log_tail_events(
+        lines,
+        after=after,
+        seconds=seconds,
+        batch_size=TAIL_BATCH,
+        data=lambda line: json.dumps(LogLineOutput(line).data, separators=(",", ":")),
+    )
 
 
 class MetricSeriesView(TenantAPIView):
