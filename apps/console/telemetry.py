@@ -395,7 +395,7 @@ def monitor_charts(request: HttpRequest, monitor: Monitor) -> dict[str, Any]:
     }
     if monitor.kind in ACTIVE_KINDS:
         hours = [
-            _Hour.of(row)
+            _hour_point(row)
             for row in monitor_selectors.latency_hours(monitor=monitor, since=since, until=until)
         ]
         context["charts"].append(
@@ -433,23 +433,15 @@ def monitor_charts(request: HttpRequest, monitor: Monitor) -> dict[str, Any]:
     return context
 
 
-@dataclass(frozen=True)
-class _Hour:
-    t: datetime
-    count: int
-    avg: float
-    min: float
-    max: float
-    p95: float
-
-    @classmethod
-    def of(cls, row: Any) -> _Hour:
-        avg = row.latency_sum_ms / row.latency_count
-        return cls(
-            t=row.bucket_start,
-            count=row.latency_count,
-            avg=avg,
-            min=row.latency_min_ms if row.latency_min_ms is not None else avg,
-            max=row.latency_max_ms if row.latency_max_ms is not None else avg,
-            p95=row.p95_ms if row.p95_ms is not None else avg,
-        )
+def _hour_point(row: Any) -> selectors.Point:
+    """An hourly rollup's latency as a series point (min, max and p95 fall back to the average
+    where the rollup did not keep them)."""
+    avg = row.latency_sum_ms / row.latency_count
+    return selectors.Point(
+        t=row.bucket_start,
+        count=row.latency_count,
+        avg=avg,
+        min=row.latency_min_ms if row.latency_min_ms is not None else avg,
+        max=row.latency_max_ms if row.latency_max_ms is not None else avg,
+        p95=row.p95_ms if row.p95_ms is not None else avg,
+    )
