@@ -110,6 +110,26 @@ def _proc_cpu(pid: int) -> float:
         return 0.0
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (a worker and its check process)."""
+    total = _proc_cpu(pid)
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = task.read_text().split()
+        except OSError:
+            continue
+        total += sum(_tree_cpu(int(kid)) for kid in kids)
+    return total
+
+
+def _check_process_cpu() -> float:
+    """CPU seconds of this process's check process (HEALTHORCH_CHECK_PROCESS), if it has one."""
+    from apps.monitors.checkproc import shared_process_loop
+
+    pid = shared_process_loop().child_pid
+    return _proc_cpu(pid) if pid else 0.0
+
+
 def _postgres_cpu() -> float:
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -314,9 +334,9 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         if self.worker_pids:
-            workers = sum(_proc_cpu(pid) for pid in self.worker_pids)
+            workers = sum(_tree_cpu(pid) for pid in self.worker_pids)
         else:
-            workers = time.process_time()
+            workers = time.process_time() + _check_process_cpu()
         return {
             "wall": time.time(),
             "checker": workers,
@@ -390,25 +410,24 @@ def worker_step(
     """Claim every tick; run the claimed batches through `engine.run_monitors` on `threads`
     task threads (1: a prefork process, batch after batch). A check's start is taken where
     the check loop starts it; its lag is that start minus its due time."""
-    from apps.monitors import checkloop, engine
+    from apps.monitors import engine
 
     if not armed:
         arm(org, n=step.rate * interval, interval=interval)
     started_at: dict[str, float] = {}
-    original_check = checkloop.check_one
     original_record = engine.results_record
 
-    async def timed_check(spec, ctx):
-        started_at[spec.monitor_id] = time.time()
-        return await original_check(spec, ctx)
-
     def timed_record(**kwargs):
+        # Each outcome carries its check's start, stamped by the check loop (in this process
+        # or in its check process).
+        for monitor, outcome in zip(kwargs["monitors"], kwargs["outcomes"], strict=True):
+            if outcome.started_at is not None:
+                started_at[str(monitor.pk)] = outcome.started_at
         began = time.perf_counter()
         rows = original_record(**kwargs)
         step.note("record", time.perf_counter() - began, len(rows))
         return rows
 
-    checkloop.check_one = timed_check
     engine.results_record = timed_record
     pool = ThreadPoolExecutor(threads, thread_name_prefix="task", initializer=profiles.start_here)
     futures = []
@@ -452,7 +471,6 @@ def worker_step(
         for future in futures:
             future.result(timeout=120)
     finally:
-        checkloop.check_one = original_check
         engine.results_record = original_record
         for _ in range(threads):
             pool.submit(profiles.stop_here)
@@ -565,8 +583,11 @@ async def checker_only_step(
 def child_main(args) -> None:
     """One worker process of `--processes N`: the step on an armed schedule; raw figures to a
     file for the parent to merge."""
+    from django.conf import settings as django_settings
+
     from apps.tenants.models import Organization
 
+    django_settings.HEALTHORCH_CHECK_PROCESS = args.child_check_process
     # The parent made (and migrated) the test database: connect to it directly; checking its
     # migrations again took these processes a minute on a loaded machine.
     setup_test_environment()
@@ -596,7 +617,9 @@ def child_main(args) -> None:
     )
 
 
-def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) -> None:
+def processes_step(
+    org, step: Step, *, args, meter: CpuMeter, processes: int, check_process: bool = False
+) -> None:
     arm(org, n=step.rate * args.interval, interval=args.interval)
     connection.close()
     scratch = Path(tempfile.mkdtemp(prefix="checks-children-"))
@@ -620,6 +643,7 @@ def processes_step(org, step: Step, *, args, meter: CpuMeter, processes: int) ->
                 str(args.tick),
                 "--threads",
                 str(args.threads),
+                *(["--child-check-process"] if check_process else []),
             ]
         )
         for out in outs
@@ -828,7 +852,14 @@ def loadavg() -> str:
 
 
 # What this tree's modes are called in the printed lines (the other trees' are relabelled).
-LABELS = {"loop": "curl 1p", "loop2": "curl 2p", "task": "curl tsk", "checker": "curl chk"}
+LABELS = {
+    "loop": "curl 1p",
+    "loop2": "curl 2p",
+    "proc": "cp 1p",
+    "proc2": "cp 2p",
+    "task": "curl tsk",
+    "checker": "curl chk",
+}
 
 
 def print_step(s: Step, r: dict) -> list[str]:
@@ -902,6 +933,7 @@ def main() -> None:
     )
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--child-rate", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-check-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_out:
         child_main(args)
@@ -967,8 +999,36 @@ def main() -> None:
                             profiles=profiles,
                         )
                     )
-                elif mode == "loop2":
-                    processes_step(org, step, args=args, meter=meter, processes=2)
+                elif mode in ("loop2", "proc2"):
+                    processes_step(
+                        org,
+                        step,
+                        args=args,
+                        meter=meter,
+                        processes=2,
+                        check_process=mode == "proc2",
+                    )
+                elif mode == "proc":
+                    # The check loop in a check process of its own (HEALTHORCH_CHECK_PROCESS).
+                    from django.conf import settings as django_settings
+
+                    from apps.monitors.checkproc import shared_process_loop
+
+                    django_settings.HEALTHORCH_CHECK_PROCESS = True
+                    try:
+                        worker_step(
+                            org,
+                            step,
+                            interval=args.interval,
+                            tick=args.tick,
+                            threads=args.threads,
+                            meter=meter,
+                            profiles=profiles,
+                        )
+                    finally:
+                        django_settings.HEALTHORCH_CHECK_PROCESS = False
+                        shared_process_loop().close()
+                    connection.close()
                 elif mode.startswith("loop@"):
                     # The loop with another GIL switch interval (ms) than Python's 5, e.g. 1.
                     from apps.monitors.checkloop import shared_loop

@@ -430,6 +430,10 @@ HEALTHORCH_ENCRYPTION_KEYS = config.str_list("HEALTHORCH_ENCRYPTION_KEYS", [])
 # Let monitors target loopback/private addresses. Off for a hosted service (SSRF guard); the
 # embedded default and the tests turn it on because their targets live on 127.0.0.1.
 HEALTHORCH_ALLOW_PRIVATE_TARGETS = config.boolean("HEALTHORCH_ALLOW_PRIVATE_TARGETS", DEBUG)
+# Run each check worker's check loop in a child process of its own, beside the process that
+# loads and records (apps.monitors.checkproc; decision 0027). On for check workers on hosts
+# with a core to spare for it; off keeps everything in one process (the embedded default).
+HEALTHORCH_CHECK_PROCESS = config.boolean("HEALTHORCH_CHECK_PROCESS", False)
 # `migrate` on a database without tables builds it from the final state in one step.
 HEALTHORCH_BUILD_EMPTY_DATABASE = config.boolean("HEALTHORCH_BUILD_EMPTY_DATABASE", True)
 # Check regions: each is a Celery queue `checks.<region>` served by its own workers.

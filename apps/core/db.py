@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, models
+
+_json_rows = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as one JSON text for `json_to_recordset(%s::json) AS v(name type, ...)` on
+    PostgreSQL: many rows' values in one parameter. Datetimes, dates, UUIDs and decimals go
+    as their text, which the column list's types parse back exactly."""
+    return _json_rows(rows)
 
 
 def bulk_update_values(

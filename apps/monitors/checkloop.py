@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from apps.monitors.checkers.base import (
@@ -193,7 +194,10 @@ class CheckLoop:
             await asyncio.sleep(wait)
         assert self._gate is not None
         async with self._gate:
-            return await check_one(spec, ctx)
+            started = time.time()
+            outcome = await check_one(spec, ctx)
+        outcome.started_at = started
+        return outcome
 
     async def _close_sessions(self) -> None:
         for ctx in self._contexts.values():

@@ -25,6 +25,7 @@ from apps.core.pauses import gc_held
 from apps.monitors import recording, watchdog
 from apps.monitors.checkers.base import CheckOutcome, CheckSpec, Outcome
 from apps.monitors.checkloop import LOOP_CONCURRENCY, shared_loop
+from apps.monitors.checkproc import shared_process_loop
 from apps.monitors.models import (
     ACTIVE_KINDS,  # noqa: F401 (callers read engine.ACTIVE_KINDS)
     CheckResult,
@@ -322,8 +323,11 @@ def run_batch(specs: list[CheckSpec]) -> list[CheckOutcome]:
 
     The loop is shared by every task of the process (apps.monitors.checkloop): its pace and
     its cap on checks in flight are the process's, whatever the number of batches at once.
+    With HEALTHORCH_CHECK_PROCESS the loop runs in a child process of its own
+    (apps.monitors.checkproc), so that recording never delays reading a response.
     """
-    return shared_loop().run(specs, allow_private=settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
+    checks = shared_process_loop() if settings.HEALTHORCH_CHECK_PROCESS else shared_loop()
+    return checks.run(specs, allow_private=settings.HEALTHORCH_ALLOW_PRIVATE_TARGETS)
 
 
 # The recording service lives in its own module; the task body and callers name it here.

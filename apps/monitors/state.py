@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from apps.core.db import bulk_update_values
+from apps.core.db import bulk_update_values, json_rows
 from apps.monitors import events
 from apps.monitors.checkers.base import Outcome
 from apps.monitors.models import CheckResult, Monitor, MonitorStatus
@@ -121,7 +121,7 @@ def fold_checked(*, monitors: list[Monitor], results: list[CheckResult]) -> list
 
     The claim makes the batch the only writer of these monitors' status in the usual case,
     so instead of re-reading the rows under a lock (fold_outcomes), the new states go out in
-    one `UPDATE ... FROM unnest(...)` that writes a row only if it still holds what the batch
+    one `UPDATE ... FROM json_to_recordset(...)` that writes a row only if it still holds what the batch
     read (status, counters, last check, `updated_at`, not paused): a compare-and-set. A
     monitor some other writer touched meanwhile (a "check now" racing the scheduled run, a
     region's batch redelivered, a pause or an edit) fails the comparison and is folded again
@@ -171,30 +171,30 @@ def _compare_and_set(ordered: dict[object, tuple[Monitor, list]], read: dict) ->
     fields = [meta.pk, *new_columns, *old_columns]
     names = ["id"] + [f"new_{f.column}" for f in new_columns]
     names += [f"old_{f.column}" for f in old_columns]
-    # One array per column (a few parameters whatever the batch size: the driver's cost of
-    # a placeholder per value was most of the fold's CPU).
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-    params: list[list] = [[] for _ in fields]
+    # The rows travel as one JSON parameter, typed by the column list of json_to_recordset:
+    # one string for the driver to quote, where arrays of values were adapted one value at a
+    # time (most of the fold's Python).
+    columns = ", ".join(f"{n} {f.db_type(connection)}" for n, f in zip(names, fields, strict=True))
+    rows = []
     for pk in sorted(ordered, key=str):
         monitor = ordered[pk][0]
         values = [pk, *(getattr(monitor, f.attname) for f in new_columns), *read[pk]]
         values.append(monitor.updated_at)
-        for column, value in zip(params, values, strict=True):
-            column.append(value)
+        rows.append(dict(zip(names, values, strict=True)))
     sets = ", ".join(f"{qn(f.column)} = v.new_{f.column}" for f in new_columns)
     same = " AND ".join(
         f"t.{qn(f.column)} IS NOT DISTINCT FROM v.old_{f.column}" for f in old_columns
     )
-    # Identifiers come from model metadata, values travel as parameters. unnest keeps the
-    # arrays' order, so the rows are locked in primary-key order.
+    # Identifiers come from model metadata, values travel as the parameter. json_to_recordset
+    # keeps the rows' order, so the rows are locked in primary-key order.
     sql = (
         f"UPDATE {qn(meta.db_table)} AS t SET {sets} "  # noqa: S608
-        f"FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"FROM json_to_recordset(%s::json) AS v({columns}) "
         f"WHERE t.{qn(meta.pk.column)} = v.id AND NOT t.paused AND {same} "
         f"RETURNING t.{qn(meta.pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [json_rows(rows)])
         return {pk for (pk,) in cursor.fetchall()}
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from itertools import islice
@@ -21,6 +20,7 @@ from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
+from apps.core import copytext
 from apps.telemetry.models import LogLine
 
 _COLUMNS = (
@@ -73,24 +73,14 @@ def logs_write(*, org_id: Any, rows: Iterable[tuple]) -> int:
     return len(lines)
 
 
-_dump_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-# COPY's text format: a backslash, newline, carriage return or tab in a value is escaped.
-_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
-
-
-def _copy_value(text: str) -> str:
-    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
-
-
 def copy_text(org_id: Any, rows: list[tuple]) -> bytes:
     """The rows as one block of COPY text (the columns of `_COLUMNS`): built with string
     operations only, which is several times cheaper per row than a value-by-value adapter.
     Sources, levels and hex ids never hold a character COPY escapes (validated upstream);
     messages and the attributes' JSON are escaped."""
     org = str(org_id)
-    escape = _copy_value
-    dump = _dump_json
+    escape = copytext.escape
+    dump = copytext.dump_json
     return "".join(
         [
             f"{org}\t{ts.isoformat()}\t{source}\t{level}\t{escape(message)}\t"

@@ -60,6 +60,9 @@ class CheckOutcome:
     # Each failed assertion: {"assertion": text, "expected": str, "actual": str}.
     assertion_failures: list[dict[str, str]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # When the check began (wall clock, epoch seconds), stamped by the check loop: what a
+    # check's lag behind its due time is measured from. Not stored with the result.
+    started_at: float | None = None
 
 
 @dataclass
