@@ -274,9 +274,14 @@ class Stack:
         proc.wait(timeout=30)
 
     def children(self, name: str) -> list[int]:
+        # Every thread's children: a check process is started by the task thread that needs
+        # it first, not by the main thread.
         pid = self.procs[name].pid
-        path = Path(f"/proc/{pid}/task/{pid}/children")
-        return [int(p) for p in path.read_text().split()] if path.exists() else []
+        kids: list[int] = []
+        for path in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids += [int(p) for p in path.read_text().split()]
+        return kids
 
     def stop_all(self) -> None:
         for name in list(self.procs):

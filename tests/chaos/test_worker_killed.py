@@ -99,3 +99,43 @@ def test_a_killed_workers_batch_is_checked_again_and_recorded_once(
         MonitorSchedule.objects.filter(monitor__in=monitors, next_check_at__gt=later).count()
         == CHECKS
     )
+
+
+def test_a_killed_check_process_costs_its_batch_one_more_try_and_nothing_else(
+    redis_server, stack_factory, slow_target
+):
+    """HEALTHORCH_CHECK_PROCESS (decision 0027): kill -9 of the worker's check process
+    mid-batch, the worker itself alive. The batch runs again on a new check process at once
+    (no redelivery wait): every check is recorded exactly once, and the worker goes on."""
+    url = slow_target.route("/slow", status=503, delay=SLOW_SECONDS)
+    monitors = _due_monitors(url)
+    stack = stack_factory(redis_server, HEALTHORCH_CHECK_PROCESS="1")
+    stack.worker("w1", pool="threads", concurrency=4)
+    stack.beat()
+    wait_for(lambda: slow_target.hits["/slow"] >= CHECKS, 90, "the batch in flight")
+    assert CheckResult.objects.count() == 0
+    (checker,) = stack.children("w1")  # the threads pool's only child is the check process
+    killed_at = time.monotonic()
+    os.kill(checker, signal.SIGKILL)
+
+    wait_for(
+        lambda: CheckResult.objects.values("monitor").distinct().count() == CHECKS,
+        60,
+        "every claimed check recorded after the check process was replaced",
+    )
+    recorded_after = time.monotonic() - killed_at
+    time.sleep(SLOW_SECONDS + 2)  # room for a duplicate to show, if there were one
+    per_monitor = Counter(CheckResult.objects.values_list("monitor_id", flat=True))
+    print(
+        f"\nkill -9 of the check process mid-batch: {CHECKS} checks recorded "
+        f"{recorded_after:.1f} s after the kill, target saw {slow_target.hits['/slow']} requests"
+    )
+    assert set(per_monitor) == {m.pk for m in monitors}
+    assert max(per_monitor.values()) == 1  # the batch was not redelivered: run again, once
+    assert recorded_after < VISIBILITY_TIMEOUT  # no wait for the broker
+    assert slow_target.hits["/slow"] == 2 * CHECKS
+    stack.assert_alive("w1")
+    (replacement,) = stack.children("w1")
+    assert replacement != checker
+    for monitor in Monitor.objects.filter(pk__in=[m.pk for m in monitors]):
+        assert monitor.consecutive_failures == 1
