@@ -180,34 +180,22 @@ class ConsoleSite(admin.AdminSite):
 
         return telemetry.logs_tail_view(self, request, org_id)
 
+    def _page(self, route: str, name: str) -> Any:
+        # Each of the site's own pages is routed under the name of the method that serves it.
+        return path(route, self.admin_view(getattr(self, name)), name=name)
+
     def get_urls(self) -> list:
         urls = super().get_urls()
         return [
-            path(
-                "telemetry/sources/",
-                self.admin_view(self.telemetry_sources),
-                name="telemetry_sources",
-            ),
-            path(
-                "telemetry/<uuid:org_id>/sources/<str:source>/",
-                self.admin_view(self.telemetry_source),
-                name="telemetry_source",
-            ),
-            path(
-                "telemetry/<uuid:org_id>/logs/",
-                self.admin_view(self.telemetry_logs),
-                name="telemetry_logs",
-            ),
-            path(
-                "telemetry/<uuid:org_id>/logs/tail/",
-                self.admin_view(self.telemetry_logs_tail),
-                name="telemetry_logs_tail",
-            ),
-            path("dashboard/live/", self.admin_view(self.dashboard_live), name="dashboard_live"),
-            path("billing/", self.admin_view(self.billing), name="billing"),
-            path("billing/upgrade/", self.admin_view(self.billing_upgrade), name="billing_upgrade"),
-            path("billing/portal/", self.admin_view(self.billing_portal), name="billing_portal"),
-            path("billing/done/", self.admin_view(self.billing_done), name="billing_done"),
+            self._page("telemetry/sources/", "telemetry_sources"),
+            self._page("telemetry/<uuid:org_id>/sources/<str:source>/", "telemetry_source"),
+            self._page("telemetry/<uuid:org_id>/logs/", "telemetry_logs"),
+            self._page("telemetry/<uuid:org_id>/logs/tail/", "telemetry_logs_tail"),
+            self._page("dashboard/live/", "dashboard_live"),
+            self._page("billing/", "billing"),
+            self._page("billing/upgrade/", "billing_upgrade"),
+            self._page("billing/portal/", "billing_portal"),
+            self._page("billing/done/", "billing_done"),
             path(
                 "switch-organization/",
                 self.admin_view(require_POST(self.switch_organization)),

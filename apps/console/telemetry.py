@@ -207,14 +207,7 @@ class LogFilterForm(forms.Form):
         return _utc(self.cleaned_data.get("until"))
 
     def filters(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "source": data.get("source") or None,
-            "levels": data.get("level") or None,
-            "q": data.get("q") or None,
-            "since": data.get("since"),
-            "until": data.get("until"),
-        }
+        return selectors.log_filters(self.cleaned_data)
 
 
 def _utc(value: datetime | None) -> datetime | None:

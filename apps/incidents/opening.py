@@ -164,17 +164,10 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
     )
     opened = [(key, i) for key, i in fresh.items() if i.pk in inserted]
     events_ = [
-        IncidentEvent(
-            incident=i,
-            organization_id=i.organization_id,
-            kind=EventKind.OPENED,
-            at=i.opened_at,
-            data={
-                "notify": not keyed[key].suppressed_by,
-                "rule": i.rule,
-                "severity": i.severity,
-                **({"suppressed_by": keyed[key].suppressed_by} if keyed[key].suppressed_by else {}),
-            },
+        _opened_event(
+            i,
+            notify=not keyed[key].suppressed_by,
+            **({"suppressed_by": keyed[key].suppressed_by} if keyed[key].suppressed_by else {}),
         )
         for key, i in opened
     ]
@@ -205,6 +198,18 @@ def incidents_open_many(openings: list[Opening]) -> list[tuple[Incident, bool]]:
     return out
 
 
+def _opened_event(incident: Incident, *, notify: bool, **data: Any) -> IncidentEvent:
+    """The `opened` event of an incident inserted in bulk (not saved): at its opening, with
+    whether it notifies, its rule and severity, and `data`."""
+    return IncidentEvent(
+        incident=incident,
+        organization_id=incident.organization_id,
+        kind=EventKind.OPENED,
+        at=incident.opened_at,
+        data={"notify": notify, "rule": incident.rule, "severity": incident.severity, **data},
+    )
+
+
 def incidents_open_detached(incidents: list[Incident]) -> None:
     """Open incidents that belong to no monitor (the error_signature rule's, over log
     signatures): insert them and their notified `opened` events, publish, count. The caller
@@ -212,16 +217,7 @@ def incidents_open_detached(incidents: list[Incident]) -> None:
     if not incidents:
         return
     Incident.objects.bulk_create(incidents)
-    rows = [
-        IncidentEvent(
-            incident=i,
-            organization_id=i.organization_id,
-            kind=EventKind.OPENED,
-            at=i.opened_at,
-            data={"notify": not i.suppressed, "rule": i.rule, "severity": i.severity},
-        )
-        for i in incidents
-    ]
+    rows = [_opened_event(i, notify=not i.suppressed) for i in incidents]
     IncidentEvent.objects.bulk_create(rows)
     events.publish_many(list(zip(incidents, rows, strict=True)))
     _count_opened(*(i.severity for i in incidents))

@@ -23,13 +23,9 @@ from apps.monitors.checkers.base import CheckOutcome
 from apps.monitors.models import CheckResult, Monitor
 from healthorch import metrics
 
-# Every column of a result row but its id, in the order of the COPY's lines.
-_COLUMNS = (
-    "monitor_id",
-    "organization_id",
-    "checked_at",
-    "region",
-    "round_at",
+# What a result row keeps of a check's outcome: the columns the API shows after a result's id,
+# time and region, in that order.
+FINDINGS = (
     "outcome",
     "response_time_ms",
     "status_code",
@@ -39,6 +35,8 @@ _COLUMNS = (
     "assertion_failures",
     "cert_expires_at",
 )
+# Every column of a result row but its id, in the order of the COPY's lines (see _copy_text).
+_COLUMNS = ("monitor_id", "organization_id", "checked_at", "region", "round_at", *FINDINGS)
 
 
 def results_insert(rows: list[CheckResult]) -> None:

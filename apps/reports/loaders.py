@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Min, Q, Sum
+from django.db.models import Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from apps.incidents import selectors as incident_selectors
@@ -33,6 +33,17 @@ _ROW = (
 )
 
 
+def _hours(org, ids, start, end) -> QuerySet[ResultRollup]:
+    """The organization's hourly rollups of these monitors in [start, end)."""
+    return ResultRollup.objects.filter(
+        organization=org,
+        granularity=Granularity.HOUR,
+        monitor_id__in=ids,
+        bucket_start__gte=start,
+        bucket_start__lt=end,
+    )
+
+
 def local_bad_days(org, ids, start, end, tz) -> dict[Any, dict]:
     """{monitor: {local day: Tally}} for the local days that had any bad hour, in a report
     time zone whose days are not UTC days (the only days that can miss the target).
@@ -41,13 +52,7 @@ def local_bad_days(org, ids, start, end, tz) -> dict[Any, dict]:
     failure, then the local days containing them, each day's monitors in one IN list.
     """
     bad = (
-        ResultRollup.objects.filter(
-            organization=org,
-            granularity=Granularity.HOUR,
-            monitor_id__in=ids,
-            bucket_start__gte=start,
-            bucket_start__lt=end,
-        )
+        _hours(org, ids, start, end)
         .filter(Q(down__gt=0) | Q(degraded__gt=0))
         .values_list("monitor_id", "bucket_start")
     )
@@ -177,13 +182,8 @@ def rollups(org, ids, start, end, tz) -> tuple[dict[Any, dict], dict[Any, Tally]
 def recent(org, ids, live_from) -> dict[Any, dict[int, Tally]]:
     """Counts of the last 1 and 6 complete hours per monitor (burn rates)."""
     out: dict[Any, dict[int, Tally]] = defaultdict(lambda: {1: Tally(), 6: Tally()})
-    for row in ResultRollup.objects.filter(
-        organization=org,
-        granularity=Granularity.HOUR,
-        monitor_id__in=ids,
-        bucket_start__gte=live_from - timedelta(hours=6),
-        bucket_start__lt=live_from,
-    ).values("monitor_id", "bucket_start", *COUNTS, "maintenance_seconds"):
+    rows = _hours(org, ids, live_from - timedelta(hours=6), live_from)
+    for row in rows.values("monitor_id", "bucket_start", *COUNTS, "maintenance_seconds"):
         out[row["monitor_id"]][6].add(row)
         if row["bucket_start"] >= live_from - timedelta(hours=1):
             out[row["monitor_id"]][1].add(row)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -276,32 +278,60 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@dataclass(frozen=True)
+class _Link:
+    """What a subscriber's emailed link does: `act` on its token, with the words of its pages
+    (`done_text` formatted with the subscriber's `email` and the page's `page` name)."""
+
+    act: Callable[..., Any]
+    form_title: str
+    button: str
+    expired_text: str
+    done_title: str
+    done_text: str
+
+
+def _follow(request: HttpRequest, slug: str, token: str, link: _Link) -> HttpResponse:
+    # GET shows a button and acts on nothing, so mail scanners that open links change nothing;
+    # POST acts. A token from another page's email is not valid here.
+    page = _page_or_404(slug)
+    if request.method == "GET":
+        return _action_form(request, page, link.form_title, link.button)
+    subscriber = link.act(token=token)
+    if subscriber is None or subscriber.page_id != page.pk:
+        return _message(request, page, "This link is not valid", link.expired_text, 400)
+    text = link.done_text.format(email=subscriber.email, page=page.name)
+    return _message(request, page, link.done_title, text)
+
+
+_CONFIRM = _Link(
+    services.subscriber_confirm,
+    "Confirm your subscription",
+    "Confirm",
+    expired_text="It may have expired.",
+    done_title="Subscribed",
+    done_text="{email} will receive updates of {page}.",
+)
+_UNSUBSCRIBE = _Link(
+    services.subscriber_unsubscribe,
+    "Stop receiving updates",
+    "Unsubscribe",
+    expired_text="",
+    done_title="Unsubscribed",
+    done_text="{email} will receive no more updates.",
+)
+
+
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """GET shows a button, POST confirms: mail scanners that open links do not subscribe."""
-    page = _page_or_404(slug)
-    if request.method == "GET":
-        return _action_form(request, page, "Confirm your subscription", "Confirm")
-    subscriber = services.subscriber_confirm(token=token)
-    if subscriber is None or subscriber.page_id != page.pk:
-        return _message(request, page, "This link is not valid", "It may have expired.", 400)
-    return _message(
-        request, page, "Subscribed", f"{subscriber.email} will receive updates of {page.name}."
-    )
+    return _follow(request, slug, token, _CONFIRM)
 
 
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """GET shows a button, POST unsubscribes (also RFC 8058 one-click from mail clients)."""
-    page = _page_or_404(slug)
-    if request.method == "GET":
-        return _action_form(request, page, "Stop receiving updates", "Unsubscribe")
-    subscriber = services.subscriber_unsubscribe(token=token)
-    if subscriber is None or subscriber.page_id != page.pk:
-        return _message(request, page, "This link is not valid", "", 400)
-    return _message(
-        request, page, "Unsubscribed", f"{subscriber.email} will receive no more updates."
-    )
+    return _follow(request, slug, token, _UNSUBSCRIBE)
 
 
 def _action_form(request, page, title: str, button: str) -> HttpResponse:

@@ -278,9 +278,17 @@ def _prep(model: type, name: str, value: Any) -> Any:
     return model._meta.get_field(name).get_db_prep_value(value, connection)
 
 
-def _chunks(rows: list, size: int = CHUNK) -> Iterable[list]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+def _insert_chunked(sql: str, rows: list[tuple], size: int = CHUNK) -> None:
+    """Run the INSERT `sql` once per `size` rows, its `{values}` formatted to that many
+    parameter tuples and every value passed as a parameter."""
+    if not rows:
+        return
+    placeholders = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), size):
+            chunk = rows[i : i + size]
+            values = ", ".join([placeholders] * len(chunk))
+            cursor.execute(sql.format(values=values), [v for row in chunk for v in row])
 
 
 def signatures_upsert(
@@ -318,10 +326,7 @@ def signatures_upsert(
         f"THEN excluded.last_seen ELSE {table}.last_seen END, "
         f"total = {table}.total + excluded.total"
     )
-    with connection.cursor() as cursor:
-        for chunk in _chunks(rows):
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(sql.format(values=values), [v for row in chunk for v in row])
+    _insert_chunked(sql, rows)
     sources = {source for source, _ in sigs}
     return {
         (source, cluster): pk
@@ -349,7 +354,4 @@ def counts_add(
         f"ON CONFLICT (signature_id, {bucket}) DO UPDATE SET "
         f"count = {table}.count + excluded.count"
     )
-    with connection.cursor() as cursor:
-        for chunk in _chunks(rows):
-            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(sql.format(values=values), [v for row in chunk for v in row])
+    _insert_chunked(sql, rows)

@@ -59,6 +59,18 @@ def log_list(
     return lines.order_by("-ts", "-id")
 
 
+def log_filters(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """`log_list`'s filters from a log filter form's cleaned data (the API's query string and
+    the console's form name the same fields): a blank field narrows nothing."""
+    return {
+        "source": cleaned.get("source") or None,
+        "levels": cleaned.get("level") or None,
+        "q": cleaned.get("q") or None,
+        "since": cleaned.get("since"),
+        "until": cleaned.get("until"),
+    }
+
+
 def log_latest_id(*, org: Organization) -> int:
     """The highest line id of the organization (0 if none): where a live tail starts."""
     return LogLine.objects.for_org(org).aggregate(m=Max("id"))["m"] or 0

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from apps.core.api import StrictSerializer
 from apps.monitors.configs import validate_config
 from apps.monitors.models import CHECK_SETTINGS, CheckResult, Monitor, MonitorKind
+from apps.monitors.recording import FINDINGS
 
 _TAG = serializers.RegexField(r"^[a-z0-9][a-z0-9_.:-]{0,49}$", max_length=50)
 
@@ -119,16 +120,4 @@ class MonitorOutput(serializers.ModelSerializer):
 class ResultOutput(serializers.ModelSerializer):
     class Meta:
         model = CheckResult
-        fields = [
-            "id",
-            "checked_at",
-            "region",
-            "outcome",
-            "response_time_ms",
-            "status_code",
-            "error_class",
-            "error_message",
-            "timings",
-            "assertion_failures",
-            "cert_expires_at",
-        ]
+        fields = ["id", "checked_at", "region", *FINDINGS]

@@ -10,6 +10,7 @@ must not is a 400 (bad data), 401/403 (credentials), 413 or 415.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,7 +102,17 @@ class _OtlpView(TenantAPIView):
             )
         return otlp.decompress(raw, request.headers.get("Content-Encoding", ""))
 
-    def answer(self, message: Any) -> HttpResponse:
+    def receive(
+        self,
+        request: Request,
+        parse: Callable[[bytes, str], Any],
+        ingest: Callable[..., otlp.Decoded],
+        respond: Callable[[otlp.Decoded], Any],
+    ) -> HttpResponse:
+        """One export: the body parsed as the signal's request, stored for the organization,
+        answered with the signal's response in the request's encoding."""
+        decoded = ingest(org=self.organization, request=parse(self.body(request), self.encoding))
+        message = respond(decoded)
         return HttpResponse(otlp.encode(message, self.encoding), content_type=self.encoding)
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
@@ -143,14 +154,12 @@ def _seconds_until(end: Any) -> int:
 class OtlpLogsView(_OtlpView):
     @_schema("Logs", "OTLP/HTTP logs receiver (protobuf or JSON, gzip)")
     def post(self, request: Request) -> HttpResponse:
-        export = otlp.parse_logs(self.body(request), self.encoding)
-        decoded = services.otlp_logs_ingest(org=self.organization, request=export)
-        return self.answer(otlp.logs_response(decoded))
+        return self.receive(request, otlp.parse_logs, services.otlp_logs_ingest, otlp.logs_response)
 
 
 class OtlpMetricsView(_OtlpView):
     @_schema("Metrics", "OTLP/HTTP metrics receiver (protobuf or JSON, gzip)")
     def post(self, request: Request) -> HttpResponse:
-        export = otlp.parse_metrics(self.body(request), self.encoding)
-        decoded = services.otlp_metrics_ingest(org=self.organization, request=export)
-        return self.answer(otlp.metrics_response(decoded))
+        return self.receive(
+            request, otlp.parse_metrics, services.otlp_metrics_ingest, otlp.metrics_response
+        )

@@ -43,14 +43,7 @@ def _filters(filterset_class: Any, request: Request) -> dict[str, Any]:
     filterset = filterset_class(data=request.query_params, queryset=LogLine.objects.none())
     if not filterset.is_valid():
         raise translate_validation(filterset.errors)
-    data = filterset.form.cleaned_data
-    return {
-        "source": data.get("source") or None,
-        "levels": data.get("level") or None,
-        "q": data.get("q") or None,
-        "since": data.get("since"),
-        "until": data.get("until"),
-    }
+    return selectors.log_filters(filterset.form.cleaned_data)
 
 
 class LogsView(TenantAPIView):
