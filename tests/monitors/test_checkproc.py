@@ -17,7 +17,12 @@ import pytest
 
 from apps.monitors import engine
 from apps.monitors.checkers.base import ErrorClass, Outcome
-from apps.monitors.checkproc import CheckProcessLost, ProcessCheckLoop, shared_process_loop
+from apps.monitors.checkproc import (
+    RECORDING_NICENESS,
+    CheckProcessLost,
+    ProcessCheckLoop,
+    shared_process_loop,
+)
 from apps.monitors.models import CheckResult
 from tests.factories import make_monitor
 from tests.monitors import targets
@@ -192,3 +197,27 @@ def test_the_engine_records_what_the_child_checked(org, http_target, settings):
         (str(down.pk), "down"),
     }
     assert CheckResult.objects.filter(monitor=up, outcome="up", status_code=200).exists()
+
+
+def test_the_callers_yield_the_cpu_to_the_check_process(http_target):
+    """On a host short of CPU the check process is scheduled first: the task threads that
+    sent it work run at a lower priority (niceness), the check process at the worker's own."""
+    checks = ProcessCheckLoop()
+    seen: dict[str, int] = {}
+
+    def task() -> None:
+        checks.run([spec(http_target.route("/ok"))], allow_private=True)
+        seen["caller"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        thread = threading.Thread(target=task)
+        thread.start()
+        thread.join(60)
+        child = checks.child_pid
+        assert child is not None
+        seen["child"] = os.getpriority(os.PRIO_PROCESS, child)
+    finally:
+        checks.close()
+    assert seen["child"] == before
+    assert seen["caller"] == min(19, before + RECORDING_NICENESS)
