@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from apps.core.models import TenantQuerySet
+from apps.core.models import TenantQuerySet, denormalised_organization
 
 
 class Level(models.TextChoices):
@@ -27,9 +27,7 @@ class LogLine(models.Model):
     """One log record. Append-only; pruned by the plan's log retention."""
 
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     ts = models.DateTimeField()
     source = models.CharField(max_length=64)
     level = models.CharField(max_length=8, choices=Level.choices)
@@ -83,9 +81,7 @@ class ErrorSignature(models.Model):
     and addresses masked), with when it was first and last seen and how many lines it had."""
 
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     source = models.CharField(max_length=64)
     # The miner's cluster (per organization); the template of a cluster may widen later.
     cluster_id = models.IntegerField()
@@ -124,9 +120,7 @@ class ErrorSignatureHour(models.Model):
         ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     # Denormalised: the report reads one organization's hours without a join.
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     hour = models.DateTimeField()
     count = models.BigIntegerField(default=0)
 
@@ -150,9 +144,7 @@ class ErrorSignatureMinute(models.Model):
     signature = models.ForeignKey(
         ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     minute = models.DateTimeField()
     count = models.BigIntegerField(default=0)
 
