@@ -107,14 +107,9 @@ class Verification(models.TextChoices):
     NOT_RECOVERED = "not_recovered", "Not recovered"
 
 
-# Statuses of an attempt that did (or will) call the action: these count toward max_attempts
-# and the cooldown.
-ACTED = [
-    AttemptStatus.PENDING,
-    AttemptStatus.RUNNING,
-    AttemptStatus.SUCCEEDED,
-    AttemptStatus.FAILED,
-]
+# Statuses of an attempt that did (or will) call the action, all but a suggestion and a skip:
+# these count toward max_attempts and the cooldown.
+ACTED = [s for s in AttemptStatus if s not in (AttemptStatus.SUGGESTED, AttemptStatus.SKIPPED)]
 
 
 class HealingAttempt(TenantModel):

@@ -30,18 +30,7 @@ class MonitorKind(models.TextChoices):
 
 
 # Kinds the scheduler runs; heartbeat and metric monitors are evaluated by sweeps instead.
-ACTIVE_KINDS = [
-    MonitorKind.HTTP,
-    MonitorKind.TCP,
-    MonitorKind.TLS,
-    MonitorKind.DNS,
-    MonitorKind.POSTGRES,
-    MonitorKind.REDIS,
-    MonitorKind.SMTP,
-    MonitorKind.ICMP,
-    MonitorKind.GRPC,
-    MonitorKind.KUBERNETES,
-]
+ACTIVE_KINDS = [k for k in MonitorKind if k not in (MonitorKind.HEARTBEAT, MonitorKind.METRIC)]
 
 
 class MonitorStatus(models.TextChoices):
