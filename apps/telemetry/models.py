@@ -112,19 +112,28 @@ class ErrorSignature(models.Model):
         return f"{self.source}: {self.template[:80]}"
 
 
-class ErrorSignatureHour(models.Model):
-    """Lines of a signature per hour (by the line's time)."""
+class SignatureCount(models.Model):
+    """Lines of a signature per time bucket (by the line's time): the same table at two grains,
+    written alike by apps.telemetry.mining.counts_add. The organization is denormalised so the
+    reads of one organization's counts never join."""
 
     id = models.BigAutoField(primary_key=True)
     signature = models.ForeignKey(
         ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    # Denormalised: the report reads one organization's hours without a join.
     organization = denormalised_organization()
-    hour = models.DateTimeField()
     count = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class ErrorSignatureHour(SignatureCount):
+    """Lines of a signature per hour, for the report."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -136,19 +145,11 @@ class ErrorSignatureHour(models.Model):
         return f"{self.signature_id} {self.hour:%Y-%m-%d %H}: {self.count}"
 
 
-class ErrorSignatureMinute(models.Model):
+class ErrorSignatureMinute(SignatureCount):
     """Lines of a signature per minute, kept for two hours: the short window of the
     error_signature rule (apps.incidents.errorsig) reads these."""
 
-    id = models.BigAutoField(primary_key=True)
-    signature = models.ForeignKey(
-        ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    organization = denormalised_organization()
     minute = models.DateTimeField()
-    count = models.BigIntegerField(default=0)
-
-    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [
