@@ -110,13 +110,6 @@ class NotificationStatus(models.TextChoices):
 
 # Rows a delivery task may claim.
 CLAIMABLE = [NotificationStatus.PENDING, NotificationStatus.FAILED]
-FINAL = [
-    NotificationStatus.SENT,
-    NotificationStatus.DEAD,
-    NotificationStatus.GROUPED,
-    NotificationStatus.SUPPRESSED,
-    NotificationStatus.SUPPRESSED_QUOTA,
-]
 
 
 class NotificationKind(models.TextChoices):

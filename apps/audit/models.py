@@ -40,6 +40,19 @@ class AuditQuerySet(TenantQuerySet):
     # bulk_update goes through update(); bulk_create is allowed (appending is the point).
 
 
+def _kept_reference(to: str) -> models.ForeignKey:
+    """A reference the entry keeps after its target is deleted: no database constraint and
+    DO_NOTHING (SET_NULL would have to UPDATE rows that must never change)."""
+    return models.ForeignKey(
+        to,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+
 class AuditEntry(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -47,24 +60,9 @@ class AuditEntry(models.Model):
     )
     at = models.DateTimeField(default=timezone.now, editable=False)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
-    # No database constraint and DO_NOTHING: the entry keeps naming the user or key after they
-    # are deleted (SET_NULL would have to UPDATE rows that must never change).
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    actor_api_key = models.ForeignKey(
-        "tenants.ApiKey",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    # Who acted (a user or an API key), named even after they are deleted (see _kept_reference).
+    actor_user = _kept_reference(settings.AUTH_USER_MODEL)
+    actor_api_key = _kept_reference("tenants.ApiKey")
     # Kept even after the user or key is gone: "alice@example.com", `API key "ci" (hk_ab12cd34)`, "system".
     actor_label = models.CharField(max_length=200)
     # "<object type>.<verb>": monitor.created, channel.updated, member.removed, healing.run...

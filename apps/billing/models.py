@@ -7,11 +7,10 @@ organization's plan is one indexed read, and every decision can be explained in 
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TenantModel, TenantQuerySet
+from apps.core.models import TenantModel, TenantQuerySet, recorded_user
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -98,9 +97,7 @@ class PlanComp(TenantModel):
     reason = models.CharField(max_length=255)
     expires_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = recorded_user()
 
     objects = PlanCompQuerySet.as_manager()
 

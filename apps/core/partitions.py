@@ -37,12 +37,32 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.db.models.signals import post_migrate
+
 DAY = timedelta(days=1)
 _DAY_SUFFIX = re.compile(r"_p(\d{8})$")
 
 
 def supported(connection: Any) -> bool:
     return connection.vendor == "postgresql"
+
+
+def ensure_after_migrate(config: Any, ensure_ahead: str) -> None:
+    """Every `migrate` of the app of `config` makes its day partitions ahead too, so a database
+    that was down longer than beat's days ahead is whole again before the workers write.
+    `ensure_ahead` is the dotted path of the app's function that makes them, imported when a
+    migrate of PostgreSQL's default database ends. For the app's `ready()`."""
+
+    def made_ahead(*, using: str = "default", **_: object) -> None:
+        from django.db import connections
+        from django.utils.module_loading import import_string
+
+        if using == "default" and supported(connections[using]):
+            import_string(ensure_ahead)()
+
+    post_migrate.connect(
+        made_ahead, sender=config, weak=False, dispatch_uid=f"{config.label}-partitions"
+    )
 
 
 def partition_name(table: str, day: date) -> str:

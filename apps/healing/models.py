@@ -8,12 +8,11 @@ IncidentEvent. See docs/decisions/0009-history-is-rows.md.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from apps.core import crypto
-from apps.core.models import TenantModel
+from apps.core.models import TenantModel, recorded_user
 from apps.incidents.models import Severity
 
 DEFAULT_RULES = ["timeout", "http_5xx", "connection"]
@@ -108,14 +107,9 @@ class Verification(models.TextChoices):
     NOT_RECOVERED = "not_recovered", "Not recovered"
 
 
-# Statuses of an attempt that did (or will) call the action: these count toward max_attempts
-# and the cooldown.
-ACTED = [
-    AttemptStatus.PENDING,
-    AttemptStatus.RUNNING,
-    AttemptStatus.SUCCEEDED,
-    AttemptStatus.FAILED,
-]
+# Statuses of an attempt that did (or will) call the action, all but a suggestion and a skip:
+# these count toward max_attempts and the cooldown.
+ACTED = [s for s in AttemptStatus if s not in (AttemptStatus.SUGGESTED, AttemptStatus.SKIPPED)]
 
 
 class HealingAttempt(TenantModel):
@@ -148,9 +142,7 @@ class HealingAttempt(TenantModel):
     inputs = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=AttemptStatus.choices)
     automatic = models.BooleanField(default=False)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = recorded_user()
     # The API key that asked (a snapshot, see apps.core.actors); both null: the engine.
     requested_by_key = models.JSONField(null=True, blank=True, editable=False)
     # The action's outcome: status code, error, the details the plugin returned.

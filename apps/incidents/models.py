@@ -8,11 +8,10 @@ See docs/decisions/0009-history-is-rows.md.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TenantModel, TenantQuerySet
+from apps.core.models import TenantModel, TenantQuerySet, denormalised_organization, recorded_user
 
 
 class Severity(models.TextChoices):
@@ -62,16 +61,12 @@ class Incident(TenantModel):
     opened_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    acknowledged_by = recorded_user()
     # The API key that did it, when no user did: a snapshot {"id", "name", "prefix"} that
     # outlives the key (apps.core.actors). Null with a null user: the system.
     acknowledged_by_key = models.JSONField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    resolved_by = recorded_user()
     resolved_by_key = models.JSONField(null=True, blank=True, editable=False)
     # Escalation bookkeeping (apps.alerts owns the policy walk): the step reached, how many times
     # the policy repeated, and when the next step is due (null: nothing left to do).
@@ -131,17 +126,12 @@ class IncidentEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
-    # Denormalised for tenant scoping without a join.
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     at = models.DateTimeField()
     # Who did it (acknowledge, note, manual resolve): a user, or an API key (a snapshot, see
     # apps.core.actors); both null for the system.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = recorded_user()
     actor_key = models.JSONField(null=True, blank=True, editable=False)
     note = models.TextField(blank=True)
     count = models.PositiveIntegerField(default=1)
@@ -238,9 +228,7 @@ class StatusChange(models.Model):
     monitor = models.ForeignKey(
         "monitors.Monitor", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     old = models.CharField(max_length=16)
     new = models.CharField(max_length=16)
     at = models.DateTimeField()
@@ -299,9 +287,7 @@ class MaintenanceWindow(TenantModel):
     incident = models.ForeignKey(
         Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = recorded_user()
     # The API key that made it (a snapshot, see apps.core.actors).
     created_by_key = models.JSONField(null=True, blank=True, editable=False)
 

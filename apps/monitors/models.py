@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core import crypto
-from apps.core.models import TenantModel, TenantQuerySet
+from apps.core.models import TenantModel, TenantQuerySet, denormalised_organization
 
 # The values of CheckResult.outcome and error_class, defined with the framework-free checkers and
 # re-exported here for the apps that read results.
@@ -30,18 +30,7 @@ class MonitorKind(models.TextChoices):
 
 
 # Kinds the scheduler runs; heartbeat and metric monitors are evaluated by sweeps instead.
-ACTIVE_KINDS = [
-    MonitorKind.HTTP,
-    MonitorKind.TCP,
-    MonitorKind.TLS,
-    MonitorKind.DNS,
-    MonitorKind.POSTGRES,
-    MonitorKind.REDIS,
-    MonitorKind.SMTP,
-    MonitorKind.ICMP,
-    MonitorKind.GRPC,
-    MonitorKind.KUBERNETES,
-]
+ACTIVE_KINDS = [k for k in MonitorKind if k not in (MonitorKind.HEARTBEAT, MonitorKind.METRIC)]
 
 
 class MonitorStatus(models.TextChoices):
@@ -222,10 +211,7 @@ class CheckResult(models.Model):
     monitor = models.ForeignKey(
         Monitor, on_delete=models.CASCADE, related_name="results", db_index=False
     )
-    # Denormalised so tenant scoping and retention pruning never join through monitors.
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     checked_at = models.DateTimeField()
     region = models.CharField(max_length=32, default="default")
     # For monitors checked from several regions: the due time all regions' checks share.
@@ -265,9 +251,7 @@ class HeartbeatPing(models.Model):
     monitor = models.ForeignKey(
         Monitor, on_delete=models.CASCADE, related_name="pings", db_index=False
     )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     kind = models.CharField(max_length=8, choices=PingKind.choices)
     exit_code = models.SmallIntegerField(null=True, blank=True)
     received_at = models.DateTimeField()
@@ -288,9 +272,7 @@ class HeartbeatPing(models.Model):
 
 class MetricSample(models.Model):
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     source = models.CharField(max_length=64)
     name = models.CharField(max_length=64)
     value = models.FloatField()
@@ -325,9 +307,7 @@ class ResultRollup(models.Model):
     monitor = models.ForeignKey(
         Monitor, on_delete=models.CASCADE, related_name="rollups", db_index=False
     )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     granularity = models.CharField(max_length=4, choices=Granularity.choices)
     bucket_start = models.DateTimeField()
     total = models.PositiveIntegerField(default=0)
@@ -384,9 +364,7 @@ class ErrorRollup(models.Model):
     monitor = models.ForeignKey(
         Monitor, on_delete=models.CASCADE, related_name="error_rollups", db_index=False
     )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     bucket_start = models.DateTimeField()
     outcome = models.CharField(max_length=16)
     error_class = models.CharField(max_length=32, blank=True)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TenantModel, TenantQuerySet, TimeStampedModel
+from apps.core.models import TenantModel, TenantQuerySet, TimeStampedModel, recorded_user
 
 
 class Feature(models.TextChoices):
@@ -89,9 +88,7 @@ class LimitOverride(TenantModel):
     value = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
     reason = models.CharField(max_length=255)
     expires_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = recorded_user()
 
     objects = LimitOverrideQuerySet.as_manager()
 
@@ -149,9 +146,7 @@ class PlanChange(models.Model):
     )
     from_plan = models.CharField(max_length=32)
     to_plan = models.CharField(max_length=32)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = recorded_user()
     source = models.CharField(max_length=64, help_text="admin, api, stripe event id, command...")
     reason = models.CharField(max_length=255, blank=True)
     effects = models.JSONField(default=dict, blank=True)

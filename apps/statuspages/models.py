@@ -6,11 +6,10 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TenantModel
+from apps.core.models import TenantModel, recorded_user
 
 
 def new_access_token() -> str:
@@ -99,9 +98,7 @@ class IncidentUpdate(TenantModel):
     )
     status = models.CharField(max_length=16, choices=UpdateStatus.choices)
     message = models.TextField()
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    author = recorded_user()
     # The API key that wrote it (a snapshot, see apps.core.actors).
     author_key = models.JSONField(null=True, blank=True, editable=False)
     posted_at = models.DateTimeField()
@@ -124,9 +121,7 @@ class Postmortem(TenantModel):
     )
     body = models.TextField()
     published = models.BooleanField(default=True)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    author = recorded_user()
     # The API key that wrote it (a snapshot, see apps.core.actors).
     author_key = models.JSONField(null=True, blank=True, editable=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from apps.core.models import TenantQuerySet
+from apps.core.models import TenantQuerySet, denormalised_organization
 
 
 class Level(models.TextChoices):
@@ -27,9 +27,7 @@ class LogLine(models.Model):
     """One log record. Append-only; pruned by the plan's log retention."""
 
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     ts = models.DateTimeField()
     source = models.CharField(max_length=64)
     level = models.CharField(max_length=8, choices=Level.choices)
@@ -83,9 +81,7 @@ class ErrorSignature(models.Model):
     and addresses masked), with when it was first and last seen and how many lines it had."""
 
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organization = denormalised_organization()
     source = models.CharField(max_length=64)
     # The miner's cluster (per organization); the template of a cluster may widen later.
     cluster_id = models.IntegerField()
@@ -116,21 +112,28 @@ class ErrorSignature(models.Model):
         return f"{self.source}: {self.template[:80]}"
 
 
-class ErrorSignatureHour(models.Model):
-    """Lines of a signature per hour (by the line's time)."""
+class SignatureCount(models.Model):
+    """Lines of a signature per time bucket (by the line's time): the same table at two grains,
+    written alike by apps.telemetry.mining.counts_add. The organization is denormalised so the
+    reads of one organization's counts never join."""
 
     id = models.BigAutoField(primary_key=True)
     signature = models.ForeignKey(
         ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    # Denormalised: the report reads one organization's hours without a join.
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    hour = models.DateTimeField()
+    organization = denormalised_organization()
     count = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class ErrorSignatureHour(SignatureCount):
+    """Lines of a signature per hour, for the report."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -142,21 +145,11 @@ class ErrorSignatureHour(models.Model):
         return f"{self.signature_id} {self.hour:%Y-%m-%d %H}: {self.count}"
 
 
-class ErrorSignatureMinute(models.Model):
+class ErrorSignatureMinute(SignatureCount):
     """Lines of a signature per minute, kept for two hours: the short window of the
     error_signature rule (apps.incidents.errorsig) reads these."""
 
-    id = models.BigAutoField(primary_key=True)
-    signature = models.ForeignKey(
-        ErrorSignature, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     minute = models.DateTimeField()
-    count = models.BigIntegerField(default=0)
-
-    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [

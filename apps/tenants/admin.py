@@ -231,15 +231,6 @@ class ApiKeyAdmin(TenantScopedAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "prefix", "organization__slug"]
     list_select_related = ["organization", "created_by"]
-    readonly_fields = [
-        "prefix",
-        "organization",
-        "scopes",
-        "created_by",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    ]
     fields = [
         "name",
         "prefix",
@@ -251,6 +242,8 @@ class ApiKeyAdmin(TenantScopedAdmin):
         "expires_at",
         "revoked_at",
     ]
+    # On a key's own page only its name and expiry change.
+    readonly_fields = [f for f in fields if f not in ("name", "expires_at")]
     actions = ["revoke"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
@@ -321,16 +314,8 @@ class PlanChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_filter = ["to_plan", "source"]
     search_fields = ["organization__slug", "reason", "source"]
     list_select_related = ["organization", "actor"]
-    readonly_fields = [
-        "organization",
-        "from_plan",
-        "to_plan",
-        "actor",
-        "source",
-        "reason",
-        "effects",
-        "created_at",
-    ]
+    # The page shows every field read-only (the mixin); the timestamp, not editable, is named.
+    readonly_fields = ["created_at"]
 
 
 class InvitationForm(forms.ModelForm):

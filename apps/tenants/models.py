@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.models import TenantModel, TenantQuerySet, TimeStampedModel
+from apps.core.models import TenantModel, TenantQuerySet, TimeStampedModel, recorded_user
 
 
 class Role(models.TextChoices):
@@ -83,19 +83,6 @@ class ApiKeyScope(models.TextChoices):
     WRITE = "write", "Write"
 
 
-def _recorded_user() -> models.ForeignKey:
-    """The user a row names for the record (who created, invited, accepted): not editable, and
-    emptied when that user is deleted."""
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
-
-
 class ApiKey(TenantModel):
     """An organization's machine credential.
 
@@ -108,7 +95,7 @@ class ApiKey(TenantModel):
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list)
-    created_by = _recorded_user()
+    created_by = recorded_user(editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -140,10 +127,10 @@ class Invitation(TenantModel):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = _recorded_user()
+    invited_by = recorded_user(editable=False)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    accepted_by = _recorded_user()
+    accepted_by = recorded_user(editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
