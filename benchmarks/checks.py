@@ -596,6 +596,10 @@ def child_main(args) -> None:
     from apps.tenants.models import Organization
 
     django_settings.HEALTHORCH_CHECK_PROCESS = args.child_check_process
+    if args.child_check_process:
+        from apps.monitors.checkproc import shared_process_loop
+
+        shared_process_loop().start()
     # The parent made (and migrated) the test database: connect to it directly; checking its
     # migrations again took these processes a minute on a loaded machine.
     setup_test_environment()
@@ -1023,6 +1027,9 @@ def main() -> None:
                     from apps.monitors.checkproc import shared_process_loop
 
                     django_settings.HEALTHORCH_CHECK_PROCESS = True
+                    # Started before the step, as a running worker has it: its start (Django
+                    # loading, ~1-2 s) is a worker's start-up, not a cost of checking.
+                    shared_process_loop().start()
                     try:
                         worker_step(
                             org,

@@ -170,6 +170,11 @@ class ProcessCheckLoop:
         child = self._child
         return child.proc.pid if child is not None and not child.lost else None
 
+    def start(self) -> int:
+        """Start the child now if it is not running (a worker may start it before its first
+        batch instead of on it); returns its pid."""
+        return self._current().proc.pid
+
     def run(self, specs: list[CheckSpec], *, allow_private: bool) -> list[CheckOutcome]:
         """Run the specs in the child and wait for their outcomes (in the order of specs)."""
         if not specs:

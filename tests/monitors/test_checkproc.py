@@ -68,6 +68,7 @@ def test_a_batch_runs_in_the_child_and_comes_back_in_order(checks, http_target):
     assert child is not None
     assert child != os.getpid()
     assert http_target.hits["/ok"] == 2
+    assert checks.start() == child  # running already: not started again
 
     checks.close()
     assert gone(child)
