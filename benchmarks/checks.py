@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -874,6 +875,38 @@ LABELS = {
 }
 
 
+@contextlib.contextmanager
+def worker_layout(mode: str):
+    """What a worker mode changes in this process around its step, put back after it:
+    `proc` runs the check loop in a check process (HEALTHORCH_CHECK_PROCESS), started before
+    the step as a running worker has it (its Django loading is start-up, not checking);
+    `loop@N` sets a GIL switch interval of N ms instead of Python's 5."""
+    if mode == "proc":
+        from django.conf import settings as django_settings
+
+        from apps.monitors.checkproc import shared_process_loop
+
+        django_settings.HEALTHORCH_CHECK_PROCESS = True
+        shared_process_loop().start()
+        try:
+            yield
+        finally:
+            django_settings.HEALTHORCH_CHECK_PROCESS = False
+            shared_process_loop().close()
+    elif mode.startswith("loop@"):
+        from apps.monitors.checkloop import shared_loop
+
+        shared_loop().start()
+        default = sys.getswitchinterval()
+        sys.setswitchinterval(float(mode.split("@")[1]) / 1000)
+        try:
+            yield
+        finally:
+            sys.setswitchinterval(default)
+    else:
+        yield
+
+
 def print_step(s: Step, r: dict) -> list[str]:
     """Print a step's lines (and return them for the closing comparison)."""
     lines: list[str] = []
@@ -1020,60 +1053,17 @@ def main() -> None:
                         processes=2,
                         check_process=mode == "proc2",
                     )
-                elif mode == "proc":
-                    # The check loop in a check process of its own (HEALTHORCH_CHECK_PROCESS).
-                    from django.conf import settings as django_settings
-
-                    from apps.monitors.checkproc import shared_process_loop
-
-                    django_settings.HEALTHORCH_CHECK_PROCESS = True
-                    # Started before the step, as a running worker has it: its start (Django
-                    # loading, ~1-2 s) is a worker's start-up, not a cost of checking.
-                    shared_process_loop().start()
-                    try:
-                        worker_step(
-                            org,
-                            step,
-                            interval=args.interval,
-                            tick=args.tick,
-                            threads=args.threads,
-                            meter=meter,
-                            profiles=profiles,
-                        )
-                    finally:
-                        django_settings.HEALTHORCH_CHECK_PROCESS = False
-                        shared_process_loop().close()
-                    connection.close()
-                elif mode.startswith("loop@"):
-                    # The loop with another GIL switch interval (ms) than Python's 5, e.g. 1.
-                    from apps.monitors.checkloop import shared_loop
-
-                    shared_loop().start()
-                    default = sys.getswitchinterval()
-                    sys.setswitchinterval(float(mode.split("@")[1]) / 1000)
-                    try:
-                        worker_step(
-                            org,
-                            step,
-                            interval=args.interval,
-                            tick=args.tick,
-                            threads=args.threads,
-                            meter=meter,
-                            profiles=profiles,
-                        )
-                    finally:
-                        sys.setswitchinterval(default)
-                    connection.close()
                 else:
-                    worker_step(
-                        org,
-                        step,
-                        interval=args.interval,
-                        tick=args.tick,
-                        threads=args.threads if mode == "loop" else 1,
-                        meter=meter,
-                        profiles=profiles,
-                    )
+                    with worker_layout(mode):
+                        worker_step(
+                            org,
+                            step,
+                            interval=args.interval,
+                            tick=args.tick,
+                            threads=1 if mode == "task" else args.threads,
+                            meter=meter,
+                            profiles=profiles,
+                        )
                     connection.close()
                 summary = summarize(step, bar_for(rate, args.max_added_ms))
                 results.append((step, summary))
