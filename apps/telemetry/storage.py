@@ -80,11 +80,11 @@ def copy_text(org_id: Any, rows: list[tuple]) -> bytes:
     messages and the attributes' JSON are escaped."""
     org = str(org_id)
     escape = copytext.escape
-    dump = copytext.dump_json
+    as_json = copytext.json_value
     return "".join(
         [
             f"{org}\t{ts.isoformat()}\t{source}\t{level}\t{escape(message)}\t"
-            f"{escape(dump(attrs))}\t{trace_id}\t{span_id}\n"
+            f"{as_json(attrs)}\t{trace_id}\t{span_id}\n"
             for ts, source, level, message, attrs, trace_id, span_id in rows
         ]
     ).encode()
