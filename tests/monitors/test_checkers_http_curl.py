@@ -7,6 +7,9 @@ ignored, and redirects are followed hop by hop with the method rules of before."
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import warnings
 
 import pytest
 
@@ -95,6 +98,33 @@ def test_a_timed_out_check_leaves_the_shared_client_usable_and_hangs_up(http_tar
     assert after.outcome == Outcome.UP
     # The abandoned transfer's connection was closed, not left to hang on the server.
     wait_for(lambda: ("gone", "/hang") in http_target.events, 5, "the hung request dropped")
+
+
+def test_checks_leave_no_descriptor_open_and_warn_of_no_unclosed_socket(http_target, refused_port):
+    """Every connection's socket is opened by the client (the pin) and handed to libcurl:
+    after 50 checks, up and refused, the process holds no more descriptors than before, and
+    no socket was left for the collector to close (a ResourceWarning each, and its cost)."""
+    up = http_target.route("/up")
+
+    async def go():
+        async with make_session(allow_private=True, limit=10) as client:
+            ctx = RunContext(http=client)
+            await check(spec(up), ctx)  # the client's own descriptors (epoll, timers) exist
+            before = len(os.listdir("/proc/self/fd"))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                results = await asyncio.gather(*(check(spec(up), ctx) for _ in range(40)))
+                refused = await asyncio.gather(
+                    *(check(spec(f"http://127.0.0.1:{refused_port}/"), ctx) for _ in range(10))
+                )
+                gc.collect()
+            return before, len(os.listdir("/proc/self/fd")), results, refused, caught
+
+    before, after, results, refused, caught = asyncio.run(go())
+    assert {r.outcome for r in results} == {Outcome.UP}
+    assert {r.error_class for r in refused} == {ErrorClass.CONNECTION}
+    assert after <= before
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 def test_proxies_from_the_environment_are_ignored(http_target, refused_port, monkeypatch):
