@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import time
 import warnings
 
 import pytest
@@ -125,6 +126,34 @@ def test_checks_leave_no_descriptor_open_and_warn_of_no_unclosed_socket(http_tar
     assert {r.error_class for r in refused} == {ErrorClass.CONNECTION}
     assert after <= before
     assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+
+
+def test_a_busy_loop_after_the_response_is_not_counted_as_the_targets_time(http_target):
+    """The response time is libcurl's clock of the transfer. Here the loop is kept busy for
+    0.3 s right after libcurl has the whole response (a slow callback, as thousands of other
+    checks' callbacks would be), before the check resumes: the target's 50 ms is reported,
+    not 350."""
+    url = http_target.route("/slowish", delay=0.05)
+
+    async def go():
+        async with make_session(allow_private=True, limit=1) as client:
+            finish = client._finish
+
+            def finish_then_stall(handle, error, message):
+                finish(handle, error, message)
+                time.sleep(0.3)  # still in libcurl's callback: the check resumes after this
+
+            client._finish = finish_then_stall
+            started = time.monotonic()
+            result = await check(spec(url), RunContext(http=client))
+            return result, time.monotonic() - started
+
+    result, wall = asyncio.run(go())
+    assert result.outcome == Outcome.UP, result.error_message
+    assert wall >= 0.35  # the stall happened, inside the check
+    assert 50 <= result.response_time_ms < 250
+    assert 50 <= result.timings["total_ms"] < 250
+    assert result.timings["ttfb_ms"] <= result.timings["total_ms"]
 
 
 def test_proxies_from_the_environment_are_ignored(http_target, refused_port, monkeypatch):

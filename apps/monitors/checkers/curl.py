@@ -27,6 +27,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -90,6 +91,9 @@ class Response:
     connect: float = 0.0
     appconnect: float = 0.0
     starttransfer: float = 0.0
+    total: float = 0.0
+    # time.monotonic() when this transfer was handed to libcurl (the last address tried).
+    began: float = 0.0
     cert_der: bytes | None = None
     refused_address: str | None = None  # an address outside the vetted set was asked for
     got_headers: bool = False
@@ -243,10 +247,13 @@ class CurlClient:
         self._configure(handle, request, address, collector)
         future: asyncio.Future[tuple[int, str]] = self._loop.create_future()
         self._active[handle] = future
+        began = time.monotonic()
         self._multi.add_handle(handle)
         try:
             error, message = await future
-            return self._response(handle, collector, error, message)
+            response = self._response(handle, collector, error, message)
+            response.began = began
+            return response
         finally:
             if self._active.pop(handle, None) is not None:
                 # Cancelled (the check's timeout): take it out of the multi, which closes it.
@@ -335,6 +342,7 @@ class CurlClient:
             connect=getinfo(pycurl.CONNECT_TIME_T) / 1e6,
             appconnect=getinfo(pycurl.APPCONNECT_TIME_T) / 1e6,
             starttransfer=getinfo(pycurl.STARTTRANSFER_TIME_T) / 1e6,
+            total=getinfo(pycurl.TOTAL_TIME_T) / 1e6,
             refused_address=collector.refused,
             got_headers=collector.got_headers,
         )

@@ -80,10 +80,6 @@ class _CheckState:
             timings["tls_ms"] = ms(self.spent["tls"])
         return timings
 
-    def since_start(self) -> float:
-        """Seconds the target took so far: the wait for a slot is ours, not its."""
-        return time.monotonic() - self.started - self.queued
-
 
 class _Refused(Exception):
     """A hop that cannot be made; carries its outcome."""
@@ -239,20 +235,19 @@ async def _vetted(
 
 async def _hop(
     client: CurlClient, spec: CheckSpec, state: _CheckState, request: Request
-) -> tuple[Response, float]:
-    """One hop under the client's limit; returns the response and its start (monotonic)."""
+) -> Response:
+    """One hop under the client's limit."""
     waited = time.monotonic()
     async with client.gate:
         state.spent["queue"] += time.monotonic() - waited
         request.addresses = await _vetted(client, spec, request.host, request.port, state)
-        began = time.monotonic()
         response = await client.fetch(request)
     connected = max(response.appconnect, response.connect)
     if connected:
         state.spent["connect"] += connected - response.namelookup
     if response.appconnect and response.connect:
         state.spent["tls"] += response.appconnect - response.connect
-    return response, began
+    return response
 
 
 def _next_hop(url: URL, response: Response, method: str) -> tuple[URL, str] | None:
@@ -302,7 +297,7 @@ async def _request(client: CurlClient, spec: CheckSpec, state: _CheckState) -> C
             timeout=spec.timeout,
             user_agent=USER_AGENT,
         )
-        response, began = await _hop(client, spec, state, request)
+        response = await _hop(client, spec, state, request)
         if response.error:
             raise _Refused(curl_error(response, request))
         if not (follow and response.status in _REDIRECTS):
@@ -322,8 +317,12 @@ async def _request(client: CurlClient, spec: CheckSpec, state: _CheckState) -> C
             headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
         url, method = target, new_method
 
-    ttfb = began - state.started - state.queued + response.starttransfer
-    total = state.since_start()
+    # The final response on libcurl's clock, from the moment it was handed the transfer: what
+    # this process does after libcurl has the whole response (resuming this check among the
+    # loop's other callbacks, parsing headers) is not the target's time.
+    before = response.began - state.started - state.queued
+    ttfb = before + response.starttransfer
+    total = before + response.total
     timings = {**state.timings(), "ttfb_ms": ms(ttfb), "total_ms": ms(total)}
     headers_seen = _headers(response.headers)
     https = url.scheme == "https"
