@@ -16,8 +16,10 @@ Prints median/p95/max in ms for each, the time in the statement (the rest is the
 transaction and Python: decoding rows, the Claimed tuples), the CPU each claim cost (this
 process, and the PostgreSQL backend serving it), the ratios, the load average before and
 after, and EXPLAIN (ANALYZE, BUFFERS, WAL) of both statements, with the line showing
-`schedule_due` is used. Last, the claim as it was before the schedule table (on the wide
-monitor row, with its old indexes recreated), inside a rolled-back transaction.
+`schedule_due` is used. Last, what-ifs inside rolled-back transactions: the claim as it was
+before the schedule table (on the wide monitor row, with its old indexes recreated), and the
+next step, a claim that updates no indexed column (`wheel_experiment`: rows found by their
+phase within the interval, advanced as heap-only tuples).
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthorch_bench \\
     CACHE_URL=redis://127.0.0.1:6379/1 LOG_LEVEL=WARNING \\
@@ -279,6 +281,10 @@ def main() -> None:
         )
         cursor.execute(f"VACUUM ANALYZE {monitors}")
         cursor.execute(f"VACUUM ANALYZE {table}")
+        # Every run starts from compact indexes: the make-due and claim rounds of earlier runs
+        # leave schedule_due several times its size (6 -> 18 MB), and each run would then
+        # measure a little more of that history than the one before.
+        cursor.execute(f"REINDEX TABLE {table}")
 
     def make_due() -> None:
         with connection.cursor() as cursor:
@@ -357,7 +363,14 @@ def main() -> None:
             pass
     plan = plans["now"]
 
-    what_if = {} if args.no_what_if else wide_row_experiment(monitors, due_ids, args.due)
+    what_if = (
+        {}
+        if args.no_what_if
+        else {
+            **wide_row_experiment(monitors, due_ids, args.due),
+            **wheel_experiment(table, args.due),
+        }
+    )
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
@@ -512,6 +525,97 @@ def wide_row_experiment(monitors: str, due_ids, due: int) -> dict:
             pass
         results[name] = times
     return results
+
+
+WHEEL_INTERVAL_S = 300  # every bench monitor's interval
+
+
+def wheel_experiment(table: str, due: int) -> dict:
+    """What a claim that updates no indexed column would cost (the next step for dispatch).
+
+    Today's claim moves `next_check_at`, which `schedule_due` indexes: every claimed row is a
+    new row version plus an entry in each index. Here, on a copy of the schedule table inside
+    a rolled-back transaction, the index is on the monitor's phase within its interval
+    (`phase_ms`, which a claim never changes) and the claim finds the rows whose slot fell in
+    the last window of the wheel, then advances `next_check_at`, now in no index: PostgreSQL
+    writes a heap-only tuple (HOT) on the same page, no index entry. `due` rows are made due
+    by phase (the window is `due`/rows of the interval), and claimed in one statement.
+    Both copies get the same rounds: make due, claim; no vacuum between them.
+    What this leaves out, for the design: the dispatcher's memory of the last window it
+    claimed, windows that wrap or were missed, intervals other than one, heartbeat deadlines
+    (their own index on `next_check_at` would prevent HOT; they need a column of their own).
+    """
+    interval_ms = WHEEL_INTERVAL_S * 1000
+    setup = [
+        f"CREATE TEMP TABLE bench_wheel (LIKE {table}) WITH (fillfactor = 70)",
+        "ALTER TABLE bench_wheel ADD COLUMN phase_ms integer",
+        # A phase per monitor, spread evenly over the interval (a hash of its id).
+        f"INSERT INTO bench_wheel SELECT *, (hashtextextended(monitor_id::text, 0) "
+        f"% {interval_ms} + {interval_ms}) % {interval_ms} FROM {table} WHERE lane = 'check'",
+        "ALTER TABLE bench_wheel ADD PRIMARY KEY (monitor_id)",
+        "CREATE INDEX bench_wheel_due ON bench_wheel (interval_seconds, phase_ms) "
+        "WHERE lane = 'check'",
+        "ANALYZE bench_wheel",
+    ]
+    claim_sql = """
+        UPDATE bench_wheel AS s
+        SET next_check_at = s.next_check_at + s.interval_seconds * (1 + floor(
+            date_part('epoch', %(now)s - s.next_check_at) / s.interval_seconds
+        )) * interval '1 second'
+        WHERE s.lane = 'check' AND s.interval_seconds = %(interval)s
+          AND (s.phase_ms > %(lo)s AND s.phase_ms <= %(hi)s OR s.phase_ms > %(lo2)s)
+          AND s.next_check_at <= %(now)s
+        RETURNING s.monitor_id::text, s.regions::text,
+            round(date_part('epoch', %(now)s - s.next_check_at) * 1000000)::bigint,
+            s.interval_seconds
+    """
+    times: list[float] = []
+    counts: list[int] = []
+    hot = 0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in setup:
+                cursor.execute(statement)
+            cursor.execute("SELECT count(*) FROM bench_wheel")
+            window_ms = int(interval_ms * due / cursor.fetchone()[0])
+            for _ in range(5):
+                now = timezone.now()
+                phase_now = int(now.timestamp() * 1000) % interval_ms
+                # How far behind now each row's slot is, in ms ("%%": the statement has parameters).
+                behind = f"(({phase_now} - phase_ms + {interval_ms}) %% {interval_ms})"
+                cursor.execute(
+                    f"UPDATE bench_wheel SET next_check_at = %s - {behind} * interval '1 ms' "
+                    f"WHERE {behind} < {window_ms}",
+                    [now],
+                )
+                lo = phase_now - window_ms
+                window = (
+                    {"lo": lo, "hi": phase_now, "lo2": interval_ms}
+                    if lo >= 0
+                    else {"lo": -1, "hi": phase_now, "lo2": lo + interval_ms}
+                )
+                hot_before = _hot_updates(cursor)
+                started = time.perf_counter()
+                cursor.execute(claim_sql, {"now": now, "interval": WHEEL_INTERVAL_S, **window})
+                rows = cursor.fetchall()
+                times.append((time.perf_counter() - started) * 1000)
+                counts.append(len(rows))
+                hot += _hot_updates(cursor) - hot_before
+            raise _Rollback
+    except _Rollback:
+        pass
+    name = (
+        f"next step: claim by phase window ({min(counts):,}-{max(counts):,} rows, "
+        f"{hot / sum(counts):.0%} HOT)"
+    )
+    return {name: times}
+
+
+def _hot_updates(cursor) -> int:
+    cursor.execute(
+        "SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'bench_wheel'"
+    )
+    return cursor.fetchone()[0]
 
 
 if __name__ == "__main__":
