@@ -592,39 +592,34 @@ async def checker_only_step(
 def child_main(args) -> None:
     """One worker process of `--processes N`: the step on an armed schedule; raw figures to a
     file for the parent to merge."""
-    from django.conf import settings as django_settings
-
     from apps.tenants.models import Organization
 
-    django_settings.HEALTHORCH_CHECK_PROCESS = args.child_check_process
-    if args.child_check_process:
-        from apps.monitors.checkproc import shared_process_loop
-
-        shared_process_loop().start()
-    # The parent made (and migrated) the test database: connect to it directly; checking its
-    # migrations again took these processes a minute on a loaded machine.
-    setup_test_environment()
-    connection.settings_dict["NAME"] = connection.creation._get_test_db_name()
-    org = Organization.objects.get(slug=ORG_SLUG)
-    step = Step("child", args.child_rate, args.step_seconds, args.warmup)
-    # Ready (Django loaded, database reached); the parent then names one start for all.
-    out = Path(args.child_out)
-    Path(f"{out}.ready").touch()
-    go = out.parent / "go"
-    while not go.exists():
-        time.sleep(0.02)
-    args.start_at = float(go.read_text())
-    worker_step(
-        org,
-        step,
-        interval=args.interval,
-        tick=args.tick,
-        threads=args.threads,
-        meter=None,
-        profiles=Profiles(False),
-        armed=True,
-        start_at=args.start_at,
-    )
+    # The same layout as the parent's modes, the check process started before "ready".
+    with worker_layout("proc" if args.child_check_process else "loop"):
+        # The parent made (and migrated) the test database: connect to it directly; checking
+        # its migrations again took these processes a minute on a loaded machine.
+        setup_test_environment()
+        connection.settings_dict["NAME"] = connection.creation._get_test_db_name()
+        org = Organization.objects.get(slug=ORG_SLUG)
+        step = Step("child", args.child_rate, args.step_seconds, args.warmup)
+        # Ready (Django loaded, database reached); the parent then names one start for all.
+        out = Path(args.child_out)
+        Path(f"{out}.ready").touch()
+        go = out.parent / "go"
+        while not go.exists():
+            time.sleep(0.02)
+        args.start_at = float(go.read_text())
+        worker_step(
+            org,
+            step,
+            interval=args.interval,
+            tick=args.tick,
+            threads=args.threads,
+            meter=None,
+            profiles=Profiles(False),
+            armed=True,
+            start_at=args.start_at,
+        )
     Path(args.child_out).write_text(
         json.dumps({"checks": step.checks, "completed": step.completed, "phase": step.phase})
     )
